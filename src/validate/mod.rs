@@ -1,0 +1,235 @@
+//! Validation of a set of manifests: what `contact-sync validate` prints, and the gate
+//! every other command passes through before it touches a backend.
+//!
+//! Three layers, each reporting every problem it finds rather than the first:
+//! 1. loading ([`crate::manifest::load`]): paths, size limit, YAML syntax;
+//! 2. per document: `apiVersion` and `kind`, then the generated JSON Schema
+//!    ([`schema`]), then typed deserialization;
+//! 3. semantic checks the schema cannot express, per document and across documents
+//!    ([`checks`]). These run only on documents that passed the schema, so one
+//!    mistake is never reported twice.
+
+pub mod checks;
+pub mod schema;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::diagnostic::Diagnostic;
+use crate::manifest::{API_VERSION, ContactSync, Document, Located, ManifestSet, Workspace, load};
+
+use self::schema::Kind;
+
+/// The outcome of validating a set of paths.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Everything that loaded and validated.
+    pub manifests: ManifestSet,
+    /// Every problem found, sorted by file, line and column.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Number of manifest files examined, readable or not.
+    pub files_seen: usize,
+    /// Number of `ContactSync` documents seen, valid or not.
+    pub syncs_seen: usize,
+}
+
+impl Report {
+    /// Whether no problem was found.
+    pub fn is_valid(&self) -> bool {
+        self.diagnostics.is_empty()
+    }
+}
+
+/// The summary line: `3 files, 2 syncs: 4 errors`.
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let files = self.files_seen;
+        let errors = self.diagnostics.len();
+        write!(
+            f,
+            "{}, {}: {}",
+            plural(files, "file"),
+            plural(self.syncs_seen, "sync"),
+            if errors == 0 { "no errors".to_owned() } else { plural(errors, "error") }
+        )
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+}
+
+/// Loads and validates every manifest under `paths`.
+pub fn validate_paths(paths: &[PathBuf]) -> Report {
+    let mut report = Report::default();
+    let (files, errors) = load::manifest_files(paths);
+    report.diagnostics.extend(errors.iter().map(|e| Diagnostic::bare(e.to_string())));
+
+    let mut docs = Vec::new();
+    for path in &files {
+        match load::read_documents(path) {
+            Ok((file, file_docs)) => {
+                report.manifests.files.push(file);
+                docs.extend(file_docs.into_iter().map(Arc::new));
+            }
+            Err(d) => report.diagnostics.push(d),
+        }
+    }
+
+    // The local tenant named by a Workspace is data, not a manifest (DESIGN §1).
+    let tenants = tenant_files(&docs);
+    let is_tenant = |path: &Path| path.canonicalize().is_ok_and(|p| tenants.contains(&p));
+    docs.retain(|d| !is_tenant(&d.file.path));
+    report.manifests.files.retain(|f| !is_tenant(&f.path));
+    report.files_seen = files.iter().filter(|f| !is_tenant(f)).count();
+
+    let mut workspaces = Vec::new();
+    for doc in docs {
+        match classify(&doc, &mut report.diagnostics) {
+            Some(Kind::ContactSync) => {
+                report.syncs_seen += 1;
+                if let Some(value) = typed::<ContactSync>(&doc, Kind::ContactSync, &mut report) {
+                    report.manifests.syncs.push(Located { value, doc });
+                }
+            }
+            Some(Kind::Workspace) => {
+                if let Some(value) = typed::<Workspace>(&doc, Kind::Workspace, &mut report) {
+                    workspaces.push(Located { value, doc });
+                }
+            }
+            None => {}
+        }
+    }
+
+    checks::check_all(&report.manifests.syncs, &workspaces, &mut report.diagnostics);
+    report.manifests.workspace = workspaces.into_iter().next();
+    sort(&mut report.diagnostics, &files);
+    report
+}
+
+/// Canonical paths of the local tenant files that Workspace documents name.
+fn tenant_files(docs: &[Arc<Document>]) -> HashSet<PathBuf> {
+    docs.iter()
+        .filter(|d| d.root.get("kind").and_then(|k| k.as_str()) == Some("Workspace"))
+        .filter_map(|d| {
+            let rel = d.root.get("spec")?.get("local")?.get("path")?.as_str()?;
+            d.file.path.parent().unwrap_or(Path::new(".")).join(rel).canonicalize().ok()
+        })
+        .collect()
+}
+
+/// Checks `apiVersion` and `kind`, the two fields that decide which schema applies.
+fn classify(doc: &Document, out: &mut Vec<Diagnostic>) -> Option<Kind> {
+    const KINDS: [&str; 2] = ["ContactSync", "Workspace"];
+    if doc.root.get("apiVersion").is_none() && doc.root.get("kind").is_none() {
+        let mut message = format!(
+            "not a contact-sync manifest: expected a mapping with `apiVersion: {API_VERSION}` \
+             and `kind: ContactSync` or `kind: Workspace`"
+        );
+        if doc.root.get("users").is_some() || doc.root.get("domains").is_some() {
+            message.push_str(
+                "; this looks like a local workspace file: name it in the Workspace's \
+                 spec.local.path, or list it in .contactsyncignore",
+            );
+        }
+        out.push(doc.error("", message));
+        return None;
+    }
+    let mut ok = true;
+    match doc.root.get("apiVersion").map(|v| v.as_str()) {
+        Some(Some(API_VERSION)) => {}
+        None => {
+            out.push(doc.error("", format!("missing `apiVersion`; expected `{API_VERSION}`")));
+            ok = false;
+        }
+        Some(other) => {
+            let found = other.map_or_else(|| "a non-string value".to_owned(), |s| format!("`{s}`"));
+            out.push(doc.error(
+                "/apiVersion",
+                format!("unknown apiVersion {found}; expected `{API_VERSION}`"),
+            ));
+            ok = false;
+        }
+    }
+    let kind = match doc.root.get("kind").map(|v| v.as_str()) {
+        Some(Some("ContactSync")) => Some(Kind::ContactSync),
+        Some(Some("Workspace")) => Some(Kind::Workspace),
+        None => {
+            out.push(doc.error("", "missing `kind`; expected `ContactSync` or `Workspace`"));
+            None
+        }
+        Some(other) => {
+            let mut message = format!(
+                "unknown kind {}; expected `ContactSync` or `Workspace`",
+                other.map_or_else(|| "(not a string)".to_owned(), |s| format!("`{s}`"))
+            );
+            if let Some(best) = other.and_then(|o| did_you_mean(o, KINDS)) {
+                message.push_str(&format!(" (did you mean `{best}`?)"));
+            }
+            out.push(doc.error("/kind", message));
+            None
+        }
+    };
+    kind.filter(|_| ok)
+}
+
+/// Runs the schema, then deserializes into the typed manifest.
+fn typed<T: serde::de::DeserializeOwned>(
+    doc: &Document,
+    kind: Kind,
+    report: &mut Report,
+) -> Option<T> {
+    let instance = doc.root.to_json();
+    let errors = schema::check(doc, kind, &instance);
+    if !errors.is_empty() {
+        report.diagnostics.extend(errors);
+        return None;
+    }
+    match serde_path_to_error::deserialize(instance) {
+        Ok(value) => Some(value),
+        Err(e) => {
+            let pointer: String =
+                e.path().iter().map(|s| format!("/{}", escape_segment(s))).collect();
+            report.diagnostics.push(doc.error(&pointer, e.into_inner().to_string()));
+            None
+        }
+    }
+}
+
+fn escape_segment(s: &serde_path_to_error::Segment) -> String {
+    use serde_path_to_error::Segment;
+    match s {
+        Segment::Seq { index } => index.to_string(),
+        Segment::Map { key } => crate::yaml::escape_token(key),
+        Segment::Enum { variant } => crate::yaml::escape_token(variant),
+        Segment::Unknown => String::new(),
+    }
+}
+
+/// Sorts diagnostics: those without a file first, then by file (walk order), line
+/// and column, so output is stable from run to run.
+fn sort(diagnostics: &mut [Diagnostic], files: &[PathBuf]) {
+    let order = |d: &Diagnostic| match &d.location {
+        None => (0, 0, 0, 0),
+        Some(loc) => {
+            let file = files.iter().position(|f| *f == loc.file.path).unwrap_or(usize::MAX);
+            (1, file, loc.mark.line, loc.mark.column)
+        }
+    };
+    diagnostics.sort_by_key(order);
+}
+
+/// The candidate closest to `word`, if one is close enough to be a likely typo.
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(&word.to_lowercase(), &c.to_lowercase()), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}

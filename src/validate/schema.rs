@@ -1,0 +1,135 @@
+//! The JSON Schema half of validation: compile the generated schema once, run a
+//! document against the definition of its kind, and turn jsonschema's errors into
+//! diagnostics that say what was expected, using the schema's own descriptions.
+//!
+//! Validating against `#/$defs/ContactSync` or `#/$defs/Workspace` instead of the
+//! root `oneOf` is deliberate: against a `oneOf`, a typo deep inside a sync only
+//! yields "not valid under any of the schemas", which tells an admin nothing.
+
+use std::sync::OnceLock;
+
+use jsonschema::error::ValidationErrorKind;
+use serde_json::Value;
+
+use crate::diagnostic::Diagnostic;
+use crate::manifest::Document;
+use crate::yaml::{escape_token, pointer_tokens};
+
+/// The manifest kinds the schema defines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `kind: ContactSync`.
+    ContactSync,
+    /// `kind: Workspace`.
+    Workspace,
+}
+
+struct Compiled {
+    root: Value,
+    contact_sync: jsonschema::Validator,
+    workspace: jsonschema::Validator,
+}
+
+fn compiled() -> &'static Compiled {
+    static COMPILED: OnceLock<Compiled> = OnceLock::new();
+    COMPILED.get_or_init(|| {
+        let root = crate::manifest::json_schema();
+        let for_def = |name: &str| {
+            let schema = serde_json::json!({
+                "$schema": root["$schema"],
+                "$defs": root["$defs"],
+                "$ref": format!("#/$defs/{name}"),
+            });
+            jsonschema::validator_for(&schema).expect("the generated schema compiles")
+        };
+        Compiled { contact_sync: for_def("ContactSync"), workspace: for_def("Workspace"), root }
+    })
+}
+
+/// Validates `instance` (the JSON form of `doc`) against the schema of `kind`.
+pub fn check(doc: &Document, kind: Kind, instance: &Value) -> Vec<Diagnostic> {
+    let compiled = compiled();
+    let validator = match kind {
+        Kind::ContactSync => &compiled.contact_sync,
+        Kind::Workspace => &compiled.workspace,
+    };
+    let mut out = Vec::new();
+    for error in validator.iter_errors(instance) {
+        let pointer = error.instance_path().as_str().to_owned();
+        let schema_path = error.schema_path().as_str().to_owned();
+        match error.kind() {
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                let allowed = allowed_properties(&compiled.root, &schema_path);
+                for key in unexpected {
+                    let field = format!("{pointer}/{}", escape_token(key));
+                    let location = doc.key_location(&field);
+                    out.push(Diagnostic::at(location, field, unknown_field(key, &allowed)));
+                }
+            }
+            ValidationErrorKind::Required { property } => {
+                let name = property.as_str().unwrap_or_default();
+                out.push(doc.error(&pointer, format!("missing required field `{name}`")));
+            }
+            _ => {
+                let mut message = error.to_string();
+                if let Some(description) = description(&compiled.root, &schema_path) {
+                    message.push_str("; expected: ");
+                    message.push_str(&description);
+                }
+                out.push(doc.error(&pointer, message));
+            }
+        }
+    }
+    out
+}
+
+/// "unknown field `groupNme` (did you mean `groupName`?); allowed here: …".
+fn unknown_field(key: &str, allowed: &[String]) -> String {
+    let mut message = format!("unknown field `{key}`");
+    if let Some(best) = crate::validate::did_you_mean(key, allowed.iter().map(String::as_str)) {
+        message.push_str(&format!(" (did you mean `{best}`?)"));
+    }
+    if allowed.is_empty() {
+        message.push_str("; no fields are allowed here");
+    } else {
+        message.push_str("; allowed here: ");
+        message.push_str(&allowed.join(", "));
+    }
+    message
+}
+
+fn resolve<'a>(root: &'a Value, tokens: &[String]) -> Option<&'a Value> {
+    tokens.iter().try_fold(root, |node, t| match node {
+        Value::Object(map) => map.get(t),
+        Value::Array(items) => t.parse::<usize>().ok().and_then(|i| items.get(i)),
+        _ => None,
+    })
+}
+
+/// The property names of the schema object that owns the failing keyword.
+fn allowed_properties(root: &Value, schema_path: &str) -> Vec<String> {
+    let mut tokens: Vec<String> = pointer_tokens(schema_path).collect();
+    tokens.pop();
+    resolve(root, &tokens)
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// The description nearest to the failing keyword: the keyword's own schema, or the
+/// property that holds it (for a list item, the list), never beyond a definition.
+fn description(root: &Value, schema_path: &str) -> Option<String> {
+    let mut tokens: Vec<String> = pointer_tokens(schema_path).collect();
+    tokens.pop();
+    while !tokens.is_empty() {
+        if let Some(d) = resolve(root, &tokens).and_then(|s| s.get("description")) {
+            return d.as_str().map(|d| d.split_whitespace().collect::<Vec<_>>().join(" "));
+        }
+        if tokens.len() <= 2 {
+            break;
+        }
+        tokens.pop();
+    }
+    None
+}
