@@ -566,6 +566,8 @@ mod tests {
             e.starts_with("11:13: /spec/schedule:") && e.contains("expected: `nightly`, `manual`"),
             "{e}"
         );
+        let e = one_error(&sync("s", &format!("type: persona\n{BASE}")));
+        assert!(e.starts_with("6:9: /spec/type: `persona` is not one of `personal`, `directory` (did you mean `personal`?)"), "{e}");
         let e = one_error(&sync("Bad_Name", BASE));
         assert!(e.starts_with("4:9: /metadata/name:"), "{e}");
     }

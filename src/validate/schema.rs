@@ -70,6 +70,12 @@ pub fn check(doc: &Document, kind: Kind, instance: &Value) -> Vec<Diagnostic> {
                 let name = property.as_str().unwrap_or_default();
                 out.push(doc.error(&pointer, format!("missing required field `{name}`")));
             }
+            ValidationErrorKind::OneOfNotValid { .. } | ValidationErrorKind::AnyOf { .. }
+                if const_choices(&compiled.root, &schema_path).is_some() =>
+            {
+                let choices = const_choices(&compiled.root, &schema_path).unwrap_or_default();
+                out.push(doc.error(&pointer, not_one_of(error.instance(), &choices)));
+            }
             _ => {
                 let mut message = error.to_string();
                 if let Some(description) = description(&compiled.root, &schema_path) {
@@ -94,6 +100,31 @@ fn unknown_field(key: &str, allowed: &[String]) -> String {
     } else {
         message.push_str("; allowed here: ");
         message.push_str(&allowed.join(", "));
+    }
+    message
+}
+
+/// The values of a `oneOf`/`anyOf` whose branches are all `const` (how schemars
+/// writes an enum whose variants are documented).
+fn const_choices(root: &Value, schema_path: &str) -> Option<Vec<String>> {
+    let tokens: Vec<String> = pointer_tokens(schema_path).collect();
+    resolve(root, &tokens)?
+        .as_array()?
+        .iter()
+        .map(|branch| branch.get("const")?.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// "`persona` is not one of `personal`, `directory` (did you mean `personal`?)".
+fn not_one_of(value: &Value, choices: &[String]) -> String {
+    let shown = value.as_str().map_or_else(|| value.to_string(), |s| format!("`{s}`"));
+    let listed: Vec<String> = choices.iter().map(|c| format!("`{c}`")).collect();
+    let mut message = format!("{shown} is not one of {}", listed.join(", "));
+    if let Some(best) = value
+        .as_str()
+        .and_then(|v| crate::validate::did_you_mean(v, choices.iter().map(String::as_str)))
+    {
+        message.push_str(&format!(" (did you mean `{best}`?)"));
     }
     message
 }

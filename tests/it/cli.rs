@@ -1,0 +1,103 @@
+//! The CLI contract of `validate` and `schema`: exit codes, the `file:line:col`
+//! format, GitHub annotations, the summary line, resource limits.
+
+use predicates::prelude::*;
+
+use crate::contact_sync;
+
+#[test]
+fn valid_manifests_exit_0() {
+    contact_sync()
+        .args(["validate", "examples/contact-sync.yaml", "examples/syncs"])
+        .assert()
+        .success()
+        .stdout("2 files, 1 sync: no errors\n");
+}
+
+#[test]
+fn the_default_path_is_the_current_folder() {
+    contact_sync()
+        .current_dir(crate::root().join("examples"))
+        .arg("validate")
+        .assert()
+        .success()
+        .stdout(predicate::str::ends_with("no errors\n"));
+}
+
+#[test]
+fn errors_print_as_file_line_col_pointer_message_and_exit_1() {
+    contact_sync().args(["validate", "examples/invalid/bad-email.yaml"]).assert().code(1).stdout(
+        "examples/invalid/bad-email.yaml:10:11: /spec/source/user: \
+             `salesuser(at)example.com` is not a valid e-mail address; expected name@domain, \
+             e.g. ann@example.com\n1 file, 1 sync: 1 error\n",
+    );
+}
+
+#[test]
+fn github_format_prints_annotations() {
+    contact_sync()
+        .args(["validate", "--format", "github", "examples/invalid/unknown-field.yaml"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::starts_with(
+            "::error file=examples/invalid/unknown-field.yaml,line=15,col=5,title=contact-sync::\
+             /spec/target/groupNme: unknown field `groupNme` (did you mean `groupName`?)",
+        ));
+}
+
+#[test]
+fn a_missing_path_is_an_error() {
+    contact_sync()
+        .args(["validate", "no/such/folder"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("error: no/such/folder: no such file or folder"));
+}
+
+#[test]
+fn usage_errors_exit_1_not_2() {
+    // Exit 2 is reserved for `plan --detailed-exitcode` with changes.
+    contact_sync().arg("frobnicate").assert().code(1);
+    contact_sync().args(["validate", "--format", "xml"]).assert().code(1);
+    contact_sync().arg("--help").assert().success();
+}
+
+#[test]
+fn files_over_10_mib_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.yaml");
+    let line = "# padding padding padding padding padding padding padding padding padding\n";
+    let text = line.repeat(10 * 1024 * 1024 / line.len() + 1);
+    std::fs::write(&path, text).unwrap();
+    contact_sync()
+        .arg("validate")
+        .arg(&path)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("over the limit of 10485760 bytes (10 MiB)"));
+}
+
+#[test]
+fn a_file_with_several_documents_reports_each_at_its_own_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let sync =
+        std::fs::read_to_string(crate::root().join("examples/syncs/sales-to-accounting.yaml"))
+            .unwrap();
+    let second = sync
+        .replace("name: sales-to-accounting", "name: sales-to-finance")
+        .replace("groups: [accounting@example.com]", "groups: [finance@]")
+        .replace("orgUnits: [/Accounting]", "orgUnits: [/Finance]");
+    let path = dir.path().join("two.yaml");
+    std::fs::write(&path, format!("{sync}---\n{second}")).unwrap();
+    let lines_before = sync.lines().count() + 1;
+    let line = lines_before + second.lines().position(|l| l.contains("finance@")).unwrap() + 1;
+    contact_sync()
+        .arg("validate")
+        .arg(&path)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(format!(
+            "two.yaml:{line}:14: /spec/destinations/groups/0: `finance@` is not a valid e-mail"
+        )))
+        .stdout(predicate::str::ends_with("1 file, 2 syncs: 1 error\n"));
+}

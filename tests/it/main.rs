@@ -1,0 +1,31 @@
+//! Integration tests, one binary (see STYLE.md): the CLI as a user runs it, the
+//! committed JSON Schema, and the examples shipped in `examples/`.
+
+mod cli;
+mod examples;
+mod schema;
+
+use std::path::{Path, PathBuf};
+
+/// The repository root, where `examples/` and `schemas/` live.
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `contact-sync` run from the repository root.
+pub fn contact_sync() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("contact-sync").unwrap();
+    cmd.current_dir(root()).env_remove("NO_COLOR");
+    cmd
+}
+
+/// Every file of `examples/invalid/`, sorted.
+pub fn invalid_examples() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("examples/invalid"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
