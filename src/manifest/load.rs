@@ -80,15 +80,6 @@ impl<T> Located<T> {
     }
 }
 
-/// A typed manifest document.
-#[derive(Debug, Clone)]
-pub enum DocumentKind {
-    /// A `ContactSync`.
-    ContactSync(Box<ContactSync>),
-    /// The `Workspace`.
-    Workspace(Box<Workspace>),
-}
-
 /// Every manifest that loaded and validated.
 #[derive(Debug, Default)]
 pub struct ManifestSet {

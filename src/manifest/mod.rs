@@ -14,7 +14,7 @@ use std::fmt;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-pub use load::{Document, DocumentKind, LoadError, Located, ManifestSet};
+pub use load::{Document, LoadError, Located, ManifestSet};
 
 /// The only `apiVersion` this release understands.
 pub const API_VERSION: &str = "contact-sync/v1";
