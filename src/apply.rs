@@ -1,0 +1,183 @@
+//! Executing a plan verbatim: every change carries its operation, apply only
+//! batches them per destination and sends them in a fixed order — target group,
+//! new contacts, updates, memberships, deletions, group deletions.
+//!
+//! One failing destination does not stop the others: each destination's outcome is
+//! collected into the report, and any failure makes the command exit 1.
+
+use std::collections::BTreeMap;
+
+use crate::backend::{self, Backend};
+use crate::plan::{Action, Change, NEW_TARGET_GROUP, Op, Plan, Status};
+
+/// What applying one destination did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DestinationReport {
+    /// The sync.
+    pub sync: String,
+    /// The destination user.
+    pub user: String,
+    /// Contacts and groups created.
+    pub added: usize,
+    /// Contacts and groups updated.
+    pub changed: usize,
+    /// Contacts and groups deleted.
+    pub deleted: usize,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+}
+
+/// What an apply did, destination by destination.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Per destination, in plan order.
+    pub destinations: Vec<DestinationReport>,
+    /// Syncs not applied because of plan errors (deletion guard, source errors).
+    pub held_back: Vec<String>,
+    /// Why the writes could not be made durable, if so (nothing was applied then).
+    pub commit_error: Option<String>,
+}
+
+impl Report {
+    /// Totals: (added, changed, deleted) over destinations that succeeded.
+    pub fn totals(&self) -> (usize, usize, usize) {
+        self.destinations
+            .iter()
+            .filter(|d| d.error.is_none())
+            .fold((0, 0, 0), |(a, c, d), r| (a + r.added, c + r.changed, d + r.deleted))
+    }
+
+    /// Whether anything failed or was held back.
+    pub fn failed(&self) -> bool {
+        self.commit_error.is_some()
+            || !self.held_back.is_empty()
+            || self.destinations.iter().any(|d| d.error.is_some())
+    }
+}
+
+/// Number of destinations apply will touch, for progress display.
+pub fn work(plan: &Plan) -> usize {
+    plan.syncs
+        .iter()
+        .filter(|s| s.applicable())
+        .flat_map(|s| &s.destinations)
+        .filter(|d| d.status == Status::Changes)
+        .count()
+}
+
+/// Applies `plan`; `progress` is called after each destination.
+pub async fn apply(
+    backend: &dyn Backend,
+    plan: &Plan,
+    progress: &(dyn Fn(&DestinationReport) + Sync),
+) -> Report {
+    let mut report = Report::default();
+    for sync in &plan.syncs {
+        if !sync.errors.is_empty() {
+            report.held_back.push(sync.name.clone());
+            continue;
+        }
+        if sync.suspended {
+            continue;
+        }
+        for dest in sync.destinations.iter().filter(|d| d.status == Status::Changes) {
+            let mut r = DestinationReport {
+                sync: sync.name.clone(),
+                user: dest.user.clone(),
+                ..Default::default()
+            };
+            match apply_destination(backend, &dest.user, &dest.changes).await {
+                Ok(()) => {
+                    for c in &dest.changes {
+                        match c.action {
+                            Action::Create => r.added += 1,
+                            Action::Update => r.changed += 1,
+                            Action::Delete => r.deleted += 1,
+                        }
+                    }
+                }
+                Err(e) => r.error = Some(e.to_string()),
+            }
+            progress(&r);
+            report.destinations.push(r);
+        }
+    }
+    if let Err(e) = backend.commit().await {
+        report.commit_error = Some(e.to_string());
+    }
+    report
+}
+
+/// Sends one destination's changes, batched, in dependency order.
+async fn apply_destination(
+    backend: &dyn Backend,
+    user: &str,
+    changes: &[Change],
+) -> backend::Result<()> {
+    let ops: Vec<&Op> = changes.iter().filter_map(|c| c.op.as_ref()).collect();
+    let mut target = NEW_TARGET_GROUP.to_owned();
+    for op in &ops {
+        match op {
+            Op::CreateGroup { name, client_data } => {
+                target = backend.create_group(user, name, client_data.clone()).await?.resource_name;
+            }
+            Op::UpdateGroup { group } => {
+                backend.update_group(user, group.clone()).await?;
+            }
+            _ => {}
+        }
+    }
+    let resolve = |rn: &String| if rn == NEW_TARGET_GROUP { target.clone() } else { rn.clone() };
+
+    let creates: Vec<_> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::CreateContact { contact } => {
+                let mut contact = contact.clone();
+                contact.memberships = contact.memberships.iter().map(resolve).collect();
+                Some(contact)
+            }
+            _ => None,
+        })
+        .collect();
+    if !creates.is_empty() {
+        backend.create_contacts(user, creates).await?;
+    }
+
+    let mut updates = Vec::new();
+    let mut members: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
+    for op in &ops {
+        if let Op::UpdateContact { update, resource_name, add_to, remove_from } = op {
+            updates.extend(update.clone());
+            for g in add_to {
+                members.entry(resolve(g)).or_default().0.push(resource_name.clone());
+            }
+            for g in remove_from {
+                members.entry(resolve(g)).or_default().1.push(resource_name.clone());
+            }
+        }
+    }
+    if !updates.is_empty() {
+        backend.update_contacts(user, updates).await?;
+    }
+    for (group, (add, remove)) in members {
+        backend.modify_members(user, &group, add, remove).await?;
+    }
+
+    let deletes: Vec<String> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::DeleteContact { resource_name } => Some(resource_name.clone()),
+            _ => None,
+        })
+        .collect();
+    if !deletes.is_empty() {
+        backend.delete_contacts(user, deletes).await?;
+    }
+    for op in &ops {
+        if let Op::DeleteGroup { resource_name } = op {
+            backend.delete_group(user, resource_name).await?;
+        }
+    }
+    Ok(())
+}

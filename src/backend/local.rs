@@ -1,0 +1,172 @@
+//! The local backend: a [`Store`] loaded from the workspace file, written back by
+//! [`Backend::commit`] atomically and under an advisory lock.
+//!
+//! Writes go to memory first; `commit` then takes the lock, checks the file is
+//! still the one that was read (someone else's apply in between would otherwise be
+//! overwritten), writes a temporary file, flushes it and renames it into place.
+//! Any failure leaves the previous file untouched.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::store::{Store, short_hash};
+use super::{Backend, ContactUpdate, Error, NewContact, Result, UserScope, tenant};
+use crate::diagnostic::Diagnostic;
+use crate::model::{ClientData, Contact, ContactGroup, DirectoryUser};
+
+/// A tenant kept in a local YAML file.
+#[derive(Debug)]
+pub struct LocalBackend {
+    path: PathBuf,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    store: Store,
+    /// Hash of the file's bytes as last read or written.
+    file_hash: String,
+}
+
+/// Why the workspace file could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Reading failed.
+    #[error(transparent)]
+    Read(#[from] crate::manifest::LoadError),
+    /// The file has errors.
+    #[error("{} error(s) in the local workspace file", .0.len())]
+    Invalid(Vec<Diagnostic>),
+}
+
+impl LocalBackend {
+    /// Loads the workspace file at `path`.
+    pub fn open(path: &Path) -> Result<Self, OpenError> {
+        let text = crate::manifest::load::read_limited(path)?;
+        let file_hash = short_hash(&[&text]);
+        let tenant = tenant::parse(path, text).map_err(OpenError::Invalid)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            state: Mutex::new(State { store: Store::new(tenant), file_hash }),
+        })
+    }
+
+    /// The file this backend reads and writes.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on the store.
+    pub fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
+        f(&mut self.state.lock().expect("store lock poisoned").store)
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        let name = self.path.file_name().and_then(|n| n.to_str()).unwrap_or("workspace");
+        self.path.with_file_name(format!(".{name}.lock"))
+    }
+}
+
+#[async_trait]
+impl Backend for LocalBackend {
+    async fn user(&self, key: &str) -> Result<Option<DirectoryUser>> {
+        Ok(self.with_store(|s| s.user(key)))
+    }
+
+    async fn users(&self, scope: UserScope) -> Result<Vec<DirectoryUser>> {
+        Ok(self.with_store(|s| s.users(&scope)))
+    }
+
+    async fn group_members(&self, group: &str) -> Result<Option<Vec<String>>> {
+        Ok(self.with_store(|s| s.group_members(group)))
+    }
+
+    async fn contact_groups(&self, user: &str) -> Result<Vec<ContactGroup>> {
+        self.with_store(|s| s.contact_groups(user))
+    }
+
+    async fn contacts(&self, user: &str) -> Result<Vec<Contact>> {
+        self.with_store(|s| s.contacts(user))
+    }
+
+    async fn create_contacts(&self, user: &str, contacts: Vec<NewContact>) -> Result<Vec<Contact>> {
+        self.with_store(|s| s.create_contacts(user, contacts))
+    }
+
+    async fn update_contacts(
+        &self,
+        user: &str,
+        updates: Vec<ContactUpdate>,
+    ) -> Result<Vec<Contact>> {
+        self.with_store(|s| s.update_contacts(user, updates))
+    }
+
+    async fn delete_contacts(&self, user: &str, resource_names: Vec<String>) -> Result<()> {
+        self.with_store(|s| s.delete_contacts(user, &resource_names))
+    }
+
+    async fn create_group(
+        &self,
+        user: &str,
+        name: &str,
+        client_data: Vec<ClientData>,
+    ) -> Result<ContactGroup> {
+        self.with_store(|s| s.create_group(user, name, client_data))
+    }
+
+    async fn update_group(&self, user: &str, group: ContactGroup) -> Result<ContactGroup> {
+        self.with_store(|s| s.update_group(user, group))
+    }
+
+    async fn delete_group(&self, user: &str, resource_name: &str) -> Result<()> {
+        self.with_store(|s| s.delete_group(user, resource_name))
+    }
+
+    async fn modify_members(
+        &self,
+        user: &str,
+        group: &str,
+        add: Vec<String>,
+        remove: Vec<String>,
+    ) -> Result<()> {
+        self.with_store(|s| s.modify_members(user, group, &add, &remove))
+    }
+
+    async fn commit(&self) -> Result<()> {
+        let mut state = self.state.lock().expect("store lock poisoned");
+        if !state.store.is_dirty() {
+            return Ok(());
+        }
+        let store_err = |what: &str, e: std::io::Error| {
+            Error::Store(format!(
+                "{what} {}: {e}; the file was left as it was",
+                self.path.display()
+            ))
+        };
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.lock_path())
+            .map_err(|e| store_err("cannot open the lock file of", e))?;
+        lock.lock().map_err(|e| store_err("cannot lock", e))?;
+        let current =
+            std::fs::read_to_string(&self.path).map_err(|e| store_err("cannot re-read", e))?;
+        if short_hash(&[&current]) != state.file_hash {
+            return Err(Error::Store(format!(
+                "{} changed on disk while contact-sync was working; nothing was written. \
+                 Run plan again",
+                self.path.display()
+            )));
+        }
+        tenant::write_atomic(&self.path, state.store.tenant())
+            .map_err(|e| store_err("cannot write", e))?;
+        let written =
+            std::fs::read_to_string(&self.path).map_err(|e| store_err("cannot re-read", e))?;
+        state.file_hash = short_hash(&[&written]);
+        state.store.mark_clean();
+        Ok(())
+    }
+}

@@ -1,0 +1,237 @@
+//! The local workspace file (DESIGN §7): a YAML stand-in for a Google Workspace
+//! tenant, read with line-numbered errors and written back atomically.
+//!
+//! Every struct keeps the keys it does not know in an `extra` map, so a rewrite by
+//! `apply` loses nothing a person or a newer version put there (comments aside:
+//! YAML comments are not part of the data model and do not survive a rewrite).
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::diagnostic::{Diagnostic, SourceFile};
+use crate::manifest::Document;
+use crate::model::ClientData;
+
+/// The whole file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantFile {
+    /// The customer's domains.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// The users, with their contacts.
+    #[serde(default)]
+    pub users: Vec<TenantUser>,
+    /// Google groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<TenantGroup>,
+    /// Keys this version does not know.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A user of the tenant.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantUser {
+    /// Primary address.
+    pub primary_email: String,
+    /// Immutable id; assigned when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Other addresses (old primaries after a rename).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// Org unit path.
+    #[serde(default = "root_org_unit")]
+    pub org_unit_path: String,
+    /// Suspended.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub suspended: bool,
+    /// Archived.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub archived: bool,
+    /// Name (`givenName`, `familyName`).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub name: Map<String, Value>,
+    /// Directory phone numbers (`value`, `type`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phones: Vec<Value>,
+    /// Directory organizations (`title`, `department`, `name`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub organizations: Vec<Value>,
+    /// The user's own contact groups (system groups are implicit).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contact_groups: Vec<TenantContactGroup>,
+    /// The user's contacts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<TenantContact>,
+    /// Keys this version does not know.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn root_org_unit() -> String {
+    "/".into()
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
+}
+
+/// A user's contact group.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantContactGroup {
+    /// Name.
+    pub name: String,
+    /// `contactGroups/…`; assigned when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_name: Option<String>,
+    /// Etag; recomputed from the content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// `clientData`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_data: Vec<ClientData>,
+    /// Keys this version does not know.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A contact: People API Person fields plus memberships by group name.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantContact {
+    /// `people/c…`; assigned when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_name: Option<String>,
+    /// Etag; recomputed from the content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// `clientData`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_data: Vec<ClientData>,
+    /// Memberships by group name; `myContacts` and `starred` are the system groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contact_groups: Vec<String>,
+    /// Person fields (and anything else) by People API name.
+    #[serde(flatten)]
+    pub fields: Map<String, Value>,
+}
+
+/// A Google group.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantGroup {
+    /// The group's address.
+    pub email: String,
+    /// Member addresses: users or other groups.
+    #[serde(default)]
+    pub members: Vec<String>,
+    /// Keys this version does not know.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// System contact groups every user has, by the name used in the file.
+pub const SYSTEM_GROUPS: &[(&str, &str)] = &[("myContacts", "My Contacts"), ("starred", "Starred")];
+
+/// Parses a workspace file. Errors carry `file:line:col`.
+pub fn parse(path: &Path, text: String) -> Result<TenantFile, Vec<Diagnostic>> {
+    let file = Arc::new(SourceFile { path: path.to_path_buf(), text });
+    let roots = crate::yaml::parse_documents(&file.text).map_err(|e| {
+        let loc = crate::diagnostic::Location { file: file.clone(), mark: e.mark };
+        vec![Diagnostic::at(loc, "", format!("invalid YAML: {}", e.message))]
+    })?;
+    let Some(root) = roots.into_iter().next() else {
+        return Ok(TenantFile::default());
+    };
+    let doc = Document { file, root };
+    let tenant: TenantFile = serde_path_to_error::deserialize(doc.root.to_json()).map_err(|e| {
+        let pointer: String = e
+            .path()
+            .iter()
+            .map(|s| match s {
+                serde_path_to_error::Segment::Seq { index } => format!("/{index}"),
+                serde_path_to_error::Segment::Map { key } => {
+                    format!("/{}", crate::yaml::escape_token(key))
+                }
+                _ => String::new(),
+            })
+            .collect();
+        vec![doc.error(&pointer, format!("{}; see DESIGN §7 for the file format", e.inner()))]
+    })?;
+    let errors = check(&doc, &tenant);
+    if errors.is_empty() { Ok(tenant) } else { Err(errors) }
+}
+
+/// Consistency rules: unique addresses, memberships naming existing groups.
+fn check(doc: &Document, tenant: &TenantFile) -> Vec<Diagnostic> {
+    let mut errors = Vec::new();
+    let mut addresses = HashSet::new();
+    for (u, user) in tenant.users.iter().enumerate() {
+        for (a, address) in std::iter::once(&user.primary_email).chain(&user.aliases).enumerate() {
+            if !addresses.insert(address.to_lowercase()) {
+                let pointer = if a == 0 {
+                    format!("/users/{u}/primaryEmail")
+                } else {
+                    format!("/users/{u}/aliases/{}", a - 1)
+                };
+                errors.push(doc.error(&pointer, format!("address {address} is used twice")));
+            }
+        }
+        let names: HashSet<&str> = user.contact_groups.iter().map(|g| g.name.as_str()).collect();
+        for (c, contact) in user.contacts.iter().enumerate() {
+            for (g, group) in contact.contact_groups.iter().enumerate() {
+                let system = SYSTEM_GROUPS.iter().any(|(id, _)| id == group);
+                if !system && !names.contains(group.as_str()) {
+                    errors.push(doc.error(
+                        &format!("/users/{u}/contacts/{c}/contactGroups/{g}"),
+                        format!(
+                            "no contact group named \"{group}\" in {}'s contactGroups; add it \
+                             there or use `myContacts`",
+                            user.primary_email
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    for (g, group) in tenant.groups.iter().enumerate() {
+        if !addresses.insert(group.email.to_lowercase()) {
+            errors.push(doc.error(
+                &format!("/groups/{g}/email"),
+                format!("address {} is used twice", group.email),
+            ));
+        }
+    }
+    errors
+}
+
+/// Writes `tenant` to `path` atomically: a temporary file in the same folder,
+/// flushed to disk, then renamed over the old file. On any failure the old file is
+/// left as it was.
+pub fn write_atomic(path: &Path, tenant: &TenantFile) -> std::io::Result<()> {
+    let text = serde_yaml::to_string(tenant).map_err(std::io::Error::other)?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(
+        b"# contact-sync local workspace (DESIGN \xc2\xa77); rewritten by `contact-sync apply`.\n",
+    )?;
+    tmp.write_all(text.as_bytes())?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        tmp.as_file().set_permissions(meta.permissions())?;
+    }
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}

@@ -1,0 +1,227 @@
+//! The command line: clap types, resolved into [`Settings`] in one step, and the
+//! commands on top of the library. Nothing below this module sees clap.
+
+mod commands;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Keep Google Workspace users supplied with the contacts they need, declared as
+/// YAML manifests in git.
+#[derive(Debug, Parser)]
+#[command(name = "contact-sync", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check manifests against the schema and the semantic rules; exit 1 on any error.
+    Validate {
+        /// Manifest files or folders (searched recursively for *.yaml and *.yml).
+        #[arg(default_value = ".")]
+        paths: Vec<PathBuf>,
+        /// How to print errors: `text` (file:line:col lines, with a snippet on a
+        /// terminal) or `github` (workflow annotations for GitHub Actions).
+        #[arg(long, value_enum, default_value_t = DiagnosticFormat::Text)]
+        format: DiagnosticFormat,
+    },
+    /// Print the JSON Schema of the manifests.
+    Schema,
+    /// Show what apply would change, for every sync and destination user.
+    Plan {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
+        /// Also save the plan (with a fingerprint of the actual state) for `apply PLAN.json`.
+        #[arg(long, value_name = "PLAN.json")]
+        out: Option<PathBuf>,
+        /// Exit 2 when the plan has changes and no errors (0: no changes, 1: errors).
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Hide contact field values and addresses in the output.
+        #[arg(long)]
+        redact: bool,
+    },
+    /// Plan and apply the changes (or apply a plan saved with `plan --out`).
+    Apply {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Apply without asking (required when stdin is not a terminal).
+        #[arg(long)]
+        auto_approve: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct CommonArgs {
+    /// Manifest files or folders; for `apply`, a single PLAN.json saved by `plan --out`.
+    #[arg(default_value = ".")]
+    paths: Vec<PathBuf>,
+    /// A file with the Workspace document to use instead of the manifests' own.
+    #[arg(long, value_name = "FILE")]
+    workspace: Option<PathBuf>,
+    /// Only this sync (repeatable). Orphans are not looked for then.
+    #[arg(long = "sync", value_name = "NAME")]
+    syncs: Vec<String>,
+    /// Let the run delete more than the Workspace's maxDeletePercent.
+    #[arg(long)]
+    allow_deletes: bool,
+}
+
+/// How diagnostics are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiagnosticFormat {
+    /// `file:line:col: /pointer: message`.
+    Text,
+    /// `::error file=…,line=…,col=…::message`.
+    Github,
+}
+
+/// How a plan is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// For people; colour on a terminal.
+    Text,
+    /// The JSON document of DESIGN §3.
+    Json,
+    /// For a pull-request comment.
+    Markdown,
+}
+
+/// What the terminal allows.
+#[derive(Debug, Clone, Copy)]
+pub struct Terminal {
+    /// stdout is a terminal.
+    pub stdout: bool,
+    /// stdin is a terminal (prompts possible).
+    pub stdin: bool,
+    /// stderr is a terminal (progress bars possible).
+    pub stderr: bool,
+    /// Colour allowed (stdout is a terminal and NO_COLOR is unset).
+    pub color: bool,
+}
+
+/// Options shared by `plan` and `apply`, resolved.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    /// Manifest paths.
+    pub paths: Vec<PathBuf>,
+    /// `--workspace`.
+    pub workspace: Option<PathBuf>,
+    /// `--sync`.
+    pub syncs: Vec<String>,
+    /// `--allow-deletes`.
+    pub allow_deletes: bool,
+}
+
+/// What the command line asks for, resolved: no clap types past this point.
+#[derive(Debug)]
+pub enum Settings {
+    /// `validate`.
+    Validate {
+        /// Paths to read.
+        paths: Vec<PathBuf>,
+        /// Output format.
+        format: DiagnosticFormat,
+    },
+    /// `schema`.
+    Schema,
+    /// `plan`.
+    Plan {
+        /// Shared options.
+        run: RunSettings,
+        /// Output format.
+        format: PlanFormat,
+        /// `--out`.
+        out: Option<PathBuf>,
+        /// `--detailed-exitcode`.
+        detailed_exitcode: bool,
+        /// `--redact`.
+        redact: bool,
+    },
+    /// `apply`.
+    Apply {
+        /// Shared options.
+        run: RunSettings,
+        /// `--auto-approve`.
+        auto_approve: bool,
+    },
+}
+
+impl From<CommonArgs> for RunSettings {
+    fn from(a: CommonArgs) -> Self {
+        Self {
+            paths: a.paths,
+            workspace: a.workspace,
+            syncs: a.syncs,
+            allow_deletes: a.allow_deletes,
+        }
+    }
+}
+
+impl Settings {
+    /// Resolves parsed arguments.
+    pub fn resolve(cli: Cli) -> Self {
+        match cli.command {
+            Command::Validate { paths, format } => Settings::Validate { paths, format },
+            Command::Schema => Settings::Schema,
+            Command::Plan { common, format, out, detailed_exitcode, redact } => {
+                Settings::Plan { run: common.into(), format, out, detailed_exitcode, redact }
+            }
+            Command::Apply { common, auto_approve } => {
+                Settings::Apply { run: common.into(), auto_approve }
+            }
+        }
+    }
+}
+
+impl Terminal {
+    /// Reads the process's terminal state and `NO_COLOR`.
+    pub fn detect() -> Self {
+        let stdout = std::io::stdout().is_terminal();
+        Self {
+            stdout,
+            stdin: std::io::stdin().is_terminal(),
+            stderr: std::io::stderr().is_terminal(),
+            color: stdout && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
+}
+
+/// Parses the command line and runs it. Exit codes follow DESIGN §2: a usage
+/// error is exit 1 like any other error, never clap's 2 (which `plan
+/// --detailed-exitcode` reserves for "changes").
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
+        }
+    };
+    init_tracing();
+    match commands::run(Settings::resolve(cli), Terminal::detect()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CONTACT_SYNC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}

@@ -1,0 +1,479 @@
+//! Reading the actual state and feeding the planner, one user at a time.
+//!
+//! The desired contacts of each sync are derived once (the source group is read
+//! once per sync); then every active user of the directory is visited: its contact
+//! groups are read (one cheap call) to learn which syncs have left state there, and
+//! only users that a sync selects or has state in get their contacts read, planned
+//! and dropped. Memory is bounded by the source groups and the user in flight, not
+//! by the tenant. Everything read is hashed into the plan's fingerprint, so a saved
+//! plan can tell whether the tenant moved since.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use sha2::{Digest, Sha256};
+
+use crate::backend::{self, Backend, UserScope};
+use crate::manifest::{OrphanPolicy, SyncType};
+use crate::model::{ContactGroup, DirectoryUser};
+use crate::plan::desired::DesiredSync;
+use crate::plan::destination::{Actual, plan_removed, plan_selected};
+use crate::plan::{
+    Action, DestinationPlan, ErrorKind, Orphan, Plan, PlanError, PlanInput, Reason, Resource,
+    SyncInput, SyncPlan,
+};
+
+/// The plan for `input` against the tenant behind `backend`.
+pub async fn plan(backend: &dyn Backend, input: &PlanInput) -> backend::Result<Plan> {
+    let mut fp = Sha256::new();
+    let mut users = backend.users(UserScope::All).await?;
+    users.sort_by_key(|a| a.primary_email.to_lowercase());
+    for u in &users {
+        feed(
+            &mut fp,
+            &[&u.id, &u.primary_email, &u.suspended.to_string(), &u.archived.to_string()],
+        );
+    }
+    let directory = Directory::new(&users);
+
+    let mut runs = Vec::new();
+    for sync in &input.syncs {
+        runs.push(Run::prepare(backend, sync, &directory, &mut fp).await?);
+    }
+
+    let mut orphans: BTreeMap<String, SyncPlan> = BTreeMap::new();
+    let mut kept = Vec::new();
+    let known: HashSet<&str> = input.known_syncs.iter().map(String::as_str).collect();
+    for user in users.iter().filter(|u| !u.inactive()) {
+        let groups = backend.contact_groups(&user.primary_email).await?;
+        let owners: BTreeSet<String> =
+            groups.iter().filter_map(|g| g.owner().map(str::to_owned)).collect();
+        let wanted = |owner: &str| {
+            runs.iter().any(|r| r.name() == owner && r.desired.is_some())
+                || (input.find_orphans && !known.contains(owner))
+        };
+        let selected = runs.iter().any(|r| r.selects(&user.id));
+        if !selected && !owners.iter().any(|o| wanted(o)) {
+            continue;
+        }
+        let contacts = match backend.contacts(&user.primary_email).await {
+            Ok(c) => c,
+            Err(e) => {
+                for run in runs.iter_mut().filter(|r| r.selects(&user.id)) {
+                    let error =
+                        PlanError::new(ErrorKind::Api, format!("cannot read contacts: {e}"));
+                    run.plan.destinations.push(DestinationPlan::error(&user.primary_email, error));
+                }
+                continue;
+            }
+        };
+        feed_user(&mut fp, user, &groups, &contacts);
+        let actual = Actual { user: &user.primary_email, groups: &groups, contacts: &contacts };
+        for run in &mut runs {
+            run.plan_user(user, &actual);
+        }
+        if input.find_orphans {
+            let mut all_owners = owners.clone();
+            all_owners.extend(contacts.iter().filter_map(|c| c.owner().map(str::to_owned)));
+            for owner in all_owners.iter().filter(|o| !known.contains(o.as_str())) {
+                match input.orphans {
+                    OrphanPolicy::Delete => {
+                        let plan = orphans.entry(owner.clone()).or_insert_with(|| SyncPlan {
+                            name: owner.clone(),
+                            source: "(manifest deleted)".into(),
+                            orphaned: true,
+                            ..SyncPlan::default()
+                        });
+                        plan.destinations.push(plan_removed(owner, &actual, Reason::SyncDeleted));
+                    }
+                    OrphanPolicy::Keep => kept.push(Orphan {
+                        sync: owner.clone(),
+                        user: user.primary_email.clone(),
+                        contacts: actual.marked_contacts(owner).count(),
+                        groups: actual.marked_groups(owner).len(),
+                    }),
+                }
+            }
+        }
+    }
+
+    let mut plan = Plan { format_version: "1".into(), orphans: kept, ..Plan::default() };
+    for run in runs {
+        plan.syncs.push(run.finish(input));
+    }
+    plan.syncs.extend(orphans.into_values());
+    plan.syncs.sort_by(|a, b| a.name.cmp(&b.name));
+    plan.fingerprint = hex::encode(fp.finalize());
+    plan.summarize();
+    Ok(plan)
+}
+
+fn feed(fp: &mut Sha256, parts: &[&str]) {
+    for p in parts {
+        fp.update(p.as_bytes());
+        fp.update([0]);
+    }
+    fp.update([1]);
+}
+
+fn feed_user(
+    fp: &mut Sha256,
+    user: &DirectoryUser,
+    groups: &[ContactGroup],
+    contacts: &[crate::model::Contact],
+) {
+    feed(fp, &["user", &user.id]);
+    for g in groups {
+        feed(fp, &[&g.resource_name, &g.etag]);
+    }
+    for c in contacts {
+        feed(fp, &[&c.resource_name, &c.etag]);
+    }
+}
+
+/// The directory, indexed for group and selector resolution.
+struct Directory<'a> {
+    by_email: HashMap<String, &'a DirectoryUser>,
+}
+
+impl<'a> Directory<'a> {
+    fn new(users: &'a [DirectoryUser]) -> Self {
+        let mut by_email = HashMap::new();
+        for u in users {
+            by_email.insert(u.primary_email.to_lowercase(), u);
+            for a in &u.aliases {
+                by_email.entry(a.to_lowercase()).or_insert(u);
+            }
+        }
+        Self { by_email }
+    }
+
+    fn get(&self, email: &str) -> Option<&'a DirectoryUser> {
+        self.by_email.get(&email.to_lowercase()).copied()
+    }
+}
+
+/// One sync being planned.
+struct Run<'a> {
+    input: &'a SyncInput,
+    /// `None` when a source error holds the whole sync back.
+    desired: Option<DesiredSync>,
+    plan: SyncPlan,
+    /// Selected destinations, by user id.
+    selected: HashSet<String>,
+    /// Users that are not planned and not pruned (renamed, inactive).
+    held: HashSet<String>,
+    /// Marked contacts seen, for the deletion guard.
+    managed: usize,
+}
+
+impl<'a> Run<'a> {
+    async fn prepare(
+        backend: &dyn Backend,
+        input: &'a SyncInput,
+        directory: &Directory<'_>,
+        fp: &mut Sha256,
+    ) -> backend::Result<Run<'a>> {
+        let manifest = &input.manifest;
+        let mut run = Run {
+            input,
+            desired: None,
+            plan: SyncPlan {
+                name: input.name().to_owned(),
+                suspended: manifest.spec.suspend,
+                ..SyncPlan::default()
+            },
+            selected: HashSet::new(),
+            held: HashSet::new(),
+            managed: 0,
+        };
+        let source_id = match manifest.spec.sync_type {
+            SyncType::Personal => run.resolve_personal(backend, fp).await?,
+            SyncType::Directory => run.resolve_directory(backend, directory, fp).await?,
+        };
+        run.plan.source = run.desired.as_ref().map_or_else(
+            || manifest.spec.source.user.clone().unwrap_or_else(|| "the directory".into()),
+            |d| d.source_label.clone(),
+        );
+        run.select(backend, directory, source_id.as_deref()).await?;
+        Ok(run)
+    }
+
+    fn name(&self) -> &str {
+        self.input.name()
+    }
+
+    fn selects(&self, id: &str) -> bool {
+        self.desired.is_some() && self.selected.contains(id)
+    }
+
+    fn source_error(&mut self, kind: ErrorKind, pointer: &str, message: String) {
+        let mut e = PlanError::new(kind, message);
+        e.email = self.input.manifest.spec.source.user.clone();
+        e.location = Some(self.input.at(pointer));
+        self.plan.errors.push(e);
+    }
+
+    /// Reads the source user and group; returns the source user's id.
+    async fn resolve_personal(
+        &mut self,
+        backend: &dyn Backend,
+        fp: &mut Sha256,
+    ) -> backend::Result<Option<String>> {
+        let spec = &self.input.manifest.spec;
+        let address = spec.source.user.clone().unwrap_or_default();
+        let group_name = spec.source.contact_group.clone().unwrap_or_default();
+        let at_user = self.input.at("/spec/source/user");
+        let Some(user) = backend.user(&address).await? else {
+            let message = format!(
+                "source user {address} not found in the directory; fix source.user in {at_user}"
+            );
+            self.source_error(ErrorKind::SourceNotFound, "/spec/source/user", message);
+            return Ok(None);
+        };
+        if !user.primary_email.eq_ignore_ascii_case(&address) {
+            let message = format!(
+                "source user {address} was renamed to {}; update source.user in {at_user}",
+                user.primary_email
+            );
+            self.source_error(ErrorKind::SourceRenamed, "/spec/source/user", message);
+            self.plan.errors.last_mut().expect("just pushed").renamed_to =
+                Some(user.primary_email.clone());
+            return Ok(Some(user.id));
+        }
+        if user.inactive() {
+            let message = format!(
+                "source user {address} is suspended or archived; nothing is synced until it is active again"
+            );
+            self.source_error(ErrorKind::SourceSuspended, "/spec/source/user", message);
+            return Ok(Some(user.id));
+        }
+        let groups = backend.contact_groups(&user.primary_email).await?;
+        let Some(group) = groups.iter().find(|g| g.name == group_name) else {
+            let names = groups.iter().map(|g| g.name.as_str());
+            let hint = crate::validate::did_you_mean(&group_name, names)
+                .map(|n| format!(" (did you mean \"{n}\"?)"))
+                .unwrap_or_default();
+            let message = format!(
+                "{address} has no contact group \"{group_name}\"{hint}; fix source.contactGroup in {}",
+                self.input.at("/spec/source/contactGroup")
+            );
+            self.source_error(ErrorKind::SourceGroupNotFound, "/spec/source/contactGroup", message);
+            return Ok(Some(user.id));
+        };
+        let contacts = backend.contacts(&user.primary_email).await?;
+        feed(fp, &["source", &user.id, &group.resource_name, &group.etag]);
+        for c in contacts.iter().filter(|c| c.memberships.contains(&group.resource_name)) {
+            feed(fp, &[&c.resource_name, &c.etag]);
+        }
+        self.desired =
+            Some(DesiredSync::personal(self.input, &user, &group.resource_name, &contacts));
+        Ok(Some(user.id))
+    }
+
+    /// Collects the directory users a directory sync copies.
+    async fn resolve_directory(
+        &mut self,
+        backend: &dyn Backend,
+        directory: &Directory<'_>,
+        fp: &mut Sha256,
+    ) -> backend::Result<Option<String>> {
+        let source = self.input.manifest.spec.source.directory.clone().unwrap_or_default();
+        let mut users: BTreeMap<String, DirectoryUser> = BTreeMap::new();
+        let everyone =
+            source.domains.is_empty() && source.org_units.is_empty() && source.groups.is_empty();
+        let mut scopes: Vec<UserScope> =
+            source.domains.iter().cloned().map(UserScope::Domain).collect();
+        scopes.extend(source.org_units.iter().cloned().map(UserScope::OrgUnit));
+        if everyone {
+            scopes.push(UserScope::All);
+        }
+        for scope in scopes {
+            users.extend(backend.users(scope).await?.into_iter().map(|u| (u.id.clone(), u)));
+        }
+        for (i, group) in source.groups.iter().enumerate() {
+            let Some(members) = backend.group_members(group).await? else {
+                let message = format!(
+                    "group {group} not found; fix source.directory.groups in {}",
+                    self.input.at(&format!("/spec/source/directory/groups/{i}"))
+                );
+                self.source_error(
+                    ErrorKind::SourceNotFound,
+                    &format!("/spec/source/directory/groups/{i}"),
+                    message,
+                );
+                return Ok(None);
+            };
+            users.extend(
+                members.iter().filter_map(|m| directory.get(m)).map(|u| (u.id.clone(), u.clone())),
+            );
+        }
+        let users: Vec<DirectoryUser> = users.into_values().collect();
+        for u in &users {
+            feed(
+                fp,
+                &[
+                    "source",
+                    &u.id,
+                    &u.given_name,
+                    &u.family_name,
+                    &serde_json::json!([u.phones, u.organizations]).to_string(),
+                ],
+            );
+        }
+        self.desired = Some(DesiredSync::directory(self.input, &users));
+        Ok(None)
+    }
+
+    /// Resolves the destinations: selectors minus exclusions minus the source user.
+    async fn select(
+        &mut self,
+        backend: &dyn Backend,
+        directory: &Directory<'_>,
+        source_id: Option<&str>,
+    ) -> backend::Result<()> {
+        let dest = self.input.manifest.spec.destinations.clone();
+        let mut candidates: BTreeMap<String, DirectoryUser> = BTreeMap::new();
+        for (i, address) in dest.users.iter().enumerate() {
+            let pointer = format!("/spec/destinations/users/{i}");
+            match backend.user(address).await? {
+                None => {
+                    let mut e = PlanError::new(
+                        ErrorKind::DestinationNotFound,
+                        format!(
+                            "not found in the directory; fix destinations.users in {}",
+                            self.input.at(&pointer)
+                        ),
+                    );
+                    e.email = Some(address.clone());
+                    e.location = Some(self.input.at(&pointer));
+                    self.plan.destinations.push(DestinationPlan::error(address, e));
+                }
+                Some(u) if !u.primary_email.eq_ignore_ascii_case(address) => {
+                    let mut e = PlanError::new(
+                        ErrorKind::DestinationRenamed,
+                        format!(
+                            "renamed to {}; update destinations.users in {}",
+                            u.primary_email,
+                            self.input.at(&pointer)
+                        ),
+                    );
+                    e.email = Some(address.clone());
+                    e.renamed_to = Some(u.primary_email.clone());
+                    e.location = Some(self.input.at(&pointer));
+                    self.held.insert(u.id.clone());
+                    self.plan.destinations.push(DestinationPlan::error(address, e));
+                }
+                Some(u) => {
+                    candidates.insert(u.id.clone(), u);
+                }
+            }
+        }
+        for (i, group) in dest.groups.iter().enumerate() {
+            match backend.group_members(group).await? {
+                None => {
+                    let pointer = format!("/spec/destinations/groups/{i}");
+                    let mut e = PlanError::new(
+                        ErrorKind::DestinationNotFound,
+                        format!(
+                            "group not found; fix destinations.groups in {}",
+                            self.input.at(&pointer)
+                        ),
+                    );
+                    e.email = Some(group.clone());
+                    e.location = Some(self.input.at(&pointer));
+                    self.plan.destinations.push(DestinationPlan::error(group, e));
+                }
+                Some(members) => {
+                    candidates.extend(
+                        members
+                            .iter()
+                            .filter_map(|m| directory.get(m))
+                            .map(|u| (u.id.clone(), u.clone())),
+                    );
+                }
+            }
+        }
+        let mut scopes: Vec<UserScope> =
+            dest.org_units.iter().cloned().map(UserScope::OrgUnit).collect();
+        scopes.extend(dest.domains.iter().cloned().map(UserScope::Domain));
+        for scope in scopes {
+            candidates.extend(backend.users(scope).await?.into_iter().map(|u| (u.id.clone(), u)));
+        }
+
+        let mut excluded: HashSet<String> = HashSet::new();
+        for address in &dest.exclude.users {
+            if let Some(u) = backend.user(address).await? {
+                excluded.insert(u.id);
+            }
+        }
+        for group in &dest.exclude.groups {
+            for m in backend.group_members(group).await?.unwrap_or_default() {
+                excluded.extend(directory.get(&m).map(|u| u.id.clone()));
+            }
+        }
+        for u in candidates.into_values() {
+            let excluded = excluded.contains(&u.id)
+                || Some(u.id.as_str()) == source_id
+                || dest
+                    .exclude
+                    .org_units
+                    .iter()
+                    .any(|ou| crate::backend::store::in_org_unit(&u.org_unit_path, ou));
+            if excluded {
+                continue;
+            }
+            if u.inactive() {
+                let why = if u.suspended { "suspended" } else { "archived" };
+                self.held.insert(u.id.clone());
+                self.plan.destinations.push(DestinationPlan::skipped(&u.primary_email, why));
+            } else {
+                self.selected.insert(u.id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Plans `user` for this sync if it is selected, or has state to prune.
+    fn plan_user(&mut self, user: &DirectoryUser, actual: &Actual) {
+        let Some(desired) = &self.desired else { return };
+        let name = desired.name.as_str();
+        self.managed += actual.marked_contacts(name).count();
+        if self.selected.contains(&user.id) {
+            self.plan.destinations.push(plan_selected(desired, actual));
+        } else if !self.held.contains(&user.id)
+            && (actual.marked_contacts(name).next().is_some()
+                || !actual.marked_groups(name).is_empty())
+        {
+            self.plan.destinations.push(plan_removed(name, actual, Reason::DestinationRemoved));
+        }
+    }
+
+    /// Sorts destinations and applies the deletion guard.
+    fn finish(mut self, input: &PlanInput) -> SyncPlan {
+        self.plan.destinations.sort_by_key(|a| a.user.to_lowercase());
+        let deletes = self
+            .plan
+            .destinations
+            .iter()
+            .flat_map(|d| &d.changes)
+            .filter(|c| c.resource == Resource::Contact && c.action == Action::Delete)
+            .filter(|c| matches!(c.reason, Reason::RemovedFromSource | Reason::DestinationRemoved))
+            .count();
+        let pct = usize::from(input.max_delete_percent);
+        if !input.allow_deletes && self.managed > 0 && deletes * 100 > pct * self.managed {
+            let mut e = PlanError::new(
+                ErrorKind::DeleteGuard,
+                format!(
+                    "would delete {deletes} of {} managed contacts ({}%), more than maxDeletePercent \
+                     {pct}%; nothing is applied for this sync. If this is intended (an emptied \
+                     source group?), run again with --allow-deletes",
+                    self.managed,
+                    deletes * 100 / self.managed
+                ),
+            );
+            e.location = Some(self.input.at("/metadata/name"));
+            self.plan.errors.push(e);
+        }
+        self.plan
+    }
+}

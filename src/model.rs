@@ -1,0 +1,191 @@
+//! Domain types shared by the planner and the backends: directory users, contacts,
+//! contact groups and the ownership markers contact-sync writes into `clientData`.
+//!
+//! They mirror the People API and Admin SDK shapes closely (a contact's fields are
+//! kept as the People API's JSON, keyed by Person field name) so the Google backend
+//! maps them one to one, while the planner never depends on a backend.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// `clientData` key on contacts and groups: the name of the sync that wrote them.
+pub const MARKER_SYNC: &str = "contact-sync/sync";
+/// `clientData` key on contacts: `<source user id>/<source contact id>`.
+pub const MARKER_SOURCE: &str = "contact-sync/source";
+/// `clientData` key on contacts: hash of the content as contact-sync last wrote it.
+pub const MARKER_HASH: &str = "contact-sync/hash";
+/// `clientData` key on target groups: the source user's immutable id.
+pub const MARKER_SOURCE_USER: &str = "contact-sync/source-user";
+
+/// Resource name of the system group "My Contacts".
+pub const MY_CONTACTS: &str = "contactGroups/myContacts";
+
+/// The Person fields contact-sync compares and writes: every writable field of the
+/// People API except `memberships` and `clientData`, which are handled on their own.
+pub const PERSON_FIELDS: &[&str] = &[
+    "addresses",
+    "biographies",
+    "birthdays",
+    "calendarUrls",
+    "emailAddresses",
+    "events",
+    "externalIds",
+    "genders",
+    "imClients",
+    "interests",
+    "locales",
+    "locations",
+    "miscKeywords",
+    "names",
+    "nicknames",
+    "occupations",
+    "organizations",
+    "phoneNumbers",
+    "relations",
+    "sipAddresses",
+    "urls",
+    "userDefined",
+];
+
+/// Person fields that accept a single item.
+pub const SINGLETON_FIELDS: &[&str] = &["names", "biographies", "birthdays", "genders"];
+
+/// A user of the directory (Admin SDK `users` resource, the fields used).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryUser {
+    /// Immutable id.
+    pub id: String,
+    /// Current primary address.
+    pub primary_email: String,
+    /// Other addresses, including old primaries after a rename.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// Org unit, e.g. `/Accounting/Payroll`.
+    #[serde(default)]
+    pub org_unit_path: String,
+    /// Suspended users are skipped as destinations.
+    #[serde(default)]
+    pub suspended: bool,
+    /// Archived users are skipped as destinations.
+    #[serde(default)]
+    pub archived: bool,
+    /// Given and family name.
+    #[serde(default)]
+    pub given_name: String,
+    /// Family name.
+    #[serde(default)]
+    pub family_name: String,
+    /// Phone numbers, People API shape (`value`, `type`).
+    #[serde(default)]
+    pub phones: Vec<Value>,
+    /// Organizations (`title`, `department`, `name`).
+    #[serde(default)]
+    pub organizations: Vec<Value>,
+}
+
+impl DirectoryUser {
+    /// Whether the user is suspended or archived.
+    pub fn inactive(&self) -> bool {
+        self.suspended || self.archived
+    }
+}
+
+/// One `clientData` entry.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ClientData {
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: String,
+}
+
+/// Looks a key up in a `clientData` list.
+pub fn client_data<'a>(data: &'a [ClientData], key: &str) -> Option<&'a str> {
+    data.iter().find(|d| d.key == key).map(|d| d.value.as_str())
+}
+
+/// A contact's writable Person fields, keyed by field name, as the People API's JSON.
+pub type PersonFields = BTreeMap<String, Value>;
+
+/// A contact of a user (People API `Person` from `connections.list`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Contact {
+    /// `people/c…`.
+    pub resource_name: String,
+    /// Current etag; updates must carry it.
+    pub etag: String,
+    /// Writable Person fields (see [`PERSON_FIELDS`]).
+    pub fields: PersonFields,
+    /// Resource names of the contact groups the contact belongs to.
+    pub memberships: Vec<String>,
+    /// `clientData`, where the ownership markers live.
+    pub client_data: Vec<ClientData>,
+}
+
+impl Contact {
+    /// The sync that owns this contact, if it carries a marker.
+    pub fn owner(&self) -> Option<&str> {
+        client_data(&self.client_data, MARKER_SYNC)
+    }
+
+    /// A short name for plans: the display name or, failing that, the first e-mail.
+    pub fn display_name(&self) -> String {
+        display_name(&self.fields)
+    }
+}
+
+/// A short name for a set of Person fields: given and family name, else the
+/// unstructured name, organization, e-mail or phone.
+pub fn display_name(fields: &PersonFields) -> String {
+    let first = |field: &str, keys: &[&str]| -> Option<String> {
+        let item = fields.get(field)?.as_array()?.first()?;
+        let parts: Vec<&str> = keys.iter().filter_map(|k| item.get(*k)?.as_str()).collect();
+        (!parts.is_empty()).then(|| parts.join(" "))
+    };
+    first("names", &["givenName", "familyName"])
+        .or_else(|| first("names", &["unstructuredName"]))
+        .or_else(|| first("organizations", &["name"]))
+        .or_else(|| first("emailAddresses", &["value"]))
+        .or_else(|| first("phoneNumbers", &["value"]))
+        .unwrap_or_else(|| "(no name)".to_owned())
+}
+
+/// The first e-mail address of a set of Person fields.
+pub fn primary_email(fields: &PersonFields) -> Option<&str> {
+    fields.get("emailAddresses")?.as_array()?.first()?.get("value")?.as_str()
+}
+
+/// A contact group of a user (People API `ContactGroup`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactGroup {
+    /// `contactGroups/…`.
+    pub resource_name: String,
+    /// Current etag.
+    pub etag: String,
+    /// The name the user sees.
+    pub name: String,
+    /// `clientData`, where the ownership markers live.
+    #[serde(default)]
+    pub client_data: Vec<ClientData>,
+    /// Whether this is a system group (My Contacts, Starred…), which cannot be
+    /// renamed or deleted.
+    #[serde(default)]
+    pub system: bool,
+}
+
+impl ContactGroup {
+    /// The sync that owns this group, if it carries a marker.
+    pub fn owner(&self) -> Option<&str> {
+        client_data(&self.client_data, MARKER_SYNC)
+    }
+}
+
+/// The People API's contact id: `people/c123` → `c123`.
+pub fn contact_id(resource_name: &str) -> &str {
+    resource_name.rsplit('/').next().unwrap_or(resource_name)
+}

@@ -1,0 +1,144 @@
+//! The desired state of a sync: the contacts every destination should have, derived
+//! once per sync from the source (a user's contact group, or the directory).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::SyncInput;
+use super::normalize::{content_hash, normalize};
+use crate::model::{
+    ClientData, Contact, DirectoryUser, MARKER_HASH, MARKER_SOURCE, MARKER_SYNC, PersonFields,
+    contact_id, display_name, primary_email,
+};
+
+/// Marker value of `contact-sync/source-user` for directory syncs.
+pub const DIRECTORY_SOURCE: &str = "directory";
+
+/// What every destination of one sync should have.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredSync {
+    /// The sync's name.
+    pub name: String,
+    /// Name of the target contact group.
+    pub target_group: String,
+    /// Whether synced contacts also go into My Contacts.
+    pub add_to_my_contacts: bool,
+    /// Immutable id of the source user (`directory` for directory syncs).
+    pub source_user_id: String,
+    /// The source address, for messages.
+    pub source_label: String,
+    /// Where `target.groupName` (or the default it comes from) is written.
+    pub target_location: String,
+    /// The contacts, by source key (`<source user id>/<contact id>`).
+    pub contacts: BTreeMap<String, DesiredContact>,
+}
+
+/// One contact as every destination should have it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredContact {
+    /// `<source user id>/<source contact id>`.
+    pub source_key: String,
+    /// Normalised Person fields.
+    pub fields: PersonFields,
+    /// [`content_hash`] of `fields`.
+    pub hash: String,
+    /// Display name.
+    pub name: String,
+    /// First e-mail address.
+    pub email: Option<String>,
+}
+
+impl DesiredContact {
+    fn new(source_key: String, fields: &PersonFields) -> Self {
+        let fields = normalize(fields);
+        Self {
+            hash: content_hash(&fields),
+            name: display_name(&fields),
+            email: primary_email(&fields).map(str::to_owned),
+            source_key,
+            fields,
+        }
+    }
+
+    /// The `clientData` markers of this contact written by `sync`.
+    pub fn markers(&self, sync: &str) -> Vec<ClientData> {
+        vec![
+            ClientData { key: MARKER_SYNC.into(), value: sync.into() },
+            ClientData { key: MARKER_SOURCE.into(), value: self.source_key.clone() },
+            ClientData { key: MARKER_HASH.into(), value: self.hash.clone() },
+        ]
+    }
+}
+
+impl DesiredSync {
+    fn empty(input: &SyncInput, source_user_id: &str, source_label: String) -> Self {
+        let target_pointer = if input.manifest.spec.target.group_name.is_some() {
+            "/spec/target/groupName"
+        } else {
+            "/spec/source/contactGroup"
+        };
+        Self {
+            name: input.name().to_owned(),
+            target_group: input.manifest.target_group_name().to_owned(),
+            add_to_my_contacts: input.manifest.spec.target.add_to_my_contacts,
+            source_user_id: source_user_id.to_owned(),
+            source_label,
+            target_location: input.at(target_pointer),
+            contacts: BTreeMap::new(),
+        }
+    }
+
+    /// A personal sync: the source user's contacts that are members of `group`.
+    pub fn personal(
+        input: &SyncInput,
+        source: &DirectoryUser,
+        group: &str,
+        contacts: &[Contact],
+    ) -> Self {
+        let label = format!(
+            "{} / \"{}\"",
+            source.primary_email,
+            input.manifest.spec.source.contact_group.as_deref().unwrap_or_default()
+        );
+        let mut desired = Self::empty(input, &source.id, label);
+        for c in contacts.iter().filter(|c| c.memberships.iter().any(|m| m == group)) {
+            let key = format!("{}/{}", source.id, contact_id(&c.resource_name));
+            desired.contacts.insert(key.clone(), DesiredContact::new(key, &c.fields));
+        }
+        desired
+    }
+
+    /// A directory sync: one contact per active directory user.
+    pub fn directory(input: &SyncInput, users: &[DirectoryUser]) -> Self {
+        let mut desired = Self::empty(input, DIRECTORY_SOURCE, "the directory".into());
+        for u in users.iter().filter(|u| !u.inactive()) {
+            let key = format!("{DIRECTORY_SOURCE}/{}", u.id);
+            desired.contacts.insert(key.clone(), DesiredContact::new(key, &directory_person(u)));
+        }
+        desired
+    }
+}
+
+/// The contact a directory user becomes.
+pub fn directory_person(u: &DirectoryUser) -> PersonFields {
+    let mut fields = PersonFields::new();
+    let mut name = serde_json::Map::new();
+    if !u.given_name.is_empty() {
+        name.insert("givenName".into(), u.given_name.clone().into());
+    }
+    if !u.family_name.is_empty() {
+        name.insert("familyName".into(), u.family_name.clone().into());
+    }
+    if !name.is_empty() {
+        fields.insert("names".into(), json!([name]));
+    }
+    fields.insert("emailAddresses".into(), json!([{ "value": u.primary_email, "type": "work" }]));
+    if !u.phones.is_empty() {
+        fields.insert("phoneNumbers".into(), Value::Array(u.phones.clone()));
+    }
+    if !u.organizations.is_empty() {
+        fields.insert("organizations".into(), Value::Array(u.organizations.clone()));
+    }
+    fields
+}

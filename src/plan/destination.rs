@@ -1,0 +1,330 @@
+//! Planning one destination user for one sync: pure, from the desired state and the
+//! user's actual contact groups and contacts (DESIGN §4, §5).
+//!
+//! Only marked contacts and groups (`clientData` `contact-sync/sync` = this sync)
+//! are ever changed. Everything else a destination has — its own contacts, even
+//! those it put in the target group — is read but never touched.
+
+use std::collections::BTreeMap;
+
+use super::desired::{DesiredContact, DesiredSync};
+use super::diff::{changed_fields, diff};
+use super::normalize::{content_hash, normalize, same_content};
+use super::{
+    Action, Change, DestinationPlan, ErrorKind, FieldChange, NEW_TARGET_GROUP, Op, PlanError,
+    Reason, Resource,
+};
+use crate::backend::{ContactUpdate, NewContact};
+use crate::model::{
+    ClientData, Contact, ContactGroup, MARKER_HASH, MARKER_SOURCE, MARKER_SOURCE_USER, MARKER_SYNC,
+    MY_CONTACTS, client_data,
+};
+
+/// One user's actual state, as read from the backend.
+#[derive(Clone, Copy, Debug)]
+pub struct Actual<'a> {
+    /// The user's primary address.
+    pub user: &'a str,
+    /// Every contact group of the user.
+    pub groups: &'a [ContactGroup],
+    /// Every contact of the user.
+    pub contacts: &'a [Contact],
+}
+
+impl Actual<'_> {
+    /// Contacts marked as written by `sync`.
+    pub fn marked_contacts(&self, sync: &str) -> impl Iterator<Item = &Contact> {
+        self.contacts.iter().filter(move |c| c.owner() == Some(sync))
+    }
+
+    /// Groups marked as written by `sync`, by resource name.
+    pub fn marked_groups(&self, sync: &str) -> Vec<&ContactGroup> {
+        let mut groups: Vec<&ContactGroup> =
+            self.groups.iter().filter(|g| g.owner() == Some(sync)).collect();
+        groups.sort_by(|a, b| a.resource_name.cmp(&b.resource_name));
+        groups
+    }
+}
+
+/// Plans a selected destination: target group, then contacts.
+pub fn plan_selected(sync: &DesiredSync, actual: &Actual) -> DestinationPlan {
+    let mut changes = Vec::new();
+    let group = match plan_group(sync, actual, &mut changes) {
+        Ok(group) => group,
+        Err(error) => return DestinationPlan::error(actual.user, error),
+    };
+    plan_contacts(sync, actual, &group, &mut changes);
+    sort_changes(&mut changes);
+    DestinationPlan::with_changes(actual.user, changes)
+}
+
+/// Plans a user who is no longer a destination of `sync` (or whose sync's manifest
+/// is gone): every marked contact and group of the sync goes.
+pub fn plan_removed(sync: &str, actual: &Actual, reason: Reason) -> DestinationPlan {
+    let mut changes: Vec<Change> =
+        actual.marked_contacts(sync).map(|c| delete_contact(c, reason)).collect();
+    changes.extend(actual.marked_groups(sync).into_iter().map(|g| delete_group(g, reason)));
+    sort_changes(&mut changes);
+    DestinationPlan::with_changes(actual.user, changes)
+}
+
+/// Groups first, then contacts; by name within each.
+fn sort_changes(changes: &mut [Change]) {
+    changes.sort_by(|a, b| (a.resource, &a.name, a.action).cmp(&(b.resource, &b.name, b.action)));
+}
+
+/// Makes sure the target group exists under its name; returns its resource name
+/// (or [`NEW_TARGET_GROUP`] when the plan creates it).
+fn plan_group(
+    sync: &DesiredSync,
+    actual: &Actual,
+    changes: &mut Vec<Change>,
+) -> Result<String, PlanError> {
+    let marked = actual.marked_groups(&sync.name);
+    let conflict =
+        actual.groups.iter().find(|g| g.name == sync.target_group && g.owner() != Some(&sync.name));
+    let conflict_error = |g: &ContactGroup| {
+        let mut e = PlanError::new(
+            ErrorKind::TargetGroupConflict,
+            format!(
+                "{} already has a contact group \"{}\" that contact-sync did not create; \
+                 rename or delete that group, or set another target.groupName in {}",
+                actual.user, g.name, sync.target_location
+            ),
+        );
+        e.email = Some(actual.user.to_owned());
+        e.location = Some(sync.target_location.clone());
+        e
+    };
+    let Some((group, duplicates)) = marked.split_first() else {
+        if let Some(g) = conflict {
+            return Err(conflict_error(g));
+        }
+        changes.push(Change {
+            action: Action::Create,
+            resource: Resource::Group,
+            name: sync.target_group.clone(),
+            email: None,
+            reason: Reason::Missing,
+            fields: Vec::new(),
+            op: Some(Op::CreateGroup {
+                name: sync.target_group.clone(),
+                client_data: group_markers(sync),
+            }),
+        });
+        return Ok(NEW_TARGET_GROUP.to_owned());
+    };
+    let written_for = client_data(&group.client_data, MARKER_SOURCE_USER).unwrap_or_default();
+    if written_for != sync.source_user_id {
+        let mut e = PlanError::new(
+            ErrorKind::SourceIdentityChanged,
+            format!(
+                "the contacts of sync {} in {} were copied from source user id {written_for}, but \
+                 {} is now user id {}: the source account was replaced. Nothing is changed for \
+                 this user; delete the group \"{}\" there to start afresh, or point the sync at \
+                 the right user",
+                sync.name, actual.user, sync.source_label, sync.source_user_id, group.name
+            ),
+        );
+        e.email = Some(actual.user.to_owned());
+        return Err(e);
+    }
+    if group.name != sync.target_group {
+        if let Some(g) = conflict {
+            return Err(conflict_error(g));
+        }
+        let mut renamed = (*group).clone();
+        renamed.name = sync.target_group.clone();
+        changes.push(Change {
+            action: Action::Update,
+            resource: Resource::Group,
+            name: sync.target_group.clone(),
+            email: None,
+            reason: Reason::SourceChanged,
+            fields: vec![FieldChange {
+                field: "name".into(),
+                before: Some(group.name.clone().into()),
+                after: Some(sync.target_group.clone().into()),
+            }],
+            op: Some(Op::UpdateGroup { group: renamed }),
+        });
+    }
+    changes.extend(duplicates.iter().map(|g| delete_group(g, Reason::Duplicate)));
+    Ok(group.resource_name.clone())
+}
+
+fn group_markers(sync: &DesiredSync) -> Vec<ClientData> {
+    vec![
+        ClientData { key: MARKER_SYNC.into(), value: sync.name.clone() },
+        ClientData { key: MARKER_SOURCE_USER.into(), value: sync.source_user_id.clone() },
+    ]
+}
+
+fn plan_contacts(sync: &DesiredSync, actual: &Actual, group: &str, changes: &mut Vec<Change>) {
+    let mut present: BTreeMap<&str, Vec<&Contact>> = BTreeMap::new();
+    for c in actual.marked_contacts(&sync.name) {
+        let key = client_data(&c.client_data, MARKER_SOURCE).unwrap_or_default();
+        present.entry(key).or_default().push(c);
+    }
+    let group_names: BTreeMap<&str, &str> = actual
+        .groups
+        .iter()
+        .map(|g| (g.resource_name.as_str(), g.name.as_str()))
+        .chain([(NEW_TARGET_GROUP, sync.target_group.as_str())])
+        .collect();
+    for (key, want) in &sync.contacts {
+        let Some(mut copies) = present.remove(key.as_str()) else {
+            changes.push(create_contact(sync, want, group));
+            continue;
+        };
+        // Keep the copy that already matches, else the oldest resource name.
+        copies.sort_by_key(|c| {
+            (!same_content(&normalize(&c.fields), &want.fields), c.resource_name.clone())
+        });
+        let (keep, extra) = copies.split_first().expect("entries are never empty");
+        changes.extend(extra.iter().map(|c| delete_contact(c, Reason::Duplicate)));
+        if let Some(change) = update_contact(sync, want, keep, group, &group_names) {
+            changes.push(change);
+        }
+    }
+    for stale in present.into_values().flatten() {
+        changes.push(delete_contact(stale, Reason::RemovedFromSource));
+    }
+}
+
+fn wanted_memberships(sync: &DesiredSync, group: &str) -> Vec<String> {
+    let mut m = vec![group.to_owned()];
+    if sync.add_to_my_contacts {
+        m.push(MY_CONTACTS.to_owned());
+    }
+    m
+}
+
+fn create_contact(sync: &DesiredSync, want: &DesiredContact, group: &str) -> Change {
+    Change {
+        action: Action::Create,
+        resource: Resource::Contact,
+        name: want.name.clone(),
+        email: want.email.clone(),
+        reason: Reason::Missing,
+        fields: Vec::new(),
+        op: Some(Op::CreateContact {
+            contact: NewContact {
+                fields: want.fields.clone(),
+                memberships: wanted_memberships(sync, group),
+                client_data: want.markers(&sync.name),
+            },
+        }),
+    }
+}
+
+/// The update that brings `have` in line with `want`, if any: content, markers and
+/// the two memberships contact-sync manages (target group, My Contacts).
+fn update_contact(
+    sync: &DesiredSync,
+    want: &DesiredContact,
+    have: &Contact,
+    group: &str,
+    group_names: &BTreeMap<&str, &str>,
+) -> Option<Change> {
+    let actual = normalize(&have.fields);
+    let marker_hash = client_data(&have.client_data, MARKER_HASH).unwrap_or_default();
+    let content_differs = !same_content(&actual, &want.fields);
+    let mut fields = Vec::new();
+    let mut reason = Reason::Membership;
+    let mut update = None;
+    if content_differs || marker_hash != want.hash {
+        reason = if !content_differs || content_hash(&actual) == marker_hash {
+            Reason::SourceChanged
+        } else {
+            Reason::EditedOutside
+        };
+        fields = diff(&actual, &want.fields);
+        let mut mask = changed_fields(&actual, &want.fields);
+        mask.push("clientData".into());
+        let masked = want
+            .fields
+            .iter()
+            .filter(|(k, _)| mask.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        // Other applications' clientData entries are kept.
+        let mut data: Vec<ClientData> = have
+            .client_data
+            .iter()
+            .filter(|d| !d.key.starts_with("contact-sync/"))
+            .cloned()
+            .collect();
+        data.extend(want.markers(&sync.name));
+        update = Some(ContactUpdate {
+            resource_name: have.resource_name.clone(),
+            etag: have.etag.clone(),
+            fields: masked,
+            update_mask: mask,
+            client_data: data,
+        });
+    }
+    let managed = [group, MY_CONTACTS];
+    let wanted = wanted_memberships(sync, group);
+    let has: Vec<&str> =
+        have.memberships.iter().map(String::as_str).filter(|m| managed.contains(m)).collect();
+    let add_to: Vec<String> =
+        wanted.iter().filter(|m| !has.contains(&m.as_str())).cloned().collect();
+    let remove_from: Vec<String> =
+        has.iter().filter(|m| !wanted.iter().any(|w| w == *m)).map(|m| m.to_string()).collect();
+    if !add_to.is_empty() || !remove_from.is_empty() {
+        let label = |rns: &[String]| -> serde_json::Value {
+            rns.iter()
+                .map(|rn| group_names.get(rn.as_str()).copied().unwrap_or(rn.as_str()))
+                .collect()
+        };
+        let has_owned: Vec<String> = has.iter().map(|s| s.to_string()).collect();
+        fields.push(FieldChange {
+            field: "memberships".into(),
+            before: Some(label(&has_owned)),
+            after: Some(label(&wanted)),
+        });
+    }
+    if update.is_none() && add_to.is_empty() && remove_from.is_empty() {
+        return None;
+    }
+    Some(Change {
+        action: Action::Update,
+        resource: Resource::Contact,
+        name: want.name.clone(),
+        email: want.email.clone(),
+        reason,
+        fields,
+        op: Some(Op::UpdateContact {
+            update,
+            resource_name: have.resource_name.clone(),
+            add_to,
+            remove_from,
+        }),
+    })
+}
+
+fn delete_contact(c: &Contact, reason: Reason) -> Change {
+    let fields = normalize(&c.fields);
+    Change {
+        action: Action::Delete,
+        resource: Resource::Contact,
+        name: crate::model::display_name(&fields),
+        email: crate::model::primary_email(&fields).map(str::to_owned),
+        reason,
+        fields: Vec::new(),
+        op: Some(Op::DeleteContact { resource_name: c.resource_name.clone() }),
+    }
+}
+
+fn delete_group(g: &ContactGroup, reason: Reason) -> Change {
+    Change {
+        action: Action::Delete,
+        resource: Resource::Group,
+        name: g.name.clone(),
+        email: None,
+        reason,
+        fields: Vec::new(),
+        op: Some(Op::DeleteGroup { resource_name: g.resource_name.clone() }),
+    }
+}

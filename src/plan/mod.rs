@@ -1,0 +1,469 @@
+//! The plan: for every sync and destination user, the exact changes that make the
+//! destination match the manifests — and the planner that computes them.
+//!
+//! The planner is pure and synchronous (no tokio, no I/O, no backend): it takes the
+//! desired state of a sync ([`desired::DesiredSync`]) and the actual state of one
+//! destination, and returns that destination's part of the plan. Reading actual
+//! state one user at a time is [`crate::inventory`]'s job; executing a plan is
+//! [`crate::apply`]'s, which makes no decision of its own: every change carries the
+//! operation ([`Op`]) that carries it out.
+
+pub mod desired;
+pub mod destination;
+pub mod diff;
+pub mod normalize;
+pub mod render;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{ContactUpdate, NewContact};
+use crate::manifest::{ContactSync, Located, OrphanPolicy};
+use crate::model::ContactGroup;
+
+pub use diff::FieldChange;
+
+/// Stands for the target group a plan creates, in memberships of contacts created
+/// in the same destination; apply replaces it with the created group's name.
+pub const NEW_TARGET_GROUP: &str = "contactGroups/(new target group)";
+
+/// Everything the planner needs from the manifests, in a form a saved plan can
+/// carry so `apply PLAN.json` can check that the actual state has not moved.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanInput {
+    /// The syncs to plan (after `--sync` filtering).
+    pub syncs: Vec<SyncInput>,
+    /// Names of every sync in the manifests, filtered or not: contacts of any
+    /// other sync are orphans.
+    pub known_syncs: Vec<String>,
+    /// Whether orphans are looked for (not when `--sync` narrows the run).
+    pub find_orphans: bool,
+    /// The Workspace's orphan policy.
+    pub orphans: OrphanPolicy,
+    /// The Workspace's deletion guard threshold.
+    pub max_delete_percent: u8,
+    /// `--allow-deletes`.
+    pub allow_deletes: bool,
+}
+
+/// One sync's manifest with the `file:line:col` of the values errors point at.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncInput {
+    /// The manifest.
+    pub manifest: ContactSync,
+    /// `file:line:col` by JSON pointer (`/spec/destinations/users/0`).
+    pub locations: BTreeMap<String, String>,
+}
+
+impl SyncInput {
+    /// Captures a validated manifest with the positions of the values that plan
+    /// errors point at.
+    pub fn from_located(sync: &Located<ContactSync>) -> Self {
+        let spec = &sync.value.spec;
+        let mut pointers: Vec<String> = [
+            "/metadata/name",
+            "/spec/source/user",
+            "/spec/source/contactGroup",
+            "/spec/target/groupName",
+        ]
+        .map(String::from)
+        .to_vec();
+        let lists = [
+            ("/spec/destinations/users", spec.destinations.users.len()),
+            ("/spec/destinations/groups", spec.destinations.groups.len()),
+            ("/spec/destinations/orgUnits", spec.destinations.org_units.len()),
+            ("/spec/destinations/domains", spec.destinations.domains.len()),
+            (
+                "/spec/source/directory/groups",
+                spec.source.directory.as_ref().map_or(0, |d| d.groups.len()),
+            ),
+        ];
+        for (list, len) in lists {
+            pointers.extend((0..len).map(|i| format!("{list}/{i}")));
+        }
+        let locations = pointers
+            .into_iter()
+            .filter(|p| sync.doc.root.locate(p, false).1)
+            .map(|p| {
+                let at = sync.location(&p).to_string();
+                (p, at)
+            })
+            .collect();
+        Self { manifest: sync.value.clone(), locations }
+    }
+
+    /// `file:line:col` of the value at `pointer`, or of the sync when unknown.
+    pub fn at(&self, pointer: &str) -> String {
+        self.locations
+            .get(pointer)
+            .or_else(|| self.locations.get("/metadata/name"))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The sync's name.
+    pub fn name(&self) -> &str {
+        &self.manifest.metadata.name
+    }
+}
+
+/// A complete plan.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    /// Always "1".
+    pub format_version: String,
+    /// Counts over every sync that would be applied.
+    pub summary: Summary,
+    /// Per sync, sorted by name.
+    pub syncs: Vec<SyncPlan>,
+    /// Contacts of syncs whose manifest is gone, kept because `orphans: keep`.
+    pub orphans: Vec<Orphan>,
+    /// Hash of the actual state the plan was computed from.
+    pub fingerprint: String,
+}
+
+/// Counts of a plan. Contacts and groups alike; a membership change is an update.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Creations.
+    pub create: usize,
+    /// Updates.
+    pub update: usize,
+    /// Deletions.
+    pub delete: usize,
+    /// Errors, of syncs and of destinations.
+    pub errors: usize,
+}
+
+impl Summary {
+    /// Whether the plan changes anything.
+    pub fn has_changes(&self) -> bool {
+        self.create + self.update + self.delete > 0
+    }
+}
+
+/// The plan of one sync.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncPlan {
+    /// The sync's name.
+    pub name: String,
+    /// `salesuser@example.com / "Sales Contacts"`, `the directory`, or for an
+    /// orphan `(manifest deleted)`.
+    pub source: String,
+    /// A suspended sync is planned but not applied.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspended: bool,
+    /// The manifest is gone; its contacts are deleted (`orphans: delete`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub orphaned: bool,
+    /// Errors that hold back the whole sync.
+    pub errors: Vec<PlanError>,
+    /// Per destination user, sorted by address.
+    pub destinations: Vec<DestinationPlan>,
+}
+
+impl SyncPlan {
+    /// Whether apply may run this sync's changes.
+    pub fn applicable(&self) -> bool {
+        !self.suspended && self.errors.is_empty()
+    }
+}
+
+/// The plan of one destination user within one sync.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DestinationPlan {
+    /// The user's primary address (or the address the manifest names, for errors).
+    pub user: String,
+    /// `changes`, `upToDate`, `error` or `skipped`.
+    pub status: Status,
+    /// Why the destination is held back, when `status` is `error`.
+    pub error: Option<PlanError>,
+    /// Why the destination is skipped, when `status` is `skipped`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    /// The changes, groups first, then contacts by name.
+    pub changes: Vec<Change>,
+}
+
+impl DestinationPlan {
+    /// A destination with the given changes (status from whether there are any).
+    pub fn with_changes(user: &str, changes: Vec<Change>) -> Self {
+        let status = if changes.is_empty() { Status::UpToDate } else { Status::Changes };
+        Self { user: user.to_owned(), status, error: None, skipped: None, changes }
+    }
+
+    /// A destination held back by an error.
+    pub fn error(user: &str, error: PlanError) -> Self {
+        Self {
+            user: user.to_owned(),
+            status: Status::Error,
+            error: Some(error),
+            skipped: None,
+            changes: Vec::new(),
+        }
+    }
+
+    /// A destination that is skipped (suspended or archived).
+    pub fn skipped(user: &str, why: &str) -> Self {
+        Self {
+            user: user.to_owned(),
+            status: Status::Skipped,
+            error: None,
+            skipped: Some(why.to_owned()),
+            changes: Vec::new(),
+        }
+    }
+}
+
+/// State of a destination in a plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Status {
+    /// Has changes.
+    Changes,
+    /// Nothing to do.
+    UpToDate,
+    /// Held back by an error.
+    Error,
+    /// Suspended or archived.
+    Skipped,
+}
+
+/// One change to one contact or group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Change {
+    /// `create`, `update` or `delete`.
+    pub action: Action,
+    /// `contact` or `group`.
+    pub resource: Resource,
+    /// Display name of the contact, or the group's name.
+    pub name: String,
+    /// The contact's first e-mail address, for display.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Why.
+    pub reason: Reason,
+    /// Changed values (updates).
+    pub fields: Vec<FieldChange>,
+    /// How apply carries it out. Left out of `--format json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<Op>,
+}
+
+/// What a change does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Action {
+    /// Create.
+    Create,
+    /// Update.
+    Update,
+    /// Delete.
+    Delete,
+}
+
+/// What a change is made to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Resource {
+    /// The target contact group.
+    Group,
+    /// A contact.
+    Contact,
+}
+
+/// Why a change is made (DESIGN §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Reason {
+    /// Not in the destination yet.
+    Missing,
+    /// Changed at the source (or in the manifest).
+    SourceChanged,
+    /// Edited by the destination user; reverted.
+    EditedOutside,
+    /// No longer in the source group.
+    RemovedFromSource,
+    /// The user is no longer a destination of the sync.
+    DestinationRemoved,
+    /// The sync's manifest is gone.
+    SyncDeleted,
+    /// A second copy of one source contact.
+    Duplicate,
+    /// Group memberships differ.
+    Membership,
+}
+
+impl Reason {
+    /// The words the text plan shows after a change.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Reason::Missing => "",
+            Reason::SourceChanged => "changed in source",
+            Reason::EditedOutside => "edited outside contact-sync",
+            Reason::RemovedFromSource => "removed from source group",
+            Reason::DestinationRemoved => "no longer a destination",
+            Reason::SyncDeleted => "sync deleted",
+            Reason::Duplicate => "duplicate",
+            Reason::Membership => "membership",
+        }
+    }
+}
+
+/// The backend operation behind a change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "type")]
+pub enum Op {
+    /// Create the target group.
+    CreateGroup {
+        /// Group name.
+        name: String,
+        /// Markers.
+        client_data: Vec<crate::model::ClientData>,
+    },
+    /// Rename the target group (name and markers as they should be).
+    UpdateGroup {
+        /// The group as it should be, with the etag it was planned against.
+        group: ContactGroup,
+    },
+    /// Delete a group, keeping its contacts.
+    DeleteGroup {
+        /// The group.
+        resource_name: String,
+    },
+    /// Create a contact.
+    CreateContact {
+        /// The contact.
+        contact: NewContact,
+    },
+    /// Update a contact's fields and/or memberships.
+    UpdateContact {
+        /// Field update, if fields or markers change.
+        update: Option<ContactUpdate>,
+        /// The contact.
+        resource_name: String,
+        /// Groups to add the contact to.
+        add_to: Vec<String>,
+        /// Groups to remove the contact from.
+        remove_from: Vec<String>,
+    },
+    /// Delete a contact.
+    DeleteContact {
+        /// The contact.
+        resource_name: String,
+    },
+}
+
+/// An error in a plan.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanError {
+    /// What kind of error.
+    pub kind: ErrorKind,
+    /// What happened and what to do.
+    pub message: String,
+    /// The address concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The new address, for renames.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renamed_to: Option<String>,
+    /// `file:line:col` of the manifest value to change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+impl PlanError {
+    /// An error of `kind` with a message.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into(), email: None, renamed_to: None, location: None }
+    }
+}
+
+/// Error kinds (DESIGN §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ErrorKind {
+    /// The source user's address is now an alias.
+    SourceRenamed,
+    /// No user has the source address.
+    SourceNotFound,
+    /// The source user is suspended.
+    SourceSuspended,
+    /// The source user has no contact group of that name.
+    SourceGroupNotFound,
+    /// The source resolves to another user than the one that wrote the contacts.
+    SourceIdentityChanged,
+    /// A destination address in `destinations.users` is now an alias.
+    DestinationRenamed,
+    /// A destination user or group does not exist.
+    DestinationNotFound,
+    /// The destination has a group of the target name that contact-sync did not create.
+    TargetGroupConflict,
+    /// The run would delete too much.
+    DeleteGuard,
+    /// A backend call failed.
+    Api,
+}
+
+/// Contacts of a deleted sync left in place because `orphans: keep`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Orphan {
+    /// The deleted sync's name.
+    pub sync: String,
+    /// The user who has them.
+    pub user: String,
+    /// How many contacts.
+    pub contacts: usize,
+    /// How many groups.
+    pub groups: usize,
+}
+
+impl Plan {
+    /// Recomputes the summary from the syncs.
+    pub fn summarize(&mut self) {
+        let mut s = Summary::default();
+        for sync in &self.syncs {
+            s.errors += sync.errors.len();
+            s.errors += sync.destinations.iter().filter(|d| d.error.is_some()).count();
+            if sync.suspended {
+                continue;
+            }
+            for change in sync.destinations.iter().flat_map(|d| &d.changes) {
+                match change.action {
+                    Action::Create => s.create += 1,
+                    Action::Update => s.update += 1,
+                    Action::Delete => s.delete += 1,
+                }
+            }
+        }
+        self.summary = s;
+    }
+
+    /// The plan as `--format json` shows it: without the operations, and with
+    /// field values hidden when `redact` is set.
+    pub fn to_json(&self, redact: bool) -> serde_json::Value {
+        let mut view = self.clone();
+        for change in
+            view.syncs.iter_mut().flat_map(|s| &mut s.destinations).flat_map(|d| &mut d.changes)
+        {
+            change.op = None;
+            if redact {
+                change.email = change.email.as_ref().map(|_| render::REDACTED.to_owned());
+                for f in &mut change.fields {
+                    f.before = f.before.as_ref().map(|_| render::REDACTED.into());
+                    f.after = f.after.as_ref().map(|_| render::REDACTED.into());
+                }
+            }
+        }
+        serde_json::to_value(view).expect("plans serialize")
+    }
+}

@@ -1,0 +1,248 @@
+//! Rendering a plan for people: the text form (colour on a terminal only) and the
+//! markdown form for pull-request comments. The JSON form is [`Plan::to_json`].
+//!
+//! Output is sorted and stable: syncs by name, destinations by address, changes
+//! groups first then by name — the planner sorts; rendering only walks.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+use super::{Action, Change, DestinationPlan, FieldChange, Plan, Resource, Status, SyncPlan};
+
+/// What `--redact` puts in place of a value.
+pub const REDACTED: &str = "(redacted)";
+
+/// GitHub refuses comments over 65,536 characters; parts stay below this.
+pub const MARKDOWN_PART_LIMIT: usize = 65_000;
+
+/// Separates the parts of a long markdown plan, one comment each.
+pub const MARKDOWN_PART_BREAK: &str = "<!-- contact-sync: next comment -->";
+
+/// How to render text.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Style {
+    /// ANSI colours.
+    pub color: bool,
+    /// Hide field values and contact addresses.
+    pub redact: bool,
+}
+
+fn paint(style: Style, code: &str, text: &str) -> String {
+    if style.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+}
+
+/// The plan as text, ending with the summary line.
+pub fn text(plan: &Plan, style: Style) -> String {
+    let mut out = String::new();
+    for sync in &plan.syncs {
+        render_sync(&mut out, sync, style);
+        out.push('\n');
+    }
+    if !plan.orphans.is_empty() {
+        out.push_str("orphans  (manifests deleted; kept because orphans: keep)\n");
+        for o in &plan.orphans {
+            let _ = writeln!(
+                out,
+                "  {}: {}: {} contacts, {} groups",
+                o.sync, o.user, o.contacts, o.groups
+            );
+        }
+        out.push('\n');
+    }
+    out.push_str(&summary_line(plan));
+    out.push('\n');
+    out
+}
+
+/// `Plan: 2 to add, 1 to change, 1 to delete. 1 error.`
+pub fn summary_line(plan: &Plan) -> String {
+    let s = &plan.summary;
+    let errors = match s.errors {
+        0 => String::new(),
+        1 => " 1 error.".to_owned(),
+        n => format!(" {n} errors."),
+    };
+    if s.has_changes() {
+        format!(
+            "Plan: {} to add, {} to change, {} to delete.{errors}",
+            s.create, s.update, s.delete
+        )
+    } else {
+        format!("No changes. Every destination is up to date.{errors}")
+    }
+}
+
+fn render_sync(out: &mut String, sync: &SyncPlan, style: Style) {
+    let planned = sync
+        .destinations
+        .iter()
+        .filter(|d| matches!(d.status, Status::Changes | Status::UpToDate))
+        .count();
+    let users = if planned == 1 { "1 user".to_owned() } else { format!("{planned} users") };
+    let _ = write!(out, "{}  ", paint(style, "1", &format!("sync {}", sync.name)));
+    if sync.orphaned {
+        let _ = write!(out, "(manifest deleted; orphans: delete)");
+    } else {
+        let _ = write!(out, "({} -> {users})", sync.source);
+    }
+    if sync.suspended {
+        let _ = write!(out, "  [suspended: planned, not applied]");
+    }
+    out.push('\n');
+    for e in &sync.errors {
+        let _ = writeln!(out, "  {}", paint(style, "1;31", &format!("! {}", e.message)));
+    }
+    for d in &sync.destinations {
+        render_destination(out, d, style);
+    }
+}
+
+fn render_destination(out: &mut String, d: &DestinationPlan, style: Style) {
+    match d.status {
+        Status::UpToDate => {
+            let _ = writeln!(out, "  {}: up to date", d.user);
+        }
+        Status::Skipped => {
+            let _ = writeln!(
+                out,
+                "  {}: skipped ({})",
+                d.user,
+                d.skipped.as_deref().unwrap_or("inactive")
+            );
+        }
+        Status::Error => {
+            let message = d.error.as_ref().map_or("error", |e| e.message.as_str());
+            let _ =
+                writeln!(out, "  {}", paint(style, "1;31", &format!("! {}: {message}", d.user)));
+        }
+        Status::Changes => {
+            let _ = writeln!(out, "  {}", d.user);
+            for c in &d.changes {
+                render_change(out, c, style);
+            }
+        }
+    }
+}
+
+fn render_change(out: &mut String, c: &Change, style: Style) {
+    let (mark, color) = match c.action {
+        Action::Create => ("+", "32"),
+        Action::Update => ("~", "33"),
+        Action::Delete => ("-", "31"),
+    };
+    let what = match c.resource {
+        Resource::Group => "group",
+        Resource::Contact => "contact",
+    };
+    let mut line = format!("{mark} {what} \"{}\"", c.name);
+    if let (Some(email), false) = (&c.email, style.redact) {
+        let _ = write!(line, " <{email}>");
+    }
+    let reason = c.reason.describe();
+    if !reason.is_empty() {
+        let _ = write!(line, "   ({reason})");
+    }
+    let _ = writeln!(out, "    {}", paint(style, color, &line));
+    for f in &c.fields {
+        render_field(out, f, style);
+    }
+}
+
+fn show(v: &Option<Value>, style: Style) -> String {
+    match v {
+        None => "(none)".to_owned(),
+        Some(_) if style.redact => REDACTED.to_owned(),
+        Some(v) => v.to_string(),
+    }
+}
+
+fn render_field(out: &mut String, f: &FieldChange, style: Style) {
+    let multiline =
+        |v: &Option<Value>| v.as_ref().and_then(Value::as_str).is_some_and(|s| s.contains('\n'));
+    if !style.redact && (multiline(&f.before) || multiline(&f.after)) {
+        let text =
+            |v: &Option<Value>| v.as_ref().and_then(Value::as_str).unwrap_or_default().to_owned();
+        let (before, after) = (text(&f.before), text(&f.after));
+        let _ = writeln!(out, "        {}:", f.field);
+        let diff = similar::TextDiff::from_lines(&before, &after);
+        for change in diff.iter_all_changes() {
+            let sign = match change.tag() {
+                similar::ChangeTag::Delete => "-",
+                similar::ChangeTag::Insert => "+",
+                similar::ChangeTag::Equal => " ",
+            };
+            let _ = writeln!(out, "          {sign} {}", change.value().trim_end_matches('\n'));
+        }
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "        {}: {} -> {}",
+        f.field,
+        show(&f.before, style),
+        show(&f.after, style)
+    );
+}
+
+/// The plan as markdown for a pull-request comment: the summary line outside a
+/// collapsible block, the plan inside it fenced as `diff` (change markers moved to
+/// the start of the line so GitHub colours them). A plan too long for one comment
+/// is split into parts below [`MARKDOWN_PART_LIMIT`] characters, separated by
+/// [`MARKDOWN_PART_BREAK`] lines.
+pub fn markdown(plan: &Plan, redact: bool) -> String {
+    let body = text(plan, Style { color: false, redact });
+    let lines: Vec<String> = body
+        .lines()
+        .take_while(|l| !l.starts_with("Plan: ") && !l.starts_with("No changes."))
+        .map(diff_line)
+        .collect();
+    let summary = summary_line(plan);
+    let head = |part: usize, parts: usize| {
+        if parts == 1 {
+            format!(
+                "**contact-sync plan:** {summary}\n\n<details><summary>Show plan</summary>\n\n```diff\n"
+            )
+        } else {
+            format!(
+                "**contact-sync plan ({part} of {parts}{}):** {summary}\n\n<details><summary>Show plan</summary>\n\n```diff\n",
+                if part > 1 { ", continued" } else { "" }
+            )
+        }
+    };
+    let tail = "```\n\n</details>\n";
+    // Cut the lines into chunks that fit with the longest head and tail.
+    let budget = MARKDOWN_PART_LIMIT - head(99, 99).len() - tail.len() - 64;
+    let mut chunks: Vec<String> = vec![String::new()];
+    for line in lines {
+        let line: String = line.chars().take(budget - 1).collect();
+        let current = chunks.last_mut().expect("never empty");
+        if current.len() + line.len() + 1 > budget {
+            chunks.push(String::new());
+        }
+        let current = chunks.last_mut().expect("never empty");
+        current.push_str(&line);
+        current.push('\n');
+    }
+    let parts = chunks.len();
+    chunks
+        .iter()
+        .enumerate()
+        .map(|(i, chunk)| format!("{}{chunk}{tail}", head(i + 1, parts)))
+        .collect::<Vec<_>>()
+        .join(&format!("\n{MARKDOWN_PART_BREAK}\n\n"))
+}
+
+/// Moves a change marker (`+`, `-`, `~`, `!`) to column 0; `~` becomes `!`, which
+/// GitHub's diff highlighting shows as a change.
+fn diff_line(line: &str) -> String {
+    let trimmed = line.trim_start();
+    let indent = line.len() - trimmed.len();
+    match trimmed.chars().next() {
+        Some(c @ ('+' | '-' | '~' | '!')) if indent > 0 => {
+            let mark = if c == '~' { '!' } else { c };
+            format!("{mark}{}{}", " ".repeat(indent), &trimmed[1..])
+        }
+        _ => line.to_owned(),
+    }
+}
