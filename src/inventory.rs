@@ -450,6 +450,7 @@ impl<'a> Run<'a> {
 
     /// Sorts destinations and applies the deletion guard.
     fn finish(mut self, input: &PlanInput) -> SyncPlan {
+        self.plan.users = if self.desired.is_some() { self.selected.len() } else { 0 };
         self.plan.destinations.sort_by_key(|a| a.user.to_lowercase());
         let deletes = self
             .plan

@@ -5,15 +5,15 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::{DiagnosticFormat, PlanFormat, RunSettings, Settings, Terminal};
 use crate::diagnostic::Diagnostic;
 use crate::plan::render::{self, Style};
-use crate::plan::{Plan, PlanInput, SyncInput};
+use crate::plan::{Plan, PlanInput};
 use crate::validate;
-use crate::workspace::Target;
+use crate::workspace::{self, LoadError, LoadOptions, Target};
 use crate::{apply, inventory};
 
 /// A plan saved by `plan --out`: the plan with its operations, what it was
@@ -39,7 +39,7 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Settings::Plan { run, format, out, detailed_exitcode, redact } => {
-            let Some((input, target)) = prepare(&run, term)? else { return Ok(ExitCode::from(1)) };
+            let Some((input, target)) = prepare(&run)? else { return Ok(ExitCode::from(1)) };
             let plan = runtime()?.block_on(async {
                 let backend = target.open()?;
                 anyhow::Ok(inventory::plan(backend.as_ref(), &input).await?)
@@ -95,60 +95,22 @@ fn print_diagnostics(diagnostics: &[Diagnostic], summary: &str) {
 }
 
 /// Validates the manifests and resolves the Workspace; `None` when they are
-/// invalid (the diagnostics have been printed).
-fn prepare(run: &RunSettings, _term: Terminal) -> anyhow::Result<Option<(PlanInput, Target)>> {
-    let report = validate::validate_paths(&run.paths);
-    if !report.is_valid() {
-        print_diagnostics(&report.diagnostics, &report.to_string());
-        return Ok(None);
-    }
-    let target = match &run.workspace {
-        Some(file) => {
-            let ws_report = validate::validate_paths(std::slice::from_ref(file));
-            if !ws_report.is_valid() {
-                print_diagnostics(&ws_report.diagnostics, &ws_report.to_string());
-                return Ok(None);
-            }
-            let ws = ws_report
-                .manifests
-                .workspace
-                .with_context(|| format!("{} holds no Workspace document", file.display()))?;
-            Target::resolve(&ws)
-        }
-        None => match &report.manifests.workspace {
-            Some(ws) => Target::resolve(ws),
-            None => bail!(
-                "no Workspace document in {}; add one (see examples/contact-sync.yaml) or pass --workspace FILE",
-                run.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-            ),
-        },
-    };
-    let known: Vec<String> =
-        report.manifests.syncs.iter().map(|s| s.value.metadata.name.clone()).collect();
-    for name in &run.syncs {
-        if !known.contains(name) {
-            bail!(
-                "--sync {name}: no sync of that name in the manifests (there are: {})",
-                known.join(", ")
-            );
-        }
-    }
-    let syncs = report
-        .manifests
-        .syncs
-        .iter()
-        .filter(|s| run.syncs.is_empty() || run.syncs.contains(&s.value.metadata.name))
-        .map(SyncInput::from_located)
-        .collect();
-    let input = PlanInput {
-        syncs,
-        known_syncs: known,
-        find_orphans: run.syncs.is_empty(),
-        orphans: target.orphans,
-        max_delete_percent: target.max_delete_percent,
+/// invalid (the diagnostics have been printed to stderr).
+fn prepare(run: &RunSettings) -> anyhow::Result<Option<(PlanInput, Target)>> {
+    let options = LoadOptions {
+        paths: run.paths.clone(),
+        workspace: run.workspace.clone(),
+        syncs: run.syncs.clone(),
         allow_deletes: run.allow_deletes,
     };
-    Ok(Some((input, target)))
+    match workspace::load(&options) {
+        Ok(loaded) => Ok(Some(loaded)),
+        Err(LoadError::Invalid(report)) => {
+            print_diagnostics(&report.diagnostics, &report.to_string());
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn print_plan(plan: &Plan, format: PlanFormat, style: Style) -> anyhow::Result<()> {
@@ -213,7 +175,7 @@ fn apply(run: &RunSettings, auto_approve: bool, term: Terminal) -> anyhow::Resul
         }
         (saved.plan, saved.workspace)
     } else {
-        let Some((input, target)) = prepare(run, term)? else { return Ok(ExitCode::from(1)) };
+        let Some((input, target)) = prepare(run)? else { return Ok(ExitCode::from(1)) };
         let plan = rt.block_on(async {
             let backend = target.open()?;
             anyhow::Ok(inventory::plan(backend.as_ref(), &input).await?)

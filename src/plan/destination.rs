@@ -87,9 +87,9 @@ fn plan_group(
         let mut e = PlanError::new(
             ErrorKind::TargetGroupConflict,
             format!(
-                "{} already has a contact group \"{}\" that contact-sync did not create; \
-                 rename or delete that group, or set another target.groupName in {}",
-                actual.user, g.name, sync.target_location
+                "already has a contact group \"{}\" that contact-sync did not create; rename \
+                 or delete that group, or set another target.groupName in {}",
+                g.name, sync.target_location
             ),
         );
         e.email = Some(actual.user.to_owned());

@@ -163,6 +163,8 @@ pub struct SyncPlan {
     pub orphaned: bool,
     /// Errors that hold back the whole sync.
     pub errors: Vec<PlanError>,
+    /// How many users the sync selects (skipped and held-back ones not counted).
+    pub users: usize,
     /// Per destination user, sorted by address.
     pub destinations: Vec<DestinationPlan>,
 }

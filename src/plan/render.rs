@@ -44,8 +44,11 @@ pub fn text(plan: &Plan, style: Style) -> String {
         for o in &plan.orphans {
             let _ = writeln!(
                 out,
-                "  {}: {}: {} contacts, {} groups",
-                o.sync, o.user, o.contacts, o.groups
+                "  {}: {}: {}, {}",
+                o.sync,
+                o.user,
+                plural(o.contacts, "contact"),
+                plural(o.groups, "group")
             );
         }
         out.push('\n');
@@ -53,6 +56,10 @@ pub fn text(plan: &Plan, style: Style) -> String {
     out.push_str(&summary_line(plan));
     out.push('\n');
     out
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
 }
 
 /// `Plan: 2 to add, 1 to change, 1 to delete. 1 error.`
@@ -74,12 +81,7 @@ pub fn summary_line(plan: &Plan) -> String {
 }
 
 fn render_sync(out: &mut String, sync: &SyncPlan, style: Style) {
-    let planned = sync
-        .destinations
-        .iter()
-        .filter(|d| matches!(d.status, Status::Changes | Status::UpToDate))
-        .count();
-    let users = if planned == 1 { "1 user".to_owned() } else { format!("{planned} users") };
+    let users = plural(sync.users, "user");
     let _ = write!(out, "{}  ", paint(style, "1", &format!("sync {}", sync.name)));
     if sync.orphaned {
         let _ = write!(out, "(manifest deleted; orphans: delete)");
@@ -139,7 +141,10 @@ fn render_change(out: &mut String, c: &Change, style: Style) {
     if let (Some(email), false) = (&c.email, style.redact) {
         let _ = write!(line, " <{email}>");
     }
-    let reason = c.reason.describe();
+    let reason = match (c.resource, c.reason) {
+        (Resource::Group, super::Reason::SourceChanged) => "renamed in the manifest",
+        (_, reason) => reason.describe(),
+    };
     if !reason.is_empty() {
         let _ = write!(line, "   ({reason})");
     }

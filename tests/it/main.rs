@@ -3,6 +3,8 @@
 
 mod cli;
 mod examples;
+mod harness;
+mod scenarios;
 mod schema;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,503 @@
+//! Scenario tests of plan and apply on the local backend (issue: plan and apply
+//! against the embedded local workspace). Each snapshots the text plan, asserts the
+//! JSON a script would read, and ends with apply → plan → no changes.
+
+use serde_json::json;
+
+use crate::harness::{ACCOUNTING, SYNC, Seed, contact, destination, set_field, status};
+use contact_sync::plan::Status;
+
+fn json(plan: &contact_sync::plan::Plan) -> serde_json::Value {
+    plan.to_json(false)
+}
+
+/// The changes of one destination as `[action, resource, name, reason]` rows.
+fn rows(plan: &contact_sync::plan::Plan, user: &str) -> Vec<[String; 4]> {
+    destination(plan, SYNC, user)
+        .changes
+        .iter()
+        .map(|c| {
+            let j = serde_json::to_value(c).unwrap();
+            [&j["action"], &j["resource"], &j["name"], &j["reason"]]
+                .map(|v| v.as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn first_sync_of_the_seed_scenario() {
+    let seed = Seed::new();
+    let plan = seed.plan().await;
+    insta::assert_snapshot!("first_sync", seed.text(&plan));
+    let j = json(&plan);
+    assert_eq!(j["formatVersion"], "1");
+    assert_eq!(j["summary"], json!({"create": 35, "update": 0, "delete": 0, "errors": 0}));
+    for user in ACCOUNTING {
+        assert_eq!(status(&plan, SYNC, user), Status::Changes);
+        assert_eq!(rows(&plan, user).len(), 7, "{user}: a group and six contacts");
+    }
+    // The suspended user is skipped; the source user and people outside
+    // Accounting are not destinations; personal contacts are not copied.
+    assert_eq!(status(&plan, SYNC, "erin@example.com"), Status::Skipped);
+    let users: Vec<&str> = plan.syncs[0].destinations.iter().map(|d| d.user.as_str()).collect();
+    assert!(!users.contains(&"salesuser@example.com") && !users.contains(&"frank@example.com"));
+    assert!(!seed.text(&plan).contains("Mum"));
+    seed.converge().await;
+    // Copies carry the markers and every field of the source.
+    let copies = seed.contacts("ann@example.com").await;
+    let ada = copies.iter().find(|c| c.display_name() == "Ada Lovelace").unwrap();
+    assert_eq!(ada.owner(), Some(SYNC));
+    assert_eq!(ada.fields["emailAddresses"][0]["value"], "ada@acme.test");
+    assert_eq!(ada.fields["birthdays"][0]["date"]["year"], 1815);
+}
+
+#[tokio::test]
+async fn source_adds_edits_and_removes_contacts() {
+    let seed = Seed::new();
+    seed.converge().await;
+    seed.edit(|s| {
+        set_field(
+            s,
+            "salesuser@example.com",
+            "Grace Hopper",
+            "phoneNumbers",
+            json!([{"value": "+1 555 0142", "type": "work"}]),
+        );
+        let alan = contact(s, "salesuser@example.com", "Alan Turing");
+        s.delete_contacts("salesuser@example.com", &[alan.resource_name]).unwrap();
+        let new = contact_sync::backend::NewContact {
+            fields: serde_json::from_value(json!({
+                "names": [{"givenName": "Barbara", "familyName": "Liskov"}],
+                "emailAddresses": [{"value": "barbara@clu.test"}]
+            }))
+            .unwrap(),
+            memberships: vec![
+                s.contact_groups("salesuser@example.com")
+                    .unwrap()
+                    .into_iter()
+                    .find(|g| g.name == "Sales Contacts")
+                    .unwrap()
+                    .resource_name,
+            ],
+            client_data: vec![],
+        };
+        s.create_contacts("salesuser@example.com", vec![new]).unwrap();
+    })
+    .await;
+    let plan = seed.plan().await;
+    insta::assert_snapshot!("source_changes", seed.text(&plan));
+    assert_eq!(
+        rows(&plan, "ann@example.com"),
+        [
+            ["delete", "contact", "Alan Turing", "removedFromSource"],
+            ["create", "contact", "Barbara Liskov", "missing"],
+            ["update", "contact", "Grace Hopper", "sourceChanged"],
+        ]
+        .map(|r| r.map(String::from))
+    );
+    let grace = &destination(&plan, SYNC, "ann@example.com").changes[2];
+    assert_eq!(grace.fields[0].field, "phoneNumbers[0].value");
+    assert_eq!(json(&plan)["summary"], json!({"create": 5, "update": 5, "delete": 5, "errors": 0}));
+    seed.converge().await;
+}
+
+#[tokio::test]
+async fn destination_edits_are_reverted() {
+    let seed = Seed::new();
+    seed.converge().await;
+    seed.edit(|s| {
+        set_field(
+            s,
+            "bob@example.com",
+            "Grace Hopper",
+            "phoneNumbers",
+            json!([{"value": "+1 555 0000"}]),
+        )
+    })
+    .await;
+    let plan = seed.plan().await;
+    insta::assert_snapshot!("edited_outside", seed.text(&plan));
+    assert_eq!(
+        rows(&plan, "bob@example.com"),
+        [["update", "contact", "Grace Hopper", "editedOutside"].map(String::from)]
+    );
+    assert_eq!(status(&plan, SYNC, "ann@example.com"), Status::UpToDate);
+    seed.converge().await;
+    let bob = seed.contacts("bob@example.com").await;
+    let grace = bob.iter().find(|c| c.display_name() == "Grace Hopper").unwrap();
+    assert_eq!(grace.fields["phoneNumbers"][0]["value"], "+1 555 0199");
+}
+
+#[tokio::test]
+async fn contacts_a_destination_adds_to_the_target_group_are_kept() {
+    let seed = Seed::new();
+    seed.converge().await;
+    seed.edit(|s| {
+        let group = s
+            .contact_groups("ann@example.com")
+            .unwrap()
+            .into_iter()
+            .find(|g| g.name == "Sales Contacts")
+            .unwrap();
+        let mine = contact(s, "ann@example.com", "Tax Advisor");
+        s.modify_members("ann@example.com", &group.resource_name, &[mine.resource_name], &[])
+            .unwrap();
+    })
+    .await;
+    let plan = seed.plan().await;
+    assert_eq!(status(&plan, SYNC, "ann@example.com"), Status::UpToDate);
+    seed.converge().await;
+    assert!(
+        seed.contacts("ann@example.com").await.iter().any(|c| c.display_name() == "Tax Advisor")
+    );
+}
+
+#[tokio::test]
+async fn a_destination_that_leaves_the_selection_is_cleaned_up() {
+    let seed = Seed::new();
+    seed.converge().await;
+    // Ann leaves the accounting group and the Accounting org unit; her own contact
+    // in the target group survives the group's deletion.
+    seed.edit(|s| {
+        let group = s
+            .contact_groups("ann@example.com")
+            .unwrap()
+            .into_iter()
+            .find(|g| g.name == "Sales Contacts")
+            .unwrap();
+        let mine = contact(s, "ann@example.com", "Tax Advisor");
+        s.modify_members("ann@example.com", &group.resource_name, &[mine.resource_name], &[])
+            .unwrap();
+    })
+    .await;
+    seed.edit_file(|t| {
+        t.groups[0].members.retain(|m| m != "ann@example.com");
+        t.users.iter_mut().find(|u| u.primary_email == "ann@example.com").unwrap().org_unit_path =
+            "/Sales".into();
+    });
+    let plan = seed.plan().await;
+    insta::assert_snapshot!("destination_removed", seed.text(&plan));
+    let ann = rows(&plan, "ann@example.com");
+    assert_eq!(ann.len(), 7);
+    assert!(ann.iter().all(|r| r[0] == "delete" && r[3] == "destinationRemoved"), "{ann:?}");
+    // Six of 35 managed contacts is under the 50% guard.
+    assert!(plan.syncs[0].errors.is_empty());
+    seed.converge().await;
+    let left = seed.contacts("ann@example.com").await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].display_name(), "Tax Advisor");
+    assert!(left[0].memberships.iter().all(|m| !m.contains("Sales")));
+}
+
+#[tokio::test]
+async fn renaming_the_target_group_renames_in_place() {
+    let seed = Seed::new();
+    seed.converge().await;
+    let before = seed.backend().with_store(|s| s.contact_groups("ann@example.com").unwrap());
+    let manifest = seed
+        .read("syncs/sales-to-accounting.yaml")
+        .replace("groupName: Sales Contacts", "groupName: Sales (read-only)");
+    seed.write("syncs/sales-to-accounting.yaml", &manifest);
+    let plan = seed.plan().await;
+    insta::assert_snapshot!("target_renamed", seed.text(&plan));
+    assert_eq!(
+        rows(&plan, "ann@example.com"),
+        [["update", "group", "Sales (read-only)", "sourceChanged"].map(String::from)]
+    );
+    seed.converge().await;
+    let after = seed.backend().with_store(|s| s.contact_groups("ann@example.com").unwrap());
+    let old = before.iter().find(|g| g.name == "Sales Contacts").unwrap();
+    let new = after.iter().find(|g| g.name == "Sales (read-only)").unwrap();
+    assert_eq!(old.resource_name, new.resource_name, "renamed, not recreated");
+}
+
+#[tokio::test]
+async fn add_to_my_contacts_toggles_membership() {
+    let seed = Seed::new();
+    seed.converge().await;
+    let manifest = seed.read("syncs/sales-to-accounting.yaml");
+    seed.write(
+        "syncs/sales-to-accounting.yaml",
+        &manifest.replace("addToMyContacts: false", "addToMyContacts: true"),
+    );
+    let plan = seed.plan().await;
+    insta::assert_snapshot!("my_contacts_on", seed.text(&plan));
+    assert!(
+        rows(&plan, "ann@example.com").iter().all(|r| r[0] == "update" && r[3] == "membership")
+    );
+    assert_eq!(plan.summary.update, 30);
+    seed.converge().await;
+    let ann = seed.contacts("ann@example.com").await;
+    assert!(
+        ann.iter()
+            .filter(|c| c.owner() == Some(SYNC))
+            .all(|c| c.memberships.contains(&"contactGroups/myContacts".to_string()))
+    );
+    seed.write("syncs/sales-to-accounting.yaml", &manifest);
+    let plan = seed.plan().await;
+    assert_eq!(plan.summary.update, 30);
+    seed.converge().await;
+    let ann = seed.contacts("ann@example.com").await;
+    assert!(
+        ann.iter()
+            .filter(|c| c.owner() == Some(SYNC))
+            .all(|c| !c.memberships.contains(&"contactGroups/myContacts".to_string()))
+    );
+}
+
+fn rename_user(t: &mut contact_sync::backend::tenant::TenantFile, from: &str, to: &str) {
+    let u = t.users.iter_mut().find(|u| u.primary_email == from).unwrap();
+    u.aliases.push(from.into());
+    u.primary_email = to.into();
+    for g in &mut t.groups {
+        for m in &mut g.members {
+            if m == from {
+                *m = to.into();
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_renamed_source_holds_the_sync_back_until_the_manifest_is_fixed() {
+    let seed = Seed::new();
+    seed.converge().await;
+    seed.edit_file(|t| rename_user(t, "salesuser@example.com", "sam.sales@example.com"));
+    let plan = seed.plan().await;
+    insta::assert_snapshot!("source_renamed", seed.text(&plan));
+    let j = json(&plan);
+    assert_eq!(j["syncs"][0]["errors"][0]["kind"], "sourceRenamed");
+    assert_eq!(j["syncs"][0]["errors"][0]["renamedTo"], "sam.sales@example.com");
+    assert!(
+        j["syncs"][0]["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("sales-to-accounting.yaml:13:11")
+    );
+    assert_eq!(plan.summary.errors, 1);
+    assert!(!plan.summary.has_changes(), "nothing is deleted while the source is renamed");
+    // The fix the error spells out converges.
+    let manifest =
+        seed.read("syncs/sales-to-accounting.yaml").replace("user: salesuser@", "user: sam.sales@");
+    seed.write("syncs/sales-to-accounting.yaml", &manifest);
+    let plan = seed.converge().await;
+    assert_eq!(plan.summary.errors, 0);
+}
+
+#[tokio::test]
+async fn a_renamed_destination_is_held_back_and_the_others_proceed() {
+    let seed = Seed::new();
+    let manifest = seed.read("syncs/sales-to-accounting.yaml").replace(
+        "orgUnits: [/Accounting]",
+        "orgUnits: [/Accounting]\n    users: [frank@example.com]",
+    );
+    seed.write("syncs/sales-to-accounting.yaml", &manifest);
+    seed.converge().await;
+    seed.edit_file(|t| rename_user(t, "frank@example.com", "franz@example.com"));
+    seed.edit(|s| {
+        set_field(s, "ann@example.com", "Grace Hopper", "nicknames", json!([{"value": "Amazing"}]))
+    })
+    .await;
+    let plan = seed.plan().await;
+    insta::assert_snapshot!("destination_renamed", seed.text(&plan));
+    let d = destination(&plan, SYNC, "frank@example.com");
+    assert_eq!(d.status, Status::Error);
+    let e = serde_json::to_value(d.error.as_ref().unwrap()).unwrap();
+    assert_eq!(e["kind"], "destinationRenamed");
+    assert_eq!(e["renamedTo"], "franz@example.com");
+    assert_eq!(status(&plan, SYNC, "ann@example.com"), Status::Changes);
+    assert!(
+        plan.syncs[0].destinations.iter().all(|d| d.user != "franz@example.com"),
+        "nothing deleted from the renamed user"
+    );
+    seed.converge().await;
+    assert_eq!(seed.contacts("franz@example.com").await.len(), 6);
+}
+
+#[tokio::test]
+async fn an_unmarked_group_with_the_target_name_is_a_conflict() {
+    let seed = Seed::new();
+    seed.edit(|s| {
+        s.create_group("bob@example.com", "Sales Contacts", vec![]).unwrap();
+    })
+    .await;
+    let plan = seed.plan().await;
+    insta::assert_snapshot!("target_conflict", seed.text(&plan));
+    let d = destination(&plan, SYNC, "bob@example.com");
+    assert_eq!(d.status, Status::Error);
+    assert_eq!(
+        serde_json::to_value(d.error.as_ref().unwrap()).unwrap()["kind"],
+        "targetGroupConflict"
+    );
+    assert_eq!(status(&plan, SYNC, "ann@example.com"), Status::Changes);
+    seed.converge().await;
+    let groups = seed.backend().with_store(|s| s.contact_groups("bob@example.com").unwrap());
+    let g = groups.iter().find(|g| g.name == "Sales Contacts").unwrap();
+    assert!(g.client_data.is_empty(), "bob's own group is untouched");
+    assert!(seed.contacts("bob@example.com").await.is_empty());
+}
+
+#[tokio::test]
+async fn an_emptied_source_group_trips_the_deletion_guard() {
+    let seed = Seed::new();
+    seed.converge().await;
+    seed.edit(|s| {
+        let group = s
+            .contact_groups("salesuser@example.com")
+            .unwrap()
+            .into_iter()
+            .find(|g| g.name == "Sales Contacts")
+            .unwrap();
+        let members: Vec<String> = s
+            .contacts("salesuser@example.com")
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.memberships.contains(&group.resource_name))
+            .map(|c| c.resource_name)
+            .collect();
+        s.modify_members("salesuser@example.com", &group.resource_name, &[], &members).unwrap();
+    })
+    .await;
+    let plan = seed.plan().await;
+    insta::assert_snapshot!("delete_guard", seed.text(&plan));
+    let j = json(&plan);
+    assert_eq!(j["syncs"][0]["errors"][0]["kind"], "deleteGuard");
+    assert_eq!(plan.summary.delete, 30);
+    // Apply refuses that sync: nothing is deleted.
+    let report = seed.apply(&plan).await;
+    assert!(report.failed());
+    assert_eq!(seed.contacts("ann@example.com").await.len(), 7);
+    // With --allow-deletes it goes through.
+    let options = contact_sync::workspace::LoadOptions { allow_deletes: true, ..seed.options() };
+    let plan = seed.plan_with(options.clone()).await;
+    assert!(plan.syncs[0].errors.is_empty());
+    seed.converge_with(options).await;
+    assert_eq!(seed.contacts("ann@example.com").await.len(), 1, "only Ann's own contact is left");
+}
+
+#[tokio::test]
+async fn a_deleted_sync_manifest_is_cleaned_up_with_orphans_delete() {
+    let seed = Seed::new();
+    seed.converge().await;
+    std::fs::remove_file(seed.path("syncs/sales-to-accounting.yaml")).unwrap();
+    let plan = seed.plan().await;
+    insta::assert_snapshot!("orphans_delete", seed.text(&plan));
+    assert_eq!(plan.syncs.len(), 1);
+    assert!(plan.syncs[0].orphaned);
+    let reasons: Vec<String> = plan.syncs[0]
+        .destinations
+        .iter()
+        .flat_map(|d| &d.changes)
+        .map(|c| serde_json::to_value(c.reason).unwrap().as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(reasons.len(), 35);
+    assert!(reasons.iter().all(|r| r == "syncDeleted"));
+    seed.converge().await;
+    assert_eq!(seed.contacts("bob@example.com").await.len(), 0);
+    assert_eq!(seed.contacts("ann@example.com").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_deleted_sync_manifest_is_listed_with_orphans_keep() {
+    let seed = Seed::new();
+    seed.converge().await;
+    std::fs::remove_file(seed.path("syncs/sales-to-accounting.yaml")).unwrap();
+    let ws = seed.read("contact-sync.yaml").replace("orphans: delete", "orphans: keep");
+    seed.write("contact-sync.yaml", &ws);
+    let plan = seed.plan().await;
+    insta::assert_snapshot!("orphans_keep", seed.text(&plan));
+    let j = json(&plan);
+    assert_eq!(j["orphans"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        j["orphans"][0],
+        json!({"sync": SYNC, "user": "ann@example.com", "contacts": 6, "groups": 1})
+    );
+    assert!(!plan.summary.has_changes());
+    seed.converge().await;
+    assert_eq!(seed.contacts("bob@example.com").await.len(), 6);
+}
+
+#[tokio::test]
+async fn a_suspended_destination_is_skipped_not_pruned() {
+    let seed = Seed::new();
+    seed.converge().await;
+    seed.edit_file(|t| {
+        t.users.iter_mut().find(|u| u.primary_email == "dave@example.com").unwrap().suspended = true
+    });
+    seed.edit(|s| {
+        let alan = contact(s, "salesuser@example.com", "Alan Turing");
+        s.delete_contacts("salesuser@example.com", &[alan.resource_name]).unwrap();
+    })
+    .await;
+    let plan = seed.plan().await;
+    insta::assert_snapshot!("suspended_destination", seed.text(&plan));
+    assert_eq!(status(&plan, SYNC, "dave@example.com"), Status::Skipped);
+    seed.converge().await;
+    assert_eq!(seed.contacts("dave@example.com").await.len(), 6, "untouched while suspended");
+    seed.edit_file(|t| {
+        t.users.iter_mut().find(|u| u.primary_email == "dave@example.com").unwrap().suspended =
+            false
+    });
+    let plan = seed.plan().await;
+    assert_eq!(
+        rows(&plan, "dave@example.com"),
+        [["delete", "contact", "Alan Turing", "removedFromSource"].map(String::from)]
+    );
+    seed.converge().await;
+}
+
+#[tokio::test]
+async fn a_missing_source_group_suggests_the_closest_name() {
+    let seed = Seed::new();
+    let manifest = seed
+        .read("syncs/sales-to-accounting.yaml")
+        .replace("contactGroup: Sales Contacts", "contactGroup: Sales Contact");
+    seed.write("syncs/sales-to-accounting.yaml", &manifest);
+    let plan = seed.plan().await;
+    let j = json(&plan);
+    assert_eq!(j["syncs"][0]["errors"][0]["kind"], "sourceGroupNotFound");
+    let message = j["syncs"][0]["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("did you mean \"Sales Contacts\"?")
+            && message.contains("sales-to-accounting.yaml:14:19"),
+        "{message}"
+    );
+    seed.converge().await;
+}
+
+#[tokio::test]
+async fn a_suspended_sync_is_planned_but_not_applied() {
+    let seed = Seed::new();
+    let manifest =
+        seed.read("syncs/sales-to-accounting.yaml").replace("suspend: false", "suspend: true");
+    seed.write("syncs/sales-to-accounting.yaml", &manifest);
+    let plan = seed.plan().await;
+    assert!(plan.syncs[0].suspended);
+    assert_eq!(destination(&plan, SYNC, "ann@example.com").changes.len(), 7);
+    assert!(!plan.summary.has_changes(), "a suspended sync's changes are not counted");
+    seed.converge().await;
+    assert!(seed.contacts("bob@example.com").await.is_empty());
+}
+
+#[tokio::test]
+async fn duplicate_copies_are_cleaned_up() {
+    let seed = Seed::new();
+    seed.converge().await;
+    seed.edit(|s| {
+        let ada = contact(s, "bob@example.com", "Ada Lovelace");
+        let copy = contact_sync::backend::NewContact {
+            fields: ada.fields.clone(),
+            memberships: ada.memberships.clone(),
+            client_data: ada.client_data.clone(),
+        };
+        s.create_contacts("bob@example.com", vec![copy]).unwrap();
+    })
+    .await;
+    let plan = seed.plan().await;
+    assert_eq!(
+        rows(&plan, "bob@example.com"),
+        [["delete", "contact", "Ada Lovelace", "duplicate"].map(String::from)]
+    );
+    seed.converge().await;
+    assert_eq!(seed.contacts("bob@example.com").await.len(), 6);
+}
