@@ -251,3 +251,83 @@ fn diff_line(line: &str) -> String {
         _ => line.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Action, Change, DestinationPlan, Reason, Resource, Summary, SyncPlan};
+
+    fn plan_with(destinations: usize, fields: Vec<FieldChange>) -> Plan {
+        let change = Change {
+            action: Action::Update,
+            resource: Resource::Contact,
+            name: "Ada Lovelace".into(),
+            email: Some("ada@acme.test".into()),
+            reason: Reason::EditedOutside,
+            fields,
+            op: None,
+        };
+        let sync = SyncPlan {
+            name: "s".into(),
+            source: "sam@example.com / \"Sales\"".into(),
+            users: destinations,
+            destinations: (0..destinations)
+                .map(|i| {
+                    DestinationPlan::with_changes(
+                        &format!("user{i:05}@example.com"),
+                        vec![change.clone()],
+                    )
+                })
+                .collect(),
+            ..SyncPlan::default()
+        };
+        let mut plan = Plan {
+            format_version: "1".into(),
+            syncs: vec![sync],
+            summary: Summary::default(),
+            ..Plan::default()
+        };
+        plan.summarize();
+        plan
+    }
+
+    #[test]
+    fn long_text_fields_show_a_line_diff() {
+        let f = FieldChange {
+            field: "biographies[0].value".into(),
+            before: Some("Met in 2025.\nPrefers e-mail.".into()),
+            after: Some("Met in 2025.\nPrefers phone.".into()),
+        };
+        let text = text(&plan_with(1, vec![f]), Style::default());
+        assert!(text.contains("        biographies[0].value:\n            Met in 2025.\n          - Prefers e-mail.\n          + Prefers phone.\n"), "{text}");
+    }
+
+    #[test]
+    fn markdown_is_split_below_the_comment_limit() {
+        let md = markdown(&plan_with(3000, vec![]), false);
+        let parts: Vec<&str> = md.split(MARKDOWN_PART_BREAK).collect();
+        assert!(parts.len() > 1, "a 3000-destination plan needs several comments");
+        for (i, part) in parts.iter().enumerate() {
+            assert!(part.len() < MARKDOWN_PART_LIMIT, "part {i} is {} bytes", part.len());
+            assert!(
+                part.contains(&format!("({} of {}", i + 1, parts.len())),
+                "part {i} has no continuation marker"
+            );
+            assert!(part.contains("```diff\n") && part.trim_end().ends_with("</details>"));
+        }
+        // Nothing is lost between the parts.
+        assert_eq!(md.matches("user0").count(), 3000);
+    }
+
+    #[test]
+    fn redacted_text_hides_values_and_addresses() {
+        let f = FieldChange {
+            field: "phoneNumbers[0].value".into(),
+            before: Some("+1 555 0101".into()),
+            after: Some("+1 555 0199".into()),
+        };
+        let text = text(&plan_with(1, vec![f]), Style { color: false, redact: true });
+        assert!(!text.contains("555") && !text.contains("ada@acme.test"), "{text}");
+        assert!(text.contains("phoneNumbers[0].value: (redacted) -> (redacted)"), "{text}");
+    }
+}

@@ -61,6 +61,11 @@ impl Seed {
         self.converge_with(self.options()).await
     }
 
+    /// [`Seed::converge`] for tests that are not async.
+    pub fn converge_blocking(&self) -> Plan {
+        tokio::runtime::Runtime::new().unwrap().block_on(self.converge())
+    }
+
     pub async fn converge_with(&self, options: LoadOptions) -> Plan {
         let plan = self.plan_with(options.clone()).await;
         let report = self.apply(&plan).await;

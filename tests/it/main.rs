@@ -4,6 +4,7 @@
 mod cli;
 mod examples;
 mod harness;
+mod plan_cli;
 mod properties;
 mod scenarios;
 mod schema;

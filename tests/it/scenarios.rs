@@ -501,3 +501,25 @@ async fn duplicate_copies_are_cleaned_up() {
     seed.converge().await;
     assert_eq!(seed.contacts("bob@example.com").await.len(), 6);
 }
+
+#[tokio::test]
+async fn a_replaced_source_account_is_an_identity_change() {
+    let seed = Seed::new();
+    seed.converge().await;
+    // The source account was deleted and a new one created with the same address.
+    seed.edit_file(|t| {
+        t.users.iter_mut().find(|u| u.primary_email == "salesuser@example.com").unwrap().id =
+            Some("1999".into())
+    });
+    let plan = seed.plan().await;
+    for user in ACCOUNTING {
+        let d = destination(&plan, SYNC, user);
+        assert_eq!(d.status, Status::Error, "{user}");
+        assert_eq!(
+            serde_json::to_value(d.error.as_ref().unwrap()).unwrap()["kind"],
+            "sourceIdentityChanged"
+        );
+    }
+    assert!(!plan.summary.has_changes(), "nothing is replaced while the identity is in doubt");
+    seed.converge().await;
+}

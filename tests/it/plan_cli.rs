@@ -1,0 +1,258 @@
+//! `plan` and `apply` as a user runs them, on a copy of `examples/`.
+
+use predicates::prelude::*;
+
+use crate::contact_sync;
+use crate::harness::{ACCOUNTING, Seed};
+
+fn stdout(out: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&out.get_output().stdout).into_owned()
+}
+
+#[test]
+fn plan_apply_plan_on_a_copy_of_the_examples() {
+    let seed = Seed::new();
+    let dir = seed.dir.path();
+    let out = contact_sync().arg("plan").arg(dir).arg("--detailed-exitcode").assert().code(2);
+    let text = stdout(&out);
+    for user in ACCOUNTING {
+        assert!(
+            text.contains(&format!("  {user}\n    + group \"Sales Contacts\"")),
+            "{user}:\n{text}"
+        );
+    }
+    for name in [
+        "Ada Lovelace",
+        "Grace Hopper",
+        "Alan Turing",
+        "Katherine Johnson",
+        "Linus Torvalds",
+        "Margaret Hamilton",
+    ] {
+        assert_eq!(text.matches(&format!("+ contact \"{name}\"")).count(), 5, "{name}");
+    }
+    assert!(text.ends_with("Plan: 35 to add, 0 to change, 0 to delete.\n"), "{text}");
+
+    contact_sync()
+        .arg("apply")
+        .arg(dir)
+        .arg("--auto-approve")
+        .assert()
+        .success()
+        .stdout(predicate::str::ends_with("Apply complete: 35 added, 0 changed, 0 deleted.\n"));
+    contact_sync()
+        .arg("plan")
+        .arg(dir)
+        .arg("--detailed-exitcode")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::ends_with("No changes. Every destination is up to date.\n"));
+}
+
+#[test]
+fn json_plan_follows_the_design() {
+    let seed = Seed::new();
+    let out = contact_sync()
+        .arg("plan")
+        .arg(seed.dir.path())
+        .args(["--format", "json"])
+        .assert()
+        .success();
+    let j: serde_json::Value =
+        serde_json::from_str(&stdout(&out)).expect("stdout is one JSON document");
+    assert_eq!(j["formatVersion"], "1");
+    assert_eq!(
+        j["summary"],
+        serde_json::json!({"create": 35, "update": 0, "delete": 0, "errors": 0})
+    );
+    assert_eq!(j["orphans"], serde_json::json!([]));
+    let sync = &j["syncs"][0];
+    assert_eq!(sync["name"], "sales-to-accounting");
+    assert_eq!(sync["errors"], serde_json::json!([]));
+    let ann = &sync["destinations"][0];
+    assert_eq!(ann["user"], "ann@example.com");
+    assert_eq!(ann["status"], "changes");
+    assert_eq!(ann["error"], serde_json::Value::Null);
+    let change = &ann["changes"][1];
+    assert_eq!(change["action"], "create");
+    assert_eq!(change["resource"], "contact");
+    assert_eq!(change["name"], "Ada Lovelace");
+    assert_eq!(change["reason"], "missing");
+    assert_eq!(change["fields"], serde_json::json!([]));
+    assert!(change.get("op").is_none(), "operations stay out of --format json");
+    let skipped = sync["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["user"] == "erin@example.com")
+        .unwrap();
+    assert_eq!(skipped["status"], "skipped");
+}
+
+#[test]
+fn redact_hides_contact_data_in_every_format() {
+    let seed = Seed::new();
+    seed.converge_blocking();
+    let edit = seed.edit(|s| {
+        let phone = serde_json::json!([{"value": "+1 555 0198"}]);
+        crate::harness::set_field(s, "salesuser@example.com", "Grace Hopper", "phoneNumbers", phone)
+    });
+    tokio::runtime::Runtime::new().unwrap().block_on(edit);
+    for format in ["text", "json", "markdown"] {
+        let out = contact_sync()
+            .arg("plan")
+            .arg(seed.dir.path())
+            .args(["--redact", "--format", format])
+            .assert()
+            .success();
+        let text = stdout(&out);
+        assert!(
+            text.contains("Grace Hopper"),
+            "{format}: names stay, to say which contact changes"
+        );
+        for secret in ["+1 555 0198", "+1 555 0199", "grace@navy.test"] {
+            assert!(!text.contains(secret), "{format} shows {secret}:\n{text}");
+        }
+        assert!(text.contains("(redacted)"), "{format}:\n{text}");
+    }
+}
+
+#[test]
+fn markdown_plan_for_pull_requests() {
+    let seed = Seed::new();
+    let out = contact_sync()
+        .arg("plan")
+        .arg(seed.dir.path())
+        .args(["--format", "markdown"])
+        .assert()
+        .success();
+    let md = stdout(&out);
+    assert!(
+        md.starts_with(
+            "**contact-sync plan:** Plan: 35 to add, 0 to change, 0 to delete.\n\n<details>"
+        ),
+        "{md}"
+    );
+    assert!(md.contains("```diff\n"));
+    // Change markers start the line, so GitHub colours them.
+    assert!(md.contains("\n+     contact \"Ada Lovelace\" <ada@acme.test>\n"), "{md}");
+    assert!(md.trim_end().ends_with("</details>"));
+}
+
+#[test]
+fn a_stale_saved_plan_is_refused_and_a_fresh_one_applies() {
+    let seed = Seed::new();
+    let dir = seed.dir.path();
+    let saved = dir.join("plan.json");
+    contact_sync().arg("plan").arg(dir).arg("--out").arg(&saved).assert().success();
+    // Someone edits the source between plan and apply.
+    let workspace = seed.read("workspace.yaml").replace("+1 555 0199", "+1 555 0198");
+    seed.write("workspace.yaml", &workspace);
+    contact_sync()
+        .arg("apply")
+        .arg(&saved)
+        .arg("--auto-approve")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("is stale"));
+    assert_eq!(seed.read("workspace.yaml"), workspace, "nothing was applied");
+
+    contact_sync().arg("plan").arg(dir).arg("--out").arg(&saved).assert().success();
+    contact_sync()
+        .arg("apply")
+        .arg(&saved)
+        .arg("--auto-approve")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Apply complete: 35 added"));
+    contact_sync().arg("plan").arg(dir).arg("--detailed-exitcode").assert().code(0);
+}
+
+#[test]
+fn apply_refuses_without_auto_approve_when_not_on_a_terminal() {
+    let seed = Seed::new();
+    let before = seed.read("workspace.yaml");
+    contact_sync()
+        .arg("apply")
+        .arg(seed.dir.path())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--auto-approve"));
+    assert_eq!(seed.read("workspace.yaml"), before);
+}
+
+#[test]
+fn invalid_manifests_stop_plan_with_diagnostics_on_stderr() {
+    let seed = Seed::new();
+    let manifest = seed
+        .read("syncs/sales-to-accounting.yaml")
+        .replace("user: salesuser@example.com", "user: salesuser@");
+    seed.write("syncs/sales-to-accounting.yaml", &manifest);
+    contact_sync()
+        .arg("plan")
+        .arg(seed.dir.path())
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::contains("sales-to-accounting.yaml:13:11: /spec/source/user: `salesuser@` is not a valid e-mail address"));
+}
+
+#[test]
+fn plan_errors_exit_1_even_with_detailed_exitcode() {
+    let seed = Seed::new();
+    let manifest = seed
+        .read("syncs/sales-to-accounting.yaml")
+        .replace("user: salesuser@example.com", "user: nobody@example.com");
+    seed.write("syncs/sales-to-accounting.yaml", &manifest);
+    contact_sync()
+        .arg("plan")
+        .arg(seed.dir.path())
+        .arg("--detailed-exitcode")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("! source user nobody@example.com not found"));
+}
+
+#[test]
+fn sync_filter_and_unknown_sync_names() {
+    let seed = Seed::new();
+    contact_sync()
+        .arg("plan")
+        .arg(seed.dir.path())
+        .args(["--sync", "sales-to-accounting", "--detailed-exitcode"])
+        .assert()
+        .code(2);
+    contact_sync()
+        .arg("plan")
+        .arg(seed.dir.path())
+        .args(["--sync", "nope"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--sync nope: no sync of that name"));
+}
+
+#[test]
+fn workspace_override() {
+    let seed = Seed::new();
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::copy(seed.path("workspace.yaml"), elsewhere.path().join("tenant.yaml")).unwrap();
+    let ws = elsewhere.path().join("ws.yaml");
+    std::fs::write(&ws, "apiVersion: contact-sync/v1\nkind: Workspace\nmetadata: {name: other}\nspec: {backend: local, local: {path: tenant.yaml}}\n").unwrap();
+    contact_sync()
+        .arg("apply")
+        .arg(seed.path("syncs"))
+        .arg("--workspace")
+        .arg(&ws)
+        .arg("--auto-approve")
+        .assert()
+        .success();
+    assert!(
+        std::fs::read_to_string(elsewhere.path().join("tenant.yaml"))
+            .unwrap()
+            .contains("contact-sync/sync")
+    );
+    assert!(
+        !seed.read("workspace.yaml").contains("contact-sync/sync"),
+        "the manifests' own tenant is untouched"
+    );
+}
