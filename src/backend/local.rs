@@ -170,3 +170,85 @@ impl Backend for LocalBackend {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TENANT: &str = "\
+domains: [example.com]
+users:
+  - primaryEmail: ann@example.com
+    favouriteColour: teal          # not part of the format: kept
+    contactGroups: [{ name: Friends }]
+    contacts:
+      - names: [{ givenName: Bo }]
+        contactGroups: [Friends]
+        x-note: keep me
+future: { anything: 1 }
+";
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let path = dir.join("tenant.yaml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[tokio::test]
+    async fn apply_keeps_what_it_does_not_understand_and_assigns_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), TENANT);
+        let backend = LocalBackend::open(&path).unwrap();
+        let group = backend.create_group("ann@example.com", "Synced", vec![]).await.unwrap();
+        assert!(group.resource_name.starts_with("contactGroups/"));
+        backend.commit().await.unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for kept in ["favouriteColour: teal", "x-note: keep me", "anything: 1", "name: Synced"] {
+            assert!(text.contains(kept), "{kept} lost:\n{text}");
+        }
+        assert!(text.contains("id: '1"), "the user id is written back:\n{text}");
+        assert!(text.contains("resourceName: people/c"), "{text}");
+        // Reading the file again gives the same ids.
+        let again = LocalBackend::open(&path).unwrap();
+        assert_eq!(
+            again.contacts("ann@example.com").await.unwrap(),
+            backend.contacts("ann@example.com").await.unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_file_changed_on_disk_meanwhile_is_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), TENANT);
+        let backend = LocalBackend::open(&path).unwrap();
+        backend.create_group("ann@example.com", "Synced", vec![]).await.unwrap();
+        let edited = TENANT.replace("teal", "red");
+        std::fs::write(&path, &edited).unwrap();
+        let err = backend.commit().await.unwrap_err();
+        assert!(err.to_string().contains("changed on disk"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), edited, "the other writer's file stands");
+    }
+
+    #[tokio::test]
+    async fn plan_only_never_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), TENANT);
+        let backend = LocalBackend::open(&path).unwrap();
+        backend.contacts("ann@example.com").await.unwrap();
+        backend.commit().await.unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), TENANT);
+    }
+
+    #[test]
+    fn errors_in_the_file_name_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), &TENANT.replace("contactGroups: [Friends]", "contactGroups: [Enemies]"));
+        let Err(OpenError::Invalid(errors)) = LocalBackend::open(&path) else { panic!("opened") };
+        let shown = errors[0].to_string();
+        assert!(shown.contains("tenant.yaml:8:25: /users/0/contacts/0/contactGroups/0: no contact group named \"Enemies\""), "{shown}");
+
+        let path = write(dir.path(), &TENANT.replace("primaryEmail: ann@example.com", "primaryEmail: [ann]"));
+        let Err(OpenError::Invalid(errors)) = LocalBackend::open(&path) else { panic!("opened") };
+        assert!(errors[0].to_string().contains("tenant.yaml:3:5: /users/0/primaryEmail: invalid type: sequence, expected a string"), "{}", errors[0]);
+    }
+}

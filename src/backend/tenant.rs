@@ -165,7 +165,7 @@ pub fn parse(path: &Path, text: String) -> Result<TenantFile, Vec<Diagnostic>> {
                 _ => String::new(),
             })
             .collect();
-        vec![doc.error(&pointer, format!("{}; see DESIGN §7 for the file format", e.inner()))]
+        vec![doc.error(&pointer, format!("{}; see examples/workspace.yaml for the format", e.inner()))]
     })?;
     let errors = check(&doc, &tenant);
     if errors.is_empty() { Ok(tenant) } else { Err(errors) }
