@@ -226,7 +226,11 @@ future: { anything: 1 }
         std::fs::write(&path, &edited).unwrap();
         let err = backend.commit().await.unwrap_err();
         assert!(err.to_string().contains("changed on disk"), "{err}");
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), edited, "the other writer's file stands");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            edited,
+            "the other writer's file stands"
+        );
     }
 
     #[tokio::test]
@@ -242,13 +246,25 @@ future: { anything: 1 }
     #[test]
     fn errors_in_the_file_name_line_and_column() {
         let dir = tempfile::tempdir().unwrap();
-        let path = write(dir.path(), &TENANT.replace("contactGroups: [Friends]", "contactGroups: [Enemies]"));
+        let path = write(
+            dir.path(),
+            &TENANT.replace("contactGroups: [Friends]", "contactGroups: [Enemies]"),
+        );
         let Err(OpenError::Invalid(errors)) = LocalBackend::open(&path) else { panic!("opened") };
         let shown = errors[0].to_string();
         assert!(shown.contains("tenant.yaml:8:25: /users/0/contacts/0/contactGroups/0: no contact group named \"Enemies\""), "{shown}");
 
-        let path = write(dir.path(), &TENANT.replace("primaryEmail: ann@example.com", "primaryEmail: [ann]"));
+        let path = write(
+            dir.path(),
+            &TENANT.replace("primaryEmail: ann@example.com", "primaryEmail: [ann]"),
+        );
         let Err(OpenError::Invalid(errors)) = LocalBackend::open(&path) else { panic!("opened") };
-        assert!(errors[0].to_string().contains("tenant.yaml:3:5: /users/0/primaryEmail: invalid type: sequence, expected a string"), "{}", errors[0]);
+        assert!(
+            errors[0].to_string().contains(
+                "tenant.yaml:3:5: /users/0/primaryEmail: invalid type: sequence, expected a string"
+            ),
+            "{}",
+            errors[0]
+        );
     }
 }

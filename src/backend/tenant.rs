@@ -153,20 +153,24 @@ pub fn parse(path: &Path, text: String) -> Result<TenantFile, Vec<Diagnostic>> {
         return Ok(TenantFile::default());
     };
     let doc = Document { file, root };
-    let tenant: TenantFile = serde_path_to_error::deserialize(doc.root.to_json()).map_err(|e| {
-        let pointer: String = e
-            .path()
-            .iter()
-            .map(|s| match s {
-                serde_path_to_error::Segment::Seq { index } => format!("/{index}"),
-                serde_path_to_error::Segment::Map { key } => {
-                    format!("/{}", crate::yaml::escape_token(key))
-                }
-                _ => String::new(),
-            })
-            .collect();
-        vec![doc.error(&pointer, format!("{}; see examples/workspace.yaml for the format", e.inner()))]
-    })?;
+    let tenant: TenantFile =
+        serde_path_to_error::deserialize(doc.root.to_json()).map_err(|e| {
+            let pointer: String = e
+                .path()
+                .iter()
+                .map(|s| match s {
+                    serde_path_to_error::Segment::Seq { index } => format!("/{index}"),
+                    serde_path_to_error::Segment::Map { key } => {
+                        format!("/{}", crate::yaml::escape_token(key))
+                    }
+                    _ => String::new(),
+                })
+                .collect();
+            vec![doc.error(
+                &pointer,
+                format!("{}; see examples/workspace.yaml for the format", e.inner()),
+            )]
+        })?;
     let errors = check(&doc, &tenant);
     if errors.is_empty() { Ok(tenant) } else { Err(errors) }
 }

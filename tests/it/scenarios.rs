@@ -523,3 +523,69 @@ async fn a_replaced_source_account_is_an_identity_change() {
     assert!(!plan.summary.has_changes(), "nothing is replaced while the identity is in doubt");
     seed.converge().await;
 }
+
+#[tokio::test]
+async fn one_failing_destination_does_not_stop_the_others() {
+    let seed = Seed::new();
+    seed.converge().await;
+    seed.edit(|s| {
+        set_field(
+            s,
+            "salesuser@example.com",
+            "Grace Hopper",
+            "nicknames",
+            json!([{"value": "Amazing Grace"}]),
+        )
+    })
+    .await;
+    let plan = seed.plan().await;
+    assert_eq!(plan.summary.update, 5);
+    // Between plan and apply, Bob edits his copy: the planned update of it is stale.
+    seed.edit(|s| {
+        set_field(
+            s,
+            "bob@example.com",
+            "Grace Hopper",
+            "phoneNumbers",
+            json!([{"value": "+1 555 0000"}]),
+        )
+    })
+    .await;
+    let report = seed.apply(&plan).await;
+    assert!(report.failed());
+    let bob = report.destinations.iter().find(|d| d.user == "bob@example.com").unwrap();
+    assert!(bob.error.as_deref().unwrap().contains("stale etag"), "{bob:?}");
+    let done: Vec<&str> =
+        report.destinations.iter().filter(|d| d.error.is_none()).map(|d| d.user.as_str()).collect();
+    assert_eq!(
+        done,
+        ["ann@example.com", "caroline@example.com", "dave@example.com", "gina@example.com"]
+    );
+    assert_eq!(report.totals(), (0, 4, 0));
+    // The next run picks Bob up again.
+    let plan = seed.plan().await;
+    assert_eq!(
+        rows(&plan, "bob@example.com"),
+        [["update", "contact", "Grace Hopper", "editedOutside"].map(String::from)]
+    );
+    seed.converge().await;
+}
+
+#[tokio::test]
+async fn a_directory_sync_copies_the_directory() {
+    let seed = Seed::new();
+    seed.write(
+        "syncs/directory.yaml",
+        "apiVersion: contact-sync/v1\nkind: ContactSync\nmetadata: {name: accounting-directory}\nspec:\n  type: directory\n  source: { directory: { orgUnits: [/Accounting] } }\n  destinations: { users: [frank@example.com] }\n",
+    );
+    let plan = seed.plan().await;
+    insta::assert_snapshot!("directory_sync", seed.text(&plan));
+    let frank: Vec<String> =
+        plan.syncs[0].destinations[0].changes.iter().map(|c| c.name.clone()).collect();
+    // Active users of /Accounting and its sub-units; Erin is suspended.
+    assert_eq!(frank, ["Directory", "Ann Archer", "Bob Baker", "Caroline Clark", "Dave Davis"]);
+    seed.converge().await;
+    let copies = seed.contacts("frank@example.com").await;
+    let ann = copies.iter().find(|c| c.display_name() == "Ann Archer").unwrap();
+    assert_eq!(ann.fields["emailAddresses"][0]["value"], "ann@example.com");
+}
