@@ -334,34 +334,26 @@ impl<'a> Run<'a> {
         let dest = self.input.manifest.spec.destinations.clone();
         let mut candidates: BTreeMap<String, DirectoryUser> = BTreeMap::new();
         for (i, address) in dest.users.iter().enumerate() {
-            let pointer = format!("/spec/destinations/users/{i}");
+            let at = self.input.at(&format!("/spec/destinations/users/{i}"));
             match backend.user(address).await? {
                 None => {
-                    let mut e = PlanError::new(
-                        ErrorKind::DestinationNotFound,
-                        format!(
-                            "not found in the directory; fix destinations.users in {}",
-                            self.input.at(&pointer)
-                        ),
-                    );
-                    e.email = Some(address.clone());
-                    e.location = Some(self.input.at(&pointer));
-                    self.plan.destinations.push(DestinationPlan::error(address, e));
+                    let message =
+                        format!("not found in the directory; fix destinations.users in {at}");
+                    self.hold_back(ErrorKind::DestinationNotFound, address, at, message, None);
                 }
                 Some(u) if !u.primary_email.eq_ignore_ascii_case(address) => {
-                    let mut e = PlanError::new(
-                        ErrorKind::DestinationRenamed,
-                        format!(
-                            "renamed to {}; update destinations.users in {}",
-                            u.primary_email,
-                            self.input.at(&pointer)
-                        ),
+                    let message = format!(
+                        "renamed to {}; update destinations.users in {at}",
+                        u.primary_email
                     );
-                    e.email = Some(address.clone());
-                    e.renamed_to = Some(u.primary_email.clone());
-                    e.location = Some(self.input.at(&pointer));
                     self.held.insert(u.id.clone());
-                    self.plan.destinations.push(DestinationPlan::error(address, e));
+                    self.hold_back(
+                        ErrorKind::DestinationRenamed,
+                        address,
+                        at,
+                        message,
+                        Some(u.primary_email),
+                    );
                 }
                 Some(u) => {
                     candidates.insert(u.id.clone(), u);
@@ -371,17 +363,9 @@ impl<'a> Run<'a> {
         for (i, group) in dest.groups.iter().enumerate() {
             match backend.group_members(group).await? {
                 None => {
-                    let pointer = format!("/spec/destinations/groups/{i}");
-                    let mut e = PlanError::new(
-                        ErrorKind::DestinationNotFound,
-                        format!(
-                            "group not found; fix destinations.groups in {}",
-                            self.input.at(&pointer)
-                        ),
-                    );
-                    e.email = Some(group.clone());
-                    e.location = Some(self.input.at(&pointer));
-                    self.plan.destinations.push(DestinationPlan::error(group, e));
+                    let at = self.input.at(&format!("/spec/destinations/groups/{i}"));
+                    let message = format!("group not found; fix destinations.groups in {at}");
+                    self.hold_back(ErrorKind::DestinationNotFound, group, at, message, None);
                 }
                 Some(members) => {
                     candidates.extend(
@@ -418,7 +402,7 @@ impl<'a> Run<'a> {
                     .exclude
                     .org_units
                     .iter()
-                    .any(|ou| crate::backend::store::in_org_unit(&u.org_unit_path, ou));
+                    .any(|ou| crate::model::in_org_unit(&u.org_unit_path, ou));
             if excluded {
                 continue;
             }
@@ -431,6 +415,23 @@ impl<'a> Run<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Records a destination held back by an error about `address` (as the manifest
+    /// names it at `location`).
+    fn hold_back(
+        &mut self,
+        kind: ErrorKind,
+        address: &str,
+        location: String,
+        message: String,
+        renamed_to: Option<String>,
+    ) {
+        let mut e = PlanError::new(kind, message);
+        e.email = Some(address.to_owned());
+        e.renamed_to = renamed_to;
+        e.location = Some(location);
+        self.plan.destinations.push(DestinationPlan::error(address, e));
     }
 
     /// Plans `user` for this sync if it is selected, or has state to prune.

@@ -189,3 +189,52 @@ impl ContactGroup {
 pub fn contact_id(resource_name: &str) -> &str {
     resource_name.rsplit('/').next().unwrap_or(resource_name)
 }
+
+/// A contact to create.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewContact {
+    /// Person fields.
+    pub fields: PersonFields,
+    /// Resource names of the groups it belongs to.
+    pub memberships: Vec<String>,
+    /// `clientData`, with the ownership markers.
+    pub client_data: Vec<ClientData>,
+}
+
+/// An update of one contact: every field named in `update_mask` is replaced by the
+/// value in `fields`, or cleared if `fields` lacks it (the People API's semantics).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactUpdate {
+    /// The contact.
+    pub resource_name: String,
+    /// The etag the update was planned against.
+    pub etag: String,
+    /// New values of the masked fields.
+    pub fields: PersonFields,
+    /// Person field names to replace; may include `clientData`.
+    pub update_mask: Vec<String>,
+    /// New `clientData`, when the mask names it.
+    pub client_data: Vec<ClientData>,
+}
+
+/// First 16 hex digits of the SHA-256 of `parts` (each part delimited): stable ids,
+/// etags and content hashes.
+pub fn short_hash(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(&h.finalize()[..8])
+}
+
+/// Whether org unit `unit` is `parent` or one of its sub-units (case-insensitive,
+/// as Google's org unit paths are; `/` contains every unit).
+pub fn in_org_unit(unit: &str, parent: &str) -> bool {
+    let unit = unit.trim_end_matches('/').to_lowercase();
+    let parent = parent.trim_end_matches('/').to_lowercase();
+    parent.is_empty() || unit == parent || unit.starts_with(&format!("{parent}/"))
+}

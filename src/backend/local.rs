@@ -11,10 +11,10 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::store::{Store, short_hash};
+use super::store::Store;
 use super::{Backend, ContactUpdate, Error, NewContact, Result, UserScope, tenant};
 use crate::diagnostic::Diagnostic;
-use crate::model::{ClientData, Contact, ContactGroup, DirectoryUser};
+use crate::model::{ClientData, Contact, ContactGroup, DirectoryUser, short_hash};
 
 /// A tenant kept in a local YAML file.
 #[derive(Debug)]

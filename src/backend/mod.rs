@@ -13,7 +13,8 @@ pub mod tenant;
 
 use async_trait::async_trait;
 
-use crate::model::{ClientData, Contact, ContactGroup, DirectoryUser, PersonFields};
+use crate::model::{ClientData, Contact, ContactGroup, DirectoryUser};
+pub use crate::model::{ContactUpdate, NewContact};
 
 /// Which users to list.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,35 +25,6 @@ pub enum UserScope {
     Domain(String),
     /// Users of this org unit and its sub-units.
     OrgUnit(String),
-}
-
-/// A contact to create.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NewContact {
-    /// Person fields.
-    pub fields: PersonFields,
-    /// Resource names of the groups it belongs to.
-    pub memberships: Vec<String>,
-    /// `clientData`, with the ownership markers.
-    pub client_data: Vec<ClientData>,
-}
-
-/// An update of one contact: every field named in `update_mask` is replaced by the
-/// value in `fields`, or cleared if `fields` lacks it (the People API's semantics).
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ContactUpdate {
-    /// The contact.
-    pub resource_name: String,
-    /// The etag the update was planned against.
-    pub etag: String,
-    /// New values of the masked fields.
-    pub fields: PersonFields,
-    /// Person field names to replace; may include `clientData`.
-    pub update_mask: Vec<String>,
-    /// New `clientData`, when the mask names it.
-    pub client_data: Vec<ClientData>,
 }
 
 /// What can go wrong talking to a backend.

@@ -10,27 +10,19 @@
 use std::collections::HashSet;
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::tenant::{SYSTEM_GROUPS, TenantContact, TenantContactGroup, TenantFile, TenantUser};
 use super::{ContactUpdate, Error, NewContact, Result, UserScope};
-use crate::model::{ClientData, Contact, ContactGroup, DirectoryUser, PERSON_FIELDS, PersonFields};
+use crate::model::{
+    ClientData, Contact, ContactGroup, DirectoryUser, PERSON_FIELDS, PersonFields, in_org_unit,
+    short_hash,
+};
 
 /// A tenant held in memory.
 #[derive(Debug, Clone)]
 pub struct Store {
     tenant: TenantFile,
     dirty: bool,
-}
-
-/// First 16 hex digits of the SHA-256 of `parts`.
-pub fn short_hash(parts: &[&str]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p.as_bytes());
-        h.update([0]);
-    }
-    hex::encode(&h.finalize()[..8])
 }
 
 impl Store {
@@ -390,14 +382,6 @@ impl Store {
         }
         Ok(())
     }
-}
-
-/// Whether org unit `unit` is `parent` or one of its sub-units.
-pub fn in_org_unit(unit: &str, parent: &str) -> bool {
-    let parent = parent.trim_end_matches('/');
-    parent.is_empty()
-        || unit.eq_ignore_ascii_case(parent)
-        || unit.to_lowercase().starts_with(&format!("{}/", parent.to_lowercase()))
 }
 
 fn is_empty(v: &Value) -> bool {

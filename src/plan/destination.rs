@@ -14,10 +14,9 @@ use super::{
     Action, Change, DestinationPlan, ErrorKind, FieldChange, NEW_TARGET_GROUP, Op, PlanError,
     Reason, Resource,
 };
-use crate::backend::{ContactUpdate, NewContact};
 use crate::model::{
-    ClientData, Contact, ContactGroup, MARKER_HASH, MARKER_SOURCE, MARKER_SOURCE_USER, MARKER_SYNC,
-    MY_CONTACTS, client_data,
+    ClientData, Contact, ContactGroup, ContactUpdate, MARKER_HASH, MARKER_SOURCE,
+    MARKER_SOURCE_USER, MARKER_SYNC, MY_CONTACTS, NewContact, client_data,
 };
 
 /// One user's actual state, as read from the backend.

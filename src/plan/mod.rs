@@ -18,9 +18,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{ContactUpdate, NewContact};
 use crate::manifest::{ContactSync, Located, OrphanPolicy};
 use crate::model::ContactGroup;
+use crate::model::{ContactUpdate, NewContact};
 
 pub use diff::FieldChange;
 

@@ -131,14 +131,9 @@ fn excludes_everything(sync: &Located<ContactSync>) -> bool {
     d.domains.is_empty()
         && d.users.iter().all(|u| contains(&ex.users, u))
         && d.groups.iter().all(|g| contains(&ex.groups, g))
-        && d.org_units.iter().all(|ou| ex.org_units.iter().any(|e| org_unit_within(ou, e)))
-}
-
-/// Whether org unit `unit` is `parent` or below it.
-fn org_unit_within(unit: &str, parent: &str) -> bool {
-    let unit = unit.trim_end_matches('/').to_lowercase();
-    let parent = parent.trim_end_matches('/').to_lowercase();
-    parent.is_empty() || unit == parent || unit.starts_with(&format!("{parent}/"))
+        && d.org_units
+            .iter()
+            .all(|ou| ex.org_units.iter().any(|e| crate::model::in_org_unit(ou, e)))
 }
 
 fn check_emails(

@@ -1,6 +1,7 @@
 //! Integration tests, one binary (see STYLE.md): the CLI as a user runs it, the
 //! committed JSON Schema, and the examples shipped in `examples/`.
 
+mod architecture;
 mod cli;
 mod examples;
 mod harness;
