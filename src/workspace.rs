@@ -39,7 +39,7 @@ pub enum BackendTarget {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The local file failed to load; the diagnostics say where.
-    #[error("cannot open the local workspace file {path}: {source}")]
+    #[error("cannot open the local workspace file {}", path.display())]
     Local {
         /// The file.
         path: PathBuf,

@@ -36,8 +36,8 @@ pub enum OpenError {
     /// Reading failed.
     #[error(transparent)]
     Read(#[from] crate::manifest::LoadError),
-    /// The file has errors.
-    #[error("{} error(s) in the local workspace file", .0.len())]
+    /// The file has errors; each names its `file:line:col`.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<Diagnostic>),
 }
 

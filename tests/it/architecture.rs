@@ -7,7 +7,9 @@ fn the_planner_imports_no_runtime_io_or_backend() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
-        for forbidden in ["tokio::", "reqwest::", "crate::backend", "std::fs", "std::net", "async fn"] {
+        for forbidden in
+            ["tokio::", "reqwest::", "crate::backend", "std::fs", "std::net", "async fn"]
+        {
             assert!(!text.contains(forbidden), "{} uses {forbidden}", path.display());
         }
         checked += 1;

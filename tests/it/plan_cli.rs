@@ -256,3 +256,19 @@ fn workspace_override() {
         "the manifests' own tenant is untouched"
     );
 }
+
+#[test]
+fn errors_in_the_tenant_file_name_their_line() {
+    let seed = Seed::new();
+    let tenant = seed
+        .read("workspace.yaml")
+        .replace("contactGroups: [Family, myContacts]", "contactGroups: [Famly, myContacts]");
+    seed.write("workspace.yaml", &tenant);
+    let line = tenant.lines().position(|l| l.contains("[Famly,")).unwrap() + 1;
+    contact_sync()
+        .arg("plan")
+        .arg(seed.dir.path())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!("workspace.yaml:{line}:25: /users/0/contacts/6/contactGroups/0: no contact group named \"Famly\"")));
+}
