@@ -8,7 +8,9 @@
 use std::collections::BTreeMap;
 
 use crate::backend::{self, Backend};
-use crate::plan::{Action, Change, NEW_TARGET_GROUP, Op, Plan, Status};
+use futures::StreamExt;
+
+use crate::plan::{Action, Change, DestinationPlan, NEW_TARGET_GROUP, Op, Plan, Status};
 
 /// What applying one destination did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -66,12 +68,17 @@ pub fn work(plan: &Plan) -> usize {
 }
 
 /// Applies `plan`; `progress` is called after each destination.
+///
+/// Users are applied concurrently (up to the backend's concurrency); all of one
+/// user's changes, across syncs, are sent one after another.
 pub async fn apply(
     backend: &dyn Backend,
     plan: &Plan,
     progress: &(dyn Fn(&DestinationReport) + Sync),
 ) -> Report {
     let mut report = Report::default();
+    let mut by_user: BTreeMap<String, Vec<(usize, &str, &DestinationPlan)>> = BTreeMap::new();
+    let mut order = 0;
     for sync in &plan.syncs {
         if !sync.errors.is_empty() {
             report.held_back.push(sync.name.clone());
@@ -81,31 +88,46 @@ pub async fn apply(
             continue;
         }
         for dest in sync.destinations.iter().filter(|d| d.status == Status::Changes) {
-            let mut r = DestinationReport {
-                sync: sync.name.clone(),
-                user: dest.user.clone(),
-                ..Default::default()
-            };
-            match apply_destination(backend, &dest.user, &dest.changes).await {
-                Ok(()) => {
-                    for c in &dest.changes {
-                        match c.action {
-                            Action::Create => r.added += 1,
-                            Action::Update => r.changed += 1,
-                            Action::Delete => r.deleted += 1,
-                        }
-                    }
-                }
-                Err(e) => r.error = Some(e.to_string()),
-            }
-            progress(&r);
-            report.destinations.push(r);
+            by_user.entry(dest.user.to_lowercase()).or_default().push((order, &sync.name, dest));
+            order += 1;
         }
     }
+    let runs = futures::stream::iter(by_user.into_values())
+        .map(|work| async move {
+            let mut done = Vec::with_capacity(work.len());
+            for (order, sync, dest) in work {
+                let r = apply_one(backend, sync, dest).await;
+                progress(&r);
+                done.push((order, r));
+            }
+            done
+        })
+        .buffer_unordered(backend.concurrency());
+    let mut results: Vec<(usize, DestinationReport)> = runs.concat().await;
+    results.sort_by_key(|(order, _)| *order);
+    report.destinations = results.into_iter().map(|(_, r)| r).collect();
     if let Err(e) = backend.commit().await {
         report.commit_error = Some(e.to_string());
     }
     report
+}
+
+async fn apply_one(backend: &dyn Backend, sync: &str, dest: &DestinationPlan) -> DestinationReport {
+    let mut r =
+        DestinationReport { sync: sync.to_owned(), user: dest.user.clone(), ..Default::default() };
+    match apply_destination(backend, &dest.user, &dest.changes).await {
+        Ok(()) => {
+            for c in &dest.changes {
+                match c.action {
+                    Action::Create => r.added += 1,
+                    Action::Update => r.changed += 1,
+                    Action::Delete => r.deleted += 1,
+                }
+            }
+        }
+        Err(e) => r.error = Some(e.to_string()),
+    }
+    r
 }
 
 /// Sends one destination's changes, batched, in dependency order.

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::backend::{self, Backend, UserScope};
@@ -43,19 +44,24 @@ pub async fn plan(backend: &dyn Backend, input: &PlanInput) -> backend::Result<P
     let mut orphans: BTreeMap<String, SyncPlan> = BTreeMap::new();
     let mut kept = Vec::new();
     let known: HashSet<&str> = input.known_syncs.iter().map(String::as_str).collect();
-    for user in users.iter().filter(|u| !u.inactive()) {
-        let groups = backend.contact_groups(&user.primary_email).await?;
-        let owners: BTreeSet<String> =
-            groups.iter().filter_map(|g| g.owner().map(str::to_owned)).collect();
-        let wanted = |owner: &str| {
-            runs.iter().any(|r| r.name() == owner && r.desired.is_some())
-                || (input.find_orphans && !known.contains(owner))
-        };
-        let selected = runs.iter().any(|r| r.selects(&user.id));
-        if !selected && !owners.iter().any(|o| wanted(o)) {
-            continue;
-        }
-        let contacts = match backend.contacts(&user.primary_email).await {
+    // Who needs a full read, decided from the groups alone: computed before the
+    // reads start so they can run concurrently while the planner works.
+    let selected: HashSet<String> = runs
+        .iter()
+        .filter(|r| r.desired.is_some())
+        .flat_map(|r| r.selected.iter().cloned())
+        .collect();
+    let planned: HashSet<String> =
+        runs.iter().filter(|r| r.desired.is_some()).map(|r| r.name().to_owned()).collect();
+    let wanted =
+        |owner: &str| planned.contains(owner) || (input.find_orphans && !known.contains(owner));
+    let reads = futures::stream::iter(users.iter().filter(|u| !u.inactive()))
+        .map(|user| read_user(backend, user, selected.contains(&user.id), &wanted))
+        .buffered(backend.concurrency());
+    futures::pin_mut!(reads);
+    while let Some(read) = reads.next().await {
+        let Some((user, groups, contacts)) = read? else { continue };
+        let contacts = match contacts {
             Ok(c) => c,
             Err(e) => {
                 for run in runs.iter_mut().filter(|r| r.selects(&user.id)) {
@@ -72,13 +78,17 @@ pub async fn plan(backend: &dyn Backend, input: &PlanInput) -> backend::Result<P
             run.plan_user(user, &actual);
         }
         if input.find_orphans {
-            let mut all_owners = owners.clone();
-            all_owners.extend(contacts.iter().filter_map(|c| c.owner().map(str::to_owned)));
-            for owner in all_owners.iter().filter(|o| !known.contains(o.as_str())) {
+            let owners: BTreeSet<&str> = groups
+                .iter()
+                .filter_map(|g| g.owner())
+                .chain(contacts.iter().filter_map(|c| c.owner()))
+                .filter(|o| !known.contains(o))
+                .collect();
+            for owner in owners {
                 match input.orphans {
                     OrphanPolicy::Delete => {
-                        let plan = orphans.entry(owner.clone()).or_insert_with(|| SyncPlan {
-                            name: owner.clone(),
+                        let plan = orphans.entry(owner.to_owned()).or_insert_with(|| SyncPlan {
+                            name: owner.to_owned(),
                             source: "(manifest deleted)".into(),
                             orphaned: true,
                             ..SyncPlan::default()
@@ -86,7 +96,7 @@ pub async fn plan(backend: &dyn Backend, input: &PlanInput) -> backend::Result<P
                         plan.destinations.push(plan_removed(owner, &actual, Reason::SyncDeleted));
                     }
                     OrphanPolicy::Keep => kept.push(Orphan {
-                        sync: owner.clone(),
+                        sync: owner.to_owned(),
                         user: user.primary_email.clone(),
                         contacts: actual.marked_contacts(owner).count(),
                         groups: actual.marked_groups(owner).len(),
@@ -105,6 +115,27 @@ pub async fn plan(backend: &dyn Backend, input: &PlanInput) -> backend::Result<P
     plan.fingerprint = hex::encode(fp.finalize());
     plan.summarize();
     Ok(plan)
+}
+
+/// What one user's read produced: nothing (not involved), or its groups and
+/// contacts (a failed contacts read is planned as an error of that user).
+type UserRead<'u> =
+    Option<(&'u DirectoryUser, Vec<ContactGroup>, backend::Result<Vec<crate::model::Contact>>)>;
+
+/// Reads a user's groups and, if a sync selects the user or has left state there,
+/// its contacts.
+async fn read_user<'u>(
+    backend: &dyn Backend,
+    user: &'u DirectoryUser,
+    selected: bool,
+    wanted: &impl Fn(&str) -> bool,
+) -> backend::Result<UserRead<'u>> {
+    let groups = backend.contact_groups(&user.primary_email).await?;
+    if !selected && !groups.iter().filter_map(|g| g.owner()).any(wanted) {
+        return Ok(None);
+    }
+    let contacts = backend.contacts(&user.primary_email).await;
+    Ok(Some((user, groups, contacts)))
 }
 
 fn feed(fp: &mut Sha256, parts: &[&str]) {

@@ -14,6 +14,7 @@ pub mod apply;
 pub mod backend;
 pub mod cli;
 pub mod diagnostic;
+pub mod emulator;
 pub mod inventory;
 pub mod manifest;
 pub mod model;

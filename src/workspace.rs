@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::Backend;
+use std::time::Duration;
+
 use crate::backend::local::LocalBackend;
+use crate::backend::{Backend, google};
 use crate::manifest::{BackendKind, Located, OrphanPolicy, Workspace};
 
 /// Where the actual state lives, with the tenant-wide settings planning needs.
@@ -32,7 +34,28 @@ pub enum BackendTarget {
         path: PathBuf,
     },
     /// A Google Workspace tenant.
-    Google,
+    Google {
+        /// Customer id.
+        customer: String,
+        /// Admin impersonated for directory reads.
+        admin_user: String,
+        /// Service-account key file, absolute.
+        credentials: PathBuf,
+        /// People API base URL.
+        people_url: String,
+        /// Directory API base URL.
+        directory_url: String,
+        /// Token URL override.
+        token_url: Option<String>,
+        /// Users at once.
+        concurrency: u32,
+        /// Request timeout, seconds.
+        timeout_seconds: u32,
+        /// Attempts per request.
+        max_attempts: u32,
+        /// First backoff, milliseconds.
+        base_delay_ms: u32,
+    },
 }
 
 /// Why the backend could not be opened.
@@ -47,27 +70,62 @@ pub enum Error {
         #[source]
         source: crate::backend::local::OpenError,
     },
-    /// The google backend is not part of this build.
+    /// The google backend could not be set up (key file, HTTP client).
+    #[error("cannot set up the google backend: {0}")]
+    Google(#[source] crate::backend::Error),
+    /// No key file is configured.
     #[error(
-        "backend `google` is not available in this version of contact-sync; use backend `local`"
+        "backend google needs a service-account key: set spec.google.credentialsFile in the \
+         Workspace or the GOOGLE_APPLICATION_CREDENTIALS environment variable"
     )]
-    GoogleUnavailable,
+    NoCredentials,
 }
 
 impl Target {
-    /// Resolves a Workspace document; `local.path` is taken relative to its file.
-    pub fn resolve(ws: &Located<Workspace>) -> Self {
+    /// Resolves a Workspace document: `local.path` and `google.credentialsFile` are
+    /// taken relative to its folder; the key file defaults to
+    /// `$GOOGLE_APPLICATION_CREDENTIALS`.
+    pub fn resolve(ws: &Located<Workspace>) -> Result<Self, Error> {
         let spec = &ws.value.spec;
-        let backend = match spec.backend {
-            BackendKind::Local => {
-                let dir = ws.doc.file.path.parent().unwrap_or(Path::new("."));
-                let rel = spec.local.as_ref().map_or("workspace.yaml", |l| l.path.as_str());
-                let path = dir.join(rel);
-                BackendTarget::Local { path: std::path::absolute(&path).unwrap_or(path) }
-            }
-            BackendKind::Google => BackendTarget::Google,
+        let dir = ws.doc.file.path.parent().unwrap_or(Path::new("."));
+        let absolute = |rel: &str| {
+            let path = dir.join(rel);
+            std::path::absolute(&path).unwrap_or(path)
         };
-        Self { backend, orphans: spec.orphans, max_delete_percent: spec.max_delete_percent }
+        let backend = match (spec.backend, &spec.google) {
+            (BackendKind::Local, _) => {
+                let rel = spec.local.as_ref().map_or("workspace.yaml", |l| l.path.as_str());
+                BackendTarget::Local { path: absolute(rel) }
+            }
+            (BackendKind::Google, google) => {
+                let google = google.clone().ok_or(Error::NoCredentials)?;
+                let credentials = match &google.credentials_file {
+                    Some(file) => absolute(file),
+                    None => std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS")
+                        .map(PathBuf::from)
+                        .ok_or(Error::NoCredentials)?,
+                };
+                BackendTarget::Google {
+                    customer: google.customer,
+                    admin_user: google.admin_user,
+                    credentials,
+                    people_url: google
+                        .endpoints
+                        .people
+                        .unwrap_or_else(|| google::PEOPLE_URL.into()),
+                    directory_url: google
+                        .endpoints
+                        .directory
+                        .unwrap_or_else(|| google::DIRECTORY_URL.into()),
+                    token_url: google.endpoints.token,
+                    concurrency: google.concurrency,
+                    timeout_seconds: google.request_timeout_seconds,
+                    max_attempts: google.retry.max_attempts,
+                    base_delay_ms: google.retry.base_delay_ms,
+                }
+            }
+        };
+        Ok(Self { backend, orphans: spec.orphans, max_delete_percent: spec.max_delete_percent })
     }
 
     /// Opens the backend.
@@ -76,7 +134,37 @@ impl Target {
             BackendTarget::Local { path } => LocalBackend::open(path)
                 .map(|b| Box::new(b) as Box<dyn Backend>)
                 .map_err(|source| Error::Local { path: path.clone(), source }),
-            BackendTarget::Google => Err(Error::GoogleUnavailable),
+            BackendTarget::Google {
+                customer,
+                admin_user,
+                credentials,
+                people_url,
+                directory_url,
+                token_url,
+                concurrency,
+                timeout_seconds,
+                max_attempts,
+                base_delay_ms,
+            } => {
+                let config = google::Config {
+                    customer: customer.clone(),
+                    admin_user: admin_user.clone(),
+                    credentials: credentials.clone(),
+                    people_url: people_url.clone(),
+                    directory_url: directory_url.clone(),
+                    token_url: token_url.clone(),
+                    concurrency: *concurrency as usize,
+                    timeout: Duration::from_secs(u64::from(*timeout_seconds)),
+                    retry: google::RetryPolicy {
+                        max_attempts: *max_attempts,
+                        base_delay: Duration::from_millis(u64::from(*base_delay_ms)),
+                        ..google::RetryPolicy::default()
+                    },
+                };
+                google::GoogleBackend::new(config)
+                    .map(|b| Box::new(b) as Box<dyn Backend>)
+                    .map_err(Error::Google)
+            }
         }
     }
 }
@@ -105,6 +193,9 @@ pub enum LoadError {
         "no Workspace document in {0}; add one (see examples/contact-sync.yaml) or pass --workspace FILE"
     )]
     NoWorkspace(String),
+    /// The Workspace's backend settings cannot be used.
+    #[error(transparent)]
+    Backend(Error),
     /// `--sync` names a sync the manifests do not have.
     #[error("--sync {name}: no sync of that name in the manifests (there are: {known})")]
     UnknownSync {
@@ -134,10 +225,10 @@ pub fn load(options: &LoadOptions) -> Result<(crate::plan::PlanInput, Target), L
                 .manifests
                 .workspace
                 .ok_or_else(|| LoadError::NoWorkspace(file.display().to_string()))?;
-            Target::resolve(&ws)
+            Target::resolve(&ws).map_err(LoadError::Backend)?
         }
         None => match &report.manifests.workspace {
-            Some(ws) => Target::resolve(ws),
+            Some(ws) => Target::resolve(ws).map_err(LoadError::Backend)?,
             None => {
                 let paths: Vec<String> =
                     options.paths.iter().map(|p| p.display().to_string()).collect();

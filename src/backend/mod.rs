@@ -7,6 +7,7 @@
 //! every update carries the etag it was planned against, so a write over a change
 //! made since is refused rather than lost.
 
+pub mod google;
 pub mod local;
 pub mod store;
 pub mod tenant;
@@ -128,4 +129,10 @@ pub trait Backend: Send + Sync {
     /// Makes the writes so far durable. The local backend rewrites its file here;
     /// backends whose writes are durable as they happen do nothing.
     async fn commit(&self) -> Result<()>;
+
+    /// How many users may be read or written at once. One user's writes are always
+    /// sent one after another.
+    fn concurrency(&self) -> usize {
+        1
+    }
 }

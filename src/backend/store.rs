@@ -144,6 +144,15 @@ impl Store {
         Some(members)
     }
 
+    /// `members.list` without derived membership: direct members as (address, is a
+    /// group).
+    pub fn direct_members(&self, group: &str) -> Option<Vec<(String, bool)>> {
+        let is_group =
+            |email: &str| self.tenant.groups.iter().any(|g| g.email.eq_ignore_ascii_case(email));
+        let g = self.tenant.groups.iter().find(|g| g.email.eq_ignore_ascii_case(group))?;
+        Some(g.members.iter().map(|m| (m.clone(), is_group(m))).collect())
+    }
+
     /// `contactGroups.list`: user groups plus the system groups.
     pub fn contact_groups(&self, user: &str) -> Result<Vec<ContactGroup>> {
         let u = self.user_ref(user)?;

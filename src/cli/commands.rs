@@ -40,10 +40,8 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
         }
         Settings::Plan { run, format, out, detailed_exitcode, redact } => {
             let Some((input, target)) = prepare(&run)? else { return Ok(ExitCode::from(1)) };
-            let plan = runtime()?.block_on(async {
-                let backend = target.open()?;
-                anyhow::Ok(inventory::plan(backend.as_ref(), &input).await?)
-            })?;
+            let backend = target.open()?;
+            let plan = runtime()?.block_on(inventory::plan(backend.as_ref(), &input))?;
             print_plan(&plan, format, Style { color: term.color, redact })?;
             if let Some(path) = out {
                 save_plan(&path, SavedPlan { plan: plan.clone(), input, workspace: target })?;
@@ -56,7 +54,42 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
             Ok(exit_code(&plan, detailed_exitcode))
         }
         Settings::Apply { run, auto_approve } => apply(&run, auto_approve, term),
+        Settings::Emulator(args) => emulator(args),
     }
+}
+
+fn emulator(args: super::EmulatorArgs) -> anyhow::Result<ExitCode> {
+    use crate::emulator::{Config, quota::Limits};
+    if !(0.0..=1.0).contains(&args.fail_rate) {
+        anyhow::bail!("--fail-rate must be between 0.0 and 1.0");
+    }
+    let mut config = Config::new(args.data);
+    config.fail_rate = args.fail_rate;
+    config.latency = std::time::Duration::from_millis(args.latency_ms);
+    config.burst_every = args.burst_429_every;
+    config.burst_len = args.burst_429_len;
+    config.seed = args.seed;
+    config.limits = Limits {
+        window: std::time::Duration::from_secs(args.quota_window_secs.max(1)),
+        ..Limits::default()
+    };
+    if let Some(key) = &args.trust_key {
+        config.trusted_key = Some(crate::emulator::public_key(key)?);
+    }
+    runtime()?.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        eprintln!("contact-sync emulator serving {} on http://{addr}", config.data.display());
+        eprintln!("  token endpoint: http://{addr}/token   stats: http://{addr}/_emulator/stats");
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        crate::emulator::serve_until(config, listener, shutdown).await?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -154,17 +187,16 @@ fn is_saved_plan(paths: &[PathBuf]) -> bool {
 
 fn apply(run: &RunSettings, auto_approve: bool, term: Terminal) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
-    let (plan, target) = if is_saved_plan(&run.paths) {
+    // One backend for planning and applying: the google backend's tokens are reused.
+    let (plan, backend) = if is_saved_plan(&run.paths) {
         let path = &run.paths[0];
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         let saved: SavedPlan = serde_json::from_str(&text).with_context(|| {
             format!("{} is not a plan saved by `contact-sync plan --out`", path.display())
         })?;
-        let fresh = rt.block_on(async {
-            let backend = saved.workspace.open()?;
-            anyhow::Ok(inventory::plan(backend.as_ref(), &saved.input).await?)
-        })?;
+        let backend = saved.workspace.open()?;
+        let fresh = rt.block_on(inventory::plan(backend.as_ref(), &saved.input))?;
         if fresh.fingerprint != saved.plan.fingerprint {
             eprintln!(
                 "error: the saved plan {} is stale: contacts, groups or users changed since it was made, \
@@ -173,14 +205,12 @@ fn apply(run: &RunSettings, auto_approve: bool, term: Terminal) -> anyhow::Resul
             );
             return Ok(ExitCode::from(1));
         }
-        (saved.plan, saved.workspace)
+        (saved.plan, backend)
     } else {
         let Some((input, target)) = prepare(run)? else { return Ok(ExitCode::from(1)) };
-        let plan = rt.block_on(async {
-            let backend = target.open()?;
-            anyhow::Ok(inventory::plan(backend.as_ref(), &input).await?)
-        })?;
-        (plan, target)
+        let backend = target.open()?;
+        let plan = rt.block_on(inventory::plan(backend.as_ref(), &input))?;
+        (plan, backend)
     };
     print_plan(&plan, PlanFormat::Text, Style { color: term.color, redact: false })?;
     if !plan.summary.has_changes() {
@@ -198,13 +228,9 @@ fn apply(run: &RunSettings, auto_approve: bool, term: Terminal) -> anyhow::Resul
             return Ok(ExitCode::from(1));
         }
     }
-    let report = rt.block_on(async {
-        let backend = target.open()?;
-        let bar = progress_bar(apply::work(&plan), term);
-        let report = apply::apply(backend.as_ref(), &plan, &|_| bar.inc(1)).await;
-        bar.finish_and_clear();
-        anyhow::Ok(report)
-    })?;
+    let bar = progress_bar(apply::work(&plan), term);
+    let report = rt.block_on(apply::apply(backend.as_ref(), &plan, &|_| bar.inc(1)));
+    bar.finish_and_clear();
     print_report(&report)?;
     Ok(if report.failed() || plan.summary.errors > 0 {
         ExitCode::from(1)

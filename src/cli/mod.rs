@@ -57,6 +57,42 @@ enum Command {
         #[arg(long)]
         auto_approve: bool,
     },
+    /// Serve the Google APIs contact-sync uses from a local workspace file, for
+    /// testing the google backend without Google.
+    Emulator(EmulatorArgs),
+}
+
+/// Options of `contact-sync emulator`.
+#[derive(Debug, Clone, Args)]
+pub struct EmulatorArgs {
+    /// The local workspace file to serve; writes go back to it.
+    #[arg(long, value_name = "WORKSPACE.yaml")]
+    pub data: PathBuf,
+    /// Address to listen on (port 0 picks a free one; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:8089")]
+    pub listen: String,
+    /// Share of API requests answered 500 or 503 (0.0 to 1.0).
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_rate: f64,
+    /// Delay added to every API request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// After every N API requests, answer a burst of 429s (0: never).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub burst_429_every: u32,
+    /// Length of each 429 burst.
+    #[arg(long, default_value_t = 3)]
+    pub burst_429_len: u32,
+    /// Length of the quota window in seconds (Google's is 60).
+    #[arg(long, default_value_t = 60)]
+    pub quota_window_secs: u64,
+    /// Seed of the fault generator.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Only accept token assertions signed by this service-account key (JSON key
+    /// file or PEM); without it, assertions are checked but not their signature.
+    #[arg(long, value_name = "KEY")]
+    pub trust_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -153,6 +189,8 @@ pub enum Settings {
         /// `--auto-approve`.
         auto_approve: bool,
     },
+    /// `emulator`.
+    Emulator(EmulatorArgs),
 }
 
 impl From<CommonArgs> for RunSettings {
@@ -178,6 +216,7 @@ impl Settings {
             Command::Apply { common, auto_approve } => {
                 Settings::Apply { run: common.into(), auto_approve }
             }
+            Command::Emulator(args) => Settings::Emulator(args),
         }
     }
 }

@@ -405,6 +405,54 @@ pub struct GoogleBackend {
     /// Base URLs to use instead of Google's, e.g. for `contact-sync emulator`.
     #[serde(default)]
     pub endpoints: Endpoints,
+    /// How many users are read or written at once. Default 8.
+    #[serde(default = "default_concurrency")]
+    #[schemars(range(min = 1, max = 64))]
+    pub concurrency: u32,
+    /// Timeout of one API request, in seconds. Default 30.
+    #[serde(default = "default_timeout")]
+    #[schemars(range(min = 1, max = 600))]
+    pub request_timeout_seconds: u32,
+    /// Retries of failed requests (429, 5xx, rate-limit 403).
+    #[serde(default)]
+    pub retry: Retry,
+}
+
+fn default_concurrency() -> u32 {
+    8
+}
+
+fn default_timeout() -> u32 {
+    30
+}
+
+/// How failed requests are retried: exponential backoff with jitter from
+/// `baseDelayMs`, or the server's `Retry-After`, which waits out a quota window.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Retry {
+    /// Attempts in all, the first included. Default 8.
+    #[serde(default = "default_attempts")]
+    #[schemars(range(min = 1, max = 20))]
+    pub max_attempts: u32,
+    /// First backoff in milliseconds; it doubles per attempt, up to 65 s. Default 1000.
+    #[serde(default = "default_base_delay")]
+    #[schemars(range(min = 1, max = 60000))]
+    pub base_delay_ms: u32,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self { max_attempts: default_attempts(), base_delay_ms: default_base_delay() }
+    }
+}
+
+fn default_attempts() -> u32 {
+    8
+}
+
+fn default_base_delay() -> u32 {
+    1000
 }
 
 fn default_customer() -> String {

@@ -1,0 +1,227 @@
+//! Service-account authentication with domain-wide delegation: an RS256-signed JWT
+//! whose `sub` is the impersonated user, exchanged at `token_uri` for an access
+//! token, cached per (subject, scopes) and refreshed before it expires.
+//!
+//! The private key never leaves this module and is never logged: the key type's
+//! `Debug` leaves it out, and errors name the service account and client id only.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rsa::RsaPrivateKey;
+use rsa::pkcs1::DecodeRsaPrivateKey;
+use rsa::pkcs1v15::SigningKey;
+use rsa::pkcs8::DecodePrivateKey;
+use rsa::sha2::Sha256;
+use rsa::signature::{SignatureEncoding, Signer};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::backend::Error;
+
+/// Google's token endpoint, when the key file names none.
+pub const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
+
+/// Refresh a cached token this long before it expires.
+const REFRESH_EARLY: Duration = Duration::from_secs(300);
+
+/// A service-account key file (the fields used).
+#[derive(Clone, Deserialize)]
+pub struct ServiceAccountKey {
+    /// Must be `service_account`.
+    #[serde(rename = "type")]
+    pub key_type: String,
+    /// The service account's address (the JWT issuer).
+    pub client_email: String,
+    /// The numeric client id an admin grants delegation to.
+    #[serde(default)]
+    pub client_id: String,
+    /// PEM private key.
+    private_key: String,
+    /// Token endpoint.
+    #[serde(default)]
+    pub token_uri: Option<String>,
+}
+
+impl fmt::Debug for ServiceAccountKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceAccountKey")
+            .field("client_email", &self.client_email)
+            .field("client_id", &self.client_id)
+            .field("private_key", &"(redacted)")
+            .finish()
+    }
+}
+
+impl ServiceAccountKey {
+    /// Reads a key file.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Store(format!("cannot read the service-account key {}: {e}", path.display()))
+        })?;
+        let key: Self = serde_json::from_str(&text).map_err(|e| {
+            Error::Store(format!(
+                "{} is not a service-account key file ({e}); download a JSON key for the service account",
+                path.display()
+            ))
+        })?;
+        if key.key_type != "service_account" {
+            return Err(Error::Store(format!(
+                "{} is a `{}` credential; contact-sync needs a service-account key (type service_account)",
+                path.display(),
+                key.key_type
+            )));
+        }
+        Ok(key)
+    }
+}
+
+/// Signs assertions and caches tokens.
+pub struct Authenticator {
+    key: ServiceAccountKey,
+    signer: SigningKey<Sha256>,
+    token_url: String,
+    http: reqwest::Client,
+    cache: Mutex<HashMap<(String, String), (String, Instant)>>,
+}
+
+impl fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("key", &self.key)
+            .field("token_url", &self.token_url)
+            .finish()
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    expires_in: u64,
+}
+
+impl Authenticator {
+    /// Prepares signing with `key`; `token_url` overrides the key's `token_uri`.
+    pub fn new(
+        key: ServiceAccountKey,
+        token_url: Option<String>,
+        http: reqwest::Client,
+    ) -> Result<Self, Error> {
+        let private = RsaPrivateKey::from_pkcs8_pem(&key.private_key)
+            .or_else(|_| RsaPrivateKey::from_pkcs1_pem(&key.private_key))
+            .map_err(|_| {
+                Error::Store(format!(
+                    "the private_key of service account {} is not an RSA key in PEM form",
+                    key.client_email
+                ))
+            })?;
+        let token_url = token_url
+            .or_else(|| key.token_uri.clone())
+            .unwrap_or_else(|| DEFAULT_TOKEN_URI.to_owned());
+        Ok(Self { signer: SigningKey::new(private), key, token_url, http, cache: Mutex::default() })
+    }
+
+    /// A signed JWT-bearer assertion for `subject` and `scopes`.
+    pub fn assertion(&self, subject: &str, scopes: &str) -> String {
+        let iat = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let header = URL_SAFE_NO_PAD.encode(json!({ "alg": "RS256", "typ": "JWT" }).to_string());
+        let claims = URL_SAFE_NO_PAD.encode(
+            json!({
+                "iss": self.key.client_email,
+                "scope": scopes,
+                "aud": self.token_url,
+                "iat": iat,
+                "exp": iat + 3600,
+                "sub": subject,
+            })
+            .to_string(),
+        );
+        let message = format!("{header}.{claims}");
+        let signature = self.signer.sign(message.as_bytes());
+        format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+    }
+
+    /// A live access token for `subject` with `scopes` (space-separated).
+    pub async fn token(&self, subject: &str, scopes: &str) -> Result<String, Error> {
+        let cache_key = (subject.to_lowercase(), scopes.to_owned());
+        let cached = self.cache.lock().expect("token cache").get(&cache_key).cloned();
+        if let Some((token, expires)) = cached
+            && expires > Instant::now() + REFRESH_EARLY
+        {
+            return Ok(token);
+        }
+        let assertion = self.assertion(subject, scopes);
+        let response = self
+            .http
+            .post(&self.token_url)
+            .form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("assertion", &assertion),
+            ])
+            .send()
+            .await
+            .map_err(|e| Error::Api {
+                status: 0,
+                message: format!("token endpoint {}: {e}", self.token_url),
+            })?;
+        let status = response.status().as_u16();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        if status != 200 {
+            return Err(self.token_error(status, &body, subject, scopes));
+        }
+        let parsed: TokenResponse = serde_json::from_value(body).map_err(|e| Error::Api {
+            status,
+            message: format!("unexpected token response: {e}"),
+        })?;
+        let expires = Instant::now() + Duration::from_secs(parsed.expires_in);
+        self.cache
+            .lock()
+            .expect("token cache")
+            .insert(cache_key, (parsed.access_token.clone(), expires));
+        Ok(parsed.access_token)
+    }
+
+    /// Forgets a token the API refused (revoked, or the clock was off).
+    pub fn invalidate(&self, subject: &str, scopes: &str) {
+        self.cache
+            .lock()
+            .expect("token cache")
+            .remove(&(subject.to_lowercase(), scopes.to_owned()));
+    }
+
+    fn token_error(
+        &self,
+        status: u16,
+        body: &serde_json::Value,
+        subject: &str,
+        scopes: &str,
+    ) -> Error {
+        let error = body["error"].as_str().unwrap_or_default();
+        let description = body["error_description"].as_str().unwrap_or_default();
+        let message = match error {
+            "unauthorized_client" => format!(
+                "domain-wide delegation refused for service account {} acting as {subject}. In the \
+                 Admin console, Security → API controls → Domain-wide delegation, grant client id \
+                 {} these scopes: {}",
+                self.key.client_email,
+                if self.key.client_id.is_empty() {
+                    "(client_id missing from the key file)"
+                } else {
+                    &self.key.client_id
+                },
+                scopes.replace(' ', ",")
+            ),
+            "invalid_grant" => format!(
+                "the token endpoint refused to act as {subject}: {description}. Check that {subject} \
+                 exists in the tenant and that the service account key is current"
+            ),
+            _ => format!("token endpoint answered {status}: {error} {description}"),
+        };
+        Error::Api { status, message }
+    }
+}

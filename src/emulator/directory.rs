@@ -1,0 +1,154 @@
+//! Admin SDK Directory API: `users.get`, `users.list` and `members.list`.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::auth::{MEMBERS_READONLY, USERS_READONLY};
+use super::error::ApiError;
+use super::quota::Bucket;
+use super::{SharedState, page, page_size, param, query_pairs};
+use crate::backend::UserScope;
+use crate::model::DirectoryUser;
+
+const USER_SCOPES: &[&str] =
+    &[USERS_READONLY, "https://www.googleapis.com/auth/admin.directory.user"];
+const MEMBER_SCOPES: &[&str] =
+    &[MEMBERS_READONLY, "https://www.googleapis.com/auth/admin.directory.group.member"];
+
+/// A user resource as the Directory API returns it.
+fn user_json(u: &DirectoryUser) -> Value {
+    let full = format!("{} {}", u.given_name, u.family_name).trim().to_owned();
+    let mut user = json!({
+        "kind": "admin#directory#user",
+        "id": u.id,
+        "etag": format!("\"{}\"", crate::model::short_hash(&[&u.id, &u.primary_email])),
+        "primaryEmail": u.primary_email,
+        "name": { "givenName": u.given_name, "familyName": u.family_name, "fullName": full },
+        "isAdmin": false,
+        "suspended": u.suspended,
+        "archived": u.archived,
+        "orgUnitPath": if u.org_unit_path.is_empty() { "/" } else { u.org_unit_path.as_str() },
+        "isMailboxSetup": true,
+        "customerId": "C0emulator",
+    });
+    if !u.aliases.is_empty() {
+        user["aliases"] = json!(u.aliases);
+    }
+    if !u.phones.is_empty() {
+        user["phones"] = json!(u.phones);
+    }
+    if !u.organizations.is_empty() {
+        user["organizations"] = json!(u.organizations);
+    }
+    user
+}
+
+/// `GET admin/directory/v1/users/{userKey}`: by primary address, alias or id.
+pub async fn get_user(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+) -> Response {
+    let result = (|| {
+        state.admit(&headers, USER_SCOPES, Bucket::Directory, 1)?;
+        let user = state
+            .backend
+            .with_store(|s| s.user(&key))
+            .ok_or_else(|| ApiError::not_found("Resource Not Found: userKey"))?;
+        Ok::<_, ApiError>(axum::Json(user_json(&user)))
+    })();
+    result.into_response()
+}
+
+/// `orgUnitPath='/Sales'` (quotes optional) from a `users.list` query.
+fn org_unit_query(query: &str) -> Result<String, ApiError> {
+    let value = query.trim().strip_prefix("orgUnitPath=").ok_or_else(|| {
+        ApiError::invalid(format!(
+            "Invalid query: {query} (the emulator supports orgUnitPath='/Unit')"
+        ))
+    })?;
+    Ok(value.trim_matches(|c| c == '\'' || c == '"').to_owned())
+}
+
+/// `GET admin/directory/v1/users?customer=…|domain=…&query=…`.
+pub async fn list_users(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let result = (|| {
+        state.admit(&headers, USER_SCOPES, Bucket::Directory, 1)?;
+        let q = query_pairs(raw.as_deref());
+        let size = page_size(&q, "maxResults", 100, 500)?;
+        let scope = match (param(&q, "customer"), param(&q, "domain")) {
+            (Some(_), None) => UserScope::All,
+            (_, Some(domain)) => UserScope::Domain(domain.to_owned()),
+            (None, None) => {
+                return Err(ApiError::invalid("Bad Request: one of customer or domain is required"));
+            }
+        };
+        let mut users = state.backend.with_store(|s| s.users(&scope));
+        if let Some(query) = param(&q, "query") {
+            let unit = org_unit_query(query)?;
+            users.retain(|u| crate::model::in_org_unit(&u.org_unit_path, &unit));
+        }
+        users.sort_by_key(|u| u.primary_email.to_lowercase());
+        let (items, next) = page(&users, &q, size)?;
+        let mut body = json!({ "kind": "admin#directory#users", "users": items.iter().map(user_json).collect::<Vec<_>>() });
+        if let Some(next) = next {
+            body["nextPageToken"] = next.into();
+        }
+        Ok::<_, ApiError>(axum::Json(body))
+    })();
+    result.into_response()
+}
+
+/// `GET admin/directory/v1/groups/{groupKey}/members`.
+pub async fn list_members(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(group): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let result = (|| {
+        state.admit(&headers, MEMBER_SCOPES, Bucket::Directory, 1)?;
+        let q = query_pairs(raw.as_deref());
+        let size = page_size(&q, "maxResults", 200, 200)?;
+        let derived = param(&q, "includeDerivedMembership") == Some("true");
+        let members = state.backend.with_store(|s| {
+            if derived {
+                s.group_members(&group)
+                    .map(|emails| emails.into_iter().map(|e| (e, false)).collect::<Vec<_>>())
+            } else {
+                s.direct_members(&group)
+            }
+        });
+        let members = members.ok_or_else(|| ApiError::not_found("Resource Not Found: groupKey"))?;
+        let (items, next) = page(&members, &q, size)?;
+        let items: Vec<Value> = items
+            .iter()
+            .map(|(email, is_group)| {
+                let id = state
+                    .backend
+                    .with_store(|s| s.user(email))
+                    .map_or_else(|| crate::model::short_hash(&[email]), |u| u.id);
+                json!({
+                    "kind": "admin#directory#member",
+                    "email": email,
+                    "id": id,
+                    "role": "MEMBER",
+                    "type": if *is_group { "GROUP" } else { "USER" },
+                    "status": "ACTIVE",
+                })
+            })
+            .collect();
+        let mut body = json!({ "kind": "admin#directory#members", "members": items });
+        if let Some(next) = next {
+            body["nextPageToken"] = next.into();
+        }
+        Ok::<_, ApiError>(axum::Json(body))
+    })();
+    result.into_response()
+}

@@ -1,0 +1,314 @@
+//! `contact-sync emulator`: an HTTP server that speaks the parts of the Admin SDK
+//! Directory API, the People API and Google's OAuth token endpoint that contact-sync
+//! uses, served from a local workspace file — so the google backend is exercised
+//! end to end (auth, pagination, batch limits, etags, quotas, faults) without
+//! Google.
+//!
+//! It shares the local backend's store (and its atomic, locked writes to the data
+//! file), not the Google client: requests and responses are written from Google's
+//! discovery documents, so a client bug is not mirrored here.
+
+mod auth;
+mod directory;
+mod error;
+mod people;
+pub mod quota;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+use serde_json::json;
+
+use crate::backend::local::LocalBackend;
+
+pub use auth::{CONTACTS, MEMBERS_READONLY, USERS_READONLY};
+use error::ApiError;
+
+/// How the emulator behaves.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The workspace file served (and written).
+    pub data: PathBuf,
+    /// Quotas and their window.
+    pub limits: quota::Limits,
+    /// Share of API requests answered 500 or 503.
+    pub fail_rate: f64,
+    /// Delay added to every API request.
+    pub latency: Duration,
+    /// After every this many API requests, a burst of 429s (0: none).
+    pub burst_every: u32,
+    /// Length of a burst.
+    pub burst_len: u32,
+    /// Seed of the fault generator, so a failing run can be replayed.
+    pub seed: u64,
+    /// When set, token assertions must be signed by this key.
+    pub trusted_key: Option<rsa::RsaPublicKey>,
+}
+
+impl Config {
+    /// Defaults: Google's quotas, no faults.
+    pub fn new(data: PathBuf) -> Self {
+        Self {
+            data,
+            limits: quota::Limits::default(),
+            fail_rate: 0.0,
+            latency: Duration::ZERO,
+            burst_every: 0,
+            burst_len: 0,
+            seed: 0,
+            trusted_key: None,
+        }
+    }
+}
+
+struct Faults {
+    rng: SmallRng,
+    requests: u64,
+    burst_left: u32,
+}
+
+/// Everything the handlers share.
+pub struct Emulator {
+    backend: LocalBackend,
+    tokens: Mutex<auth::Tokens>,
+    quotas: Mutex<quota::Quotas>,
+    stats: Mutex<BTreeMap<(String, u16), u64>>,
+    faults: Mutex<Faults>,
+    config: Config,
+    trusted_key: Option<rsa::RsaPublicKey>,
+}
+
+type SharedState = Arc<Emulator>;
+
+/// Why the emulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The data file failed to load.
+    #[error("cannot load {path}")]
+    Data {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: crate::backend::local::OpenError,
+    },
+    /// Listening failed.
+    #[error("cannot serve: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Builds the emulator's router over the data file.
+pub fn router(config: Config) -> Result<Router, Error> {
+    let backend = LocalBackend::open(&config.data)
+        .map_err(|source| Error::Data { path: config.data.clone(), source })?;
+    let state = Arc::new(Emulator {
+        backend,
+        tokens: Mutex::default(),
+        quotas: Mutex::new(quota::Quotas::new(config.limits.clone())),
+        stats: Mutex::default(),
+        faults: Mutex::new(Faults {
+            rng: SmallRng::seed_from_u64(config.seed),
+            requests: 0,
+            burst_left: 0,
+        }),
+        trusted_key: config.trusted_key.clone(),
+        config,
+    });
+    let api = Router::new()
+        .route("/admin/directory/v1/users", get(directory::list_users))
+        .route("/admin/directory/v1/users/{user_key}", get(directory::get_user))
+        .route("/admin/directory/v1/groups/{group_key}/members", get(directory::list_members))
+        .route("/v1/contactGroups", get(people::list_groups).post(people::create_group))
+        .route(
+            "/v1/contactGroups/{id}",
+            get(people::get_group).put(people::update_group).delete(people::delete_group),
+        )
+        .route("/v1/contactGroups/{id}/members:modify", post(people::modify_members))
+        .route("/v1/people/me/connections", get(people::connections))
+        .route("/v1/people:batchGet", get(people::batch_get))
+        .route("/v1/people:batchCreateContacts", post(people::batch_create))
+        .route("/v1/people:batchUpdateContacts", post(people::batch_update))
+        .route("/v1/people:batchDeleteContacts", post(people::batch_delete))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), faults));
+    Ok(Router::new()
+        .route("/token", post(auth::token))
+        .route("/_emulator/stats", get(stats))
+        .merge(api)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), count))
+        .with_state(state))
+}
+
+/// Serves until `shutdown` completes.
+pub async fn serve_until(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let app = router(config)?;
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}
+
+/// The public key of a service-account key file (JSON) or PEM private key, to
+/// check token assertions against.
+pub fn public_key(path: &std::path::Path) -> Result<rsa::RsaPublicKey, crate::backend::Error> {
+    use rsa::pkcs1::DecodeRsaPrivateKey;
+    use rsa::pkcs8::DecodePrivateKey;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        crate::backend::Error::Store(format!("cannot read {}: {e}", path.display()))
+    })?;
+    let pem = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v["private_key"].as_str().map(str::to_owned))
+        .unwrap_or(text);
+    let key = rsa::RsaPrivateKey::from_pkcs8_pem(&pem)
+        .or_else(|_| rsa::RsaPrivateKey::from_pkcs1_pem(&pem))
+        .map_err(|_| {
+            crate::backend::Error::Store(format!("{} holds no RSA private key", path.display()))
+        })?;
+    Ok(key.to_public_key())
+}
+
+/// Counts every request by endpoint and status, for `/_emulator/stats`.
+async fn count(State(state): State<SharedState>, request: Request, next: Next) -> Response {
+    let endpoint = format!(
+        "{} {}",
+        request.method(),
+        request
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or_else(|| request.uri().path().to_owned(), |p| p.as_str().to_owned())
+    );
+    let response = next.run(request).await;
+    if !endpoint.ends_with("/_emulator/stats") {
+        let status = response.status().as_u16();
+        *state.stats.lock().expect("stats lock").entry((endpoint, status)).or_default() += 1;
+    }
+    response
+}
+
+/// Injects latency, 500/503 faults and 429 bursts into API requests.
+async fn faults(State(state): State<SharedState>, request: Request, next: Next) -> Response {
+    if !state.config.latency.is_zero() {
+        tokio::time::sleep(state.config.latency).await;
+    }
+    let injected = {
+        let mut f = state.faults.lock().expect("faults lock");
+        f.requests += 1;
+        let every = u64::from(state.config.burst_every);
+        if every > 0 && f.requests % every == 0 {
+            f.burst_left = state.config.burst_len;
+        }
+        if f.burst_left > 0 {
+            f.burst_left -= 1;
+            Some(ApiError::quota("Quota exceeded (injected burst).", 1))
+        } else if state.config.fail_rate > 0.0 && f.rng.random_bool(state.config.fail_rate.min(1.0))
+        {
+            let code = if f.rng.random_bool(0.5) {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::INTERNAL_SERVER_ERROR
+            };
+            Some(ApiError::fault(code))
+        } else {
+            None
+        }
+    };
+    match injected {
+        Some(e) => e.into_response(),
+        None => next.run(request).await,
+    }
+}
+
+/// `GET /_emulator/stats`.
+async fn stats(State(state): State<SharedState>) -> Response {
+    let stats = state.stats.lock().expect("stats lock");
+    let requests: Vec<_> = stats
+        .iter()
+        .map(|((endpoint, status), count)| json!({ "endpoint": endpoint, "status": status, "count": count }))
+        .collect();
+    let total: u64 = stats.values().sum();
+    axum::Json(json!({ "total": total, "requests": requests })).into_response()
+}
+
+impl Emulator {
+    /// Authorizes a request and charges its quota; returns the impersonated user.
+    fn admit(
+        &self,
+        headers: &axum::http::HeaderMap,
+        scopes: &[&str],
+        bucket: quota::Bucket,
+        cost: u32,
+    ) -> Result<String, ApiError> {
+        let user = auth::authorize(self, headers, scopes)?;
+        self.quotas.lock().expect("quota lock").charge(&user, bucket, cost)?;
+        Ok(user)
+    }
+
+    /// Writes the store to the data file after a successful write.
+    async fn persist(&self) -> Result<(), ApiError> {
+        use crate::backend::Backend;
+        self.backend.commit().await.map_err(ApiError::from_store)
+    }
+}
+
+/// Parses a query string, keeping repeated keys (`resourceNames=a&resourceNames=b`).
+fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    raw.unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            let decode = |s: &str| {
+                urlencoding::decode(&s.replace('+', " "))
+                    .map_or_else(|_| s.to_owned(), |c| c.into_owned())
+            };
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// Page size from `name`: default when absent, 400 above `max`.
+fn page_size(
+    pairs: &[(String, String)],
+    name: &str,
+    default: usize,
+    max: usize,
+) -> Result<usize, ApiError> {
+    match param(pairs, name) {
+        None => Ok(default),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(ApiError::invalid(format!("{name} must be between 1 and {max}, got {v}"))),
+        },
+    }
+}
+
+/// One page of `items` from `pageToken` (an offset).
+fn page<T: Clone>(
+    items: &[T],
+    pairs: &[(String, String)],
+    size: usize,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
+    let start = match param(pairs, "pageToken") {
+        None | Some("") => 0,
+        Some(t) => t.parse::<usize>().map_err(|_| ApiError::invalid("Invalid pageToken"))?,
+    };
+    let end = (start + size).min(items.len());
+    let next = (end < items.len()).then(|| end.to_string());
+    Ok((items.get(start..end).unwrap_or_default().to_vec(), next))
+}

@@ -1,0 +1,672 @@
+//! People API: contact groups, connections and the batch contact methods, with
+//! Google's limits, etag checks, field masks and output-only decorations.
+
+use std::collections::HashSet;
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use super::auth::CONTACTS;
+use super::error::ApiError;
+use super::quota::Bucket;
+use super::{SharedState, page, page_size, param, query_pairs};
+use crate::model::{
+    ClientData, Contact, ContactGroup, ContactUpdate, NewContact, PERSON_FIELDS, PersonFields,
+    SINGLETON_FIELDS, contact_id,
+};
+
+const SCOPES: &[&str] = &[CONTACTS];
+
+/// Keys the API fills in on reads; ignored when a client sends them back.
+const OUTPUT_ONLY: &[&str] = &[
+    "metadata",
+    "formattedType",
+    "canonicalForm",
+    "displayName",
+    "displayNameLastFirst",
+    "formattedProtocol",
+];
+
+fn mask(spec: Option<&str>) -> HashSet<String> {
+    spec.unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map_or_else(String::new, |f| f.to_uppercase().collect::<String>() + c.as_str())
+}
+
+/// Adds the output-only values Google computes to one field item.
+fn decorate(field: &str, item: &mut Map<String, Value>, index: usize, id: &str) {
+    item.insert(
+        "metadata".into(),
+        json!({ "primary": index == 0, "source": { "type": "CONTACT", "id": id } }),
+    );
+    if let Some(t) = item.get("type").and_then(Value::as_str) {
+        let formatted = capitalize(t);
+        item.insert("formattedType".into(), formatted.into());
+    }
+    match field {
+        "phoneNumbers" => {
+            let digits: String = item
+                .get("value")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect();
+            item.insert("canonicalForm".into(), format!("+{digits}").into());
+        }
+        "names" => {
+            let part = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+            let display = [
+                part("honorificPrefix"),
+                part("givenName"),
+                part("middleName"),
+                part("familyName"),
+                part("honorificSuffix"),
+            ]
+            .into_iter()
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+            let last_first = format!("{}, {}", part("familyName"), part("givenName"))
+                .trim_matches([',', ' '])
+                .to_owned();
+            item.insert("displayName".into(), display.clone().into());
+            item.insert("displayNameLastFirst".into(), last_first.into());
+            item.entry("unstructuredName").or_insert(display.into());
+        }
+        "addresses" => {
+            let part = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+            let value = [
+                part("streetAddress"),
+                format!("{} {} {}", part("city"), part("region"), part("postalCode"))
+                    .trim()
+                    .to_owned(),
+                part("country"),
+            ]
+            .into_iter()
+            .filter(|p| !p.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("\n");
+            item.entry("formattedValue").or_insert(value.into());
+        }
+        "biographies" => {
+            item.entry("contentType").or_insert("TEXT_PLAIN".into());
+        }
+        "imClients" => {
+            if let Some(p) = item.get("protocol").and_then(Value::as_str) {
+                let formatted = capitalize(p);
+                item.insert("formattedProtocol".into(), formatted.into());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A contact as a `Person`, limited to the requested fields.
+fn person_json(c: &Contact, fields: &HashSet<String>) -> Value {
+    let id = contact_id(&c.resource_name).to_owned();
+    let mut person = Map::new();
+    person.insert("resourceName".into(), c.resource_name.clone().into());
+    person.insert("etag".into(), c.etag.clone().into());
+    if fields.contains("metadata") {
+        person.insert("metadata".into(), json!({ "sources": [{ "type": "CONTACT", "id": id, "etag": c.etag }], "objectType": "PERSON" }));
+    }
+    for (name, value) in &c.fields {
+        if !fields.contains(name) {
+            continue;
+        }
+        let items: Vec<Value> = value
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| match item {
+                Value::Object(mut map) => {
+                    decorate(name, &mut map, i, &id);
+                    Value::Object(map)
+                }
+                other => other,
+            })
+            .collect();
+        person.insert(name.clone(), Value::Array(items));
+    }
+    if fields.contains("memberships") {
+        let m: Vec<Value> = c
+            .memberships
+            .iter()
+            .map(|rn| json!({
+                "metadata": { "source": { "type": "CONTACT", "id": id } },
+                "contactGroupMembership": { "contactGroupId": contact_id(rn), "contactGroupResourceName": rn }
+            }))
+            .collect();
+        person.insert("memberships".into(), Value::Array(m));
+    }
+    if fields.contains("clientData") && !c.client_data.is_empty() {
+        let d: Vec<Value> = c
+            .client_data
+            .iter()
+            .map(|d| json!({ "metadata": { "source": { "type": "CONTACT", "id": id } }, "key": d.key, "value": d.value }))
+            .collect();
+        person.insert("clientData".into(), Value::Array(d));
+    }
+    Value::Object(person)
+}
+
+/// A `Person` a client sent: fields, memberships, clientData, etag.
+struct Incoming {
+    fields: PersonFields,
+    memberships: Vec<String>,
+    client_data: Vec<ClientData>,
+    etag: Option<String>,
+}
+
+fn parse_person(v: &Value) -> Result<Incoming, ApiError> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| ApiError::invalid("Invalid JSON payload: person must be an object"))?;
+    let mut incoming = Incoming {
+        fields: PersonFields::new(),
+        memberships: Vec::new(),
+        client_data: Vec::new(),
+        etag: None,
+    };
+    for (key, value) in obj {
+        match key.as_str() {
+            "resourceName" | "metadata" => {}
+            "etag" => incoming.etag = value.as_str().map(str::to_owned),
+            "memberships" => {
+                for m in value.as_array().into_iter().flatten() {
+                    let g = &m["contactGroupMembership"];
+                    let rn = g["contactGroupResourceName"]
+                        .as_str()
+                        .map(str::to_owned)
+                        .or_else(|| {
+                            g["contactGroupId"].as_str().map(|id| format!("contactGroups/{id}"))
+                        })
+                        .ok_or_else(|| {
+                            ApiError::invalid("membership without contactGroupResourceName")
+                        })?;
+                    incoming.memberships.push(rn);
+                }
+            }
+            "clientData" => {
+                for d in value.as_array().into_iter().flatten() {
+                    let (Some(k), Some(v)) = (d["key"].as_str(), d["value"].as_str()) else {
+                        return Err(ApiError::invalid("clientData entries need key and value"));
+                    };
+                    incoming.client_data.push(ClientData { key: k.into(), value: v.into() });
+                }
+            }
+            field if PERSON_FIELDS.contains(&field) => {
+                let items = value.as_array().ok_or_else(|| {
+                    ApiError::invalid(format!("Invalid value at 'person.{field}': expected a list"))
+                })?;
+                if SINGLETON_FIELDS.contains(&field) && items.len() > 1 {
+                    return Err(ApiError::invalid(format!(
+                        "Only one {field} item is allowed per person"
+                    )));
+                }
+                let cleaned: Vec<Value> = items
+                    .iter()
+                    .map(|item| match item {
+                        Value::Object(map) => Value::Object(
+                            map.iter()
+                                .filter(|(k, _)| !OUTPUT_ONLY.contains(&k.as_str()))
+                                .map(|(k, v)| (k.clone(), v.clone()))
+                                .collect(),
+                        ),
+                        other => other.clone(),
+                    })
+                    .collect();
+                incoming.fields.insert(field.to_owned(), Value::Array(cleaned));
+            }
+            other => {
+                return Err(ApiError::invalid(format!(
+                    "Invalid JSON payload received. Unknown name \"{other}\" at 'person'"
+                )));
+            }
+        }
+    }
+    Ok(incoming)
+}
+
+fn group_json(
+    g: &ContactGroup,
+    members: &[String],
+    fields: &HashSet<String>,
+    max_members: usize,
+) -> Value {
+    let mut out = json!({ "resourceName": g.resource_name, "etag": g.etag });
+    let all = fields.is_empty();
+    if all || fields.contains("metadata") {
+        out["metadata"] = json!({ "updateTime": "2026-01-01T00:00:00Z" });
+    }
+    if all || fields.contains("groupType") {
+        out["groupType"] =
+            if g.system { "SYSTEM_CONTACT_GROUP" } else { "USER_CONTACT_GROUP" }.into();
+    }
+    if all || fields.contains("name") {
+        out["name"] = g.name.clone().into();
+        out["formattedName"] = g.name.clone().into();
+    }
+    if all || fields.contains("memberCount") {
+        out["memberCount"] = members.len().into();
+    }
+    if fields.contains("clientData") && !g.client_data.is_empty() {
+        out["clientData"] = json!(g.client_data);
+    }
+    if max_members > 0 {
+        out["memberResourceNames"] = json!(members.iter().take(max_members).collect::<Vec<_>>());
+    }
+    out
+}
+
+/// Members of each of `user`'s groups.
+fn members_of(state: &SharedState, user: &str, group: &str) -> Vec<String> {
+    state.backend.with_store(|s| {
+        s.contacts(user)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.memberships.iter().any(|m| m == group))
+            .map(|c| c.resource_name)
+            .collect()
+    })
+}
+
+fn find_group(state: &SharedState, user: &str, rn: &str) -> Result<ContactGroup, ApiError> {
+    state
+        .backend
+        .with_store(|s| s.contact_groups(user))
+        .map_err(ApiError::from_store)?
+        .into_iter()
+        .find(|g| g.resource_name == rn)
+        .ok_or_else(|| ApiError::not_found(format!("Requested entity was not found: {rn}")))
+}
+
+/// `GET v1/contactGroups`.
+pub async fn list_groups(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let result = (|| {
+        let user = state.admit(&headers, SCOPES, Bucket::GroupRead, 1)?;
+        let q = query_pairs(raw.as_deref());
+        let size = page_size(&q, "pageSize", 30, 1000)?;
+        let fields = mask(param(&q, "groupFields").or(Some("metadata,groupType,memberCount,name")));
+        let groups =
+            state.backend.with_store(|s| s.contact_groups(&user)).map_err(ApiError::from_store)?;
+        let total = groups.len();
+        let (items, next) = page(&groups, &q, size)?;
+        let items: Vec<Value> = items
+            .iter()
+            .map(|g| group_json(g, &members_of(&state, &user, &g.resource_name), &fields, 0))
+            .collect();
+        let mut body = json!({ "contactGroups": items, "totalItems": total });
+        if let Some(next) = next {
+            body["nextPageToken"] = next.into();
+        }
+        Ok::<_, ApiError>(Json(body))
+    })();
+    result.into_response()
+}
+
+/// `GET v1/contactGroups/{id}?maxMembers=N`.
+pub async fn get_group(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let result = (|| {
+        let user = state.admit(&headers, SCOPES, Bucket::GroupRead, 1)?;
+        let q = query_pairs(raw.as_deref());
+        let rn = format!("contactGroups/{id}");
+        let group = find_group(&state, &user, &rn)?;
+        let max = param(&q, "maxMembers").and_then(|m| m.parse().ok()).unwrap_or(0);
+        let fields = mask(param(&q, "groupFields").or(Some("metadata,groupType,memberCount,name")));
+        Ok::<_, ApiError>(Json(group_json(&group, &members_of(&state, &user, &rn), &fields, max)))
+    })();
+    result.into_response()
+}
+
+fn read_fields(body: &Value, key: &str) -> HashSet<String> {
+    mask(body[key].as_str().or(Some("metadata,groupType,memberCount,name,clientData")))
+}
+
+fn client_data_of(v: &Value) -> Vec<ClientData> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| {
+            Some(ClientData { key: d["key"].as_str()?.into(), value: d["value"].as_str()?.into() })
+        })
+        .collect()
+}
+
+/// `POST v1/contactGroups`.
+pub async fn create_group(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let result = async {
+        let user = state.admit(&headers, SCOPES, Bucket::DeleteAndGroupWrite, 1)?;
+        let name = body["contactGroup"]["name"]
+            .as_str()
+            .filter(|n| !n.trim().is_empty())
+            .ok_or_else(|| ApiError::invalid("contactGroup.name is required"))?;
+        let data = client_data_of(&body["contactGroup"]["clientData"]);
+        let group = state
+            .backend
+            .with_store(|s| s.create_group(&user, name, data))
+            .map_err(ApiError::from_store)?;
+        state.persist().await?;
+        Ok::<_, ApiError>(Json(group_json(&group, &[], &read_fields(&body, "readGroupFields"), 0)))
+    }
+    .await;
+    result.into_response()
+}
+
+/// `PUT v1/contactGroups/{id}`.
+pub async fn update_group(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
+    let result = async {
+        let user = state.admit(&headers, SCOPES, Bucket::DeleteAndGroupWrite, 1)?;
+        let rn = format!("contactGroups/{id}");
+        let current = find_group(&state, &user, &rn)?;
+        if current.system {
+            return Err(ApiError::invalid("System contact groups cannot be updated"));
+        }
+        let sent = &body["contactGroup"];
+        let etag = sent["etag"]
+            .as_str()
+            .ok_or_else(|| ApiError::invalid("contactGroup.etag is required"))?;
+        let update = mask(body["updateGroupFields"].as_str().or(Some("name")));
+        let mut group = current.clone();
+        group.etag = etag.to_owned();
+        if update.contains("name") {
+            group.name = sent["name"]
+                .as_str()
+                .filter(|n| !n.trim().is_empty())
+                .ok_or_else(|| ApiError::invalid("contactGroup.name is required"))?
+                .to_owned();
+        }
+        if update.contains("clientData") {
+            group.client_data = client_data_of(&sent["clientData"]);
+        }
+        let updated = state
+            .backend
+            .with_store(|s| s.update_group(&user, group))
+            .map_err(ApiError::from_store)?;
+        state.persist().await?;
+        Ok(Json(group_json(
+            &updated,
+            &members_of(&state, &user, &rn),
+            &read_fields(&body, "readGroupFields"),
+            0,
+        )))
+    }
+    .await;
+    result.into_response()
+}
+
+/// `DELETE v1/contactGroups/{id}?deleteContacts=bool`.
+pub async fn delete_group(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let result = async {
+        let user = state.admit(&headers, SCOPES, Bucket::DeleteAndGroupWrite, 1)?;
+        let rn = format!("contactGroups/{id}");
+        if find_group(&state, &user, &rn)?.system {
+            return Err(ApiError::invalid("System contact groups cannot be deleted"));
+        }
+        let delete_contacts = param(&query_pairs(raw.as_deref()), "deleteContacts") == Some("true");
+        let members = members_of(&state, &user, &rn);
+        state
+            .backend
+            .with_store(|s| {
+                s.delete_group(&user, &rn)?;
+                if delete_contacts { s.delete_contacts(&user, &members) } else { Ok(()) }
+            })
+            .map_err(ApiError::from_store)?;
+        state.persist().await?;
+        Ok::<_, ApiError>(Json(json!({})))
+    }
+    .await;
+    result.into_response()
+}
+
+/// `POST v1/contactGroups/{id}/members:modify`.
+pub async fn modify_members(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
+    let result = async {
+        let user = state.admit(&headers, SCOPES, Bucket::DeleteAndGroupWrite, 1)?;
+        let rn = format!("contactGroups/{id}");
+        let group = find_group(&state, &user, &rn)?;
+        let list = |k: &str| -> Vec<String> { body[k].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)).collect() };
+        let (add, remove) = (list("resourceNamesToAdd"), list("resourceNamesToRemove"));
+        if add.len() + remove.len() > 1000 {
+            return Err(ApiError::invalid("resourceNamesToAdd and resourceNamesToRemove together may name at most 1000 contacts"));
+        }
+        if !add.is_empty() && group.system && !matches!(id.as_str(), "myContacts" | "starred") {
+            return Err(ApiError::invalid(format!("Cannot add contacts to system group {rn}")));
+        }
+        let existing: HashSet<String> = state.backend.with_store(|s| s.contacts(&user)).map_err(ApiError::from_store)?.into_iter().map(|c| c.resource_name).collect();
+        let not_found: Vec<&String> = add.iter().chain(&remove).filter(|r| !existing.contains(*r)).collect();
+        let keep = |v: &[String]| -> Vec<String> { v.iter().filter(|r| existing.contains(*r)).cloned().collect() };
+        state.backend.with_store(|s| s.modify_members(&user, &rn, &keep(&add), &keep(&remove))).map_err(ApiError::from_store)?;
+        state.persist().await?;
+        let mut out = json!({});
+        if !not_found.is_empty() {
+            out["notFoundResourceNames"] = json!(not_found);
+        }
+        Ok::<_, ApiError>(Json(out))
+    }
+    .await;
+    result.into_response()
+}
+
+fn person_fields(q: &[(String, String)], key: &str) -> Result<HashSet<String>, ApiError> {
+    let fields = mask(param(q, key));
+    if fields.is_empty() {
+        return Err(ApiError::invalid(format!(
+            "{key} mask is required. Please specify one or more valid paths."
+        )));
+    }
+    Ok(fields)
+}
+
+/// `GET v1/people/me/connections`.
+pub async fn connections(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let result = (|| {
+        let user = state.admit(&headers, SCOPES, Bucket::CriticalRead, 1)?;
+        let q = query_pairs(raw.as_deref());
+        let fields = person_fields(&q, "personFields")?;
+        let size = page_size(&q, "pageSize", 100, 1000)?;
+        let contacts =
+            state.backend.with_store(|s| s.contacts(&user)).map_err(ApiError::from_store)?;
+        let total = contacts.len();
+        let (items, next) = page(&contacts, &q, size)?;
+        let mut body = json!({
+            "connections": items.iter().map(|c| person_json(c, &fields)).collect::<Vec<_>>(),
+            "totalPeople": total,
+            "totalItems": total,
+        });
+        if let Some(next) = next {
+            body["nextPageToken"] = next.into();
+        }
+        Ok::<_, ApiError>(Json(body))
+    })();
+    result.into_response()
+}
+
+/// `GET v1/people:batchGet`.
+pub async fn batch_get(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let result = (|| {
+        let user = state.admit(&headers, SCOPES, Bucket::CriticalRead, 1)?;
+        let q = query_pairs(raw.as_deref());
+        let fields = person_fields(&q, "personFields")?;
+        let names: Vec<&str> =
+            q.iter().filter(|(k, _)| k == "resourceNames").map(|(_, v)| v.as_str()).collect();
+        if names.is_empty() || names.len() > 200 {
+            return Err(ApiError::invalid("resourceNames must name between 1 and 200 people"));
+        }
+        let contacts =
+            state.backend.with_store(|s| s.contacts(&user)).map_err(ApiError::from_store)?;
+        let responses: Vec<Value> = names
+            .iter()
+            .map(|rn| match contacts.iter().find(|c| c.resource_name == *rn) {
+                Some(c) => json!({ "requestedResourceName": rn, "httpStatusCode": 200, "person": person_json(c, &fields), "status": {} }),
+                None => json!({ "requestedResourceName": rn, "httpStatusCode": 404, "status": { "code": 5, "message": "Requested entity was not found." } }),
+            })
+            .collect();
+        Ok::<_, ApiError>(Json(json!({ "responses": responses })))
+    })();
+    result.into_response()
+}
+
+/// `POST v1/people:batchCreateContacts`.
+pub async fn batch_create(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let result = async {
+        let user = state.admit(&headers, SCOPES, Bucket::CriticalWrite, 6)?;
+        let read = mask(body["readMask"].as_str());
+        if read.is_empty() {
+            return Err(ApiError::invalid("readMask is required"));
+        }
+        let contacts = body["contacts"].as_array().cloned().unwrap_or_default();
+        if contacts.is_empty() || contacts.len() > 200 {
+            return Err(ApiError::invalid("contacts must hold between 1 and 200 entries"));
+        }
+        let mut new = Vec::new();
+        for c in &contacts {
+            let p = parse_person(&c["contactPerson"])?;
+            let memberships = if p.memberships.is_empty() {
+                vec![crate::model::MY_CONTACTS.to_owned()]
+            } else {
+                p.memberships
+            };
+            new.push(NewContact { fields: p.fields, memberships, client_data: p.client_data });
+        }
+        let created = state
+            .backend
+            .with_store(|s| s.create_contacts(&user, new))
+            .map_err(ApiError::from_store)?;
+        state.persist().await?;
+        let people: Vec<Value> = created
+            .iter()
+            .map(
+                |c| json!({ "httpStatusCode": 200, "person": person_json(c, &read), "status": {} }),
+            )
+            .collect();
+        Ok(Json(json!({ "createdPeople": people })))
+    }
+    .await;
+    result.into_response()
+}
+
+/// `POST v1/people:batchUpdateContacts`.
+pub async fn batch_update(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let result = async {
+        let user = state.admit(&headers, SCOPES, Bucket::CriticalWrite, 6)?;
+        let update_mask: Vec<String> = mask(body["updateMask"].as_str()).into_iter().collect();
+        if update_mask.is_empty() {
+            return Err(ApiError::invalid("updateMask is required"));
+        }
+        if let Some(bad) = update_mask.iter().find(|f| !PERSON_FIELDS.contains(&f.as_str()) && *f != "clientData") {
+            return Err(ApiError::invalid(format!("Invalid updateMask path: {bad}")));
+        }
+        let read = mask(body["readMask"].as_str());
+        let contacts = body["contacts"].as_object().cloned().unwrap_or_default();
+        if contacts.is_empty() || contacts.len() > 200 {
+            return Err(ApiError::invalid("contacts must hold between 1 and 200 entries"));
+        }
+        let mut updates = Vec::new();
+        for (rn, person) in &contacts {
+            let p = parse_person(person)?;
+            let etag = p.etag.ok_or_else(|| ApiError::invalid(format!("person.etag is required for {rn}")))?;
+            updates.push(ContactUpdate {
+                resource_name: rn.clone(),
+                etag,
+                fields: p.fields,
+                update_mask: update_mask.clone(),
+                client_data: p.client_data,
+            });
+        }
+        let updated = state.backend.with_store(|s| s.update_contacts(&user, updates)).map_err(ApiError::from_store)?;
+        state.persist().await?;
+        let result: Map<String, Value> = updated
+            .iter()
+            .map(|c| (c.resource_name.clone(), json!({ "httpStatusCode": 200, "person": person_json(c, &read), "requestedResourceName": c.resource_name })))
+            .collect();
+        Ok(Json(json!({ "updateResult": result })))
+    }
+    .await;
+    result.into_response()
+}
+
+/// `POST v1/people:batchDeleteContacts`.
+pub async fn batch_delete(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let result = async {
+        let user = state.admit(&headers, SCOPES, Bucket::DeleteAndGroupWrite, 10)?;
+        let names: Vec<String> = body["resourceNames"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        if names.is_empty() || names.len() > 500 {
+            return Err(ApiError::invalid("resourceNames must name between 1 and 500 contacts"));
+        }
+        state
+            .backend
+            .with_store(|s| s.delete_contacts(&user, &names))
+            .map_err(ApiError::from_store)?;
+        state.persist().await?;
+        Ok::<_, ApiError>(Json(json!({})))
+    }
+    .await;
+    result.into_response()
+}
