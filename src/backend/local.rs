@@ -53,6 +53,22 @@ impl LocalBackend {
         })
     }
 
+    /// Reloads the file if someone else changed it since it was read or written
+    /// (the emulator serves a file people and tests may edit). Returns whether it
+    /// did. Writes not yet committed would be lost, so callers commit first.
+    pub fn reload_if_changed(&self) -> Result<bool, OpenError> {
+        // Read under the lock, so a commit in progress is not mistaken for an edit.
+        let mut state = self.state.lock().expect("store lock poisoned");
+        let text = crate::manifest::load::read_limited(&self.path)?;
+        let hash = short_hash(&[&text]);
+        if hash == state.file_hash || state.store.is_dirty() {
+            return Ok(false);
+        }
+        let tenant = tenant::parse(&self.path, text).map_err(OpenError::Invalid)?;
+        *state = State { store: Store::new(tenant), file_hash: hash };
+        Ok(true)
+    }
+
     /// The file this backend reads and writes.
     pub fn path(&self) -> &Path {
         &self.path

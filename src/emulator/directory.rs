@@ -86,7 +86,9 @@ pub async fn list_users(
             (Some(_), None) => UserScope::All,
             (_, Some(domain)) => UserScope::Domain(domain.to_owned()),
             (None, None) => {
-                return Err(ApiError::invalid("Bad Request: one of customer or domain is required"));
+                return Err(ApiError::invalid(
+                    "Bad Request: one of customer or domain is required",
+                ));
             }
         };
         let mut users = state.backend.with_store(|s| s.users(&scope));

@@ -197,8 +197,12 @@ async fn count(State(state): State<SharedState>, request: Request, next: Next) -
     response
 }
 
-/// Injects latency, 500/503 faults and 429 bursts into API requests.
+/// Injects latency, 500/503 faults and 429 bursts into API requests, and picks up
+/// edits made to the data file by others before serving.
 async fn faults(State(state): State<SharedState>, request: Request, next: Next) -> Response {
+    if let Err(e) = state.backend.reload_if_changed() {
+        tracing::warn!("cannot reload {}: {e}", state.config.data.display());
+    }
     if !state.config.latency.is_zero() {
         tokio::time::sleep(state.config.latency).await;
     }

@@ -8,15 +8,20 @@ use contact_sync::backend::local::LocalBackend;
 use contact_sync::backend::store::Store;
 use contact_sync::backend::tenant::{self, TenantFile};
 use contact_sync::backend::{Backend, ContactUpdate};
+use contact_sync::emulator;
 use contact_sync::inventory;
 use contact_sync::model::{Contact, PersonFields};
 use contact_sync::plan::render::{self, Style};
 use contact_sync::plan::{Plan, Status};
 use contact_sync::workspace::{self, LoadOptions};
 
-/// The seed scenario of `examples/`, copied.
+/// The seed scenario of `examples/`, copied; on the local backend, or on the
+/// google backend talking to an emulator that serves the same tenant.
 pub struct Seed {
     pub dir: tempfile::TempDir,
+    /// The tenant file (the local backend's, or the one the emulator serves).
+    pub tenant: PathBuf,
+    pub emulator: Option<EmulatorThread>,
 }
 
 impl Seed {
@@ -27,7 +32,44 @@ impl Seed {
         for file in ["contact-sync.yaml", "workspace.yaml", "syncs/sales-to-accounting.yaml"] {
             std::fs::copy(examples.join(file), dir.path().join(file)).unwrap();
         }
-        Self { dir }
+        let tenant = dir.path().join("workspace.yaml");
+        Self { dir, tenant, emulator: None }
+    }
+
+    /// The seed on the google backend, against an emulator started for it.
+    pub fn google() -> Self {
+        Self::google_with(|_| {})
+    }
+
+    /// [`Seed::google`] with the emulator's configuration adjusted (faults, quotas).
+    pub fn google_with(adjust: impl FnOnce(&mut emulator::Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let examples = crate::root().join("examples");
+        std::fs::create_dir_all(dir.path().join("syncs")).unwrap();
+        std::fs::create_dir_all(dir.path().join("tenant")).unwrap();
+        std::fs::copy(
+            examples.join("syncs/sales-to-accounting.yaml"),
+            dir.path().join("syncs/sales-to-accounting.yaml"),
+        )
+        .unwrap();
+        let tenant = dir.path().join("tenant/workspace.yaml");
+        std::fs::copy(examples.join("workspace.yaml"), &tenant).unwrap();
+        std::fs::write(dir.path().join(".contactsyncignore"), "tenant/\n").unwrap();
+        let (key_file, public) = service_account();
+        let mut config = emulator::Config::new(tenant.clone());
+        config.trusted_key = Some(public);
+        adjust(&mut config);
+        let emulator = EmulatorThread::start(config);
+        let url = format!("http://{}", emulator.addr);
+        std::fs::write(
+            dir.path().join("contact-sync.yaml"),
+            format!(
+                "apiVersion: contact-sync/v1\nkind: Workspace\nmetadata: {{ name: emulated }}\nspec:\n  backend: google\n  google:\n    adminUser: admin@example.com\n    credentialsFile: {}\n    concurrency: 4\n    retry: {{ baseDelayMs: 10, maxAttempts: 12 }}\n    endpoints: {{ people: \"{url}\", directory: \"{url}\", token: \"{url}/token\" }}\n  orphans: delete\n  maxDeletePercent: 50\n",
+                key_file.display()
+            ),
+        )
+        .unwrap();
+        Self { dir, tenant, emulator: Some(emulator) }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -48,12 +90,21 @@ impl Seed {
         inventory::plan(backend.as_ref(), &input).await.unwrap()
     }
 
+    /// The tenant file as the local backend reads it (with the google backend too:
+    /// tests look at and edit the emulator's data directly).
     pub fn backend(&self) -> LocalBackend {
-        LocalBackend::open(&self.path("workspace.yaml")).unwrap()
+        LocalBackend::open(&self.tenant).unwrap()
+    }
+
+    /// Applies with the backend the manifests name.
+    async fn apply_configured(&self, plan: &Plan) -> Report {
+        let (_, target) = workspace::load(&self.options()).unwrap();
+        let backend = target.open().unwrap();
+        apply::apply(backend.as_ref(), plan, &|_| {}).await
     }
 
     pub async fn apply(&self, plan: &Plan) -> Report {
-        apply::apply(&self.backend(), plan, &|_| {}).await
+        self.apply_configured(plan).await
     }
 
     /// Apply → plan again → no changes (the idempotency check every scenario ends with).
@@ -84,7 +135,7 @@ impl Seed {
 
     /// Changes the tenant file directly (directory changes: renames, suspensions).
     pub fn edit_file(&self, f: impl FnOnce(&mut TenantFile)) {
-        let path = self.path("workspace.yaml");
+        let path = self.tenant.clone();
         let mut t = tenant::parse(&path, std::fs::read_to_string(&path).unwrap()).unwrap();
         f(&mut t);
         tenant::write_atomic(&path, &t).unwrap();
@@ -163,3 +214,78 @@ pub const ACCOUNTING: [&str; 5] = [
     "dave@example.com",
     "gina@example.com",
 ];
+
+/// A throwaway service-account key, made once per test run: (key file, public key).
+pub fn service_account() -> (PathBuf, rsa::RsaPublicKey) {
+    use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+    static KEY: std::sync::OnceLock<(PathBuf, rsa::RsaPublicKey)> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
+        let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
+        let dir = tempfile::tempdir().unwrap().keep();
+        let path = dir.join("service-account.json");
+        let json = serde_json::json!({
+            "type": "service_account",
+            "client_email": "contact-sync@test-project.iam.gserviceaccount.com",
+            "client_id": "100000000000000000001",
+            "private_key": pem.as_str(),
+            "token_uri": "https://oauth2.googleapis.com/token",
+        });
+        std::fs::write(&path, json.to_string()).unwrap();
+        (path, key.to_public_key())
+    })
+    .clone()
+}
+
+/// An emulator on 127.0.0.1 and a free port, in a thread of its own, stopped on drop.
+pub struct EmulatorThread {
+    pub addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EmulatorThread {
+    pub fn start(config: emulator::Config) -> Self {
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                emulator::serve_until(config, listener, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        let addr = addr_rx.recv().unwrap();
+        Self { addr, stop: Some(stop), thread: Some(thread) }
+    }
+
+    /// `GET /_emulator/stats`.
+    pub async fn stats(&self) -> serde_json::Value {
+        reqwest::get(format!("http://{}/_emulator/stats", self.addr))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for EmulatorThread {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

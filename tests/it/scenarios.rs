@@ -24,9 +24,51 @@ fn rows(plan: &contact_sync::plan::Plan, user: &str) -> Vec<[String; 4]> {
         .collect()
 }
 
+/// Runs a scenario on the local backend and, with the same snapshots (so with
+/// identical plans), on the google backend against the emulator.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn local() {
+                super::$name(crate::harness::Seed::new()).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn google() {
+                super::$name(crate::harness::Seed::google()).await
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    first_sync_of_the_seed_scenario,
+    source_adds_edits_and_removes_contacts,
+    destination_edits_are_reverted,
+    contacts_a_destination_adds_to_the_target_group_are_kept,
+    a_destination_that_leaves_the_selection_is_cleaned_up,
+    renaming_the_target_group_renames_in_place,
+    add_to_my_contacts_toggles_membership,
+    a_renamed_source_holds_the_sync_back_until_the_manifest_is_fixed,
+    a_renamed_destination_is_held_back_and_the_others_proceed,
+    an_unmarked_group_with_the_target_name_is_a_conflict,
+    an_emptied_source_group_trips_the_deletion_guard,
+    a_deleted_sync_manifest_is_cleaned_up_with_orphans_delete,
+    a_deleted_sync_manifest_is_listed_with_orphans_keep,
+    a_suspended_destination_is_skipped_not_pruned,
+    a_missing_source_group_suggests_the_closest_name,
+    a_suspended_sync_is_planned_but_not_applied,
+    duplicate_copies_are_cleaned_up,
+    a_replaced_source_account_is_an_identity_change,
+    a_directory_sync_copies_the_directory,
+);
+
 #[tokio::test]
-async fn first_sync_of_the_seed_scenario() {
-    let seed = Seed::new();
+async fn one_failing_destination_on_the_local_backend() {
+    one_failing_destination_does_not_stop_the_others(Seed::new()).await
+}
+
+async fn first_sync_of_the_seed_scenario(seed: Seed) {
     let plan = seed.plan().await;
     insta::assert_snapshot!("first_sync", seed.text(&plan));
     let j = json(&plan);
@@ -51,9 +93,7 @@ async fn first_sync_of_the_seed_scenario() {
     assert_eq!(ada.fields["birthdays"][0]["date"]["year"], 1815);
 }
 
-#[tokio::test]
-async fn source_adds_edits_and_removes_contacts() {
-    let seed = Seed::new();
+async fn source_adds_edits_and_removes_contacts(seed: Seed) {
     seed.converge().await;
     seed.edit(|s| {
         set_field(
@@ -101,9 +141,7 @@ async fn source_adds_edits_and_removes_contacts() {
     seed.converge().await;
 }
 
-#[tokio::test]
-async fn destination_edits_are_reverted() {
-    let seed = Seed::new();
+async fn destination_edits_are_reverted(seed: Seed) {
     seed.converge().await;
     seed.edit(|s| {
         set_field(
@@ -128,9 +166,7 @@ async fn destination_edits_are_reverted() {
     assert_eq!(grace.fields["phoneNumbers"][0]["value"], "+1 555 0199");
 }
 
-#[tokio::test]
-async fn contacts_a_destination_adds_to_the_target_group_are_kept() {
-    let seed = Seed::new();
+async fn contacts_a_destination_adds_to_the_target_group_are_kept(seed: Seed) {
     seed.converge().await;
     seed.edit(|s| {
         let group = s
@@ -152,9 +188,7 @@ async fn contacts_a_destination_adds_to_the_target_group_are_kept() {
     );
 }
 
-#[tokio::test]
-async fn a_destination_that_leaves_the_selection_is_cleaned_up() {
-    let seed = Seed::new();
+async fn a_destination_that_leaves_the_selection_is_cleaned_up(seed: Seed) {
     seed.converge().await;
     // Ann leaves the accounting group and the Accounting org unit; her own contact
     // in the target group survives the group's deletion.
@@ -189,9 +223,7 @@ async fn a_destination_that_leaves_the_selection_is_cleaned_up() {
     assert!(left[0].memberships.iter().all(|m| !m.contains("Sales")));
 }
 
-#[tokio::test]
-async fn renaming_the_target_group_renames_in_place() {
-    let seed = Seed::new();
+async fn renaming_the_target_group_renames_in_place(seed: Seed) {
     seed.converge().await;
     let before = seed.backend().with_store(|s| s.contact_groups("ann@example.com").unwrap());
     let manifest = seed
@@ -211,9 +243,7 @@ async fn renaming_the_target_group_renames_in_place() {
     assert_eq!(old.resource_name, new.resource_name, "renamed, not recreated");
 }
 
-#[tokio::test]
-async fn add_to_my_contacts_toggles_membership() {
-    let seed = Seed::new();
+async fn add_to_my_contacts_toggles_membership(seed: Seed) {
     seed.converge().await;
     let manifest = seed.read("syncs/sales-to-accounting.yaml");
     seed.write(
@@ -258,9 +288,7 @@ fn rename_user(t: &mut contact_sync::backend::tenant::TenantFile, from: &str, to
     }
 }
 
-#[tokio::test]
-async fn a_renamed_source_holds_the_sync_back_until_the_manifest_is_fixed() {
-    let seed = Seed::new();
+async fn a_renamed_source_holds_the_sync_back_until_the_manifest_is_fixed(seed: Seed) {
     seed.converge().await;
     seed.edit_file(|t| rename_user(t, "salesuser@example.com", "sam.sales@example.com"));
     let plan = seed.plan().await;
@@ -284,9 +312,7 @@ async fn a_renamed_source_holds_the_sync_back_until_the_manifest_is_fixed() {
     assert_eq!(plan.summary.errors, 0);
 }
 
-#[tokio::test]
-async fn a_renamed_destination_is_held_back_and_the_others_proceed() {
-    let seed = Seed::new();
+async fn a_renamed_destination_is_held_back_and_the_others_proceed(seed: Seed) {
     let manifest = seed.read("syncs/sales-to-accounting.yaml").replace(
         "orgUnits: [/Accounting]",
         "orgUnits: [/Accounting]\n    users: [frank@example.com]",
@@ -314,9 +340,7 @@ async fn a_renamed_destination_is_held_back_and_the_others_proceed() {
     assert_eq!(seed.contacts("franz@example.com").await.len(), 6);
 }
 
-#[tokio::test]
-async fn an_unmarked_group_with_the_target_name_is_a_conflict() {
-    let seed = Seed::new();
+async fn an_unmarked_group_with_the_target_name_is_a_conflict(seed: Seed) {
     seed.edit(|s| {
         s.create_group("bob@example.com", "Sales Contacts", vec![]).unwrap();
     })
@@ -337,9 +361,7 @@ async fn an_unmarked_group_with_the_target_name_is_a_conflict() {
     assert!(seed.contacts("bob@example.com").await.is_empty());
 }
 
-#[tokio::test]
-async fn an_emptied_source_group_trips_the_deletion_guard() {
-    let seed = Seed::new();
+async fn an_emptied_source_group_trips_the_deletion_guard(seed: Seed) {
     seed.converge().await;
     seed.edit(|s| {
         let group = s
@@ -375,9 +397,7 @@ async fn an_emptied_source_group_trips_the_deletion_guard() {
     assert_eq!(seed.contacts("ann@example.com").await.len(), 1, "only Ann's own contact is left");
 }
 
-#[tokio::test]
-async fn a_deleted_sync_manifest_is_cleaned_up_with_orphans_delete() {
-    let seed = Seed::new();
+async fn a_deleted_sync_manifest_is_cleaned_up_with_orphans_delete(seed: Seed) {
     seed.converge().await;
     std::fs::remove_file(seed.path("syncs/sales-to-accounting.yaml")).unwrap();
     let plan = seed.plan().await;
@@ -397,9 +417,7 @@ async fn a_deleted_sync_manifest_is_cleaned_up_with_orphans_delete() {
     assert_eq!(seed.contacts("ann@example.com").await.len(), 1);
 }
 
-#[tokio::test]
-async fn a_deleted_sync_manifest_is_listed_with_orphans_keep() {
-    let seed = Seed::new();
+async fn a_deleted_sync_manifest_is_listed_with_orphans_keep(seed: Seed) {
     seed.converge().await;
     std::fs::remove_file(seed.path("syncs/sales-to-accounting.yaml")).unwrap();
     let ws = seed.read("contact-sync.yaml").replace("orphans: delete", "orphans: keep");
@@ -417,9 +435,7 @@ async fn a_deleted_sync_manifest_is_listed_with_orphans_keep() {
     assert_eq!(seed.contacts("bob@example.com").await.len(), 6);
 }
 
-#[tokio::test]
-async fn a_suspended_destination_is_skipped_not_pruned() {
-    let seed = Seed::new();
+async fn a_suspended_destination_is_skipped_not_pruned(seed: Seed) {
     seed.converge().await;
     seed.edit_file(|t| {
         t.users.iter_mut().find(|u| u.primary_email == "dave@example.com").unwrap().suspended = true
@@ -446,9 +462,7 @@ async fn a_suspended_destination_is_skipped_not_pruned() {
     seed.converge().await;
 }
 
-#[tokio::test]
-async fn a_missing_source_group_suggests_the_closest_name() {
-    let seed = Seed::new();
+async fn a_missing_source_group_suggests_the_closest_name(seed: Seed) {
     let manifest = seed
         .read("syncs/sales-to-accounting.yaml")
         .replace("contactGroup: Sales Contacts", "contactGroup: Sales Contact");
@@ -465,9 +479,7 @@ async fn a_missing_source_group_suggests_the_closest_name() {
     seed.converge().await;
 }
 
-#[tokio::test]
-async fn a_suspended_sync_is_planned_but_not_applied() {
-    let seed = Seed::new();
+async fn a_suspended_sync_is_planned_but_not_applied(seed: Seed) {
     let manifest =
         seed.read("syncs/sales-to-accounting.yaml").replace("suspend: false", "suspend: true");
     seed.write("syncs/sales-to-accounting.yaml", &manifest);
@@ -479,9 +491,7 @@ async fn a_suspended_sync_is_planned_but_not_applied() {
     assert!(seed.contacts("bob@example.com").await.is_empty());
 }
 
-#[tokio::test]
-async fn duplicate_copies_are_cleaned_up() {
-    let seed = Seed::new();
+async fn duplicate_copies_are_cleaned_up(seed: Seed) {
     seed.converge().await;
     seed.edit(|s| {
         let ada = contact(s, "bob@example.com", "Ada Lovelace");
@@ -502,9 +512,7 @@ async fn duplicate_copies_are_cleaned_up() {
     assert_eq!(seed.contacts("bob@example.com").await.len(), 6);
 }
 
-#[tokio::test]
-async fn a_replaced_source_account_is_an_identity_change() {
-    let seed = Seed::new();
+async fn a_replaced_source_account_is_an_identity_change(seed: Seed) {
     seed.converge().await;
     // The source account was deleted and a new one created with the same address.
     seed.edit_file(|t| {
@@ -524,9 +532,7 @@ async fn a_replaced_source_account_is_an_identity_change() {
     seed.converge().await;
 }
 
-#[tokio::test]
-async fn one_failing_destination_does_not_stop_the_others() {
-    let seed = Seed::new();
+async fn one_failing_destination_does_not_stop_the_others(seed: Seed) {
     seed.converge().await;
     seed.edit(|s| {
         set_field(
@@ -571,9 +577,7 @@ async fn one_failing_destination_does_not_stop_the_others() {
     seed.converge().await;
 }
 
-#[tokio::test]
-async fn a_directory_sync_copies_the_directory() {
-    let seed = Seed::new();
+async fn a_directory_sync_copies_the_directory(seed: Seed) {
     seed.write(
         "syncs/directory.yaml",
         "apiVersion: contact-sync/v1\nkind: ContactSync\nmetadata: {name: accounting-directory}\nspec:\n  type: directory\n  source: { directory: { orgUnits: [/Accounting] } }\n  destinations: { users: [frank@example.com] }\n",
