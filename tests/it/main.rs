@@ -4,6 +4,7 @@
 mod architecture;
 mod cli;
 mod examples;
+mod google;
 mod harness;
 mod plan_cli;
 mod properties;

@@ -225,3 +225,63 @@ impl Authenticator {
         Error::Api { status, message }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsa::pkcs1v15::{Signature, VerifyingKey};
+    use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+    use rsa::signature::Verifier;
+
+    fn key() -> (ServiceAccountKey, rsa::RsaPublicKey) {
+        let private = RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024).unwrap();
+        let pem = private.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+        let key = ServiceAccountKey {
+            key_type: "service_account".into(),
+            client_email: "sync@project.iam.gserviceaccount.com".into(),
+            client_id: "42".into(),
+            private_key: pem,
+            token_uri: None,
+        };
+        (key, private.to_public_key())
+    }
+
+    #[test]
+    fn assertions_are_rs256_jwts_for_the_impersonated_user() {
+        let (key, public) = key();
+        let auth = Authenticator::new(
+            key,
+            Some("http://127.0.0.1:1/token".into()),
+            reqwest::Client::new(),
+        )
+        .unwrap();
+        let jwt = auth.assertion("ann@example.com", "https://www.googleapis.com/auth/contacts");
+        let parts: Vec<&str> = jwt.split('.').collect();
+        assert_eq!(parts.len(), 3);
+        let decode = |p: &str| {
+            serde_json::from_slice::<serde_json::Value>(&URL_SAFE_NO_PAD.decode(p).unwrap())
+                .unwrap()
+        };
+        assert_eq!(decode(parts[0])["alg"], "RS256");
+        let claims = decode(parts[1]);
+        assert_eq!(claims["sub"], "ann@example.com");
+        assert_eq!(claims["iss"], "sync@project.iam.gserviceaccount.com");
+        assert_eq!(claims["aud"], "http://127.0.0.1:1/token");
+        assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 3600);
+        let sig =
+            Signature::try_from(URL_SAFE_NO_PAD.decode(parts[2]).unwrap().as_slice()).unwrap();
+        VerifyingKey::<Sha256>::new(public)
+            .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
+            .unwrap();
+    }
+
+    #[test]
+    fn the_private_key_is_never_printed() {
+        let (key, _) = key();
+        let auth = Authenticator::new(key.clone(), None, reqwest::Client::new()).unwrap();
+        for shown in [format!("{key:?}"), format!("{auth:?}")] {
+            assert!(!shown.contains("PRIVATE KEY") && shown.contains("(redacted)"), "{shown}");
+        }
+        assert_eq!(auth.token_url, DEFAULT_TOKEN_URI);
+    }
+}

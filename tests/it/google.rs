@@ -1,0 +1,170 @@
+//! The google backend against the emulator: batching, auth failures, stale etags,
+//! quotas, injected faults and an apply cut off half-way.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::harness::{ACCOUNTING, SYNC, Seed, set_field};
+use contact_sync::emulator::quota::Limits;
+
+/// Requests the emulator answered, by `METHOD path` and status.
+fn count(stats: &Value, endpoint: &str, status: Option<u64>) -> u64 {
+    stats["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["endpoint"] == endpoint && status.is_none_or(|s| r["status"] == s))
+        .map(|r| r["count"].as_u64().unwrap())
+        .sum()
+}
+
+fn statuses(stats: &Value, status: u64) -> u64 {
+    stats["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == status)
+        .map(|r| r["count"].as_u64().unwrap())
+        .sum()
+}
+
+/// Every destination holds exactly one copy of each of the six contacts.
+async fn assert_no_duplicates(seed: &Seed) {
+    for user in ACCOUNTING {
+        let copies: Vec<_> =
+            seed.contacts(user).await.into_iter().filter(|c| c.owner() == Some(SYNC)).collect();
+        let mut names: Vec<String> = copies.iter().map(|c| c.display_name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!((copies.len(), names.len()), (6, 6), "{user}: {names:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_are_batched_to_the_lower_bound() {
+    let seed = Seed::google();
+    let plan = seed.plan().await;
+    assert_eq!(plan.summary.create, 35);
+    seed.converge().await;
+    let stats = seed.emulator.as_ref().unwrap().stats().await;
+    let creates = count(&stats, "POST /v1/people:batchCreateContacts", Some(200));
+    let groups = count(&stats, "POST /v1/contactGroups", Some(200));
+    // 30 contacts and 5 groups written with one batch and one group per destination:
+    // the fewest requests the API allows.
+    assert_eq!((creates, groups), (5, 5), "{stats:#}");
+    assert!(creates + groups < 30, "fewer write requests than contacts written");
+    assert_eq!(statuses(&stats, 500) + statuses(&stats, 503) + statuses(&stats, 429), 0);
+    assert_no_duplicates(&seed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_and_429_bursts_still_converge_without_duplicates() {
+    let seed = Seed::google_with(|c| {
+        c.fail_rate = 0.2;
+        c.burst_every = 9;
+        c.burst_len = 2;
+        c.seed = 7;
+        c.limits = Limits { window: Duration::from_secs(1), ..Limits::default() };
+    });
+    seed.converge().await;
+    assert_no_duplicates(&seed).await;
+    let stats = seed.emulator.as_ref().unwrap().stats().await;
+    assert!(statuses(&stats, 500) + statuses(&stats, 503) > 0, "faults were injected: {stats:#}");
+    assert!(statuses(&stats, 429) > 0, "bursts were injected: {stats:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exhausted_quota_is_waited_out() {
+    // One contact-group read per user per second: planning reads the source
+    // user's groups twice, so it meets a 429 and must wait for the next window.
+    let seed = Seed::google_with(|c| {
+        c.limits = Limits { window: Duration::from_secs(1), group_read: 1, ..Limits::default() }
+    });
+    let plan = seed.plan().await;
+    assert_eq!(plan.summary.create, 35);
+    let stats = seed.emulator.as_ref().unwrap().stats().await;
+    assert!(count(&stats, "GET /v1/contactGroups", Some(429)) > 0, "{stats:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_cut_off_half_way_converges_when_run_again() {
+    let seed = Seed::google_with(|c| c.latency = Duration::from_millis(40));
+    let plan = seed.plan().await;
+    let (_, target) = contact_sync::workspace::load(&seed.options()).unwrap();
+    let backend = target.open().unwrap();
+    let cut = tokio::time::timeout(
+        Duration::from_millis(300),
+        contact_sync::apply::apply(backend.as_ref(), &plan, &|_| {}),
+    )
+    .await;
+    assert!(cut.is_err(), "the apply was meant to be cut off");
+    let partial = seed.plan().await;
+    assert!(partial.summary.create < 35, "some of the work had landed");
+    seed.converge().await;
+    assert_no_duplicates(&seed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_etag_is_reread_and_retried() {
+    let seed = Seed::google();
+    seed.converge().await;
+    seed.edit(|s| {
+        set_field(
+            s,
+            "salesuser@example.com",
+            "Grace Hopper",
+            "nicknames",
+            json!([{"value": "Amazing Grace"}]),
+        )
+    })
+    .await;
+    let plan = seed.plan().await;
+    // Bob edits his copy between plan and apply.
+    seed.edit(|s| {
+        set_field(
+            s,
+            "bob@example.com",
+            "Grace Hopper",
+            "phoneNumbers",
+            json!([{"value": "+1 555 0000"}]),
+        )
+    })
+    .await;
+    let report = seed.apply(&plan).await;
+    assert!(report.destinations.iter().all(|d| d.error.is_none()), "{report:?}");
+    // The planned change landed; Bob's other edit is drift the next plan reverts.
+    let next = seed.plan().await;
+    let bob = crate::harness::destination(&next, SYNC, "bob@example.com");
+    assert_eq!(bob.changes.len(), 1);
+    assert!(bob.changes[0].fields.iter().any(|f| f.field == "phoneNumbers[0].value"), "{bob:?}");
+    assert!(bob.changes[0].fields.iter().all(|f| !f.field.starts_with("nicknames")), "{bob:?}");
+    seed.converge().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_admin_is_refused_with_an_actionable_error() {
+    let seed = Seed::google();
+    let ws = seed
+        .read("contact-sync.yaml")
+        .replace("adminUser: admin@example.com", "adminUser: nobody@example.com");
+    seed.write("contact-sync.yaml", &ws);
+    let (input, target) = contact_sync::workspace::load(&seed.options()).unwrap();
+    let backend = target.open().unwrap();
+    let err =
+        contact_sync::inventory::plan(backend.as_ref(), &input).await.unwrap_err().to_string();
+    assert!(err.contains("refused to act as nobody@example.com"), "{err}");
+    assert!(!err.contains("PRIVATE KEY"), "credentials never appear in errors");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_signed_by_another_key_is_refused() {
+    // The emulator trusts a different key than the one in the key file.
+    let other = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024).unwrap().to_public_key();
+    let seed = Seed::google_with(|c| c.trusted_key = Some(other));
+    let (input, target) = contact_sync::workspace::load(&seed.options()).unwrap();
+    let backend = target.open().unwrap();
+    let err =
+        contact_sync::inventory::plan(backend.as_ref(), &input).await.unwrap_err().to_string();
+    assert!(err.contains("Invalid JWT Signature"), "{err}");
+}
