@@ -3,6 +3,7 @@
 
 mod architecture;
 mod cli;
+mod emulator;
 mod examples;
 mod google;
 mod harness;

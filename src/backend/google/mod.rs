@@ -9,7 +9,7 @@
 //! members.modify 1000). Apply runs users concurrently, up to `concurrency`, and
 //! one user's writes one after another, as Google asks.
 
-mod auth;
+pub mod auth;
 mod http;
 
 use std::collections::BTreeMap;
