@@ -168,3 +168,54 @@ async fn a_token_signed_by_another_key_is_refused() {
         contact_sync::inventory::plan(backend.as_ref(), &input).await.unwrap_err().to_string();
     assert!(err.contains("Invalid JWT Signature"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_source_is_paged_batched_and_paced() {
+    // 1,100 contacts: two pages of connections to read, six batches to create, and
+    // more write quota than one window allows (two batches per two seconds here).
+    let seed = Seed::google_with(|c| {
+        c.limits =
+            Limits { window: Duration::from_secs(2), critical_write: 12, ..Limits::default() }
+    });
+    let manifest = seed
+        .read("syncs/sales-to-accounting.yaml")
+        .replace("groups: [accounting@example.com]", "users: [ann@example.com]")
+        .replace("    orgUnits: [/Accounting]\n", "");
+    seed.write("syncs/sales-to-accounting.yaml", &manifest);
+    seed.edit_file(|t| {
+        let sam = t.users.iter_mut().find(|u| u.primary_email == "salesuser@example.com").unwrap();
+        for i in 0..1094 {
+            let mut fields = serde_json::Map::new();
+            fields.insert(
+                "names".into(),
+                json!([{ "givenName": "Lead", "familyName": format!("{i:04}") }]),
+            );
+            fields.insert(
+                "emailAddresses".into(),
+                json!([{ "value": format!("lead{i}@prospects.test") }]),
+            );
+            sam.contacts.push(contact_sync::backend::tenant::TenantContact {
+                contact_groups: vec!["Sales Contacts".into()],
+                fields,
+                ..Default::default()
+            });
+        }
+    });
+    let plan = seed.plan().await;
+    assert_eq!(plan.summary.create, 1101);
+    seed.converge().await;
+    assert_eq!(
+        seed.contacts("ann@example.com").await.iter().filter(|c| c.owner() == Some(SYNC)).count(),
+        1100
+    );
+    let stats = seed.emulator.as_ref().unwrap().stats().await;
+    assert_eq!(
+        count(&stats, "POST /v1/people:batchCreateContacts", Some(200)),
+        6,
+        "ceil(1100 / 200) batches: {stats:#}"
+    );
+    assert!(
+        count(&stats, "POST /v1/people:batchCreateContacts", Some(429)) > 0,
+        "the write quota was met and waited out: {stats:#}"
+    );
+}
