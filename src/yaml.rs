@@ -348,19 +348,26 @@ impl Builder<'_> {
 }
 
 /// Applies YAML 1.2's core schema to a scalar: quoted scalars and `!!str` are
-/// strings, plain scalars may be null, booleans or numbers.
+/// strings, plain scalars may be null, booleans or numbers — but only numbers
+/// written the plain decimal way. `00990`, `0x1F`, `0o17` and floats too large for
+/// an f64 (a hash such as `591e982386405251`) stay strings: no manifest field wants
+/// them as numbers, and reading them as numbers would corrupt ids and hashes.
 fn resolve_scalar(value: String, style: TScalarStyle, tag: Option<&Tag>) -> NodeValue {
     let tagged_str = tag.is_some_and(|t| t.suffix == "str");
     if style != TScalarStyle::Plain || tagged_str {
         return NodeValue::String(value);
     }
+    let digits = value.trim_start_matches(['+', '-']);
+    let leading_zero = digits.len() > 1 && digits.starts_with('0') && !digits.starts_with("0.");
     match Yaml::from_str(&value) {
         Yaml::Null => NodeValue::Null,
         Yaml::Boolean(b) => NodeValue::Bool(b),
-        Yaml::Integer(i) => NodeValue::Int(i),
-        Yaml::Real(r) => match r.parse::<f64>() {
-            Ok(f) => NodeValue::Float(f),
-            Err(_) => NodeValue::String(value),
+        Yaml::Integer(i) if !leading_zero && digits.bytes().all(|b| b.is_ascii_digit()) => {
+            NodeValue::Int(i)
+        }
+        Yaml::Real(r) if !leading_zero => match r.parse::<f64>() {
+            Ok(f) if f.is_finite() => NodeValue::Float(f),
+            _ => NodeValue::String(value),
         },
         _ => NodeValue::String(value),
     }
@@ -412,9 +419,13 @@ d:
 
     #[test]
     fn scalars_follow_the_core_schema() {
-        let docs = parse_documents("[1, '1', true, ~, 1.5, nightly, !!str 2]").unwrap();
+        let docs = parse_documents("[1, '1', true, ~, 1.5, nightly, !!str 2, -3]").unwrap();
         let json = docs[0].to_json();
-        assert_eq!(json, serde_json::json!([1, "1", true, null, 1.5, "nightly", "2"]));
+        assert_eq!(json, serde_json::json!([1, "1", true, null, 1.5, "nightly", "2", -3]));
+        // Numbers only in plain decimal form; ids and hashes stay strings.
+        let docs = parse_documents("[00990, 0x1F, 0o17, 591e982386405251, 1e3]").unwrap();
+        let json = docs[0].to_json();
+        assert_eq!(json, serde_json::json!(["00990", "0x1F", "0o17", "591e982386405251", 1000.0]));
     }
 
     #[test]

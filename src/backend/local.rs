@@ -44,7 +44,8 @@ pub enum OpenError {
 impl LocalBackend {
     /// Loads the workspace file at `path`.
     pub fn open(path: &Path) -> Result<Self, OpenError> {
-        let text = crate::manifest::load::read_limited(path)?;
+        let text =
+            crate::manifest::load::read_limited(path, crate::manifest::load::MAX_TENANT_BYTES)?;
         let file_hash = short_hash(&[&text]);
         let tenant = tenant::parse(path, text).map_err(OpenError::Invalid)?;
         Ok(Self {
@@ -59,7 +60,10 @@ impl LocalBackend {
     pub fn reload_if_changed(&self) -> Result<bool, OpenError> {
         // Read under the lock, so a commit in progress is not mistaken for an edit.
         let mut state = self.state.lock().expect("store lock poisoned");
-        let text = crate::manifest::load::read_limited(&self.path)?;
+        let text = crate::manifest::load::read_limited(
+            &self.path,
+            crate::manifest::load::MAX_TENANT_BYTES,
+        )?;
         let hash = short_hash(&[&text]);
         if hash == state.file_hash || state.store.is_dirty() {
             return Ok(false);
@@ -222,7 +226,7 @@ future: { anything: 1 }
         for kept in ["favouriteColour: teal", "x-note: keep me", "anything: 1", "name: Synced"] {
             assert!(text.contains(kept), "{kept} lost:\n{text}");
         }
-        assert!(text.contains("id: '1"), "the user id is written back:\n{text}");
+        assert!(text.contains("id: \"1"), "the user id is written back:\n{text}");
         assert!(text.contains("resourceName: people/c"), "{text}");
         // Reading the file again gives the same ids.
         let again = LocalBackend::open(&path).unwrap();

@@ -218,15 +218,44 @@ fn check(doc: &Document, tenant: &TenantFile) -> Vec<Diagnostic> {
     errors
 }
 
+/// JSON to yaml-rust2's tree, for its emitter.
+fn to_yaml(v: &Value) -> yaml_rust2::Yaml {
+    use yaml_rust2::Yaml;
+    match v {
+        Value::Null => Yaml::Null,
+        Value::Bool(b) => Yaml::Boolean(*b),
+        Value::Number(n) => n.as_i64().map_or_else(|| Yaml::Real(n.to_string()), Yaml::Integer),
+        Value::String(s) => Yaml::String(s.clone()),
+        Value::Array(items) => Yaml::Array(items.iter().map(to_yaml).collect()),
+        Value::Object(map) => {
+            Yaml::Hash(map.iter().map(|(k, v)| (Yaml::String(k.clone()), to_yaml(v))).collect())
+        }
+    }
+}
+
+/// The file's text. Written with the emitter of the parser that reads it back, so
+/// every string that could pass for another scalar is quoted the way the reader
+/// needs (serde_yaml's YAML 1.1 rules would leave `591e98…` hashes bare).
+pub fn to_text(tenant: &TenantFile) -> std::io::Result<String> {
+    let value = serde_json::to_value(tenant).map_err(std::io::Error::other)?;
+    let mut text = String::new();
+    // Multi-line strings stay double-quoted with `\n` escapes: the emitter's literal
+    // blocks lose trailing newlines.
+    let mut emitter = yaml_rust2::YamlEmitter::new(&mut text);
+    emitter.dump(&to_yaml(&value)).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+    let text = text.strip_prefix("---\n").unwrap_or(&text).to_owned();
+    Ok(text + "\n")
+}
+
 /// Writes `tenant` to `path` atomically: a temporary file in the same folder,
 /// flushed to disk, then renamed over the old file. On any failure the old file is
 /// left as it was.
 pub fn write_atomic(path: &Path, tenant: &TenantFile) -> std::io::Result<()> {
-    let text = serde_yaml::to_string(tenant).map_err(std::io::Error::other)?;
+    let text = to_text(tenant)?;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(
-        b"# contact-sync local workspace (DESIGN \xc2\xa77); rewritten by `contact-sync apply`.\n",
+        b"# contact-sync local workspace, rewritten by `contact-sync apply`; format: see examples/workspace.yaml.\n",
     )?;
     tmp.write_all(text.as_bytes())?;
     if let Ok(meta) = std::fs::metadata(path) {
@@ -238,4 +267,67 @@ pub fn write_atomic(path: &Path, tenant: &TenantFile) -> std::io::Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn round_trip(value: &str) -> Value {
+        let mut contact = TenantContact::default();
+        contact.fields.insert("nicknames".into(), serde_json::json!([{ "value": value }]));
+        let tenant = TenantFile {
+            users: vec![TenantUser {
+                primary_email: "a@example.com".into(),
+                contacts: vec![contact],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.yaml");
+        write_atomic(&path, &tenant).unwrap();
+        let back = parse(&path, std::fs::read_to_string(&path).unwrap()).unwrap();
+        back.users[0].contacts[0].fields["nicknames"][0]["value"].clone()
+    }
+
+    #[test]
+    fn strings_that_look_like_other_scalars_survive_a_rewrite() {
+        for s in [
+            "00990",
+            "0x1F",
+            "0o17",
+            "+12",
+            "1e3",
+            "1_000",
+            "yes",
+            "no",
+            "on",
+            "~",
+            "null",
+            ".inf",
+            "-.5",
+            "0",
+            "true",
+            "12:30",
+            "2026-11-23",
+            "+1 555 0100",
+            "#tag",
+            "- item",
+            "a: b",
+            "'q'",
+            "\"dq\"",
+            "",
+        ] {
+            assert_eq!(round_trip(s), Value::String(s.into()), "{s:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_string_survives_a_rewrite(s in "[-+0-9a-zA-Z .:_~#'\"xoe\n]{0,24}") {
+            prop_assert_eq!(round_trip(&s), Value::String(s.clone()));
+        }
+    }
 }

@@ -316,3 +316,88 @@ fn page<T: Clone>(
     let next = (end < items.len()).then(|| end.to_string());
     Ok((items.get(start..end).unwrap_or_default().to_vec(), next))
 }
+
+/// An emulator on 127.0.0.1 and a free port, in a thread and runtime of its own,
+/// stopped when dropped: for tests and benchmarks.
+pub struct Background {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Background {
+    /// Starts serving `config`.
+    pub fn start(config: Config) -> Result<Self, Error> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => return drop(ready_tx.send(Err(Error::Io(e)))),
+            };
+            runtime.block_on(async move {
+                let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+                    Ok(l) => l,
+                    Err(e) => return drop(ready_tx.send(Err(Error::Io(e)))),
+                };
+                let app = match router(config) {
+                    Ok(app) => app,
+                    Err(e) => return drop(ready_tx.send(Err(e))),
+                };
+                let _ = ready_tx.send(listener.local_addr().map_err(Error::Io));
+                let shutdown = async {
+                    let _ = stopped.await;
+                };
+                let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+            });
+        });
+        let addr = ready_rx
+            .recv()
+            .map_err(|_| Error::Io(std::io::Error::other("emulator thread died")))??;
+        Ok(Self { addr, stop: Some(stop), thread: Some(thread) })
+    }
+
+    /// `GET /_emulator/stats`.
+    pub async fn stats(&self) -> Result<serde_json::Value, reqwest::Error> {
+        reqwest::get(format!("http://{}/_emulator/stats", self.addr)).await?.json().await
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Writes a new, throwaway service-account key file (for the emulator only) and
+/// returns its public key, to pass as [`Config::trusted_key`].
+pub fn write_throwaway_key(
+    path: &std::path::Path,
+    bits: usize,
+) -> Result<rsa::RsaPublicKey, crate::backend::Error> {
+    use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+    let fail =
+        |e: String| crate::backend::Error::Store(format!("cannot make a throwaway key: {e}"));
+    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, bits)
+        .map_err(|e| fail(e.to_string()))?;
+    let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| fail(e.to_string()))?;
+    let json = json!({
+        "type": "service_account",
+        "client_email": "contact-sync@emulator.iam.gserviceaccount.com",
+        "client_id": "100000000000000000001",
+        "private_key": pem.as_str(),
+        "token_uri": "https://oauth2.googleapis.com/token",
+    });
+    std::fs::write(path, json.to_string()).map_err(|e| fail(e.to_string()))?;
+    Ok(key.to_public_key())
+}

@@ -21,9 +21,12 @@ use crate::yaml::{self, Node, NodeValue};
 
 use super::{ContactSync, Workspace};
 
-/// Largest file the loader reads. Manifests are small; a tenant file of 25,000
-/// contacts per user for a few users stays well below this.
+/// Largest manifest file the loader reads.
 pub const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
+
+/// Largest local workspace file (a stand-in tenant holds every user's contacts: a
+/// thousand contacts copied to twenty users is already over 10 MiB).
+pub const MAX_TENANT_BYTES: u64 = 512 * 1024 * 1024;
 
 /// Name of the ignore file honoured while walking folders.
 pub const IGNORE_FILE: &str = ".contactsyncignore";
@@ -109,16 +112,19 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
-    /// The file exceeds [`MAX_FILE_BYTES`].
+    /// The file exceeds the limit.
     #[error(
-        "{path}: file is {size} bytes, over the limit of {MAX_FILE_BYTES} bytes (10 MiB); \
-         split it into several files"
+        "{path}: file is {size} bytes, over the limit of {limit} bytes ({} MiB); split it into \
+         several files",
+        limit / 1024 / 1024
     )]
     TooLarge {
         /// The file.
         path: PathBuf,
         /// Its size in bytes.
         size: u64,
+        /// The limit.
+        limit: u64,
     },
     /// The file is not UTF-8.
     #[error("{path}: not UTF-8 text; save the file as UTF-8")]
@@ -170,19 +176,20 @@ fn is_yaml(path: &Path) -> bool {
     matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
 }
 
-/// Reads a file of at most [`MAX_FILE_BYTES`] as UTF-8, without reading more than
-/// the limit even if the file grows while it is read.
-pub fn read_limited(path: &Path) -> Result<String, LoadError> {
+/// Reads a file of at most `limit` bytes as UTF-8, without reading more than the
+/// limit even if the file grows while it is read.
+pub fn read_limited(path: &Path, limit: u64) -> Result<String, LoadError> {
     let io = |source| LoadError::Io { path: path.to_path_buf(), source };
     let file = std::fs::File::open(path).map_err(io)?;
     let size = file.metadata().map_err(io)?.len();
-    if size > MAX_FILE_BYTES {
-        return Err(LoadError::TooLarge { path: path.to_path_buf(), size });
+    if size > limit {
+        return Err(LoadError::TooLarge { path: path.to_path_buf(), size, limit });
     }
     let mut bytes = Vec::with_capacity(size as usize);
-    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(LoadError::TooLarge { path: path.to_path_buf(), size: bytes.len() as u64 });
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > limit {
+        let size = bytes.len() as u64;
+        return Err(LoadError::TooLarge { path: path.to_path_buf(), size, limit });
     }
     String::from_utf8(bytes).map_err(|_| LoadError::NotUtf8 { path: path.to_path_buf() })
 }
@@ -190,7 +197,7 @@ pub fn read_limited(path: &Path) -> Result<String, LoadError> {
 /// Reads and parses one file into its documents. Empty documents (a stray `---`, a
 /// file of comments) are dropped.
 pub fn read_documents(path: &Path) -> Result<(Arc<SourceFile>, Vec<Document>), Diagnostic> {
-    let text = read_limited(path).map_err(|e| Diagnostic::bare(e.to_string()))?;
+    let text = read_limited(path, MAX_FILE_BYTES).map_err(|e| Diagnostic::bare(e.to_string()))?;
     let file = Arc::new(SourceFile { path: path.to_path_buf(), text });
     let roots = yaml::parse_documents(&file.text).map_err(|e| {
         let location = Location { file: file.clone(), mark: e.mark };
@@ -242,7 +249,7 @@ mod tests {
         let path = dir.path().join("big.yaml");
         let f = std::fs::File::create(&path).unwrap();
         f.set_len(MAX_FILE_BYTES + 1).unwrap();
-        let err = read_limited(&path).unwrap_err();
+        let err = read_limited(&path, MAX_FILE_BYTES).unwrap_err();
         assert!(matches!(err, LoadError::TooLarge { .. }), "{err}");
         assert!(err.to_string().contains("10 MiB"));
     }

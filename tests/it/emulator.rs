@@ -23,7 +23,7 @@ impl Api {
         let (key_file, public) = service_account();
         let mut config = Config::new(data);
         config.trusted_key = Some(public);
-        let emulator = EmulatorThread::start(config);
+        let emulator = EmulatorThread::start(config).unwrap();
         let http = reqwest::Client::new();
         let key = ServiceAccountKey::load(&key_file).unwrap();
         let auth =
@@ -195,6 +195,6 @@ async fn people_limits_etags_and_conflicts() {
     let (status, body) = api.post(sam, "/v1/people:batchUpdateContacts", update(etag)).await;
     assert_eq!((status, body["error"]["status"].as_str()), (400, Some("FAILED_PRECONDITION")));
 
-    let stats = api.emulator.stats().await;
+    let stats = api.emulator.stats().await.unwrap();
     assert!(stats["total"].as_u64().unwrap() >= 8);
 }

@@ -47,7 +47,7 @@ async fn writes_are_batched_to_the_lower_bound() {
     let plan = seed.plan().await;
     assert_eq!(plan.summary.create, 35);
     seed.converge().await;
-    let stats = seed.emulator.as_ref().unwrap().stats().await;
+    let stats = seed.emulator.as_ref().unwrap().stats().await.unwrap();
     let creates = count(&stats, "POST /v1/people:batchCreateContacts", Some(200));
     let groups = count(&stats, "POST /v1/contactGroups", Some(200));
     // 30 contacts and 5 groups written with one batch and one group per destination:
@@ -69,7 +69,7 @@ async fn faults_and_429_bursts_still_converge_without_duplicates() {
     });
     seed.converge().await;
     assert_no_duplicates(&seed).await;
-    let stats = seed.emulator.as_ref().unwrap().stats().await;
+    let stats = seed.emulator.as_ref().unwrap().stats().await.unwrap();
     assert!(statuses(&stats, 500) + statuses(&stats, 503) > 0, "faults were injected: {stats:#}");
     assert!(statuses(&stats, 429) > 0, "bursts were injected: {stats:#}");
 }
@@ -83,7 +83,7 @@ async fn an_exhausted_quota_is_waited_out() {
     });
     let plan = seed.plan().await;
     assert_eq!(plan.summary.create, 35);
-    let stats = seed.emulator.as_ref().unwrap().stats().await;
+    let stats = seed.emulator.as_ref().unwrap().stats().await.unwrap();
     assert!(count(&stats, "GET /v1/contactGroups", Some(429)) > 0, "{stats:#}");
 }
 
@@ -208,7 +208,7 @@ async fn a_large_source_is_paged_batched_and_paced() {
         seed.contacts("ann@example.com").await.iter().filter(|c| c.owner() == Some(SYNC)).count(),
         1100
     );
-    let stats = seed.emulator.as_ref().unwrap().stats().await;
+    let stats = seed.emulator.as_ref().unwrap().stats().await.unwrap();
     assert_eq!(
         count(&stats, "POST /v1/people:batchCreateContacts", Some(200)),
         6,

@@ -59,7 +59,7 @@ impl Seed {
         let mut config = emulator::Config::new(tenant.clone());
         config.trusted_key = Some(public);
         adjust(&mut config);
-        let emulator = EmulatorThread::start(config);
+        let emulator = EmulatorThread::start(config).unwrap();
         let url = format!("http://{}", emulator.addr);
         std::fs::write(
             dir.path().join("contact-sync.yaml"),
@@ -217,75 +217,14 @@ pub const ACCOUNTING: [&str; 5] = [
 
 /// A throwaway service-account key, made once per test run: (key file, public key).
 pub fn service_account() -> (PathBuf, rsa::RsaPublicKey) {
-    use rsa::pkcs8::{EncodePrivateKey, LineEnding};
     static KEY: std::sync::OnceLock<(PathBuf, rsa::RsaPublicKey)> = std::sync::OnceLock::new();
     KEY.get_or_init(|| {
-        let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
-        let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
-        let dir = tempfile::tempdir().unwrap().keep();
-        let path = dir.join("service-account.json");
-        let json = serde_json::json!({
-            "type": "service_account",
-            "client_email": "contact-sync@test-project.iam.gserviceaccount.com",
-            "client_id": "100000000000000000001",
-            "private_key": pem.as_str(),
-            "token_uri": "https://oauth2.googleapis.com/token",
-        });
-        std::fs::write(&path, json.to_string()).unwrap();
-        (path, key.to_public_key())
+        let path = tempfile::tempdir().unwrap().keep().join("service-account.json");
+        let public = emulator::write_throwaway_key(&path, 2048).unwrap();
+        (path, public)
     })
     .clone()
 }
 
-/// An emulator on 127.0.0.1 and a free port, in a thread of its own, stopped on drop.
-pub struct EmulatorThread {
-    pub addr: std::net::SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl EmulatorThread {
-    pub fn start(config: emulator::Config) -> Self {
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                emulator::serve_until(config, listener, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
-        let addr = addr_rx.recv().unwrap();
-        Self { addr, stop: Some(stop), thread: Some(thread) }
-    }
-
-    /// `GET /_emulator/stats`.
-    pub async fn stats(&self) -> serde_json::Value {
-        reqwest::get(format!("http://{}/_emulator/stats", self.addr))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-}
-
-impl Drop for EmulatorThread {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
+/// The emulator in a background thread.
+pub type EmulatorThread = emulator::Background;
