@@ -1,8 +1,8 @@
 //! Admin SDK Directory API: `users.get`, `users.list` and `members.list`.
 
+use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::auth::{MEMBERS_READONLY, USERS_READONLY};
@@ -50,16 +50,13 @@ pub async fn get_user(
     State(state): State<SharedState>,
     headers: HeaderMap,
     Path(key): Path<String>,
-) -> Response {
-    let result = (|| {
-        state.admit(&headers, USER_SCOPES, Bucket::Directory, 1)?;
-        let user = state
-            .backend
-            .with_store(|s| s.user(&key))
-            .ok_or_else(|| ApiError::not_found("Resource Not Found: userKey"))?;
-        Ok::<_, ApiError>(axum::Json(user_json(&user)))
-    })();
-    result.into_response()
+) -> Result<Json<Value>, ApiError> {
+    state.admit(&headers, USER_SCOPES, Bucket::Directory, 1)?;
+    let user = state
+        .backend
+        .with_store(|s| s.user(&key))
+        .ok_or_else(|| ApiError::not_found("Resource Not Found: userKey"))?;
+    Ok(Json(user_json(&user)))
 }
 
 /// `orgUnitPath='/Sales'` (quotes optional) from a `users.list` query.
@@ -77,34 +74,29 @@ pub async fn list_users(
     State(state): State<SharedState>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
-) -> Response {
-    let result = (|| {
-        state.admit(&headers, USER_SCOPES, Bucket::Directory, 1)?;
-        let q = query_pairs(raw.as_deref());
-        let size = page_size(&q, "maxResults", 100, 500)?;
-        let scope = match (param(&q, "customer"), param(&q, "domain")) {
-            (Some(_), None) => UserScope::All,
-            (_, Some(domain)) => UserScope::Domain(domain.to_owned()),
-            (None, None) => {
-                return Err(ApiError::invalid(
-                    "Bad Request: one of customer or domain is required",
-                ));
-            }
-        };
-        let mut users = state.backend.with_store(|s| s.users(&scope));
-        if let Some(query) = param(&q, "query") {
-            let unit = org_unit_query(query)?;
-            users.retain(|u| crate::model::in_org_unit(&u.org_unit_path, &unit));
+) -> Result<Json<Value>, ApiError> {
+    state.admit(&headers, USER_SCOPES, Bucket::Directory, 1)?;
+    let q = query_pairs(raw.as_deref());
+    let size = page_size(&q, "maxResults", 100, 500)?;
+    let scope = match (param(&q, "customer"), param(&q, "domain")) {
+        (Some(_), None) => UserScope::All,
+        (_, Some(domain)) => UserScope::Domain(domain.to_owned()),
+        (None, None) => {
+            return Err(ApiError::invalid("Bad Request: one of customer or domain is required"));
         }
-        users.sort_by_key(|u| u.primary_email.to_lowercase());
-        let (items, next) = page(&users, &q, size)?;
-        let mut body = json!({ "kind": "admin#directory#users", "users": items.iter().map(user_json).collect::<Vec<_>>() });
-        if let Some(next) = next {
-            body["nextPageToken"] = next.into();
-        }
-        Ok::<_, ApiError>(axum::Json(body))
-    })();
-    result.into_response()
+    };
+    let mut users = state.backend.with_store(|s| s.users(&scope));
+    if let Some(query) = param(&q, "query") {
+        let unit = org_unit_query(query)?;
+        users.retain(|u| crate::model::in_org_unit(&u.org_unit_path, &unit));
+    }
+    users.sort_by_key(|u| u.primary_email.to_lowercase());
+    let (items, next) = page(&users, &q, size)?;
+    let mut body = json!({ "kind": "admin#directory#users", "users": items.iter().map(user_json).collect::<Vec<_>>() });
+    if let Some(next) = next {
+        body["nextPageToken"] = next.into();
+    }
+    Ok(Json(body))
 }
 
 /// `GET admin/directory/v1/groups/{groupKey}/members`.
@@ -113,44 +105,41 @@ pub async fn list_members(
     headers: HeaderMap,
     Path(group): Path<String>,
     RawQuery(raw): RawQuery,
-) -> Response {
-    let result = (|| {
-        state.admit(&headers, MEMBER_SCOPES, Bucket::Directory, 1)?;
-        let q = query_pairs(raw.as_deref());
-        let size = page_size(&q, "maxResults", 200, 200)?;
-        let derived = param(&q, "includeDerivedMembership") == Some("true");
-        let members = state.backend.with_store(|s| {
-            if derived {
-                s.group_members(&group)
-                    .map(|emails| emails.into_iter().map(|e| (e, false)).collect::<Vec<_>>())
-            } else {
-                s.direct_members(&group)
-            }
-        });
-        let members = members.ok_or_else(|| ApiError::not_found("Resource Not Found: groupKey"))?;
-        let (items, next) = page(&members, &q, size)?;
-        let items: Vec<Value> = items
-            .iter()
-            .map(|(email, is_group)| {
-                let id = state
-                    .backend
-                    .with_store(|s| s.user(email))
-                    .map_or_else(|| crate::model::short_hash(&[email]), |u| u.id);
-                json!({
-                    "kind": "admin#directory#member",
-                    "email": email,
-                    "id": id,
-                    "role": "MEMBER",
-                    "type": if *is_group { "GROUP" } else { "USER" },
-                    "status": "ACTIVE",
-                })
-            })
-            .collect();
-        let mut body = json!({ "kind": "admin#directory#members", "members": items });
-        if let Some(next) = next {
-            body["nextPageToken"] = next.into();
+) -> Result<Json<Value>, ApiError> {
+    state.admit(&headers, MEMBER_SCOPES, Bucket::Directory, 1)?;
+    let q = query_pairs(raw.as_deref());
+    let size = page_size(&q, "maxResults", 200, 200)?;
+    let derived = param(&q, "includeDerivedMembership") == Some("true");
+    let members = state.backend.with_store(|s| {
+        if derived {
+            s.group_members(&group)
+                .map(|emails| emails.into_iter().map(|e| (e, false)).collect::<Vec<_>>())
+        } else {
+            s.direct_members(&group)
         }
-        Ok::<_, ApiError>(axum::Json(body))
-    })();
-    result.into_response()
+    });
+    let members = members.ok_or_else(|| ApiError::not_found("Resource Not Found: groupKey"))?;
+    let (items, next) = page(&members, &q, size)?;
+    let items: Vec<Value> = items
+        .iter()
+        .map(|(email, is_group)| {
+            let id = state
+                .backend
+                .with_store(|s| s.user(email))
+                .map_or_else(|| crate::model::short_hash(&[email]), |u| u.id);
+            json!({
+                "kind": "admin#directory#member",
+                "email": email,
+                "id": id,
+                "role": "MEMBER",
+                "type": if *is_group { "GROUP" } else { "USER" },
+                "status": "ACTIVE",
+            })
+        })
+        .collect();
+    let mut body = json!({ "kind": "admin#directory#members", "members": items });
+    if let Some(next) = next {
+        body["nextPageToken"] = next.into();
+    }
+    Ok(Json(body))
 }

@@ -6,7 +6,6 @@ use std::collections::HashSet;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::auth::CONTACTS;
@@ -299,27 +298,24 @@ pub async fn list_groups(
     State(state): State<SharedState>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
-) -> Response {
-    let result = (|| {
-        let user = state.admit(&headers, SCOPES, Bucket::GroupRead, 1)?;
-        let q = query_pairs(raw.as_deref());
-        let size = page_size(&q, "pageSize", 30, 1000)?;
-        let fields = mask(param(&q, "groupFields").or(Some("metadata,groupType,memberCount,name")));
-        let groups =
-            state.backend.with_store(|s| s.contact_groups(&user)).map_err(ApiError::from_store)?;
-        let total = groups.len();
-        let (items, next) = page(&groups, &q, size)?;
-        let items: Vec<Value> = items
-            .iter()
-            .map(|g| group_json(g, &members_of(&state, &user, &g.resource_name), &fields, 0))
-            .collect();
-        let mut body = json!({ "contactGroups": items, "totalItems": total });
-        if let Some(next) = next {
-            body["nextPageToken"] = next.into();
-        }
-        Ok::<_, ApiError>(Json(body))
-    })();
-    result.into_response()
+) -> Result<Json<Value>, ApiError> {
+    let user = state.admit(&headers, SCOPES, Bucket::GroupRead, 1)?;
+    let q = query_pairs(raw.as_deref());
+    let size = page_size(&q, "pageSize", 30, 1000)?;
+    let fields = mask(param(&q, "groupFields").or(Some("metadata,groupType,memberCount,name")));
+    let groups =
+        state.backend.with_store(|s| s.contact_groups(&user)).map_err(ApiError::from_store)?;
+    let total = groups.len();
+    let (items, next) = page(&groups, &q, size)?;
+    let items: Vec<Value> = items
+        .iter()
+        .map(|g| group_json(g, &members_of(&state, &user, &g.resource_name), &fields, 0))
+        .collect();
+    let mut body = json!({ "contactGroups": items, "totalItems": total });
+    if let Some(next) = next {
+        body["nextPageToken"] = next.into();
+    }
+    Ok(Json(body))
 }
 
 /// `GET v1/contactGroups/{id}?maxMembers=N`.
@@ -328,17 +324,14 @@ pub async fn get_group(
     headers: HeaderMap,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
-) -> Response {
-    let result = (|| {
-        let user = state.admit(&headers, SCOPES, Bucket::GroupRead, 1)?;
-        let q = query_pairs(raw.as_deref());
-        let rn = format!("contactGroups/{id}");
-        let group = find_group(&state, &user, &rn)?;
-        let max = param(&q, "maxMembers").and_then(|m| m.parse().ok()).unwrap_or(0);
-        let fields = mask(param(&q, "groupFields").or(Some("metadata,groupType,memberCount,name")));
-        Ok::<_, ApiError>(Json(group_json(&group, &members_of(&state, &user, &rn), &fields, max)))
-    })();
-    result.into_response()
+) -> Result<Json<Value>, ApiError> {
+    let user = state.admit(&headers, SCOPES, Bucket::GroupRead, 1)?;
+    let q = query_pairs(raw.as_deref());
+    let rn = format!("contactGroups/{id}");
+    let group = find_group(&state, &user, &rn)?;
+    let max = param(&q, "maxMembers").and_then(|m| m.parse().ok()).unwrap_or(0);
+    let fields = mask(param(&q, "groupFields").or(Some("metadata,groupType,memberCount,name")));
+    Ok(Json(group_json(&group, &members_of(&state, &user, &rn), &fields, max)))
 }
 
 fn read_fields(body: &Value, key: &str) -> HashSet<String> {
@@ -360,23 +353,19 @@ pub async fn create_group(
     State(state): State<SharedState>,
     headers: HeaderMap,
     Json(body): Json<Value>,
-) -> Response {
-    let result = async {
-        let user = state.admit(&headers, SCOPES, Bucket::DeleteAndGroupWrite, 1)?;
-        let name = body["contactGroup"]["name"]
-            .as_str()
-            .filter(|n| !n.trim().is_empty())
-            .ok_or_else(|| ApiError::invalid("contactGroup.name is required"))?;
-        let data = client_data_of(&body["contactGroup"]["clientData"]);
-        let group = state
-            .backend
-            .with_store(|s| s.create_group(&user, name, data))
-            .map_err(ApiError::from_store)?;
-        state.persist().await?;
-        Ok::<_, ApiError>(Json(group_json(&group, &[], &read_fields(&body, "readGroupFields"), 0)))
-    }
-    .await;
-    result.into_response()
+) -> Result<Json<Value>, ApiError> {
+    let user = state.admit(&headers, SCOPES, Bucket::DeleteAndGroupWrite, 1)?;
+    let name = body["contactGroup"]["name"]
+        .as_str()
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| ApiError::invalid("contactGroup.name is required"))?;
+    let data = client_data_of(&body["contactGroup"]["clientData"]);
+    let group = state
+        .backend
+        .with_store(|s| s.create_group(&user, name, data))
+        .map_err(ApiError::from_store)?;
+    state.persist().await?;
+    Ok(Json(group_json(&group, &[], &read_fields(&body, "readGroupFields"), 0)))
 }
 
 /// `PUT v1/contactGroups/{id}`.
@@ -385,45 +374,38 @@ pub async fn update_group(
     headers: HeaderMap,
     Path(id): Path<String>,
     Json(body): Json<Value>,
-) -> Response {
-    let result = async {
-        let user = state.admit(&headers, SCOPES, Bucket::DeleteAndGroupWrite, 1)?;
-        let rn = format!("contactGroups/{id}");
-        let current = find_group(&state, &user, &rn)?;
-        if current.system {
-            return Err(ApiError::invalid("System contact groups cannot be updated"));
-        }
-        let sent = &body["contactGroup"];
-        let etag = sent["etag"]
-            .as_str()
-            .ok_or_else(|| ApiError::invalid("contactGroup.etag is required"))?;
-        let update = mask(body["updateGroupFields"].as_str().or(Some("name")));
-        let mut group = current.clone();
-        group.etag = etag.to_owned();
-        if update.contains("name") {
-            group.name = sent["name"]
-                .as_str()
-                .filter(|n| !n.trim().is_empty())
-                .ok_or_else(|| ApiError::invalid("contactGroup.name is required"))?
-                .to_owned();
-        }
-        if update.contains("clientData") {
-            group.client_data = client_data_of(&sent["clientData"]);
-        }
-        let updated = state
-            .backend
-            .with_store(|s| s.update_group(&user, group))
-            .map_err(ApiError::from_store)?;
-        state.persist().await?;
-        Ok(Json(group_json(
-            &updated,
-            &members_of(&state, &user, &rn),
-            &read_fields(&body, "readGroupFields"),
-            0,
-        )))
+) -> Result<Json<Value>, ApiError> {
+    let user = state.admit(&headers, SCOPES, Bucket::DeleteAndGroupWrite, 1)?;
+    let rn = format!("contactGroups/{id}");
+    let current = find_group(&state, &user, &rn)?;
+    if current.system {
+        return Err(ApiError::invalid("System contact groups cannot be updated"));
     }
-    .await;
-    result.into_response()
+    let sent = &body["contactGroup"];
+    let etag =
+        sent["etag"].as_str().ok_or_else(|| ApiError::invalid("contactGroup.etag is required"))?;
+    let update = mask(body["updateGroupFields"].as_str().or(Some("name")));
+    let mut group = current.clone();
+    group.etag = etag.to_owned();
+    if update.contains("name") {
+        group.name = sent["name"]
+            .as_str()
+            .filter(|n| !n.trim().is_empty())
+            .ok_or_else(|| ApiError::invalid("contactGroup.name is required"))?
+            .to_owned();
+    }
+    if update.contains("clientData") {
+        group.client_data = client_data_of(&sent["clientData"]);
+    }
+    let updated =
+        state.backend.with_store(|s| s.update_group(&user, group)).map_err(ApiError::from_store)?;
+    state.persist().await?;
+    Ok(Json(group_json(
+        &updated,
+        &members_of(&state, &user, &rn),
+        &read_fields(&body, "readGroupFields"),
+        0,
+    )))
 }
 
 /// `DELETE v1/contactGroups/{id}?deleteContacts=bool`.
@@ -432,27 +414,23 @@ pub async fn delete_group(
     headers: HeaderMap,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
-) -> Response {
-    let result = async {
-        let user = state.admit(&headers, SCOPES, Bucket::DeleteAndGroupWrite, 1)?;
-        let rn = format!("contactGroups/{id}");
-        if find_group(&state, &user, &rn)?.system {
-            return Err(ApiError::invalid("System contact groups cannot be deleted"));
-        }
-        let delete_contacts = param(&query_pairs(raw.as_deref()), "deleteContacts") == Some("true");
-        let members = members_of(&state, &user, &rn);
-        state
-            .backend
-            .with_store(|s| {
-                s.delete_group(&user, &rn)?;
-                if delete_contacts { s.delete_contacts(&user, &members) } else { Ok(()) }
-            })
-            .map_err(ApiError::from_store)?;
-        state.persist().await?;
-        Ok::<_, ApiError>(Json(json!({})))
+) -> Result<Json<Value>, ApiError> {
+    let user = state.admit(&headers, SCOPES, Bucket::DeleteAndGroupWrite, 1)?;
+    let rn = format!("contactGroups/{id}");
+    if find_group(&state, &user, &rn)?.system {
+        return Err(ApiError::invalid("System contact groups cannot be deleted"));
     }
-    .await;
-    result.into_response()
+    let delete_contacts = param(&query_pairs(raw.as_deref()), "deleteContacts") == Some("true");
+    let members = members_of(&state, &user, &rn);
+    state
+        .backend
+        .with_store(|s| {
+            s.delete_group(&user, &rn)?;
+            if delete_contacts { s.delete_contacts(&user, &members) } else { Ok(()) }
+        })
+        .map_err(ApiError::from_store)?;
+    state.persist().await?;
+    Ok(Json(json!({})))
 }
 
 /// `POST v1/contactGroups/{id}/members:modify`.
@@ -461,32 +439,49 @@ pub async fn modify_members(
     headers: HeaderMap,
     Path(id): Path<String>,
     Json(body): Json<Value>,
-) -> Response {
-    let result = async {
-        let user = state.admit(&headers, SCOPES, Bucket::DeleteAndGroupWrite, 1)?;
-        let rn = format!("contactGroups/{id}");
-        let group = find_group(&state, &user, &rn)?;
-        let list = |k: &str| -> Vec<String> { body[k].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)).collect() };
-        let (add, remove) = (list("resourceNamesToAdd"), list("resourceNamesToRemove"));
-        if add.len() + remove.len() > 1000 {
-            return Err(ApiError::invalid("resourceNamesToAdd and resourceNamesToRemove together may name at most 1000 contacts"));
-        }
-        if !add.is_empty() && group.system && !matches!(id.as_str(), "myContacts" | "starred") {
-            return Err(ApiError::invalid(format!("Cannot add contacts to system group {rn}")));
-        }
-        let existing: HashSet<String> = state.backend.with_store(|s| s.contacts(&user)).map_err(ApiError::from_store)?.into_iter().map(|c| c.resource_name).collect();
-        let not_found: Vec<&String> = add.iter().chain(&remove).filter(|r| !existing.contains(*r)).collect();
-        let keep = |v: &[String]| -> Vec<String> { v.iter().filter(|r| existing.contains(*r)).cloned().collect() };
-        state.backend.with_store(|s| s.modify_members(&user, &rn, &keep(&add), &keep(&remove))).map_err(ApiError::from_store)?;
-        state.persist().await?;
-        let mut out = json!({});
-        if !not_found.is_empty() {
-            out["notFoundResourceNames"] = json!(not_found);
-        }
-        Ok::<_, ApiError>(Json(out))
+) -> Result<Json<Value>, ApiError> {
+    let user = state.admit(&headers, SCOPES, Bucket::DeleteAndGroupWrite, 1)?;
+    let rn = format!("contactGroups/{id}");
+    let group = find_group(&state, &user, &rn)?;
+    let list = |k: &str| -> Vec<String> {
+        body[k]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    };
+    let (add, remove) = (list("resourceNamesToAdd"), list("resourceNamesToRemove"));
+    if add.len() + remove.len() > 1000 {
+        return Err(ApiError::invalid(
+            "resourceNamesToAdd and resourceNamesToRemove together may name at most 1000 contacts",
+        ));
     }
-    .await;
-    result.into_response()
+    if !add.is_empty() && group.system && !matches!(id.as_str(), "myContacts" | "starred") {
+        return Err(ApiError::invalid(format!("Cannot add contacts to system group {rn}")));
+    }
+    let existing: HashSet<String> = state
+        .backend
+        .with_store(|s| s.contacts(&user))
+        .map_err(ApiError::from_store)?
+        .into_iter()
+        .map(|c| c.resource_name)
+        .collect();
+    let not_found: Vec<&String> =
+        add.iter().chain(&remove).filter(|r| !existing.contains(*r)).collect();
+    let keep = |v: &[String]| -> Vec<String> {
+        v.iter().filter(|r| existing.contains(*r)).cloned().collect()
+    };
+    state
+        .backend
+        .with_store(|s| s.modify_members(&user, &rn, &keep(&add), &keep(&remove)))
+        .map_err(ApiError::from_store)?;
+    state.persist().await?;
+    let mut out = json!({});
+    if !not_found.is_empty() {
+        out["notFoundResourceNames"] = json!(not_found);
+    }
+    Ok(Json(out))
 }
 
 fn person_fields(q: &[(String, String)], key: &str) -> Result<HashSet<String>, ApiError> {
@@ -504,27 +499,23 @@ pub async fn connections(
     State(state): State<SharedState>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
-) -> Response {
-    let result = (|| {
-        let user = state.admit(&headers, SCOPES, Bucket::CriticalRead, 1)?;
-        let q = query_pairs(raw.as_deref());
-        let fields = person_fields(&q, "personFields")?;
-        let size = page_size(&q, "pageSize", 100, 1000)?;
-        let contacts =
-            state.backend.with_store(|s| s.contacts(&user)).map_err(ApiError::from_store)?;
-        let total = contacts.len();
-        let (items, next) = page(&contacts, &q, size)?;
-        let mut body = json!({
-            "connections": items.iter().map(|c| person_json(c, &fields)).collect::<Vec<_>>(),
-            "totalPeople": total,
-            "totalItems": total,
-        });
-        if let Some(next) = next {
-            body["nextPageToken"] = next.into();
-        }
-        Ok::<_, ApiError>(Json(body))
-    })();
-    result.into_response()
+) -> Result<Json<Value>, ApiError> {
+    let user = state.admit(&headers, SCOPES, Bucket::CriticalRead, 1)?;
+    let q = query_pairs(raw.as_deref());
+    let fields = person_fields(&q, "personFields")?;
+    let size = page_size(&q, "pageSize", 100, 1000)?;
+    let contacts = state.backend.with_store(|s| s.contacts(&user)).map_err(ApiError::from_store)?;
+    let total = contacts.len();
+    let (items, next) = page(&contacts, &q, size)?;
+    let mut body = json!({
+        "connections": items.iter().map(|c| person_json(c, &fields)).collect::<Vec<_>>(),
+        "totalPeople": total,
+        "totalItems": total,
+    });
+    if let Some(next) = next {
+        body["nextPageToken"] = next.into();
+    }
+    Ok(Json(body))
 }
 
 /// `GET v1/people:batchGet`.
@@ -532,28 +523,24 @@ pub async fn batch_get(
     State(state): State<SharedState>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
-) -> Response {
-    let result = (|| {
-        let user = state.admit(&headers, SCOPES, Bucket::CriticalRead, 1)?;
-        let q = query_pairs(raw.as_deref());
-        let fields = person_fields(&q, "personFields")?;
-        let names: Vec<&str> =
-            q.iter().filter(|(k, _)| k == "resourceNames").map(|(_, v)| v.as_str()).collect();
-        if names.is_empty() || names.len() > 200 {
-            return Err(ApiError::invalid("resourceNames must name between 1 and 200 people"));
-        }
-        let contacts =
-            state.backend.with_store(|s| s.contacts(&user)).map_err(ApiError::from_store)?;
-        let responses: Vec<Value> = names
-            .iter()
-            .map(|rn| match contacts.iter().find(|c| c.resource_name == *rn) {
-                Some(c) => json!({ "requestedResourceName": rn, "httpStatusCode": 200, "person": person_json(c, &fields), "status": {} }),
-                None => json!({ "requestedResourceName": rn, "httpStatusCode": 404, "status": { "code": 5, "message": "Requested entity was not found." } }),
-            })
-            .collect();
-        Ok::<_, ApiError>(Json(json!({ "responses": responses })))
-    })();
-    result.into_response()
+) -> Result<Json<Value>, ApiError> {
+    let user = state.admit(&headers, SCOPES, Bucket::CriticalRead, 1)?;
+    let q = query_pairs(raw.as_deref());
+    let fields = person_fields(&q, "personFields")?;
+    let names: Vec<&str> =
+        q.iter().filter(|(k, _)| k == "resourceNames").map(|(_, v)| v.as_str()).collect();
+    if names.is_empty() || names.len() > 200 {
+        return Err(ApiError::invalid("resourceNames must name between 1 and 200 people"));
+    }
+    let contacts = state.backend.with_store(|s| s.contacts(&user)).map_err(ApiError::from_store)?;
+    let responses: Vec<Value> = names
+        .iter()
+        .map(|rn| match contacts.iter().find(|c| c.resource_name == *rn) {
+            Some(c) => json!({ "requestedResourceName": rn, "httpStatusCode": 200, "person": person_json(c, &fields), "status": {} }),
+            None => json!({ "requestedResourceName": rn, "httpStatusCode": 404, "status": { "code": 5, "message": "Requested entity was not found." } }),
+        })
+        .collect();
+    Ok(Json(json!({ "responses": responses })))
 }
 
 /// `POST v1/people:batchCreateContacts`.
@@ -561,42 +548,36 @@ pub async fn batch_create(
     State(state): State<SharedState>,
     headers: HeaderMap,
     Json(body): Json<Value>,
-) -> Response {
-    let result = async {
-        let user = state.admit(&headers, SCOPES, Bucket::CriticalWrite, 6)?;
-        let read = mask(body["readMask"].as_str());
-        if read.is_empty() {
-            return Err(ApiError::invalid("readMask is required"));
-        }
-        let contacts = body["contacts"].as_array().cloned().unwrap_or_default();
-        if contacts.is_empty() || contacts.len() > 200 {
-            return Err(ApiError::invalid("contacts must hold between 1 and 200 entries"));
-        }
-        let mut new = Vec::new();
-        for c in &contacts {
-            let p = parse_person(&c["contactPerson"])?;
-            let memberships = if p.memberships.is_empty() {
-                vec![crate::model::MY_CONTACTS.to_owned()]
-            } else {
-                p.memberships
-            };
-            new.push(NewContact { fields: p.fields, memberships, client_data: p.client_data });
-        }
-        let created = state
-            .backend
-            .with_store(|s| s.create_contacts(&user, new))
-            .map_err(ApiError::from_store)?;
-        state.persist().await?;
-        let people: Vec<Value> = created
-            .iter()
-            .map(
-                |c| json!({ "httpStatusCode": 200, "person": person_json(c, &read), "status": {} }),
-            )
-            .collect();
-        Ok(Json(json!({ "createdPeople": people })))
+) -> Result<Json<Value>, ApiError> {
+    let user = state.admit(&headers, SCOPES, Bucket::CriticalWrite, 6)?;
+    let read = mask(body["readMask"].as_str());
+    if read.is_empty() {
+        return Err(ApiError::invalid("readMask is required"));
     }
-    .await;
-    result.into_response()
+    let contacts = body["contacts"].as_array().cloned().unwrap_or_default();
+    if contacts.is_empty() || contacts.len() > 200 {
+        return Err(ApiError::invalid("contacts must hold between 1 and 200 entries"));
+    }
+    let mut new = Vec::new();
+    for c in &contacts {
+        let p = parse_person(&c["contactPerson"])?;
+        let memberships = if p.memberships.is_empty() {
+            vec![crate::model::MY_CONTACTS.to_owned()]
+        } else {
+            p.memberships
+        };
+        new.push(NewContact { fields: p.fields, memberships, client_data: p.client_data });
+    }
+    let created = state
+        .backend
+        .with_store(|s| s.create_contacts(&user, new))
+        .map_err(ApiError::from_store)?;
+    state.persist().await?;
+    let people: Vec<Value> = created
+        .iter()
+        .map(|c| json!({ "httpStatusCode": 200, "person": person_json(c, &read), "status": {} }))
+        .collect();
+    Ok(Json(json!({ "createdPeople": people })))
 }
 
 /// `POST v1/people:batchUpdateContacts`.
@@ -604,43 +585,45 @@ pub async fn batch_update(
     State(state): State<SharedState>,
     headers: HeaderMap,
     Json(body): Json<Value>,
-) -> Response {
-    let result = async {
-        let user = state.admit(&headers, SCOPES, Bucket::CriticalWrite, 6)?;
-        let update_mask: Vec<String> = mask(body["updateMask"].as_str()).into_iter().collect();
-        if update_mask.is_empty() {
-            return Err(ApiError::invalid("updateMask is required"));
-        }
-        if let Some(bad) = update_mask.iter().find(|f| !PERSON_FIELDS.contains(&f.as_str()) && *f != "clientData") {
-            return Err(ApiError::invalid(format!("Invalid updateMask path: {bad}")));
-        }
-        let read = mask(body["readMask"].as_str());
-        let contacts = body["contacts"].as_object().cloned().unwrap_or_default();
-        if contacts.is_empty() || contacts.len() > 200 {
-            return Err(ApiError::invalid("contacts must hold between 1 and 200 entries"));
-        }
-        let mut updates = Vec::new();
-        for (rn, person) in &contacts {
-            let p = parse_person(person)?;
-            let etag = p.etag.ok_or_else(|| ApiError::invalid(format!("person.etag is required for {rn}")))?;
-            updates.push(ContactUpdate {
-                resource_name: rn.clone(),
-                etag,
-                fields: p.fields,
-                update_mask: update_mask.clone(),
-                client_data: p.client_data,
-            });
-        }
-        let updated = state.backend.with_store(|s| s.update_contacts(&user, updates)).map_err(ApiError::from_store)?;
-        state.persist().await?;
-        let result: Map<String, Value> = updated
-            .iter()
-            .map(|c| (c.resource_name.clone(), json!({ "httpStatusCode": 200, "person": person_json(c, &read), "requestedResourceName": c.resource_name })))
-            .collect();
-        Ok(Json(json!({ "updateResult": result })))
+) -> Result<Json<Value>, ApiError> {
+    let user = state.admit(&headers, SCOPES, Bucket::CriticalWrite, 6)?;
+    let update_mask: Vec<String> = mask(body["updateMask"].as_str()).into_iter().collect();
+    if update_mask.is_empty() {
+        return Err(ApiError::invalid("updateMask is required"));
     }
-    .await;
-    result.into_response()
+    if let Some(bad) =
+        update_mask.iter().find(|f| !PERSON_FIELDS.contains(&f.as_str()) && *f != "clientData")
+    {
+        return Err(ApiError::invalid(format!("Invalid updateMask path: {bad}")));
+    }
+    let read = mask(body["readMask"].as_str());
+    let contacts = body["contacts"].as_object().cloned().unwrap_or_default();
+    if contacts.is_empty() || contacts.len() > 200 {
+        return Err(ApiError::invalid("contacts must hold between 1 and 200 entries"));
+    }
+    let mut updates = Vec::new();
+    for (rn, person) in &contacts {
+        let p = parse_person(person)?;
+        let etag =
+            p.etag.ok_or_else(|| ApiError::invalid(format!("person.etag is required for {rn}")))?;
+        updates.push(ContactUpdate {
+            resource_name: rn.clone(),
+            etag,
+            fields: p.fields,
+            update_mask: update_mask.clone(),
+            client_data: p.client_data,
+        });
+    }
+    let updated = state
+        .backend
+        .with_store(|s| s.update_contacts(&user, updates))
+        .map_err(ApiError::from_store)?;
+    state.persist().await?;
+    let result: Map<String, Value> = updated
+        .iter()
+        .map(|c| (c.resource_name.clone(), json!({ "httpStatusCode": 200, "person": person_json(c, &read), "requestedResourceName": c.resource_name })))
+        .collect();
+    Ok(Json(json!({ "updateResult": result })))
 }
 
 /// `POST v1/people:batchDeleteContacts`.
@@ -648,25 +631,18 @@ pub async fn batch_delete(
     State(state): State<SharedState>,
     headers: HeaderMap,
     Json(body): Json<Value>,
-) -> Response {
-    let result = async {
-        let user = state.admit(&headers, SCOPES, Bucket::DeleteAndGroupWrite, 10)?;
-        let names: Vec<String> = body["resourceNames"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect();
-        if names.is_empty() || names.len() > 500 {
-            return Err(ApiError::invalid("resourceNames must name between 1 and 500 contacts"));
-        }
-        state
-            .backend
-            .with_store(|s| s.delete_contacts(&user, &names))
-            .map_err(ApiError::from_store)?;
-        state.persist().await?;
-        Ok::<_, ApiError>(Json(json!({})))
+) -> Result<Json<Value>, ApiError> {
+    let user = state.admit(&headers, SCOPES, Bucket::DeleteAndGroupWrite, 10)?;
+    let names: Vec<String> = body["resourceNames"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    if names.is_empty() || names.len() > 500 {
+        return Err(ApiError::invalid("resourceNames must name between 1 and 500 contacts"));
     }
-    .await;
-    result.into_response()
+    state.backend.with_store(|s| s.delete_contacts(&user, &names)).map_err(ApiError::from_store)?;
+    state.persist().await?;
+    Ok(Json(json!({})))
 }
