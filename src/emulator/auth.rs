@@ -24,8 +24,9 @@ use super::{Emulator, SharedState};
 
 pub use crate::backend::google::{CONTACTS, MEMBERS_READONLY, USERS_READONLY};
 
-/// The scopes the emulated tenant's admin granted to the service account.
-const DELEGATED: &[&str] = &[
+/// The scopes the emulated tenant's admin granted to the service account, unless
+/// [`super::Config::delegated_scopes`] says otherwise.
+pub const DELEGATED: &[&str] = &[
     CONTACTS,
     USERS_READONLY,
     MEMBERS_READONLY,
@@ -94,7 +95,11 @@ pub async fn token(State(state): State<SharedState>, Form(req): Form<TokenReques
         Err(message) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &message),
     };
     let scopes: Vec<String> = claims.scope.split_whitespace().map(str::to_owned).collect();
-    if scopes.is_empty() || scopes.iter().any(|s| !DELEGATED.contains(&s.as_str())) {
+    let granted = |s: &String| match &state.config.delegated_scopes {
+        Some(list) => list.contains(s),
+        None => DELEGATED.contains(&s.as_str()),
+    };
+    if scopes.is_empty() || !scopes.iter().all(granted) {
         return oauth_error(
             StatusCode::UNAUTHORIZED,
             "unauthorized_client",

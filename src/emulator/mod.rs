@@ -53,6 +53,9 @@ pub struct Config {
     pub seed: u64,
     /// When set, token assertions must be signed by this key.
     pub trusted_key: Option<rsa::RsaPublicKey>,
+    /// The scopes the tenant's admin granted the service account (domain-wide
+    /// delegation); `None`: every scope contact-sync uses.
+    pub delegated_scopes: Option<Vec<String>>,
 }
 
 impl Config {
@@ -67,6 +70,7 @@ impl Config {
             burst_len: 0,
             seed: 0,
             trusted_key: None,
+            delegated_scopes: None,
         }
     }
 }

@@ -72,6 +72,12 @@ async fn directory_lookups_pagination_and_scopes() {
     let (status, user) =
         api.get(ADMIN, USERS_READONLY, "/admin/directory/v1/users/carol@example.com").await;
     assert_eq!((status, user["primaryEmail"].as_str()), (200, Some("caroline@example.com")));
+    // And by immutable id.
+    let (status, by_id) = api.get(ADMIN, USERS_READONLY, "/admin/directory/v1/users/2003").await;
+    assert_eq!((status, by_id["primaryEmail"].as_str()), (200, Some("caroline@example.com")));
+    let (status, body) =
+        api.get(ADMIN, USERS_READONLY, "/admin/directory/v1/users/nobody@example.com").await;
+    assert_eq!((status, body["error"]["code"].as_u64()), (404, Some(404)));
     // A token without the directory scope is refused.
     let (status, body) =
         api.get(ADMIN, CONTACTS, "/admin/directory/v1/users/carol@example.com").await;
@@ -157,6 +163,25 @@ async fn people_limits_etags_and_conflicts() {
     assert_eq!(ada["names"][0]["displayName"], "Dr. Ada Lovelace");
     assert_eq!(ada["phoneNumbers"][0]["canonicalForm"], "+15550100");
     assert_eq!(ada["names"][0]["metadata"]["primary"], true);
+
+    // batchGet: up to 200 names.
+    let rn0 = page["connections"][0]["resourceName"].as_str().unwrap().to_owned();
+    let rn1 = page["connections"][1]["resourceName"].as_str().unwrap().to_owned();
+    let (status, got) = api
+        .get(
+            sam,
+            CONTACTS,
+            &format!(
+                "/v1/people:batchGet?personFields=names&resourceNames={rn0}&resourceNames={rn1}"
+            ),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(got["responses"].as_array().unwrap().len(), 2);
+    let too_many: String = (0..201).map(|i| format!("&resourceNames=people/c{i}")).collect();
+    let (status, _) =
+        api.get(sam, CONTACTS, &format!("/v1/people:batchGet?personFields=names{too_many}")).await;
+    assert_eq!(status, 400);
 
     // A group name in use is a 409.
     let (status, body) =

@@ -224,3 +224,21 @@ async fn a_large_source_is_paged_batched_and_paced() {
         "the write quota was met and waited out: {stats:#}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_delegation_names_the_client_id_and_the_scopes_to_grant() {
+    // The admin granted the contacts scope but not the directory scopes.
+    let seed = Seed::google_with(|c| {
+        c.delegated_scopes = Some(vec![contact_sync::backend::google::CONTACTS.into()])
+    });
+    let (input, target) = contact_sync::workspace::load(&seed.options()).unwrap();
+    let backend = target.open().unwrap();
+    let err =
+        contact_sync::inventory::plan(backend.as_ref(), &input).await.unwrap_err().to_string();
+    assert!(err.contains("grant client id 100000000000000000001"), "{err}");
+    assert!(err.contains("https://www.googleapis.com/auth/admin.directory.user.readonly"), "{err}");
+    assert!(
+        err.contains("https://www.googleapis.com/auth/admin.directory.group.member.readonly"),
+        "{err}"
+    );
+}
