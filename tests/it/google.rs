@@ -242,3 +242,18 @@ async fn a_refused_delegation_names_the_client_id_and_the_scopes_to_grant() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_answers_time_out() {
+    let seed = Seed::google_with(|c| c.latency = Duration::from_millis(1500));
+    let ws = seed
+        .read("contact-sync.yaml")
+        .replace("    concurrency: 4\n", "    concurrency: 4\n    requestTimeoutSeconds: 1\n");
+    let ws = ws.replace("maxAttempts: 12", "maxAttempts: 2");
+    seed.write("contact-sync.yaml", &ws);
+    let (input, target) = contact_sync::workspace::load(&seed.options()).unwrap();
+    let backend = target.open().unwrap();
+    let err =
+        contact_sync::inventory::plan(backend.as_ref(), &input).await.unwrap_err().to_string();
+    assert!(err.contains("request timed out"), "{err}");
+}

@@ -164,15 +164,19 @@ impl Client {
                     }
                     (Failure::parse(status, &value), retry_after)
                 }
-                Err(e) => (
-                    Failure {
-                        status: 503,
-                        canonical: "UNAVAILABLE".into(),
-                        reason: "transport".into(),
-                        message: e.to_string(),
-                    },
-                    None,
-                ),
+                Err(e) => {
+                    let message = if e.is_timeout() {
+                        "request timed out".to_owned()
+                    } else {
+                        let cause = std::error::Error::source(&e).map(ToString::to_string);
+                        format!("{e}: {}", cause.unwrap_or_default())
+                    };
+                    let reason = "transport".to_owned();
+                    (
+                        Failure { status: 503, canonical: "UNAVAILABLE".into(), reason, message },
+                        None,
+                    )
+                }
             };
             let transient = failure.retryable() || (failure.status == 401 && attempt == 1);
             if !transient || attempt >= self.retry.max_attempts {
