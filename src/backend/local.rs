@@ -73,11 +73,6 @@ impl LocalBackend {
         Ok(true)
     }
 
-    /// The file this backend reads and writes.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Runs `f` on the store.
     pub fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
         f(&mut self.state.lock().expect("store lock poisoned").store)

@@ -199,14 +199,7 @@ fn parse_person(v: &Value) -> Result<Incoming, ApiError> {
                     incoming.memberships.push(rn);
                 }
             }
-            "clientData" => {
-                for d in value.as_array().into_iter().flatten() {
-                    let (Some(k), Some(v)) = (d["key"].as_str(), d["value"].as_str()) else {
-                        return Err(ApiError::invalid("clientData entries need key and value"));
-                    };
-                    incoming.client_data.push(ClientData { key: k.into(), value: v.into() });
-                }
-            }
+            "clientData" => incoming.client_data = client_data_of(value)?,
             field if PERSON_FIELDS.contains(&field) => {
                 let items = value.as_array().ok_or_else(|| {
                     ApiError::invalid(format!("Invalid value at 'person.{field}': expected a list"))
@@ -338,14 +331,25 @@ fn read_fields(body: &Value, key: &str) -> HashSet<String> {
     mask(body[key].as_str().or(Some("metadata,groupType,memberCount,name,clientData")))
 }
 
-fn client_data_of(v: &Value) -> Vec<ClientData> {
+/// `clientData` of a person or group; every entry needs a key and a value.
+fn client_data_of(v: &Value) -> Result<Vec<ClientData>, ApiError> {
     v.as_array()
         .into_iter()
         .flatten()
-        .filter_map(|d| {
-            Some(ClientData { key: d["key"].as_str()?.into(), value: d["value"].as_str()?.into() })
+        .map(|d| match (d["key"].as_str(), d["value"].as_str()) {
+            (Some(k), Some(v)) => Ok(ClientData { key: k.into(), value: v.into() }),
+            _ => Err(ApiError::invalid("clientData entries need key and value")),
         })
         .collect()
+}
+
+/// A batch method's size limit: between 1 and `max` items.
+fn check_batch(len: usize, max: usize, what: &str) -> Result<(), ApiError> {
+    if (1..=max).contains(&len) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(format!("{what} must name between 1 and {max} entries, got {len}")))
+    }
 }
 
 /// `POST v1/contactGroups`.
@@ -359,7 +363,7 @@ pub async fn create_group(
         .as_str()
         .filter(|n| !n.trim().is_empty())
         .ok_or_else(|| ApiError::invalid("contactGroup.name is required"))?;
-    let data = client_data_of(&body["contactGroup"]["clientData"]);
+    let data = client_data_of(&body["contactGroup"]["clientData"])?;
     let group = state
         .backend
         .with_store(|s| s.create_group(&user, name, data))
@@ -395,7 +399,7 @@ pub async fn update_group(
             .to_owned();
     }
     if update.contains("clientData") {
-        group.client_data = client_data_of(&sent["clientData"]);
+        group.client_data = client_data_of(&sent["clientData"])?;
     }
     let updated =
         state.backend.with_store(|s| s.update_group(&user, group)).map_err(ApiError::from_store)?;
@@ -529,9 +533,7 @@ pub async fn batch_get(
     let fields = person_fields(&q, "personFields")?;
     let names: Vec<&str> =
         q.iter().filter(|(k, _)| k == "resourceNames").map(|(_, v)| v.as_str()).collect();
-    if names.is_empty() || names.len() > 200 {
-        return Err(ApiError::invalid("resourceNames must name between 1 and 200 people"));
-    }
+    check_batch(names.len(), 200, "resourceNames")?;
     let contacts = state.backend.with_store(|s| s.contacts(&user)).map_err(ApiError::from_store)?;
     let responses: Vec<Value> = names
         .iter()
@@ -555,9 +557,7 @@ pub async fn batch_create(
         return Err(ApiError::invalid("readMask is required"));
     }
     let contacts = body["contacts"].as_array().cloned().unwrap_or_default();
-    if contacts.is_empty() || contacts.len() > 200 {
-        return Err(ApiError::invalid("contacts must hold between 1 and 200 entries"));
-    }
+    check_batch(contacts.len(), 200, "contacts")?;
     let mut new = Vec::new();
     for c in &contacts {
         let p = parse_person(&c["contactPerson"])?;
@@ -598,9 +598,7 @@ pub async fn batch_update(
     }
     let read = mask(body["readMask"].as_str());
     let contacts = body["contacts"].as_object().cloned().unwrap_or_default();
-    if contacts.is_empty() || contacts.len() > 200 {
-        return Err(ApiError::invalid("contacts must hold between 1 and 200 entries"));
-    }
+    check_batch(contacts.len(), 200, "contacts")?;
     let mut updates = Vec::new();
     for (rn, person) in &contacts {
         let p = parse_person(person)?;
@@ -639,9 +637,7 @@ pub async fn batch_delete(
         .flatten()
         .filter_map(|v| v.as_str().map(str::to_owned))
         .collect();
-    if names.is_empty() || names.len() > 500 {
-        return Err(ApiError::invalid("resourceNames must name between 1 and 500 contacts"));
-    }
+    check_batch(names.len(), 500, "resourceNames")?;
     state.backend.with_store(|s| s.delete_contacts(&user, &names)).map_err(ApiError::from_store)?;
     state.persist().await?;
     Ok(Json(json!({})))

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{ACCOUNTING, SYNC, Seed, set_field};
+use crate::harness::{ACCOUNTING, SYNC, Seed};
 use contact_sync::emulator::quota::Limits;
 
 /// Requests the emulator answered, by `METHOD path` and status.
@@ -114,27 +114,21 @@ async fn an_apply_cut_off_half_way_converges_when_run_again() {
 async fn a_stale_etag_is_reread_and_retried() {
     let seed = Seed::google();
     seed.converge().await;
-    seed.edit(|s| {
-        set_field(
-            s,
-            "salesuser@example.com",
-            "Grace Hopper",
-            "nicknames",
-            json!([{"value": "Amazing Grace"}]),
-        )
-    })
+    seed.set_field(
+        "salesuser@example.com",
+        "Grace Hopper",
+        "nicknames",
+        json!([{"value": "Amazing Grace"}]),
+    )
     .await;
     let plan = seed.plan().await;
     // Bob edits his copy between plan and apply.
-    seed.edit(|s| {
-        set_field(
-            s,
-            "bob@example.com",
-            "Grace Hopper",
-            "phoneNumbers",
-            json!([{"value": "+1 555 0000"}]),
-        )
-    })
+    seed.set_field(
+        "bob@example.com",
+        "Grace Hopper",
+        "phoneNumbers",
+        json!([{"value": "+1 555 0000"}]),
+    )
     .await;
     let report = seed.apply(&plan).await;
     assert!(report.destinations.iter().all(|d| d.error.is_none()), "{report:?}");

@@ -96,15 +96,16 @@ impl Seed {
         LocalBackend::open(&self.tenant).unwrap()
     }
 
+    /// Changes one field of a user's contact, as an edit in the Contacts app does.
+    pub async fn set_field(&self, user: &str, name: &str, field: &str, value: serde_json::Value) {
+        self.edit(|s| set_field(s, user, name, field, value)).await
+    }
+
     /// Applies with the backend the manifests name.
-    async fn apply_configured(&self, plan: &Plan) -> Report {
+    pub async fn apply(&self, plan: &Plan) -> Report {
         let (_, target) = workspace::load(&self.options()).unwrap();
         let backend = target.open().unwrap();
         apply::apply(backend.as_ref(), plan, &|_| {}).await
-    }
-
-    pub async fn apply(&self, plan: &Plan) -> Report {
-        self.apply_configured(plan).await
     }
 
     /// Apply → plan again → no changes (the idempotency check every scenario ends with).

@@ -143,15 +143,12 @@ async fn source_adds_edits_and_removes_contacts(seed: Seed) {
 
 async fn destination_edits_are_reverted(seed: Seed) {
     seed.converge().await;
-    seed.edit(|s| {
-        set_field(
-            s,
-            "bob@example.com",
-            "Grace Hopper",
-            "phoneNumbers",
-            json!([{"value": "+1 555 0000"}]),
-        )
-    })
+    seed.set_field(
+        "bob@example.com",
+        "Grace Hopper",
+        "phoneNumbers",
+        json!([{"value": "+1 555 0000"}]),
+    )
     .await;
     let plan = seed.plan().await;
     insta::assert_snapshot!("edited_outside", seed.text(&plan));
@@ -320,10 +317,8 @@ async fn a_renamed_destination_is_held_back_and_the_others_proceed(seed: Seed) {
     seed.write("syncs/sales-to-accounting.yaml", &manifest);
     seed.converge().await;
     seed.edit_file(|t| rename_user(t, "frank@example.com", "franz@example.com"));
-    seed.edit(|s| {
-        set_field(s, "ann@example.com", "Grace Hopper", "nicknames", json!([{"value": "Amazing"}]))
-    })
-    .await;
+    seed.set_field("ann@example.com", "Grace Hopper", "nicknames", json!([{"value": "Amazing"}]))
+        .await;
     let plan = seed.plan().await;
     insta::assert_snapshot!("destination_renamed", seed.text(&plan));
     let d = destination(&plan, SYNC, "frank@example.com");
@@ -534,28 +529,22 @@ async fn a_replaced_source_account_is_an_identity_change(seed: Seed) {
 
 async fn one_failing_destination_does_not_stop_the_others(seed: Seed) {
     seed.converge().await;
-    seed.edit(|s| {
-        set_field(
-            s,
-            "salesuser@example.com",
-            "Grace Hopper",
-            "nicknames",
-            json!([{"value": "Amazing Grace"}]),
-        )
-    })
+    seed.set_field(
+        "salesuser@example.com",
+        "Grace Hopper",
+        "nicknames",
+        json!([{"value": "Amazing Grace"}]),
+    )
     .await;
     let plan = seed.plan().await;
     assert_eq!(plan.summary.update, 5);
     // Between plan and apply, Bob edits his copy: the planned update of it is stale.
-    seed.edit(|s| {
-        set_field(
-            s,
-            "bob@example.com",
-            "Grace Hopper",
-            "phoneNumbers",
-            json!([{"value": "+1 555 0000"}]),
-        )
-    })
+    seed.set_field(
+        "bob@example.com",
+        "Grace Hopper",
+        "phoneNumbers",
+        json!([{"value": "+1 555 0000"}]),
+    )
     .await;
     let report = seed.apply(&plan).await;
     assert!(report.failed());

@@ -3,7 +3,6 @@
 //! the server's `Retry-After`, which waits out a quota window), and Google's error
 //! bodies turned into [`Error`]s a person can act on.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rand::RngExt;
@@ -96,18 +95,12 @@ pub struct Client {
     pub(super) http: reqwest::Client,
     pub(super) auth: Authenticator,
     pub(super) retry: RetryPolicy,
-    requests: AtomicU64,
 }
 
 impl Client {
     /// A client over `http` authenticating with `auth`.
     pub fn new(http: reqwest::Client, auth: Authenticator, retry: RetryPolicy) -> Self {
-        Self { http, auth, retry, requests: AtomicU64::new(0) }
-    }
-
-    /// Requests sent so far (retries included), for benchmarks.
-    pub fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
+        Self { http, auth, retry }
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
@@ -140,7 +133,6 @@ impl Client {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            self.requests.fetch_add(1, Ordering::Relaxed);
             let (failure, retry_after) = match request.send().await {
                 Ok(response) => {
                     let status = response.status().as_u16();

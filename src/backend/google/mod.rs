@@ -95,11 +95,6 @@ impl GoogleBackend {
         Ok(Self { client: Client::new(http, auth, config.retry), config })
     }
 
-    /// HTTP requests sent so far, retries included.
-    pub fn requests(&self) -> u64 {
-        self.client.requests()
-    }
-
     async fn people(
         &self,
         user: &str,
