@@ -4,11 +4,18 @@
 //!
 //! One failing destination does not stop the others: each destination's outcome is
 //! collected into the report, and any failure makes the command exit 1.
+//!
+//! Under a writer [`Lease`], every write is preceded by a check that the lease is
+//! still held; an interruption (the [`Control::cancel`] token) lets the users in
+//! flight finish and starts no others.
 
 use std::collections::BTreeMap;
 
-use crate::backend::{self, Backend};
 use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::{self, Backend};
+use crate::lease::Lease;
 
 use crate::plan::{Action, Change, DestinationPlan, NEW_TARGET_GROUP, Op, Plan, Status};
 
@@ -38,6 +45,8 @@ pub struct Report {
     pub held_back: Vec<String>,
     /// Why the writes could not be made durable, if so (nothing was applied then).
     pub commit_error: Option<String>,
+    /// Destinations not started because the apply was interrupted.
+    pub not_started: usize,
 }
 
 impl Report {
@@ -52,6 +61,7 @@ impl Report {
     /// Whether anything failed or was held back.
     pub fn failed(&self) -> bool {
         self.commit_error.is_some()
+            || self.not_started > 0
             || !self.held_back.is_empty()
             || self.destinations.iter().any(|d| d.error.is_some())
     }
@@ -67,13 +77,55 @@ pub fn work(plan: &Plan) -> usize {
         .count()
 }
 
-/// Applies `plan`; `progress` is called after each destination.
-///
-/// Users are applied concurrently (up to the backend's concurrency); all of one
-/// user's changes, across syncs, are sent one after another.
+/// What an apply runs under.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Control<'a> {
+    /// The writer lease, checked before every write.
+    pub lease: Option<&'a Lease>,
+    /// Once cancelled, no further user is started.
+    pub cancel: Option<&'a CancellationToken>,
+}
+
+impl Control<'_> {
+    fn may_write(&self) -> Result<(), Error> {
+        match self.lease.map(Lease::check) {
+            Some(Err(why)) => Err(Error::Lease(why)),
+            _ => Ok(()),
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.is_some_and(CancellationToken::is_cancelled)
+    }
+}
+
+/// Why one destination's changes stopped.
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    #[error(transparent)]
+    Backend(#[from] backend::Error),
+    #[error("stopped before writing: {0}")]
+    Lease(String),
+}
+
+/// Applies `plan` with no lease and no interruption (tests, benchmarks, a caller
+/// that holds the tenant otherwise); `progress` is called after each destination.
 pub async fn apply(
     backend: &dyn Backend,
     plan: &Plan,
+    progress: &(dyn Fn(&DestinationReport) + Sync),
+) -> Report {
+    apply_with(backend, plan, Control::default(), progress).await
+}
+
+/// Applies `plan` under `control`; `progress` is called after each destination.
+///
+/// Users are applied concurrently (up to the backend's concurrency); all of one
+/// user's changes, across syncs, are sent one after another.
+pub async fn apply_with(
+    backend: &dyn Backend,
+    plan: &Plan,
+    control: Control<'_>,
     progress: &(dyn Fn(&DestinationReport) + Sync),
 ) -> Report {
     let mut report = Report::default();
@@ -92,11 +144,16 @@ pub async fn apply(
             order += 1;
         }
     }
+    let total = order;
     let runs = futures::stream::iter(by_user.into_values())
         .map(|work| async move {
             let mut done = Vec::with_capacity(work.len());
+            // An interruption lets the user in flight finish: all of its syncs.
+            if control.cancelled() {
+                return done;
+            }
             for (order, sync, dest) in work {
-                let r = apply_one(backend, sync, dest).await;
+                let r = apply_one(backend, sync, dest, control).await;
                 progress(&r);
                 done.push((order, r));
             }
@@ -104,6 +161,7 @@ pub async fn apply(
         })
         .buffer_unordered(backend.concurrency());
     let mut results: Vec<(usize, DestinationReport)> = runs.concat().await;
+    report.not_started = total - results.len();
     results.sort_by_key(|(order, _)| *order);
     report.destinations = results.into_iter().map(|(_, r)| r).collect();
     if let Err(e) = backend.commit().await {
@@ -112,10 +170,15 @@ pub async fn apply(
     report
 }
 
-async fn apply_one(backend: &dyn Backend, sync: &str, dest: &DestinationPlan) -> DestinationReport {
+async fn apply_one(
+    backend: &dyn Backend,
+    sync: &str,
+    dest: &DestinationPlan,
+    control: Control<'_>,
+) -> DestinationReport {
     let mut r =
         DestinationReport { sync: sync.to_owned(), user: dest.user.clone(), ..Default::default() };
-    match apply_destination(backend, &dest.user, &dest.changes).await {
+    match apply_destination(backend, &dest.user, &dest.changes, control).await {
         Ok(()) => {
             for c in &dest.changes {
                 match c.action {
@@ -130,20 +193,24 @@ async fn apply_one(backend: &dyn Backend, sync: &str, dest: &DestinationPlan) ->
     r
 }
 
-/// Sends one destination's changes, batched, in dependency order.
+/// Sends one destination's changes, batched, in dependency order; checks the
+/// lease before each write.
 async fn apply_destination(
     backend: &dyn Backend,
     user: &str,
     changes: &[Change],
-) -> backend::Result<()> {
+    control: Control<'_>,
+) -> Result<(), Error> {
     let ops: Vec<&Op> = changes.iter().filter_map(|c| c.op.as_ref()).collect();
     let mut target = NEW_TARGET_GROUP.to_owned();
     for op in &ops {
         match op {
             Op::CreateGroup { name, client_data } => {
+                control.may_write()?;
                 target = backend.create_group(user, name, client_data.clone()).await?.resource_name;
             }
             Op::UpdateGroup { group } => {
+                control.may_write()?;
                 backend.update_group(user, group.clone()).await?;
             }
             _ => {}
@@ -163,6 +230,7 @@ async fn apply_destination(
         })
         .collect();
     if !creates.is_empty() {
+        control.may_write()?;
         backend.create_contacts(user, creates).await?;
     }
 
@@ -180,9 +248,11 @@ async fn apply_destination(
         }
     }
     if !updates.is_empty() {
+        control.may_write()?;
         backend.update_contacts(user, updates).await?;
     }
     for (group, (add, remove)) in members {
+        control.may_write()?;
         backend.modify_members(user, &group, add, remove).await?;
     }
 
@@ -194,10 +264,12 @@ async fn apply_destination(
         })
         .collect();
     if !deletes.is_empty() {
+        control.may_write()?;
         backend.delete_contacts(user, deletes).await?;
     }
     for op in &ops {
         if let Op::DeleteGroup { resource_name } = op {
+            control.may_write()?;
             backend.delete_group(user, resource_name).await?;
         }
     }

@@ -24,6 +24,12 @@ use crate::plan::{
 };
 
 /// The plan for `input` against the tenant behind `backend`.
+///
+/// Only listing the directory is fatal: a sync whose source or selectors cannot be
+/// read is held back with an `api` error, and a user whose contacts cannot be read
+/// is an error of that user (and of every sync that selects it) — the rest is
+/// planned. Orphans are pruned only from the whole picture: not when the manifest
+/// set is partial, and not when a user could not be read.
 pub async fn plan(backend: &dyn Backend, input: &PlanInput) -> backend::Result<Plan> {
     let mut fp = Sha256::new();
     let mut users = backend.users(UserScope::All).await?;
@@ -38,11 +44,15 @@ pub async fn plan(backend: &dyn Backend, input: &PlanInput) -> backend::Result<P
 
     let mut runs = Vec::new();
     for sync in &input.syncs {
-        runs.push(Run::prepare(backend, sync, &directory, &mut fp).await?);
+        runs.push(Run::prepare(backend, sync, &directory, &mut fp).await);
     }
 
+    let find_orphans = input.partial.is_none();
     let mut orphans: BTreeMap<String, SyncPlan> = BTreeMap::new();
     let mut kept = Vec::new();
+    let mut errors = Vec::new();
+    let mut unreadable = 0;
+    let mut managed = 0;
     let known: HashSet<&str> = input.known_syncs.iter().map(String::as_str).collect();
     // Who needs a full read, decided from the groups alone: computed before the
     // reads start so they can run concurrently while the planner works.
@@ -53,31 +63,45 @@ pub async fn plan(backend: &dyn Backend, input: &PlanInput) -> backend::Result<P
         .collect();
     let planned: HashSet<String> =
         runs.iter().filter(|r| r.desired.is_some()).map(|r| r.name().to_owned()).collect();
-    let wanted =
-        |owner: &str| planned.contains(owner) || (input.find_orphans && !known.contains(owner));
+    let wanted = |owner: &str| planned.contains(owner) || (find_orphans && !known.contains(owner));
     let reads = futures::stream::iter(users.iter().filter(|u| !u.inactive()))
         .map(|user| read_user(backend, user, selected.contains(&user.id), &wanted))
         .buffered(backend.concurrency());
     futures::pin_mut!(reads);
     while let Some(read) = reads.next().await {
-        let Some((user, groups, contacts)) = read? else { continue };
-        let contacts = match contacts {
-            Ok(c) => c,
-            Err(e) => {
-                for run in runs.iter_mut().filter(|r| r.selects(&user.id)) {
-                    let error =
-                        PlanError::new(ErrorKind::Api, format!("cannot read contacts: {e}"));
-                    run.plan.destinations.push(DestinationPlan::error(&user.primary_email, error));
+        let (user, groups, contacts) = match read {
+            UserRead::NotInvolved => continue,
+            UserRead::Failed(user, e) => {
+                unreadable += 1;
+                let mut error = PlanError::new(
+                    ErrorKind::Api,
+                    format!(
+                        "cannot read the contacts of {}: {e}; nothing is changed for this user \
+                         in this run",
+                        user.primary_email
+                    ),
+                );
+                error.email = Some(user.primary_email.clone());
+                let mut selecting = runs.iter_mut().filter(|r| r.selects(&user.id)).peekable();
+                if selecting.peek().is_none() {
+                    errors.push(error);
+                    continue;
+                }
+                for run in selecting {
+                    let dest = DestinationPlan::error(&user.primary_email, error.clone());
+                    run.plan.destinations.push(dest);
                 }
                 continue;
             }
+            UserRead::Read(user, groups, contacts) => (user, groups, contacts),
         };
         feed_user(&mut fp, user, &groups, &contacts);
+        managed += contacts.iter().filter(|c| c.owner().is_some()).count();
         let actual = Actual { user: &user.primary_email, groups: &groups, contacts: &contacts };
         for run in &mut runs {
             run.plan_user(user, &actual);
         }
-        if input.find_orphans {
+        if find_orphans {
             let owners: BTreeSet<&str> = groups
                 .iter()
                 .filter_map(|g| g.owner())
@@ -106,21 +130,46 @@ pub async fn plan(backend: &dyn Backend, input: &PlanInput) -> backend::Result<P
         }
     }
 
-    let mut plan = Plan { format_version: "1".into(), orphans: kept, ..Plan::default() };
+    let mut notes = Vec::new();
+    if let Some(why) = &input.partial {
+        notes.push(format!("Syncs whose manifest was deleted were not looked for: {why}."));
+    } else if unreadable > 0 {
+        orphans.clear();
+        kept.clear();
+        notes.push(format!(
+            "Syncs whose manifest was deleted were neither pruned nor listed: the contacts of {} \
+             could not be read, and what this run did not see it does not delete.",
+            if unreadable == 1 { "1 user".to_owned() } else { format!("{unreadable} users") }
+        ));
+    }
+    let mut orphans: Vec<SyncPlan> = orphans.into_values().collect();
+    crate::plan::guard_orphans(
+        &mut orphans,
+        managed,
+        input.max_delete_percent,
+        input.allow_deletes,
+    );
+    let mut plan =
+        Plan { format_version: "1".into(), orphans: kept, errors, notes, ..Plan::default() };
     for run in runs {
         plan.syncs.push(run.finish(input));
     }
-    plan.syncs.extend(orphans.into_values());
+    plan.syncs.extend(orphans);
     plan.syncs.sort_by(|a, b| a.name.cmp(&b.name));
     plan.fingerprint = hex::encode(fp.finalize());
     plan.summarize();
     Ok(plan)
 }
 
-/// What one user's read produced: nothing (not involved), or its groups and
-/// contacts (a failed contacts read is planned as an error of that user).
-type UserRead<'u> =
-    Option<(&'u DirectoryUser, Vec<ContactGroup>, backend::Result<Vec<crate::model::Contact>>)>;
+/// What one user's read produced.
+enum UserRead<'u> {
+    /// No sync selects the user and it holds no state of one: not read further.
+    NotInvolved,
+    /// Its groups and contacts.
+    Read(&'u DirectoryUser, Vec<ContactGroup>, Vec<crate::model::Contact>),
+    /// A read failed (after the backend's retries).
+    Failed(&'u DirectoryUser, backend::Error),
+}
 
 /// Reads a user's groups and, if a sync selects the user or has left state there,
 /// its contacts.
@@ -129,13 +178,18 @@ async fn read_user<'u>(
     user: &'u DirectoryUser,
     selected: bool,
     wanted: &impl Fn(&str) -> bool,
-) -> backend::Result<UserRead<'u>> {
-    let groups = backend.contact_groups(&user.primary_email).await?;
+) -> UserRead<'u> {
+    let groups = match backend.contact_groups(&user.primary_email).await {
+        Ok(groups) => groups,
+        Err(e) => return UserRead::Failed(user, e),
+    };
     if !selected && !groups.iter().filter_map(|g| g.owner()).any(wanted) {
-        return Ok(None);
+        return UserRead::NotInvolved;
     }
-    let contacts = backend.contacts(&user.primary_email).await;
-    Ok(Some((user, groups, contacts)))
+    match backend.contacts(&user.primary_email).await {
+        Ok(contacts) => UserRead::Read(user, groups, contacts),
+        Err(e) => UserRead::Failed(user, e),
+    }
 }
 
 fn feed(fp: &mut Sha256, parts: &[&str]) {
@@ -198,12 +252,14 @@ struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
+    /// Resolves the sync's source and destinations. A read that fails holds the
+    /// whole sync back (its destinations are unknown, so nothing may be pruned).
     async fn prepare(
         backend: &dyn Backend,
         input: &'a SyncInput,
         directory: &Directory<'_>,
         fp: &mut Sha256,
-    ) -> backend::Result<Run<'a>> {
+    ) -> Run<'a> {
         let manifest = &input.manifest;
         let mut run = Run {
             input,
@@ -217,16 +273,37 @@ impl<'a> Run<'a> {
             held: HashSet::new(),
             managed: 0,
         };
-        let source_id = match manifest.spec.sync_type {
-            SyncType::Personal => run.resolve_personal(backend, fp).await?,
-            SyncType::Directory => run.resolve_directory(backend, directory, fp).await?,
-        };
+        if let Err(e) = run.resolve(backend, directory, fp).await {
+            run.desired = None;
+            run.selected.clear();
+            run.plan.destinations.clear();
+            let mut error = PlanError::new(
+                ErrorKind::Api,
+                format!(
+                    "cannot read what the sync needs: {e}; nothing is changed for this sync in this run"
+                ),
+            );
+            error.location = Some(input.at("/metadata/name"));
+            run.plan.errors.push(error);
+        }
         run.plan.source = run.desired.as_ref().map_or_else(
             || manifest.spec.source.user.clone().unwrap_or_else(|| "the directory".into()),
             |d| d.source_label.clone(),
         );
-        run.select(backend, directory, source_id.as_deref()).await?;
-        Ok(run)
+        run
+    }
+
+    async fn resolve(
+        &mut self,
+        backend: &dyn Backend,
+        directory: &Directory<'_>,
+        fp: &mut Sha256,
+    ) -> backend::Result<()> {
+        let source_id = match self.input.manifest.spec.sync_type {
+            SyncType::Personal => self.resolve_personal(backend, fp).await?,
+            SyncType::Directory => self.resolve_directory(backend, directory, fp).await?,
+        };
+        self.select(backend, directory, source_id.as_deref()).await
     }
 
     fn name(&self) -> &str {

@@ -4,7 +4,8 @@
 //! The pipeline, one module per stage: [`manifest`] (types and loading) →
 //! [`validate`] (schema and semantic checks) → [`inventory`] (directory resolution
 //! and reading actual state, one user at a time) → [`plan`] (the pure planner and
-//! its renderings) → [`apply`] (executes a plan verbatim). [`backend`] holds the
+//! its renderings) → [`apply`] (executes a plan verbatim, under the writer
+//! [`lease`] that keeps a second writer out). [`backend`] holds the
 //! one trait both backends implement and the local backend; [`model`] the domain
 //! types they share with the planner. [`diagnostic`] renders problems with their
 //! `file:line:column`; [`yaml`] is the spanned parser underneath; [`cli`] is the
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod diagnostic;
 pub mod emulator;
 pub mod inventory;
+pub mod lease;
 pub mod manifest;
 pub mod model;
 pub mod plan;

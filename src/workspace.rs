@@ -3,6 +3,7 @@
 //! PLAN.json` reaches the same tenant without the manifests.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +40,8 @@ pub enum BackendTarget {
         customer: String,
         /// Admin impersonated for directory reads.
         admin_user: String,
+        /// Holder of the writer lease group.
+        state_user: String,
         /// Service-account key file, absolute.
         credentials: PathBuf,
         /// People API base URL.
@@ -107,6 +110,7 @@ impl Target {
                 };
                 BackendTarget::Google {
                     customer: google.customer,
+                    state_user: google.state_user.unwrap_or_else(|| google.admin_user.clone()),
                     admin_user: google.admin_user,
                     credentials,
                     people_url: google
@@ -129,14 +133,15 @@ impl Target {
     }
 
     /// Opens the backend.
-    pub fn open(&self) -> Result<Box<dyn Backend>, Error> {
+    pub fn open(&self) -> Result<Arc<dyn Backend>, Error> {
         match &self.backend {
             BackendTarget::Local { path } => LocalBackend::open(path)
-                .map(|b| Box::new(b) as Box<dyn Backend>)
+                .map(|b| Arc::new(b) as Arc<dyn Backend>)
                 .map_err(|source| Error::Local { path: path.clone(), source }),
             BackendTarget::Google {
                 customer,
                 admin_user,
+                state_user,
                 credentials,
                 people_url,
                 directory_url,
@@ -149,6 +154,7 @@ impl Target {
                 let config = google::Config {
                     customer: customer.clone(),
                     admin_user: admin_user.clone(),
+                    state_user: state_user.clone(),
                     credentials: credentials.clone(),
                     people_url: people_url.clone(),
                     directory_url: directory_url.clone(),
@@ -162,7 +168,7 @@ impl Target {
                     },
                 };
                 google::GoogleBackend::new(config)
-                    .map(|b| Box::new(b) as Box<dyn Backend>)
+                    .map(|b| Arc::new(b) as Arc<dyn Backend>)
                     .map_err(Error::Google)
             }
         }
@@ -206,6 +212,34 @@ pub enum LoadError {
     },
 }
 
+/// Why the run does not see the whole manifest set, if it does not.
+///
+/// The manifest set of a tenant is the folder of its Workspace document and
+/// everything under it. A run sees all of it when one of its paths is that folder
+/// or a folder above it, and no `--sync` narrows it; only then can a sync that no
+/// manifest declares be taken for one whose manifest was deleted.
+fn partial(options: &LoadOptions, workspace_file: &Path) -> Option<String> {
+    if !options.syncs.is_empty() {
+        return Some(format!("--sync {} narrowed the run", options.syncs.join(", ")));
+    }
+    let folder =
+        workspace_file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let root = folder.canonicalize().unwrap_or_else(|_| folder.to_path_buf());
+    let covered = options
+        .paths
+        .iter()
+        .filter(|p| p.is_dir())
+        .filter_map(|p| p.canonicalize().ok())
+        .any(|p| root.starts_with(p));
+    (!covered).then(|| {
+        format!(
+            "the paths given are part of the manifest set, which is the folder of the Workspace \
+             document ({}) and everything under it; plan that folder to look for them",
+            folder.display()
+        )
+    })
+}
+
 /// Validates the manifests, resolves the Workspace and builds the planner's input.
 pub fn load(options: &LoadOptions) -> Result<(crate::plan::PlanInput, Target), LoadError> {
     use crate::plan::{PlanInput, SyncInput};
@@ -215,7 +249,7 @@ pub fn load(options: &LoadOptions) -> Result<(crate::plan::PlanInput, Target), L
     if !report.is_valid() {
         return Err(LoadError::Invalid(Box::new(report)));
     }
-    let target = match &options.workspace {
+    let (target, ws_file) = match &options.workspace {
         Some(file) => {
             let ws_report = validate_paths(std::slice::from_ref(file));
             if !ws_report.is_valid() {
@@ -225,10 +259,12 @@ pub fn load(options: &LoadOptions) -> Result<(crate::plan::PlanInput, Target), L
                 .manifests
                 .workspace
                 .ok_or_else(|| LoadError::NoWorkspace(file.display().to_string()))?;
-            Target::resolve(&ws).map_err(LoadError::Backend)?
+            (Target::resolve(&ws).map_err(LoadError::Backend)?, ws.doc.file.path.clone())
         }
         None => match &report.manifests.workspace {
-            Some(ws) => Target::resolve(ws).map_err(LoadError::Backend)?,
+            Some(ws) => {
+                (Target::resolve(ws).map_err(LoadError::Backend)?, ws.doc.file.path.clone())
+            }
             None => {
                 let paths: Vec<String> =
                     options.paths.iter().map(|p| p.display().to_string()).collect();
@@ -251,7 +287,7 @@ pub fn load(options: &LoadOptions) -> Result<(crate::plan::PlanInput, Target), L
     let input = PlanInput {
         syncs,
         known_syncs: known,
-        find_orphans: options.syncs.is_empty(),
+        partial: partial(options, &ws_file),
         orphans: target.orphans,
         max_delete_percent: target.max_delete_percent,
         allow_deletes: options.allow_deletes,

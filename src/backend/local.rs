@@ -5,14 +5,25 @@
 //! still the one that was read (someone else's apply in between would otherwise be
 //! overwritten), writes a temporary file, flushes it and renames it into place.
 //! Any failure leaves the previous file untouched.
+//!
+//! The same lock is the writer lease: `apply` takes it before it reads the tenant
+//! and keeps it until its writes are committed, recording who holds it in the lock
+//! file so that a second writer can say whom it waits for. The operating system
+//! releases it when the holder's process ends, however it ends.
 
+use std::fs::{File, TryLockError};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use super::store::Store;
-use super::{Backend, ContactUpdate, Error, NewContact, Result, UserScope, tenant};
+use super::{
+    Backend, ContactUpdate, Error, LeaseAttempt, LeaseHolder, NewContact, Result, UserScope, tenant,
+};
 use crate::diagnostic::Diagnostic;
 use crate::model::{ClientData, Contact, ContactGroup, DirectoryUser, short_hash};
 
@@ -21,13 +32,26 @@ use crate::model::{ClientData, Contact, ContactGroup, DirectoryUser, short_hash}
 pub struct LocalBackend {
     path: PathBuf,
     state: Mutex<State>,
+    /// The lock file, locked, while this process holds the writer lease.
+    lease: Mutex<Option<File>>,
 }
+
+/// How long a commit without the lease waits for another process's lock.
+const COMMIT_LOCK_WAIT: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
 struct State {
     store: Store,
     /// Hash of the file's bytes as last read or written.
     file_hash: String,
+    /// Size and modification time of the file as last read or written: while they
+    /// stay the same, the file is taken to be unchanged without reading it.
+    file_stamp: Option<(u64, std::time::SystemTime)>,
+}
+
+fn stamp(path: &Path) -> Option<(u64, std::time::SystemTime)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()?))
 }
 
 /// Why the workspace file could not be opened.
@@ -44,13 +68,15 @@ pub enum OpenError {
 impl LocalBackend {
     /// Loads the workspace file at `path`.
     pub fn open(path: &Path) -> Result<Self, OpenError> {
+        let file_stamp = stamp(path);
         let text =
             crate::manifest::load::read_limited(path, crate::manifest::load::MAX_TENANT_BYTES)?;
         let file_hash = short_hash(&[&text]);
         let tenant = tenant::parse(path, text).map_err(OpenError::Invalid)?;
         Ok(Self {
             path: path.to_path_buf(),
-            state: Mutex::new(State { store: Store::new(tenant), file_hash }),
+            state: Mutex::new(State { store: Store::new(tenant), file_hash, file_stamp }),
+            lease: Mutex::new(None),
         })
     }
 
@@ -60,16 +86,24 @@ impl LocalBackend {
     pub fn reload_if_changed(&self) -> Result<bool, OpenError> {
         // Read under the lock, so a commit in progress is not mistaken for an edit.
         let mut state = self.state.lock().expect("store lock poisoned");
+        let file_stamp = stamp(&self.path);
+        if file_stamp.is_some() && file_stamp == state.file_stamp {
+            return Ok(false);
+        }
         let text = crate::manifest::load::read_limited(
             &self.path,
             crate::manifest::load::MAX_TENANT_BYTES,
         )?;
         let hash = short_hash(&[&text]);
-        if hash == state.file_hash || state.store.is_dirty() {
+        if hash == state.file_hash {
+            state.file_stamp = file_stamp;
+            return Ok(false);
+        }
+        if state.store.is_dirty() {
             return Ok(false);
         }
         let tenant = tenant::parse(&self.path, text).map_err(OpenError::Invalid)?;
-        *state = State { store: Store::new(tenant), file_hash: hash };
+        *state = State { store: Store::new(tenant), file_hash: hash, file_stamp };
         Ok(true)
     }
 
@@ -78,9 +112,104 @@ impl LocalBackend {
         f(&mut self.state.lock().expect("store lock poisoned").store)
     }
 
+    /// Writes the store back to the file if anything changed: under the lock,
+    /// only if the file is still the one that was read, atomically.
+    pub fn commit_now(&self) -> Result<()> {
+        let mut state = self.state.lock().expect("store lock poisoned");
+        if !state.store.is_dirty() {
+            return Ok(());
+        }
+        let store_err = |what: &str, e: std::io::Error| {
+            Error::Store(format!(
+                "{what} {}: {e}; the file was left as it was",
+                self.path.display()
+            ))
+        };
+        // Under the lease the lock is ours already (a second lock of the same file
+        // from this process would wait for itself).
+        let lease = self.lease.lock().expect("lease lock poisoned");
+        let _lock = if lease.is_none() { Some(self.lock_for_commit()?) } else { None };
+        let unchanged = state.file_stamp.is_some() && stamp(&self.path) == state.file_stamp || {
+            let current =
+                std::fs::read_to_string(&self.path).map_err(|e| store_err("cannot re-read", e))?;
+            short_hash(&[&current]) == state.file_hash
+        };
+        if !unchanged {
+            return Err(Error::Store(format!(
+                "{} changed on disk while contact-sync was working; nothing was written. \
+                 Run plan again",
+                self.path.display()
+            )));
+        }
+        let written = tenant::write_atomic(&self.path, state.store.tenant())
+            .map_err(|e| store_err("cannot write", e))?;
+        state.file_hash = short_hash(&[&written]);
+        state.file_stamp = stamp(&self.path);
+        state.store.mark_clean();
+        Ok(())
+    }
+
     fn lock_path(&self) -> PathBuf {
         let name = self.path.file_name().and_then(|n| n.to_str()).unwrap_or("workspace");
         self.path.with_file_name(format!(".{name}.lock"))
+    }
+
+    fn open_lock(&self) -> Result<File> {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(self.lock_path())
+            .map_err(|e| {
+                Error::Store(format!(
+                    "cannot open the lock file {}: {e}",
+                    self.lock_path().display()
+                ))
+            })
+    }
+
+    /// Who holds the lock, as the holder recorded it in the lock file.
+    fn lock_holder(&self) -> LeaseHolder {
+        let text = std::fs::read_to_string(self.lock_path()).unwrap_or_default();
+        let record: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let holder = record["holder"].as_str().filter(|h| !h.is_empty()).map_or_else(
+            || format!("a process that left no record in {}", self.lock_path().display()),
+            str::to_owned,
+        );
+        let since = record["since"]
+            .as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc));
+        LeaseHolder { holder, since, expires: None }
+    }
+
+    /// Locks the lock file for a commit made without the lease (the emulator's, or
+    /// a library caller's), waiting a bounded time for another holder.
+    fn lock_for_commit(&self) -> Result<File> {
+        let file = self.open_lock()?;
+        let start = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(file),
+                Err(TryLockError::WouldBlock) if start.elapsed() < COMMIT_LOCK_WAIT => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(Error::Store(format!(
+                        "cannot write {}: it is locked by {}; the file was left as it was",
+                        self.path.display(),
+                        self.lock_holder()
+                    )));
+                }
+                Err(TryLockError::Error(e)) => {
+                    return Err(Error::Store(format!(
+                        "cannot lock {}: {e}; the file was left as it was",
+                        self.path.display()
+                    )));
+                }
+            }
+        }
     }
 }
 
@@ -150,38 +279,42 @@ impl Backend for LocalBackend {
     }
 
     async fn commit(&self) -> Result<()> {
-        let mut state = self.state.lock().expect("store lock poisoned");
-        if !state.store.is_dirty() {
-            return Ok(());
+        self.commit_now()
+    }
+
+    async fn try_lease(&self, holder: &str, _ttl: Duration) -> Result<LeaseAttempt> {
+        let mut lease = self.lease.lock().expect("lease lock poisoned");
+        if lease.is_none() {
+            let mut file = self.open_lock()?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => return Ok(LeaseAttempt::Held(self.lock_holder())),
+                Err(TryLockError::Error(e)) => {
+                    return Err(Error::Store(format!("cannot lock {}: {e}", self.path.display())));
+                }
+            }
+            let record = serde_json::json!({ "holder": holder, "since": Utc::now().to_rfc3339() });
+            // The record only helps others say whom they wait for: a failure to
+            // write it does not stop the apply.
+            let _ = file.set_len(0).and_then(|()| writeln!(file, "{record}"));
+            *lease = Some(file);
+            drop(lease);
+            // Another writer may have changed the file since it was read; nothing
+            // is written yet, so read it again.
+            self.reload_if_changed().map_err(|e| {
+                Error::Store(format!("cannot read {} again: {e}", self.path.display()))
+            })?;
         }
-        let store_err = |what: &str, e: std::io::Error| {
-            Error::Store(format!(
-                "{what} {}: {e}; the file was left as it was",
-                self.path.display()
-            ))
-        };
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.lock_path())
-            .map_err(|e| store_err("cannot open the lock file of", e))?;
-        lock.lock().map_err(|e| store_err("cannot lock", e))?;
-        let current =
-            std::fs::read_to_string(&self.path).map_err(|e| store_err("cannot re-read", e))?;
-        if short_hash(&[&current]) != state.file_hash {
-            return Err(Error::Store(format!(
-                "{} changed on disk while contact-sync was working; nothing was written. \
-                 Run plan again",
-                self.path.display()
-            )));
+        Ok(LeaseAttempt::Taken { expires: None, took_over: None })
+    }
+
+    async fn release_lease(&self, _holder: &str) -> Result<()> {
+        if let Some(file) = self.lease.lock().expect("lease lock poisoned").take() {
+            let _ = file.set_len(0);
+            file.unlock().map_err(|e| {
+                Error::Store(format!("cannot unlock {}: {e}", self.lock_path().display()))
+            })?;
         }
-        tenant::write_atomic(&self.path, state.store.tenant())
-            .map_err(|e| store_err("cannot write", e))?;
-        let written =
-            std::fs::read_to_string(&self.path).map_err(|e| store_err("cannot re-read", e))?;
-        state.file_hash = short_hash(&[&written]);
-        state.store.mark_clean();
         Ok(())
     }
 }

@@ -6,13 +6,22 @@
 //! take whole lists (the backend cuts them into batches of the API's limits), and
 //! every update carries the etag it was planned against, so a write over a change
 //! made since is refused rather than lost.
+//!
+//! Writes are safe to run again after a failure whose outcome is unknown: a backend
+//! never sends a create twice blindly (it re-reads the user's marked contacts and
+//! groups and sends what is missing), treats a delete of something already gone as
+//! done, and re-reads a contact whose update meets a stale etag. One writer at a
+//! time holds the tenant's writer lease ([`Backend::try_lease`]).
 
 pub mod google;
 pub mod local;
 pub mod store;
 pub mod tenant;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::model::{ClientData, Contact, ContactGroup, DirectoryUser};
 pub use crate::model::{ContactUpdate, NewContact};
@@ -26,6 +35,16 @@ pub enum UserScope {
     Domain(String),
     /// Users of this org unit and its sub-units.
     OrgUnit(String),
+}
+
+impl std::fmt::Display for UserScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UserScope::All => write!(f, "all users"),
+            UserScope::Domain(d) => write!(f, "users of domain {d}"),
+            UserScope::OrgUnit(ou) => write!(f, "users of org unit {ou}"),
+        }
+    }
 }
 
 /// What can go wrong talking to a backend.
@@ -67,6 +86,46 @@ pub enum Error {
     },
 }
 
+/// Who holds the writer lease of a tenant, as recorded there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseHolder {
+    /// Who: `ann@build-7 pid 4242 (contact-sync apply) #1a2b3c`.
+    pub holder: String,
+    /// When they took it.
+    pub since: Option<DateTime<Utc>>,
+    /// When it lapses unless renewed; `None` for a lock that lasts as long as the
+    /// process holding it (the local backend's file lock).
+    pub expires: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Display for LeaseHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let time = |t: &DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+        write!(f, "{}", self.holder)?;
+        if let Some(since) = &self.since {
+            write!(f, " since {}", time(since))?;
+        }
+        if let Some(expires) = &self.expires {
+            write!(f, " (lease valid until {})", time(expires))?;
+        }
+        Ok(())
+    }
+}
+
+/// The answer to a request for the writer lease.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeaseAttempt {
+    /// Taken or renewed.
+    Taken {
+        /// Until when, unless renewed; `None`: as long as this process lives.
+        expires: Option<DateTime<Utc>>,
+        /// The holder of an expired lease that was taken over.
+        took_over: Option<LeaseHolder>,
+    },
+    /// Another holder's lease is live.
+    Held(LeaseHolder),
+}
+
 /// Result of backend calls.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -90,7 +149,8 @@ pub trait Backend: Send + Sync {
     /// All of a user's contacts with fields, memberships and `clientData`.
     async fn contacts(&self, user: &str) -> Result<Vec<Contact>>;
 
-    /// Creates contacts; returns them as stored, in order.
+    /// Creates contacts; returns them as stored. When an answer is lost, the
+    /// backend re-reads and sends only the contacts whose markers are not there yet.
     async fn create_contacts(&self, user: &str, contacts: Vec<NewContact>) -> Result<Vec<Contact>>;
 
     /// Updates contacts; each must carry its current etag.
@@ -129,6 +189,13 @@ pub trait Backend: Send + Sync {
     /// Makes the writes so far durable. The local backend rewrites its file here;
     /// backends whose writes are durable as they happen do nothing.
     async fn commit(&self) -> Result<()>;
+
+    /// Takes the tenant's writer lease for `holder` (or renews it if `holder` has it)
+    /// for `ttl`, unless another holder's lease is live. Only the holder writes.
+    async fn try_lease(&self, holder: &str, ttl: Duration) -> Result<LeaseAttempt>;
+
+    /// Gives the writer lease up, if `holder` holds it.
+    async fn release_lease(&self, holder: &str) -> Result<()>;
 
     /// How many users may be read or written at once. One user's writes are always
     /// sent one after another.

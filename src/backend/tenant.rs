@@ -249,14 +249,14 @@ pub fn to_text(tenant: &TenantFile) -> std::io::Result<String> {
 
 /// Writes `tenant` to `path` atomically: a temporary file in the same folder,
 /// flushed to disk, then renamed over the old file. On any failure the old file is
-/// left as it was.
-pub fn write_atomic(path: &Path, tenant: &TenantFile) -> std::io::Result<()> {
-    let text = to_text(tenant)?;
+/// left as it was. Returns the text written.
+pub fn write_atomic(path: &Path, tenant: &TenantFile) -> std::io::Result<String> {
+    let text = format!(
+        "# contact-sync local workspace, rewritten by `contact-sync apply`; format: see examples/workspace.yaml.\n{}",
+        to_text(tenant)?
+    );
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(
-        b"# contact-sync local workspace, rewritten by `contact-sync apply`; format: see examples/workspace.yaml.\n",
-    )?;
     tmp.write_all(text.as_bytes())?;
     if let Ok(meta) = std::fs::metadata(path) {
         tmp.as_file().set_permissions(meta.permissions())?;
@@ -266,7 +266,7 @@ pub fn write_atomic(path: &Path, tenant: &TenantFile) -> std::io::Result<()> {
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
-    Ok(())
+    Ok(text)
 }
 
 #[cfg(test)]

@@ -2,32 +2,23 @@
 //! Plans go to stdout; diagnostics, prompts and progress to stderr.
 
 use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use super::saved::{self, SavedPlan};
 use super::{DiagnosticFormat, PlanFormat, RunSettings, Settings, Terminal};
+use crate::backend::Backend;
 use crate::diagnostic::Diagnostic;
 use crate::plan::render::{self, Style};
 use crate::plan::{Plan, PlanInput};
 use crate::validate;
 use crate::workspace::{self, LoadError, LoadOptions, Target};
-use crate::{apply, inventory};
-
-/// A plan saved by `plan --out`: the plan with its operations, what it was
-/// computed from, and where the tenant is.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct SavedPlan {
-    /// The plan (DESIGN §3 JSON plus the operations and the fingerprint).
-    #[serde(flatten)]
-    pub plan: Plan,
-    /// The manifests as the planner saw them.
-    pub input: PlanInput,
-    /// The tenant.
-    pub workspace: Target,
-}
+use crate::{apply, inventory, lease};
 
 /// Runs resolved settings.
 pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
@@ -44,7 +35,7 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
             let plan = runtime()?.block_on(inventory::plan(backend.as_ref(), &input))?;
             print_plan(&plan, format, Style { color: term.color, redact })?;
             if let Some(path) = out {
-                save_plan(&path, SavedPlan { plan: plan.clone(), input, workspace: target })?;
+                SavedPlan::new(plan.clone(), input, target).save(&path)?;
                 eprintln!(
                     "Saved the plan to {}; apply it with: contact-sync apply {}",
                     path.display(),
@@ -53,18 +44,39 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
             }
             Ok(exit_code(&plan, detailed_exitcode))
         }
-        Settings::Apply { run, auto_approve } => apply(&run, auto_approve, term),
+        Settings::Apply { run, auto_approve, lock_timeout } => {
+            let Some((input, target)) = prepare(&run)? else { return Ok(ExitCode::from(1)) };
+            let job = Apply { input, target, saved: None, auto_approve, lock_timeout, term };
+            run_apply(job)
+        }
+        Settings::ApplySaved { path, lock_timeout } => {
+            let saved = SavedPlan::load(&path)?;
+            let job = Apply {
+                input: saved.input,
+                target: saved.workspace,
+                saved: Some((path, saved.plan)),
+                auto_approve: true,
+                lock_timeout,
+                term,
+            };
+            run_apply(job)
+        }
         Settings::Emulator(args) => emulator(args),
     }
 }
 
 fn emulator(args: super::EmulatorArgs) -> anyhow::Result<ExitCode> {
     use crate::emulator::{Config, quota::Limits};
-    if !(0.0..=1.0).contains(&args.fail_rate) {
-        anyhow::bail!("--fail-rate must be between 0.0 and 1.0");
+    for (flag, rate) in
+        [("--fail-rate", args.fail_rate), ("--drop-response-rate", args.drop_response_rate)]
+    {
+        if !(0.0..=1.0).contains(&rate) {
+            anyhow::bail!("{flag} must be between 0.0 and 1.0, not {rate}");
+        }
     }
     let mut config = Config::new(args.data);
     config.fail_rate = args.fail_rate;
+    config.drop_response_rate = args.drop_response_rate;
     config.latency = std::time::Duration::from_millis(args.latency_ms);
     config.burst_every = args.burst_429_every;
     config.burst_len = args.burst_429_len;
@@ -81,10 +93,18 @@ fn emulator(args: super::EmulatorArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
+        let data = config.data.clone();
         eprintln!("contact-sync emulator serving {} on http://{addr}", config.data.display());
         eprintln!("  token endpoint: http://{addr}/token   stats: http://{addr}/_emulator/stats");
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
+        let shutdown = async move {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("a SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            eprintln!("contact-sync emulator: stopping; saving the writes to {}", data.display());
         };
         crate::emulator::serve_until(config, listener, shutdown).await?;
         anyhow::Ok(())
@@ -169,74 +189,142 @@ fn exit_code(plan: &Plan, detailed: bool) -> ExitCode {
     }
 }
 
-/// Writes a saved plan atomically (it is read back by `apply`).
-fn save_plan(path: &Path, saved: SavedPlan) -> anyhow::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    serde_json::to_writer_pretty(&mut tmp, &saved)?;
-    tmp.write_all(b"\n")?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
-}
-
-fn is_saved_plan(paths: &[PathBuf]) -> bool {
-    matches!(paths, [p] if p.is_file() && p.extension().is_some_and(|e| e == "json"))
-}
-
-fn apply(run: &RunSettings, auto_approve: bool, term: Terminal) -> anyhow::Result<ExitCode> {
+fn run_apply(job: Apply) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
-    // One backend for planning and applying: the google backend's tokens are reused.
-    let (plan, backend) = if is_saved_plan(&run.paths) {
-        let path = &run.paths[0];
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let saved: SavedPlan = serde_json::from_str(&text).with_context(|| {
-            format!("{} is not a plan saved by `contact-sync plan --out`", path.display())
-        })?;
-        let backend = saved.workspace.open()?;
-        let fresh = rt.block_on(inventory::plan(backend.as_ref(), &saved.input))?;
-        if fresh.fingerprint != saved.plan.fingerprint {
+    let result = rt.block_on(job.run());
+    // A prompt cut short by an interruption still waits for a line in its own
+    // thread: do not wait for it.
+    rt.shutdown_background();
+    result
+}
+
+/// One `apply`: take the writer lease, plan (and, for a saved plan, check that the
+/// plan is still the one saved), confirm, apply, give the lease up — also when
+/// anything on the way fails or the process is interrupted.
+struct Apply {
+    input: PlanInput,
+    target: Target,
+    /// A saved plan to apply exactly: its path and the plan.
+    saved: Option<(PathBuf, Plan)>,
+    auto_approve: bool,
+    lock_timeout: Duration,
+    term: Terminal,
+}
+
+impl Apply {
+    async fn run(self) -> anyhow::Result<ExitCode> {
+        let backend = self.target.open()?;
+        let cancel = CancellationToken::new();
+        tokio::spawn(interrupt_on_signals(cancel.clone()));
+        let holder = lease::holder_name("contact-sync apply");
+        let mut waiting_since = None;
+        let lease = lease::acquire(backend.clone(), holder, self.lock_timeout, &cancel, |h, waited| {
+            // Say so when the wait begins, then every 30 seconds.
+            let say = waiting_since.is_none_or(|last: Duration| waited >= last + Duration::from_secs(30));
+            if say {
+                waiting_since = Some(waited);
+                eprintln!(
+                    "Waiting for the writer lease, held by {h} (waited {}s of --lock-timeout {}s)…",
+                    waited.as_secs(),
+                    self.lock_timeout.as_secs()
+                );
+            }
+        })
+        .await?;
+        if let Some(h) = &lease.took_over {
+            eprintln!("Took over the writer lease from {h}: it had lapsed without being renewed.");
+        }
+        let result = self.under_lease(backend.as_ref(), &lease, &cancel).await;
+        if let Err(e) = lease.release().await {
             eprintln!(
-                "error: the saved plan {} is stale: contacts, groups or users changed since it was made, \
-                 so applying it could undo those changes. Nothing was applied. Run plan again.",
+                "warning: cannot give the writer lease up ({e}); it lapses by itself within {}s",
+                lease::TTL.as_secs()
+            );
+        }
+        result
+    }
+
+    async fn under_lease(
+        &self,
+        backend: &dyn Backend,
+        lease: &lease::Lease,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<ExitCode> {
+        let plan = tokio::select! {
+            plan = inventory::plan(backend, &self.input) => plan?,
+            () = cancel.cancelled() => anyhow::bail!("interrupted while reading the tenant; nothing was applied"),
+        };
+        if let Some((path, saved)) = &self.saved
+            && let Some(diff) = saved::differences(saved, &plan, 60)
+        {
+            eprintln!(
+                "error: the saved plan {} is stale: applying it now would not do what it says — \
+                     the tenant changed since it was made, or the file was edited. Nothing was \
+                     applied; run plan again.\n{diff}",
                 path.display()
             );
             return Ok(ExitCode::from(1));
         }
-        (saved.plan, backend)
-    } else {
-        let Some((input, target)) = prepare(run)? else { return Ok(ExitCode::from(1)) };
-        let backend = target.open()?;
-        let plan = rt.block_on(inventory::plan(backend.as_ref(), &input))?;
-        (plan, backend)
-    };
-    print_plan(&plan, PlanFormat::Text, Style { color: term.color, redact: false })?;
-    if !plan.summary.has_changes() {
-        return Ok(exit_code(&plan, false));
+        print_plan(&plan, PlanFormat::Text, Style { color: self.term.color, redact: false })?;
+        if !plan.summary.has_changes() {
+            return Ok(exit_code(&plan, false));
+        }
+        if !self.auto_approve {
+            if !self.term.stdin {
+                eprintln!(
+                    "error: apply needs --auto-approve when stdin is not a terminal. Nothing was applied."
+                );
+                return Ok(ExitCode::from(1));
+            }
+            let answer = tokio::task::spawn_blocking(confirm);
+            let approved = tokio::select! {
+                answer = answer => answer??,
+                () = cancel.cancelled() => false,
+            };
+            if !approved {
+                eprintln!("Apply cancelled.");
+                return Ok(ExitCode::from(1));
+            }
+        }
+        let bar = progress_bar(apply::work(&plan), self.term);
+        let control = apply::Control { lease: Some(lease), cancel: Some(cancel) };
+        let report = apply::apply_with(backend, &plan, control, &|_| bar.inc(1)).await;
+        bar.finish_and_clear();
+        print_report(&report)?;
+        Ok(if report.failed() || plan.summary.errors > 0 {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        })
     }
-    if !auto_approve {
-        if !term.stdin {
+}
+
+/// Cancels `cancel` on the first SIGTERM or Ctrl-C (the apply finishes the users in
+/// flight, starts no other and gives the lease up); exits at once on the second.
+async fn interrupt_on_signals(cancel: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else { return };
+    let mut signals = 0;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        signals += 1;
+        if signals == 1 {
             eprintln!(
-                "error: apply needs --auto-approve when stdin is not a terminal. Nothing was applied."
+                "\nInterrupted: finishing the users in flight, starting no other, then giving the \
+                 writer lease up. Interrupt again to stop at once."
             );
-            return Ok(ExitCode::from(1));
-        }
-        if !confirm()? {
-            eprintln!("Apply cancelled.");
-            return Ok(ExitCode::from(1));
+            cancel.cancel();
+        } else {
+            eprintln!(
+                "Stopped at once. The writer lease lapses by itself within {}s.",
+                lease::TTL.as_secs()
+            );
+            std::process::exit(1);
         }
     }
-    let bar = progress_bar(apply::work(&plan), term);
-    let report = rt.block_on(apply::apply(backend.as_ref(), &plan, &|_| bar.inc(1)));
-    bar.finish_and_clear();
-    print_report(&report)?;
-    Ok(if report.failed() || plan.summary.errors > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
 }
 
 fn confirm() -> anyhow::Result<bool> {
@@ -276,6 +364,13 @@ fn print_report(report: &apply::Report) -> anyhow::Result<()> {
     }
     for sync in &report.held_back {
         writeln!(out, "! {sync}: not applied, the plan has errors for this sync")?;
+    }
+    if report.not_started > 0 {
+        writeln!(
+            out,
+            "! interrupted: {} destination(s) were not started; run apply again to finish",
+            report.not_started
+        )?;
     }
     if let Some(e) = &report.commit_error {
         writeln!(out, "! nothing was saved: {e}")?;

@@ -2,6 +2,7 @@
 //! commands on top of the library. Nothing below this module sees clap.
 
 mod commands;
+mod saved;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -49,13 +50,21 @@ enum Command {
         #[arg(long)]
         redact: bool,
     },
-    /// Plan and apply the changes (or apply a plan saved with `plan --out`).
+    /// Plan and apply the changes; or apply a plan saved with `plan --out`, exactly
+    /// as saved or not at all (no prompt: the saved plan was the review).
+    ///
+    /// An apply holds the tenant's writer lease from before it reads the tenant
+    /// until its last write, so two applies (a person, a CI job, the reconcile loop)
+    /// never write at once: the second waits for the first, up to --lock-timeout.
     Apply {
         #[command(flatten)]
         common: CommonArgs,
         /// Apply without asking (required when stdin is not a terminal).
         #[arg(long)]
         auto_approve: bool,
+        /// How long to wait for another apply that holds the writer lease, in seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 300)]
+        lock_timeout: u64,
     },
     /// Serve the Google APIs contact-sync uses from a local workspace file, for
     /// testing the google backend without Google.
@@ -71,9 +80,15 @@ pub struct EmulatorArgs {
     /// Address to listen on (port 0 picks a free one; the address is printed).
     #[arg(long, default_value = "127.0.0.1:8089")]
     pub listen: String,
-    /// Share of API requests answered 500 or 503 (0.0 to 1.0).
+    /// Share of API requests answered 500 or 503 (0.0 to 1.0). For half of the
+    /// writes among them the write is carried out first: the answer fails, not the
+    /// write, as when Google saves a batch and then errs.
     #[arg(long, default_value_t = 0.0)]
     pub fail_rate: f64,
+    /// Share of writes that are carried out and then answered by nothing: the
+    /// connection is closed before the answer (0.0 to 1.0).
+    #[arg(long, default_value_t = 0.0, value_name = "R")]
+    pub drop_response_rate: f64,
     /// Delay added to every API request, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
@@ -103,7 +118,9 @@ struct CommonArgs {
     /// A file with the Workspace document to use instead of the manifests' own.
     #[arg(long, value_name = "FILE")]
     workspace: Option<PathBuf>,
-    /// Only this sync (repeatable). Orphans are not looked for then.
+    /// Only this sync (repeatable). Syncs whose manifest was deleted are not looked
+    /// for then; neither are they when the paths do not include the folder of the
+    /// Workspace document.
     #[arg(long = "sync", value_name = "NAME")]
     syncs: Vec<String>,
     /// Let the run delete more than the Workspace's maxDeletePercent.
@@ -188,6 +205,15 @@ pub enum Settings {
         run: RunSettings,
         /// `--auto-approve`.
         auto_approve: bool,
+        /// `--lock-timeout`.
+        lock_timeout: std::time::Duration,
+    },
+    /// `apply PLAN.json`.
+    ApplySaved {
+        /// The saved plan.
+        path: PathBuf,
+        /// `--lock-timeout`.
+        lock_timeout: std::time::Duration,
     },
     /// `emulator`.
     Emulator(EmulatorArgs),
@@ -205,20 +231,57 @@ impl From<CommonArgs> for RunSettings {
 }
 
 impl Settings {
-    /// Resolves parsed arguments.
-    pub fn resolve(cli: Cli) -> Self {
-        match cli.command {
+    /// Resolves parsed arguments; a combination that makes no sense is a usage
+    /// error, explained.
+    pub fn resolve(cli: Cli) -> Result<Self, String> {
+        Ok(match cli.command {
             Command::Validate { paths, format } => Settings::Validate { paths, format },
             Command::Schema => Settings::Schema,
             Command::Plan { common, format, out, detailed_exitcode, redact } => {
                 Settings::Plan { run: common.into(), format, out, detailed_exitcode, redact }
             }
-            Command::Apply { common, auto_approve } => {
-                Settings::Apply { run: common.into(), auto_approve }
+            Command::Apply { common, auto_approve, lock_timeout } => {
+                let lock_timeout = std::time::Duration::from_secs(lock_timeout);
+                match saved_plan(&common.paths) {
+                    Some(path) => {
+                        saved_plan_alone(&common)?;
+                        Settings::ApplySaved { path, lock_timeout }
+                    }
+                    None => Settings::Apply { run: common.into(), auto_approve, lock_timeout },
+                }
             }
             Command::Emulator(args) => Settings::Emulator(args),
+        })
+    }
+}
+
+/// The saved plan among `paths`, if they name one (a `.json` file).
+fn saved_plan(paths: &[PathBuf]) -> Option<PathBuf> {
+    paths.iter().find(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"))).cloned()
+}
+
+/// A saved plan is applied as it was saved: nothing may change what it does.
+fn saved_plan_alone(common: &CommonArgs) -> Result<(), String> {
+    let why = "a saved plan is applied exactly as it was saved";
+    if common.paths.len() > 1 {
+        return Err(format!(
+            "apply takes either manifest paths or one saved plan, not both: {why}"
+        ));
+    }
+    let options = [
+        ("--sync", !common.syncs.is_empty()),
+        ("--workspace", common.workspace.is_some()),
+        ("--allow-deletes", common.allow_deletes),
+    ];
+    for (flag, given) in options {
+        if given {
+            return Err(format!(
+                "{flag} cannot be used with a saved plan: {why}. Pass {flag} to \
+                 `contact-sync plan --out` instead"
+            ));
         }
     }
+    Ok(())
 }
 
 impl Terminal {
@@ -246,7 +309,14 @@ pub fn main() -> ExitCode {
         }
     };
     init_tracing();
-    match commands::run(Settings::resolve(cli), Terminal::detect()) {
+    let settings = match Settings::resolve(cli) {
+        Ok(settings) => settings,
+        Err(usage) => {
+            eprintln!("error: {usage}");
+            return ExitCode::from(1);
+        }
+    };
+    match commands::run(settings, Terminal::detect()) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -6,9 +6,13 @@
 //!
 //! It shares the local backend's store (and its atomic, locked writes to the data
 //! file), not the Google client: requests and responses are written from Google's
-//! discovery documents, so a client bug is not mirrored here.
+//! discovery documents, so a client bug is not mirrored here. Writes are saved to
+//! the data file once they pause for a moment (at the latest every two seconds
+//! while they go on), and when the emulator stops: saving a large file after every
+//! request would make the emulator, not the client, what tests measure.
 
 mod auth;
+mod conn;
 mod directory;
 mod error;
 mod people;
@@ -17,11 +21,11 @@ pub mod quota;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -41,8 +45,11 @@ pub struct Config {
     pub data: PathBuf,
     /// Quotas and their window.
     pub limits: quota::Limits,
-    /// Share of API requests answered 500 or 503.
+    /// Share of API requests answered 500 or 503. Half of the writes among them
+    /// are carried out first: the answer fails, not the write.
     pub fail_rate: f64,
+    /// Share of successful writes whose connection is cut before the answer.
+    pub drop_response_rate: f64,
     /// Delay added to every API request.
     pub latency: Duration,
     /// After every this many API requests, a burst of 429s (0: none).
@@ -65,6 +72,7 @@ impl Config {
             data,
             limits: quota::Limits::default(),
             fail_rate: 0.0,
+            drop_response_rate: 0.0,
             latency: Duration::ZERO,
             burst_every: 0,
             burst_len: 0,
@@ -87,10 +95,19 @@ pub struct Emulator {
     tokens: Mutex<auth::Tokens>,
     quotas: Mutex<quota::Quotas>,
     stats: Mutex<BTreeMap<(String, u16), u64>>,
+    /// Writes whose answer was dropped, by endpoint.
+    dropped: Mutex<BTreeMap<String, u64>>,
     faults: Mutex<Faults>,
+    /// When unsaved writes began and when the last one was made.
+    unsaved: Mutex<Option<(Instant, Instant)>>,
     config: Config,
     trusted_key: Option<rsa::RsaPublicKey>,
 }
+
+/// Save once writes have paused this long…
+const SAVE_AFTER_PAUSE: Duration = Duration::from_millis(200);
+/// …or once the oldest unsaved write is this old.
+const SAVE_AT_LATEST: Duration = Duration::from_secs(2);
 
 type SharedState = Arc<Emulator>;
 
@@ -111,23 +128,29 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
-/// Builds the emulator's router over the data file.
-pub fn router(config: Config) -> Result<Router, Error> {
+/// Loads the data file into the emulator's state.
+fn load(config: Config) -> Result<SharedState, Error> {
     let backend = LocalBackend::open(&config.data)
         .map_err(|source| Error::Data { path: config.data.clone(), source })?;
-    let state = Arc::new(Emulator {
+    Ok(Arc::new(Emulator {
         backend,
         tokens: Mutex::default(),
         quotas: Mutex::new(quota::Quotas::new(config.limits.clone())),
         stats: Mutex::default(),
+        dropped: Mutex::default(),
         faults: Mutex::new(Faults {
             rng: SmallRng::seed_from_u64(config.seed),
             requests: 0,
             burst_left: 0,
         }),
+        unsaved: Mutex::default(),
         trusted_key: config.trusted_key.clone(),
         config,
-    });
+    }))
+}
+
+/// The emulator's routes over its state.
+fn router(state: SharedState) -> Router {
     let api = Router::new()
         .route("/admin/directory/v1/users", get(directory::list_users))
         .route("/admin/directory/v1/users/{user_key}", get(directory::get_user))
@@ -144,12 +167,32 @@ pub fn router(config: Config) -> Result<Router, Error> {
         .route("/v1/people:batchUpdateContacts", post(people::batch_update))
         .route("/v1/people:batchDeleteContacts", post(people::batch_delete))
         .layer(axum::middleware::from_fn_with_state(state.clone(), faults));
-    Ok(Router::new()
+    Router::new()
         .route("/token", post(auth::token))
         .route("/_emulator/stats", get(stats))
         .merge(api)
         .layer(axum::middleware::from_fn_with_state(state.clone(), count))
-        .with_state(state))
+        .with_state(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, saving writes as they
+/// pause and once more at the end.
+async fn serve_state(
+    state: SharedState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let app = router(state.clone()).into_make_service_with_connect_info::<conn::Cut>();
+    let saver = tokio::spawn(save_while_serving(state.clone()));
+    let served =
+        axum::serve(conn::CuttableListener(listener), app).with_graceful_shutdown(shutdown).await;
+    saver.abort();
+    let saved = tokio::task::spawn_blocking(move || state.save()).await;
+    served?;
+    if let Ok(Err(e)) = saved {
+        tracing::warn!("{e}");
+    }
+    Ok(())
 }
 
 /// Serves until `shutdown` completes.
@@ -158,9 +201,30 @@ pub async fn serve_until(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let app = router(config)?;
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
-    Ok(())
+    serve_state(load(config)?, listener, shutdown).await
+}
+
+/// Saves unsaved writes once they pause, or at the latest every [`SAVE_AT_LATEST`].
+async fn save_while_serving(state: SharedState) {
+    let mut tick = tokio::time::interval(SAVE_AFTER_PAUSE / 2);
+    let mut last_error = String::new();
+    loop {
+        tick.tick().await;
+        let due = state.unsaved.lock().expect("unsaved lock").is_some_and(|(first, last)| {
+            last.elapsed() >= SAVE_AFTER_PAUSE || first.elapsed() >= SAVE_AT_LATEST
+        });
+        if !due {
+            continue;
+        }
+        let saver = state.clone();
+        match tokio::task::spawn_blocking(move || saver.save()).await {
+            Ok(Err(e)) if e != last_error => {
+                tracing::warn!("{e}");
+                last_error = e;
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The public key of a service-account key file (JSON) or PEM private key, to
@@ -185,14 +249,7 @@ pub fn public_key(path: &std::path::Path) -> Result<rsa::RsaPublicKey, crate::ba
 
 /// Counts every request by endpoint and status, for `/_emulator/stats`.
 async fn count(State(state): State<SharedState>, request: Request, next: Next) -> Response {
-    let endpoint = format!(
-        "{} {}",
-        request.method(),
-        request
-            .extensions()
-            .get::<MatchedPath>()
-            .map_or_else(|| request.uri().path().to_owned(), |p| p.as_str().to_owned())
-    );
+    let endpoint = endpoint(&request);
     let response = next.run(request).await;
     if !endpoint.ends_with("/_emulator/stats") {
         let status = response.status().as_u16();
@@ -201,8 +258,50 @@ async fn count(State(state): State<SharedState>, request: Request, next: Next) -
     response
 }
 
-/// Injects latency, 500/503 faults and 429 bursts into API requests, and picks up
-/// edits made to the data file by others before serving.
+/// A fault the emulator injects into one request.
+enum Fault {
+    /// Answered with this error; nothing is carried out.
+    Refuse(ApiError),
+    /// Carried out, then answered with this error.
+    FailAfter(ApiError),
+    /// Carried out, then the connection is cut before the answer.
+    Drop,
+}
+
+/// Picks the fault for the next request, if any.
+fn pick_fault(state: &Emulator, write: bool) -> Option<Fault> {
+    let config = &state.config;
+    let mut f = state.faults.lock().expect("faults lock");
+    f.requests += 1;
+    let every = u64::from(config.burst_every);
+    if every > 0 && f.requests.is_multiple_of(every) {
+        f.burst_left = config.burst_len;
+    }
+    if f.burst_left > 0 {
+        f.burst_left -= 1;
+        return Some(Fault::Refuse(ApiError::quota("Quota exceeded (injected burst).", 1)));
+    }
+    if config.fail_rate > 0.0 && f.rng.random_bool(config.fail_rate.min(1.0)) {
+        let code = if f.rng.random_bool(0.5) {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
+        let after = write && f.rng.random_bool(0.5);
+        let e = ApiError::fault(code);
+        return Some(if after { Fault::FailAfter(e) } else { Fault::Refuse(e) });
+    }
+    if write
+        && config.drop_response_rate > 0.0
+        && f.rng.random_bool(config.drop_response_rate.min(1.0))
+    {
+        return Some(Fault::Drop);
+    }
+    None
+}
+
+/// Injects latency, 500/503 faults, 429 bursts and dropped answers into API
+/// requests, and picks up edits made to the data file by others before serving.
 async fn faults(State(state): State<SharedState>, request: Request, next: Next) -> Response {
     if let Err(e) = state.backend.reload_if_changed() {
         tracing::warn!("cannot reload {}: {e}", state.config.data.display());
@@ -210,32 +309,37 @@ async fn faults(State(state): State<SharedState>, request: Request, next: Next) 
     if !state.config.latency.is_zero() {
         tokio::time::sleep(state.config.latency).await;
     }
-    let injected = {
-        let mut f = state.faults.lock().expect("faults lock");
-        f.requests += 1;
-        let every = u64::from(state.config.burst_every);
-        if every > 0 && f.requests % every == 0 {
-            f.burst_left = state.config.burst_len;
-        }
-        if f.burst_left > 0 {
-            f.burst_left -= 1;
-            Some(ApiError::quota("Quota exceeded (injected burst).", 1))
-        } else if state.config.fail_rate > 0.0 && f.rng.random_bool(state.config.fail_rate.min(1.0))
-        {
-            let code = if f.rng.random_bool(0.5) {
-                StatusCode::SERVICE_UNAVAILABLE
-            } else {
-                StatusCode::INTERNAL_SERVER_ERROR
-            };
-            Some(ApiError::fault(code))
-        } else {
-            None
-        }
-    };
-    match injected {
-        Some(e) => e.into_response(),
+    let write = request.method() != Method::GET;
+    match pick_fault(&state, write) {
         None => next.run(request).await,
+        Some(Fault::Refuse(e)) => e.into_response(),
+        Some(Fault::FailAfter(e)) => {
+            let response = next.run(request).await;
+            if response.status().is_success() { e.into_response() } else { response }
+        }
+        Some(Fault::Drop) => {
+            let cut = request.extensions().get::<ConnectInfo<conn::Cut>>().map(|c| c.0.clone());
+            let endpoint = endpoint(&request);
+            let response = next.run(request).await;
+            if let (Some(cut), true) = (cut, response.status().is_success()) {
+                cut.cut();
+                *state.dropped.lock().expect("stats lock").entry(endpoint).or_default() += 1;
+            }
+            response
+        }
     }
+}
+
+/// `METHOD /route/{param}` of a request, for statistics.
+fn endpoint(request: &Request) -> String {
+    format!(
+        "{} {}",
+        request.method(),
+        request
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or_else(|| request.uri().path().to_owned(), |p| p.as_str().to_owned())
+    )
 }
 
 /// `GET /_emulator/stats`.
@@ -246,7 +350,15 @@ async fn stats(State(state): State<SharedState>) -> Response {
         .map(|((endpoint, status), count)| json!({ "endpoint": endpoint, "status": status, "count": count }))
         .collect();
     let total: u64 = stats.values().sum();
-    axum::Json(json!({ "total": total, "requests": requests })).into_response()
+    let dropped: Vec<_> = state
+        .dropped
+        .lock()
+        .expect("stats lock")
+        .iter()
+        .map(|(endpoint, count)| json!({ "endpoint": endpoint, "count": count }))
+        .collect();
+    axum::Json(json!({ "total": total, "requests": requests, "droppedAnswers": dropped }))
+        .into_response()
 }
 
 impl Emulator {
@@ -263,10 +375,23 @@ impl Emulator {
         Ok(user)
     }
 
-    /// Writes the store to the data file after a successful write.
+    /// Notes a successful write, to be saved to the data file shortly.
     async fn persist(&self) -> Result<(), ApiError> {
-        use crate::backend::Backend;
-        self.backend.commit().await.map_err(ApiError::from_store)
+        let now = Instant::now();
+        let mut unsaved = self.unsaved.lock().expect("unsaved lock");
+        let first = unsaved.map_or(now, |(first, _)| first);
+        *unsaved = Some((first, now));
+        Ok(())
+    }
+
+    /// Saves the writes so far to the data file.
+    fn save(&self) -> Result<(), String> {
+        let pending = self.unsaved.lock().expect("unsaved lock").take();
+        self.backend.commit_now().map_err(|e| {
+            // Still unsaved: try again later.
+            *self.unsaved.lock().expect("unsaved lock") = pending;
+            format!("cannot save the emulator's writes: {e}")
+        })
     }
 }
 
@@ -326,15 +451,23 @@ fn page<T: Clone>(
 pub struct Background {
     /// Where it listens.
     pub addr: std::net::SocketAddr,
+    state: SharedState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Background {
-    /// Starts serving `config`.
+    /// Starts serving `config` on a free port.
     pub fn start(config: Config) -> Result<Self, Error> {
+        Self::start_on(config, "127.0.0.1:0".parse().expect("an address"))
+    }
+
+    /// Starts serving `config` on `addr` (to restart an emulator where it was).
+    pub fn start_on(config: Config, addr: std::net::SocketAddr) -> Result<Self, Error> {
+        let state = load(config)?;
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = state.clone();
         let thread = std::thread::spawn(move || {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -345,25 +478,43 @@ impl Background {
                 Err(e) => return drop(ready_tx.send(Err(Error::Io(e)))),
             };
             runtime.block_on(async move {
-                let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+                let listener = match tokio::net::TcpListener::bind(addr).await {
                     Ok(l) => l,
                     Err(e) => return drop(ready_tx.send(Err(Error::Io(e)))),
-                };
-                let app = match router(config) {
-                    Ok(app) => app,
-                    Err(e) => return drop(ready_tx.send(Err(e))),
                 };
                 let _ = ready_tx.send(listener.local_addr().map_err(Error::Io));
                 let shutdown = async {
                     let _ = stopped.await;
                 };
-                let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+                if let Err(e) = serve_state(served, listener, shutdown).await {
+                    tracing::warn!("emulator: {e}");
+                }
             });
         });
         let addr = ready_rx
             .recv()
             .map_err(|_| Error::Io(std::io::Error::other("emulator thread died")))??;
-        Ok(Self { addr, stop: Some(stop), thread: Some(thread) })
+        Ok(Self { addr, state, stop: Some(stop), thread: Some(thread) })
+    }
+
+    /// Saves the writes so far to the data file now (they are otherwise saved
+    /// once writes pause), so that the file can be read or edited.
+    pub fn flush(&self) -> Result<(), String> {
+        self.state.save()
+    }
+
+    /// Runs `f` on the tenant as the emulator holds it in memory (to look at it or
+    /// change it the way a user of the Contacts app would, without going through
+    /// the data file); changes are saved like any other write.
+    pub fn with_store<T>(&self, f: impl FnOnce(&mut crate::backend::store::Store) -> T) -> T {
+        let out = self.state.backend.with_store(f);
+        if self.state.backend.with_store(|s| s.is_dirty()) {
+            let now = Instant::now();
+            let mut unsaved = self.state.unsaved.lock().expect("unsaved lock");
+            let first = unsaved.map_or(now, |(first, _)| first);
+            *unsaved = Some((first, now));
+        }
+        out
     }
 
     /// `GET /_emulator/stats`.

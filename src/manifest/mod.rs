@@ -399,6 +399,12 @@ pub struct GoogleBackend {
     /// Admin user impersonated for Directory API reads.
     #[schemars(email)]
     pub admin_user: String,
+    /// User whose contact groups hold the writer lease: a contact group named
+    /// "contact-sync lease" that says which apply is writing, so that two never write
+    /// at once. Default: `adminUser`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(email)]
+    pub state_user: Option<String>,
     /// Service-account key file (JSON). Default: `$GOOGLE_APPLICATION_CREDENTIALS`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_file: Option<String>,

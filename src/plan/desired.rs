@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::SyncInput;
-use super::normalize::{content_hash, normalize};
+use crate::model::normalize::{content_hash, normalize};
 use crate::model::{
     ClientData, Contact, DirectoryUser, MARKER_HASH, MARKER_SOURCE, MARKER_SYNC, PersonFields,
     contact_id, display_name, primary_email,

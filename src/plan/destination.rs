@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 
 use super::desired::{DesiredContact, DesiredSync};
 use super::diff::{changed_fields, diff};
-use super::normalize::{content_hash, normalize, same_content};
 use super::{
     Action, Change, DestinationPlan, ErrorKind, FieldChange, NEW_TARGET_GROUP, Op, PlanError,
     Reason, Resource,
 };
+use crate::model::normalize::{content_hash, normalize, same_content};
 use crate::model::{
     ClientData, Contact, ContactGroup, ContactUpdate, MARKER_HASH, MARKER_SOURCE,
     MARKER_SOURCE_USER, MARKER_SYNC, MY_CONTACTS, NewContact, client_data,

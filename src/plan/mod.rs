@@ -11,7 +11,6 @@
 pub mod desired;
 pub mod destination;
 pub mod diff;
-pub mod normalize;
 pub mod render;
 
 use std::collections::BTreeMap;
@@ -38,8 +37,11 @@ pub struct PlanInput {
     /// Names of every sync in the manifests, filtered or not: contacts of any
     /// other sync are orphans.
     pub known_syncs: Vec<String>,
-    /// Whether orphans are looked for (not when `--sync` narrows the run).
-    pub find_orphans: bool,
+    /// Why the run did not see the whole manifest set (`--sync`, some files of a
+    /// folder), if it did not. A sync missing from a partial set may simply not
+    /// have been read, so orphans are then neither looked for nor pruned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<String>,
     /// The Workspace's orphan policy.
     pub orphans: OrphanPolicy,
     /// The Workspace's deletion guard threshold.
@@ -122,6 +124,13 @@ pub struct Plan {
     pub syncs: Vec<SyncPlan>,
     /// Contacts of syncs whose manifest is gone, kept because `orphans: keep`.
     pub orphans: Vec<Orphan>,
+    /// Errors that belong to no sync: a user read only to look for orphans whose
+    /// contacts could not be read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<PlanError>,
+    /// What the run did not do and why (orphans not looked for, not pruned).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// Hash of the actual state the plan was computed from.
     pub fingerprint: String,
 }
@@ -135,7 +144,7 @@ pub struct Summary {
     pub update: usize,
     /// Deletions.
     pub delete: usize,
-    /// Errors, of syncs and of destinations.
+    /// Errors: of the plan, of syncs and of destinations.
     pub errors: usize,
 }
 
@@ -415,6 +424,43 @@ pub enum ErrorKind {
     Api,
 }
 
+/// The deletion guard over syncs whose manifest is gone: when their contact
+/// deletions would be more than `max_delete_percent` of all the contacts
+/// contact-sync manages (`managed`, every marked contact the run read), each of
+/// them is held back with a `deleteGuard` error. It stops a lost manifest folder,
+/// or a run pointed at the wrong one, from emptying every destination.
+pub fn guard_orphans(
+    orphans: &mut [SyncPlan],
+    managed: usize,
+    max_delete_percent: u8,
+    allow_deletes: bool,
+) {
+    let deletes_of = |s: &SyncPlan| {
+        s.destinations
+            .iter()
+            .flat_map(|d| &d.changes)
+            .filter(|c| c.resource == Resource::Contact && c.action == Action::Delete)
+            .count()
+    };
+    let deletes: usize = orphans.iter().map(deletes_of).sum();
+    let pct = usize::from(max_delete_percent);
+    if allow_deletes || deletes == 0 || deletes * 100 <= pct * managed {
+        return;
+    }
+    let names: Vec<&str> = orphans.iter().map(|s| s.name.as_str()).collect();
+    let message = format!(
+        "would delete {deletes} contacts of syncs whose manifest is gone ({}): {}% of the \
+         {managed} contacts contact-sync manages, more than maxDeletePercent {pct}%. Nothing \
+         of them is deleted. If those manifests were removed on purpose, run again with \
+         --allow-deletes; if not, check that the paths given hold every manifest",
+        names.join(", "),
+        deletes * 100 / managed.max(1)
+    );
+    for sync in orphans {
+        sync.errors.push(PlanError::new(ErrorKind::DeleteGuard, message.clone()));
+    }
+}
+
 /// Contacts of a deleted sync left in place because `orphans: keep`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -432,7 +478,7 @@ pub struct Orphan {
 impl Plan {
     /// Recomputes the summary from the syncs.
     pub fn summarize(&mut self) {
-        let mut s = Summary::default();
+        let mut s = Summary { errors: self.errors.len(), ..Summary::default() };
         for sync in &self.syncs {
             s.errors += sync.errors.len();
             s.errors += sync.destinations.iter().filter(|d| d.error.is_some()).count();

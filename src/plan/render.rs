@@ -53,6 +53,15 @@ pub fn text(plan: &Plan, style: Style) -> String {
         }
         out.push('\n');
     }
+    for e in &plan.errors {
+        let _ = writeln!(out, "{}", paint(style, "1;31", &format!("! {}", e.message)));
+    }
+    for note in &plan.notes {
+        let _ = writeln!(out, "Note: {note}");
+    }
+    if !plan.errors.is_empty() || !plan.notes.is_empty() {
+        out.push('\n');
+    }
     out.push_str(&summary_line(plan));
     out.push('\n');
     out

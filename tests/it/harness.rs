@@ -22,6 +22,8 @@ pub struct Seed {
     /// The tenant file (the local backend's, or the one the emulator serves).
     pub tenant: PathBuf,
     pub emulator: Option<EmulatorThread>,
+    /// How the emulator was configured, to restart it.
+    pub emulator_config: Option<emulator::Config>,
 }
 
 impl Seed {
@@ -33,7 +35,7 @@ impl Seed {
             std::fs::copy(examples.join(file), dir.path().join(file)).unwrap();
         }
         let tenant = dir.path().join("workspace.yaml");
-        Self { dir, tenant, emulator: None }
+        Self { dir, tenant, emulator: None, emulator_config: None }
     }
 
     /// The seed on the google backend, against an emulator started for it.
@@ -43,22 +45,56 @@ impl Seed {
 
     /// [`Seed::google`] with the emulator's configuration adjusted (faults, quotas).
     pub fn google_with(adjust: impl FnOnce(&mut emulator::Config)) -> Self {
-        let dir = tempfile::tempdir().unwrap();
         let examples = crate::root().join("examples");
+        let sync =
+            std::fs::read_to_string(examples.join("syncs/sales-to-accounting.yaml")).unwrap();
+        Self::google_on(
+            |tenant| {
+                std::fs::copy(examples.join("workspace.yaml"), tenant).unwrap();
+            },
+            &sync,
+            adjust,
+        )
+    }
+
+    /// A synthetic tenant on the google backend: `source@example.com` keeps
+    /// `contacts` contacts in its "Shared" group, copied by the sync `bulk` to the
+    /// `destinations` users of the org unit /Dest (`d000@example.com`…).
+    pub fn synthetic_google(
+        contacts: usize,
+        destinations: usize,
+        adjust: impl FnOnce(&mut emulator::Config),
+    ) -> Self {
+        let t = synthetic_tenant(contacts, destinations);
+        Self::google_on(
+            |path| {
+                tenant::write_atomic(path, &t).unwrap();
+            },
+            BULK_SYNC,
+            adjust,
+        )
+    }
+
+    /// The google backend against an emulator serving the tenant `write_tenant`
+    /// makes, with the sync manifest `sync`.
+    fn google_on(
+        write_tenant: impl FnOnce(&std::path::Path),
+        sync: &str,
+        adjust: impl FnOnce(&mut emulator::Config),
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("syncs")).unwrap();
         std::fs::create_dir_all(dir.path().join("tenant")).unwrap();
-        std::fs::copy(
-            examples.join("syncs/sales-to-accounting.yaml"),
-            dir.path().join("syncs/sales-to-accounting.yaml"),
-        )
-        .unwrap();
+        let name = if sync == BULK_SYNC { "bulk.yaml" } else { "sales-to-accounting.yaml" };
+        std::fs::write(dir.path().join("syncs").join(name), sync).unwrap();
         let tenant = dir.path().join("tenant/workspace.yaml");
-        std::fs::copy(examples.join("workspace.yaml"), &tenant).unwrap();
+        write_tenant(&tenant);
         std::fs::write(dir.path().join(".contactsyncignore"), "tenant/\n").unwrap();
         let (key_file, public) = service_account();
         let mut config = emulator::Config::new(tenant.clone());
         config.trusted_key = Some(public);
         adjust(&mut config);
+        let emulator_config = Some(config.clone());
         let emulator = EmulatorThread::start(config).unwrap();
         let url = format!("http://{}", emulator.addr);
         std::fs::write(
@@ -69,7 +105,25 @@ impl Seed {
             ),
         )
         .unwrap();
-        Self { dir, tenant, emulator: Some(emulator) }
+        Self { dir, tenant, emulator: Some(emulator), emulator_config }
+    }
+
+    /// Stops the emulator and starts a new one on the same address and data, with
+    /// its configuration adjusted: everything it kept in memory (tokens, quotas) is
+    /// forgotten, as after a restart of a real service.
+    pub fn restart_emulator(&mut self, adjust: impl FnOnce(&mut emulator::Config)) {
+        let old = self.emulator.take().expect("an emulator");
+        old.flush().unwrap();
+        let addr = old.addr;
+        drop(old);
+        let mut config = self.emulator_config.clone().expect("an emulator config");
+        adjust(&mut config);
+        self.emulator = Some(EmulatorThread::start_on(config, addr).unwrap());
+    }
+
+    /// Requests the emulator answered so far.
+    pub async fn stats(&self) -> serde_json::Value {
+        self.emulator.as_ref().expect("an emulator").stats().await.unwrap()
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -93,7 +147,16 @@ impl Seed {
     /// The tenant file as the local backend reads it (with the google backend too:
     /// tests look at and edit the emulator's data directly).
     pub fn backend(&self) -> LocalBackend {
+        self.flush();
         LocalBackend::open(&self.tenant).unwrap()
+    }
+
+    /// Has the emulator save its writes to the tenant file now, so the file can be
+    /// read or edited (it saves them on its own once writes pause).
+    pub fn flush(&self) {
+        if let Some(emulator) = &self.emulator {
+            emulator.flush().unwrap();
+        }
     }
 
     /// Changes one field of a user's contact, as an edit in the Contacts app does.
@@ -136,6 +199,7 @@ impl Seed {
 
     /// Changes the tenant file directly (directory changes: renames, suspensions).
     pub fn edit_file(&self, f: impl FnOnce(&mut TenantFile)) {
+        self.flush();
         let path = self.tenant.clone();
         let mut t = tenant::parse(&path, std::fs::read_to_string(&path).unwrap()).unwrap();
         f(&mut t);
@@ -154,6 +218,7 @@ impl Seed {
     }
 
     pub fn read(&self, rel: &str) -> String {
+        self.flush();
         std::fs::read_to_string(self.path(rel)).unwrap()
     }
 
@@ -208,6 +273,53 @@ pub fn status(plan: &Plan, sync: &str, user: &str) -> Status {
 }
 
 pub const SYNC: &str = "sales-to-accounting";
+
+/// The sync of [`Seed::synthetic_google`].
+pub const BULK_SYNC: &str = "apiVersion: contact-sync/v1\nkind: ContactSync\nmetadata: {name: bulk}\nspec:\n  source: {user: source@example.com, contactGroup: Shared}\n  destinations: {orgUnits: [/Dest]}\n";
+
+/// One source user with `contacts` contacts in "Shared", `destinations` users in
+/// /Dest, and the admin.
+pub fn synthetic_tenant(contacts: usize, destinations: usize) -> TenantFile {
+    use contact_sync::backend::tenant::{TenantContact, TenantContactGroup, TenantUser};
+    let mut source = TenantUser {
+        primary_email: "source@example.com".into(),
+        org_unit_path: "/Sales".into(),
+        contact_groups: vec![TenantContactGroup { name: "Shared".into(), ..Default::default() }],
+        ..Default::default()
+    };
+    for i in 0..contacts {
+        let mut fields = serde_json::Map::new();
+        fields.insert(
+            "names".into(),
+            serde_json::json!([{ "givenName": "Contact", "familyName": format!("{i:05}") }]),
+        );
+        fields.insert(
+            "emailAddresses".into(),
+            serde_json::json!([{ "value": format!("c{i}@partners.test"), "type": "work" }]),
+        );
+        fields.insert(
+            "phoneNumbers".into(),
+            serde_json::json!([{ "value": format!("+1 555 {i:04}"), "type": "work" }]),
+        );
+        source.contacts.push(TenantContact {
+            contact_groups: vec!["Shared".into()],
+            fields,
+            ..Default::default()
+        });
+    }
+    let admin = TenantUser {
+        primary_email: "admin@example.com".into(),
+        org_unit_path: "/IT".into(),
+        ..Default::default()
+    };
+    let mut users = vec![admin, source];
+    users.extend((0..destinations).map(|i| TenantUser {
+        primary_email: format!("d{i:03}@example.com"),
+        org_unit_path: "/Dest".into(),
+        ..Default::default()
+    }));
+    TenantFile { domains: vec!["example.com".into()], users, ..Default::default() }
+}
 pub const ACCOUNTING: [&str; 5] = [
     "ann@example.com",
     "bob@example.com",

@@ -11,6 +11,7 @@ mod plan_cli;
 mod properties;
 mod scenarios;
 mod schema;
+mod unattended;
 
 use std::path::{Path, PathBuf};
 

@@ -395,7 +395,17 @@ async fn an_emptied_source_group_trips_the_deletion_guard(seed: Seed) {
 async fn a_deleted_sync_manifest_is_cleaned_up_with_orphans_delete(seed: Seed) {
     seed.converge().await;
     std::fs::remove_file(seed.path("syncs/sales-to-accounting.yaml")).unwrap();
+    // The only sync is gone: its deletions are every contact contact-sync manages,
+    // more than maxDeletePercent, so the guard holds them back.
     let plan = seed.plan().await;
+    insta::assert_snapshot!("orphans_delete_guarded", seed.text(&plan));
+    assert_eq!(json(&plan)["syncs"][0]["errors"][0]["kind"], "deleteGuard");
+    let report = seed.apply(&plan).await;
+    assert!(report.failed());
+    assert_eq!(seed.contacts("bob@example.com").await.len(), 6, "nothing was deleted");
+    // Deleted on purpose: --allow-deletes lets it through.
+    let options = contact_sync::workspace::LoadOptions { allow_deletes: true, ..seed.options() };
+    let plan = seed.plan_with(options.clone()).await;
     insta::assert_snapshot!("orphans_delete", seed.text(&plan));
     assert_eq!(plan.syncs.len(), 1);
     assert!(plan.syncs[0].orphaned);
@@ -407,7 +417,7 @@ async fn a_deleted_sync_manifest_is_cleaned_up_with_orphans_delete(seed: Seed) {
         .collect();
     assert_eq!(reasons.len(), 35);
     assert!(reasons.iter().all(|r| r == "syncDeleted"));
-    seed.converge().await;
+    seed.converge_with(options).await;
     assert_eq!(seed.contacts("bob@example.com").await.len(), 0);
     assert_eq!(seed.contacts("ann@example.com").await.len(), 1);
 }

@@ -167,7 +167,11 @@ impl Authenticator {
             .await
             .map_err(|e| Error::Api {
                 status: 0,
-                message: format!("token endpoint {}: {e}", self.token_url),
+                message: format!(
+                    "token endpoint {}: {}",
+                    self.token_url,
+                    super::http::describe(&e)
+                ),
             })?;
         let status = response.status().as_u16();
         let body: serde_json::Value = response.json().await.unwrap_or_default();

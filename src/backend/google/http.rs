@@ -2,6 +2,15 @@
 //! retries of 429/5xx and rate-limit 403s with exponential backoff and jitter (or
 //! the server's `Retry-After`, which waits out a quota window), and Google's error
 //! bodies turned into [`Error`]s a person can act on.
+//!
+//! A request is only sent again when sending it twice is harmless. Reads are; so are
+//! updates (they carry an etag, so a second copy is refused as stale) and deletes (a
+//! second copy finds nothing). A create is not: when its answer is lost — a timeout,
+//! a connection cut before the answer, a 5xx — Google may have made the contacts, so
+//! [`Resend::Never`] hands the failure back with [`Failure::maybe_applied`] set and
+//! the caller re-reads before sending what is still missing. A create is retried
+//! only when the server surely did not act on it: 429, a rate-limit 403, a refused
+//! token, a connection that was never made.
 
 use std::time::Duration;
 
@@ -33,10 +42,20 @@ impl Default for RetryPolicy {
     }
 }
 
-/// An error answered by an API, parsed.
+/// Whether a request may be sent again after a failure whose outcome is unknown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resend {
+    /// Reads, updates (etag-guarded) and deletes: sending twice is harmless.
+    Safe,
+    /// Creates: sending twice would make two. Only failures the server surely did not
+    /// act on are retried; the rest come back with [`Failure::maybe_applied`].
+    Never,
+}
+
+/// An error answered by an API (or a request that got no answer), parsed.
 #[derive(Debug, Clone)]
 pub struct Failure {
-    /// HTTP status.
+    /// HTTP status; 503 for a request that got no answer.
     pub status: u16,
     /// Canonical status (`FAILED_PRECONDITION`…), when given.
     pub canonical: String,
@@ -44,6 +63,11 @@ pub struct Failure {
     pub reason: String,
     /// Message.
     pub message: String,
+    /// The server may have carried the request out although no success came back:
+    /// a timeout, a connection cut before the answer, a 5xx.
+    pub maybe_applied: bool,
+    /// Attempts made.
+    pub attempts: u32,
 }
 
 impl Failure {
@@ -59,6 +83,20 @@ impl Failure {
             canonical: e["status"].as_str().unwrap_or_default().to_owned(),
             reason,
             message: e["message"].as_str().map_or_else(|| body.to_string(), str::to_owned),
+            maybe_applied: status >= 500,
+            attempts: 0,
+        }
+    }
+
+    /// A request that got no (whole) answer.
+    fn no_answer(message: String, maybe_applied: bool) -> Self {
+        Self {
+            status: 503,
+            canonical: "UNAVAILABLE".into(),
+            reason: "transport".into(),
+            message,
+            maybe_applied,
+            attempts: 0,
         }
     }
 
@@ -71,8 +109,18 @@ impl Failure {
                 ))
     }
 
+    /// Whether this is Google's answer to a stale etag.
+    pub fn is_stale(&self) -> bool {
+        self.status == 400 && self.canonical == "FAILED_PRECONDITION"
+    }
+
     /// The backend error for this failure.
     pub fn into_error(self, what: &str) -> Error {
+        let tries = if self.attempts > 1 {
+            format!(" (after {} attempts)", self.attempts)
+        } else {
+            String::new()
+        };
         match (self.status, self.canonical.as_str()) {
             (404, _) => Error::NotFound { what: what.to_owned() },
             (400, "FAILED_PRECONDITION") => Error::Stale { what: what.to_owned() },
@@ -84,7 +132,10 @@ impl Failure {
                     self.message
                 ),
             },
-            _ => Error::Api { status: self.status, message: format!("{what}: {}", self.message) },
+            _ => Error::Api {
+                status: self.status,
+                message: format!("{what}: {}{tries}", self.message),
+            },
         }
     }
 }
@@ -97,19 +148,28 @@ pub struct Client {
     pub(super) retry: RetryPolicy,
 }
 
+/// What one attempt came to.
+enum Outcome {
+    Done(Value),
+    Failed(Failure, Option<Duration>),
+}
+
 impl Client {
     /// A client over `http` authenticating with `auth`.
     pub fn new(http: reqwest::Client, auth: Authenticator, retry: RetryPolicy) -> Self {
         Self { http, auth, retry }
     }
 
-    fn backoff(&self, attempt: u32) -> Duration {
+    /// How long to wait before attempt `attempt + 1`.
+    pub fn backoff(&self, attempt: u32) -> Duration {
         let exp = self.retry.base_delay.saturating_mul(1 << attempt.min(16));
         let jitter = rand::rng().random_range(0..=self.retry.base_delay.as_millis().max(1) as u64);
         (exp + Duration::from_millis(jitter)).min(self.retry.max_delay)
     }
 
-    /// Sends one API call as `subject`; retries what is worth retrying.
+    /// Sends one API call as `subject`; retries what is worth retrying and safe to
+    /// send again (see [`Resend`]).
+    #[allow(clippy::too_many_arguments)]
     pub async fn call(
         &self,
         subject: &str,
@@ -118,60 +178,32 @@ impl Client {
         url: &str,
         query: &[(&str, String)],
         body: Option<&Value>,
+        resend: Resend,
     ) -> Result<Value, Failure> {
         let mut attempt = 0;
+        // A token refused by the API (revoked, or the server forgot it) is renewed
+        // once per call, whichever attempt meets it.
+        let mut renewed = false;
         loop {
             attempt += 1;
-            let token = self.auth.token(subject, scopes).await.map_err(|e| Failure {
-                status: 401,
-                canonical: "UNAUTHENTICATED".into(),
-                reason: "authError".into(),
-                message: e.to_string(),
-            })?;
-            let mut request =
-                self.http.request(method.clone(), url).query(query).bearer_auth(token);
-            if let Some(body) = body {
-                request = request.json(body);
+            let (mut failure, retry_after) =
+                match self.attempt(subject, scopes, &method, url, query, body).await {
+                    Outcome::Done(value) => return Ok(value),
+                    Outcome::Failed(f, retry_after) => (f, retry_after),
+                };
+            failure.attempts = attempt;
+            if failure.status == 401 && failure.reason != "tokenEndpoint" {
+                self.auth.invalidate(subject, scopes);
+                if !renewed {
+                    renewed = true;
+                    attempt -= 1;
+                    continue;
+                }
             }
-            let (failure, retry_after) = match request.send().await {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let retry_after = response
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<u64>().ok())
-                        .map(Duration::from_secs);
-                    let text = response.text().await.unwrap_or_default();
-                    let value: Value = if text.trim().is_empty() {
-                        Value::Null
-                    } else {
-                        serde_json::from_str(&text).unwrap_or(Value::String(text))
-                    };
-                    if (200..300).contains(&status) {
-                        return Ok(value);
-                    }
-                    if status == 401 {
-                        self.auth.invalidate(subject, scopes);
-                    }
-                    (Failure::parse(status, &value), retry_after)
-                }
-                Err(e) => {
-                    let message = if e.is_timeout() {
-                        "request timed out".to_owned()
-                    } else {
-                        let cause = std::error::Error::source(&e).map(ToString::to_string);
-                        format!("{e}: {}", cause.unwrap_or_default())
-                    };
-                    let reason = "transport".to_owned();
-                    (
-                        Failure { status: 503, canonical: "UNAVAILABLE".into(), reason, message },
-                        None,
-                    )
-                }
-            };
-            let transient = failure.retryable() || (failure.status == 401 && attempt == 1);
-            if !transient || attempt >= self.retry.max_attempts {
+            if resend == Resend::Never && failure.maybe_applied {
+                return Err(failure);
+            }
+            if !failure.retryable() || attempt >= self.retry.max_attempts {
                 return Err(failure);
             }
             let wait = retry_after
@@ -185,5 +217,97 @@ impl Client {
             );
             tokio::time::sleep(wait).await;
         }
+    }
+
+    async fn attempt(
+        &self,
+        subject: &str,
+        scopes: &str,
+        method: &Method,
+        url: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Outcome {
+        let token = match self.auth.token(subject, scopes).await {
+            Ok(token) => token,
+            Err(e) => return Outcome::Failed(token_failure(e), None),
+        };
+        let mut request = self.http.request(method.clone(), url).query(query).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                // A connection that was never made carried nothing to the server.
+                let sent = !e.is_connect();
+                return Outcome::Failed(Failure::no_answer(describe(&e), sent), None);
+            }
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let text = match response.text().await {
+            Ok(text) => text,
+            Err(e) => {
+                // The answer was cut off: whatever the status said, its body (the
+                // created contacts, the next page) is lost.
+                let message = format!("the answer ({status}) was cut off: {}", describe(&e));
+                return Outcome::Failed(Failure::no_answer(message, true), None);
+            }
+        };
+        let value: Value = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        if (200..300).contains(&status) {
+            Outcome::Done(value)
+        } else {
+            Outcome::Failed(Failure::parse(status, &value), retry_after)
+        }
+    }
+}
+
+/// A token that could not be had. A token endpoint that did not answer, or answered
+/// 5xx, is worth another try; a refusal (no delegation, unknown user) is not.
+fn token_failure(e: Error) -> Failure {
+    let (status, message) = match e {
+        Error::Api { status, message } => (status, message),
+        other => (0, other.to_string()),
+    };
+    let transient = status == 0 || status >= 500;
+    Failure {
+        status: if transient { 503 } else { 401 },
+        canonical: if transient { "UNAVAILABLE" } else { "UNAUTHENTICATED" }.into(),
+        reason: "tokenEndpoint".into(),
+        message,
+        maybe_applied: false,
+        attempts: 0,
+    }
+}
+
+/// What went wrong with a request that got no answer, in words: its deepest cause
+/// ("Connection refused") rather than reqwest's wrapper text.
+pub fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "request timed out".to_owned();
+    }
+    let mut root: &dyn std::error::Error = e;
+    let mut depth = 0;
+    while let Some(next) = root.source() {
+        root = next;
+        depth += 1;
+    }
+    if e.is_connect() {
+        format!("cannot connect: {root}")
+    } else if depth == 0 {
+        e.to_string()
+    } else {
+        format!("connection lost: {root}")
     }
 }

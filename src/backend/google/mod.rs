@@ -8,11 +8,19 @@
 //! are cut into batches at the APIs' limits (create/update 200, delete 500,
 //! members.modify 1000). Apply runs users concurrently, up to `concurrency`, and
 //! one user's writes one after another, as Google asks.
+//!
+//! No write is sent twice blindly (see [`http::Resend`]): a create whose answer was
+//! lost is followed by a re-read of the user's contacts or groups, and only what has
+//! no copy with the same markers yet is sent again; a 409 on a group that carries
+//! the same markers is the group we made; a delete that finds nothing is done; an
+//! update that meets a stale etag is checked against the contact as it now is. The
+//! writer lease lives in [`lease`].
 
 pub mod auth;
 mod http;
+mod lease;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -22,11 +30,12 @@ use serde_json::{Value, json};
 
 pub use self::auth::{DEFAULT_TOKEN_URI, ServiceAccountKey};
 pub use self::http::RetryPolicy;
-use self::http::{Client, Failure};
-use super::{Backend, Error, Result, UserScope};
+use self::http::{Client, Failure, Resend};
+use super::{Backend, Error, LeaseAttempt, Result, UserScope};
+use crate::model::normalize::{normalize, same_content};
 use crate::model::{
-    ClientData, Contact, ContactGroup, ContactUpdate, DirectoryUser, NewContact, PERSON_FIELDS,
-    PersonFields,
+    ClientData, Contact, ContactGroup, ContactUpdate, DirectoryUser, MARKER_SOURCE, MARKER_SYNC,
+    NewContact, PERSON_FIELDS, PersonFields, client_data,
 };
 
 /// People API scope (`sub` = each source or destination user).
@@ -55,6 +64,8 @@ pub struct Config {
     pub customer: String,
     /// Impersonated for directory reads.
     pub admin_user: String,
+    /// The user whose contact groups hold the writer lease.
+    pub state_user: String,
     /// Service-account key file.
     pub credentials: PathBuf,
     /// People API base URL.
@@ -103,8 +114,25 @@ impl GoogleBackend {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<Value, Failure> {
+        self.people_call(user, method, path, query, body, Resend::Safe).await
+    }
+
+    /// A People API call that must not be sent twice blindly (a create).
+    async fn people_create(&self, user: &str, path: &str, body: &Value) -> Result<Value, Failure> {
+        self.people_call(user, Method::POST, path, &[], Some(body), Resend::Never).await
+    }
+
+    async fn people_call(
+        &self,
+        user: &str,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        resend: Resend,
+    ) -> Result<Value, Failure> {
         let url = format!("{}/v1/{path}", self.config.people_url.trim_end_matches('/'));
-        self.client.call(user, CONTACTS, method, &url, query, body).await
+        self.client.call(user, CONTACTS, method, &url, query, body, resend).await
     }
 
     async fn directory(&self, path: &str, query: &[(&str, String)]) -> Result<Value, Failure> {
@@ -113,7 +141,15 @@ impl GoogleBackend {
             self.config.directory_url.trim_end_matches('/')
         );
         self.client
-            .call(&self.config.admin_user, &directory_scopes(), Method::GET, &url, query, None)
+            .call(
+                &self.config.admin_user,
+                &directory_scopes(),
+                Method::GET,
+                &url,
+                query,
+                None,
+                Resend::Safe,
+            )
             .await
     }
 
@@ -254,7 +290,7 @@ impl Backend for GoogleBackend {
                 async move { self.directory("users", &query).await }
             })
             .await
-            .map_err(|f| f.into_error(&format!("users of {scope:?}")))?;
+            .map_err(|f| f.into_error(&format!("listing {scope}")))?;
         Ok(users.iter().map(user_from).collect())
     }
 
@@ -313,31 +349,7 @@ impl Backend for GoogleBackend {
     async fn create_contacts(&self, user: &str, contacts: Vec<NewContact>) -> Result<Vec<Contact>> {
         let mut created = Vec::with_capacity(contacts.len());
         for chunk in contacts.chunks(CREATE_BATCH) {
-            let items: Vec<Value> = chunk
-                .iter()
-                .map(|c| {
-                    let mut person = person_json(&c.fields, &c.client_data);
-                    let memberships: Vec<Value> = c
-                        .memberships
-                        .iter()
-                        .map(|rn| json!({ "contactGroupMembership": { "contactGroupResourceName": rn } }))
-                        .collect();
-                    person.insert("memberships".into(), Value::Array(memberships));
-                    json!({ "contactPerson": person })
-                })
-                .collect();
-            let body = json!({ "contacts": items, "readMask": person_fields() });
-            let response = self
-                .people(user, Method::POST, "people:batchCreateContacts", &[], Some(&body))
-                .await
-                .map_err(|f| f.into_error(&format!("creating contacts of {user}")))?;
-            created.extend(
-                response["createdPeople"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|p| contact_from(&p["person"])),
-            );
+            created.extend(self.create_batch(user, chunk).await?);
         }
         Ok(created)
     }
@@ -365,10 +377,7 @@ impl Backend for GoogleBackend {
 
     async fn delete_contacts(&self, user: &str, resource_names: Vec<String>) -> Result<()> {
         for chunk in resource_names.chunks(DELETE_BATCH) {
-            let body = json!({ "resourceNames": chunk });
-            self.people(user, Method::POST, "people:batchDeleteContacts", &[], Some(&body))
-                .await
-                .map_err(|f| f.into_error(&format!("deleting contacts of {user}")))?;
+            self.delete_batch(user, chunk).await?;
         }
         Ok(())
     }
@@ -383,12 +392,34 @@ impl Backend for GoogleBackend {
             "contactGroup": { "name": name, "clientData": client_data },
             "readGroupFields": "clientData,groupType,metadata,name",
         });
-        match self.people(user, Method::POST, "contactGroups", &[], Some(&body)).await {
-            Ok(v) => Ok(group_from(&v)),
-            Err(f) if f.status == 409 => {
-                Err(Error::GroupExists { user: user.to_owned(), name: name.to_owned() })
+        let what = format!("creating group \"{name}\" of {user}");
+        let mut round = 0;
+        loop {
+            round += 1;
+            let failure = match self.people_create(user, "contactGroups", &body).await {
+                Ok(v) => return Ok(group_from(&v)),
+                Err(f) => f,
+            };
+            if failure.status != 409 && !failure.maybe_applied {
+                return Err(failure.into_error(&what));
             }
-            Err(f) => Err(f.into_error(&format!("creating group \"{name}\" of {user}"))),
+            // A 409 or a lost answer: the group may be the one we asked for. It is
+            // ours if it carries the same markers; then it is not made again.
+            let groups = self.contact_groups(user).await.map_err(|e| unknown_outcome(&what, e))?;
+            if let Some(g) = groups
+                .into_iter()
+                .find(|g| g.name == name && same_markers(&g.client_data, &client_data))
+            {
+                tracing::info!(user, name, "the group was created although its answer was lost");
+                return Ok(g);
+            }
+            if failure.status == 409 {
+                return Err(Error::GroupExists { user: user.to_owned(), name: name.to_owned() });
+            }
+            if round >= self.client.retry.max_attempts {
+                return Err(failure.into_error(&format!("{what}: the answer was lost every time")));
+            }
+            tokio::time::sleep(self.client.backoff(round - 1)).await;
         }
     }
 
@@ -403,28 +434,46 @@ impl Backend for GoogleBackend {
             "updateGroupFields": "name,clientData",
             "readGroupFields": "clientData,groupType,metadata,name",
         });
+        let what = format!("updating group \"{}\" of {user}", group.name);
         match self.people(user, Method::PUT, &group.resource_name, &[], Some(&body)).await {
             Ok(v) => Ok(group_from(&v)),
             Err(f) if f.status == 409 => {
                 Err(Error::GroupExists { user: user.to_owned(), name: group.name })
             }
-            Err(f) => {
-                Err(f.into_error(&format!("renaming group {} of {user}", group.resource_name)))
+            Err(f) if f.is_stale() => {
+                // Stale: changed since it was read — or our own earlier attempt,
+                // whose answer was lost, landed. Only the latter is success.
+                let now = self.contact_groups(user).await?;
+                match now.into_iter().find(|g| g.resource_name == group.resource_name) {
+                    Some(g)
+                        if g.name == group.name
+                            && same_markers(&g.client_data, &group.client_data) =>
+                    {
+                        Ok(g)
+                    }
+                    _ => Err(f.into_error(&what)),
+                }
             }
+            Err(f) => Err(f.into_error(&what)),
         }
     }
 
     async fn delete_group(&self, user: &str, resource_name: &str) -> Result<()> {
-        self.people(
-            user,
-            Method::DELETE,
-            resource_name,
-            &[("deleteContacts", "false".into())],
-            None,
-        )
-        .await
-        .map(|_| ())
-        .map_err(|f| f.into_error(&format!("deleting group {resource_name} of {user}")))
+        match self
+            .people(
+                user,
+                Method::DELETE,
+                resource_name,
+                &[("deleteContacts", "false".into())],
+                None,
+            )
+            .await
+        {
+            // Not there: deleted already (perhaps by an attempt whose answer was lost).
+            Ok(_) => Ok(()),
+            Err(f) if f.status == 404 => Ok(()),
+            Err(f) => Err(f.into_error(&format!("deleting group {resource_name} of {user}"))),
+        }
     }
 
     async fn modify_members(
@@ -434,6 +483,7 @@ impl Backend for GoogleBackend {
         add: Vec<String>,
         remove: Vec<String>,
     ) -> Result<()> {
+        // Adding a member twice or removing a non-member changes nothing: safe to resend.
         let path = format!("{group}/members:modify");
         let requests = add
             .chunks(MODIFY_BATCH)
@@ -451,71 +501,248 @@ impl Backend for GoogleBackend {
         Ok(())
     }
 
+    async fn try_lease(&self, holder: &str, ttl: Duration) -> Result<LeaseAttempt> {
+        lease::try_lease(self, holder, ttl).await
+    }
+
+    async fn release_lease(&self, holder: &str) -> Result<()> {
+        lease::release(self, holder).await
+    }
+
     fn concurrency(&self) -> usize {
         self.config.concurrency.max(1)
     }
 }
 
+/// The `(sync, source)` markers that identify a copy: two contacts with the same
+/// pair are copies of one source contact by one sync.
+fn copy_key(data: &[ClientData]) -> Option<(&str, &str)> {
+    Some((client_data(data, MARKER_SYNC)?, client_data(data, MARKER_SOURCE)?))
+}
+
+/// Whether `have` carries every contact-sync marker of `want` with the same value
+/// (other applications' entries aside).
+fn same_markers(have: &[ClientData], want: &[ClientData]) -> bool {
+    let ours = |d: &[ClientData]| -> Vec<ClientData> {
+        let mut v: Vec<ClientData> =
+            d.iter().filter(|e| e.key.starts_with("contact-sync/")).cloned().collect();
+        v.sort();
+        v
+    };
+    ours(have) == ours(want)
+}
+
+/// A write whose outcome is unknown and could not be checked: nothing was resent.
+fn unknown_outcome(what: &str, e: Error) -> Error {
+    Error::Api {
+        status: 503,
+        message: format!(
+            "{what}: the answer was lost, and re-reading to see whether it landed failed ({e}); \
+             nothing was sent again. The next run sees what landed and finishes the rest"
+        ),
+    }
+}
+
 impl GoogleBackend {
-    /// One `batchUpdateContacts`. A stale etag (someone edited a contact since it
-    /// was read) is answered by re-reading the user's contacts and retrying once
-    /// with the current etags; the fields outside the mask keep the other edit,
-    /// which the next plan reports.
+    /// One `batchCreateContacts`, sent again only for what did not land.
+    ///
+    /// When the answer is lost, the user's contacts are re-read: a contact whose
+    /// `(sync, source)` markers are now there was created, the rest are sent again.
+    async fn create_batch(&self, user: &str, chunk: &[NewContact]) -> Result<Vec<Contact>> {
+        let what = format!("creating contacts of {user}");
+        let mut pending: Vec<&NewContact> = chunk.iter().collect();
+        let mut created = Vec::with_capacity(chunk.len());
+        let mut round = 0;
+        loop {
+            round += 1;
+            let body = json!({
+                "contacts": pending.iter().map(|c| create_item(c)).collect::<Vec<_>>(),
+                "readMask": person_fields(),
+            });
+            let failure = match self.people_create(user, "people:batchCreateContacts", &body).await
+            {
+                Ok(response) => {
+                    created.extend(
+                        response["createdPeople"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|p| contact_from(&p["person"])),
+                    );
+                    return Ok(created);
+                }
+                Err(f) if f.maybe_applied => f,
+                Err(f) => return Err(f.into_error(&what)),
+            };
+            if pending.iter().any(|c| copy_key(&c.client_data).is_none()) {
+                return Err(Error::Api {
+                    status: failure.status,
+                    message: format!(
+                        "{what}: {}; the contacts carry no contact-sync markers, so whether they \
+                         were created cannot be checked, and they were not sent again",
+                        failure.message
+                    ),
+                });
+            }
+            tracing::warn!(
+                user,
+                contacts = pending.len(),
+                "the answer to a batch create was lost ({}); re-reading before sending what is missing",
+                failure.message
+            );
+            let now = self.contacts(user).await.map_err(|e| unknown_outcome(&what, e))?;
+            let mut landed: HashMap<(&str, &str), &Contact> =
+                now.iter().filter_map(|c| Some((copy_key(&c.client_data)?, c))).collect();
+            let before = pending.len();
+            pending.retain(|c| {
+                let key = copy_key(&c.client_data).expect("checked above");
+                match landed.remove(&key) {
+                    Some(found) => {
+                        created.push(found.clone());
+                        false
+                    }
+                    None => true,
+                }
+            });
+            tracing::info!(
+                user,
+                landed = before - pending.len(),
+                missing = pending.len(),
+                "re-read"
+            );
+            if pending.is_empty() {
+                return Ok(created);
+            }
+            if round >= self.client.retry.max_attempts {
+                return Err(failure.into_error(&format!("{what}: the answer was lost every time")));
+            }
+            tokio::time::sleep(self.client.backoff(round - 1)).await;
+        }
+    }
+
+    /// One `batchDeleteContacts`. A 404 means some are gone already (an earlier
+    /// attempt landed, or the user deleted them): the rest are deleted.
+    async fn delete_batch(&self, user: &str, chunk: &[String]) -> Result<()> {
+        let what = format!("deleting contacts of {user}");
+        let body = json!({ "resourceNames": chunk });
+        match self.people(user, Method::POST, "people:batchDeleteContacts", &[], Some(&body)).await
+        {
+            Ok(_) => Ok(()),
+            Err(f) if f.status == 404 => {
+                let present: HashSet<String> =
+                    self.contacts(user).await?.into_iter().map(|c| c.resource_name).collect();
+                let left: Vec<&String> = chunk.iter().filter(|rn| present.contains(*rn)).collect();
+                if left.is_empty() {
+                    return Ok(());
+                }
+                let body = json!({ "resourceNames": left });
+                self.people(user, Method::POST, "people:batchDeleteContacts", &[], Some(&body))
+                    .await
+                    .map(|_| ())
+                    .map_err(|f| f.into_error(&what))
+            }
+            Err(f) => Err(f.into_error(&what)),
+        }
+    }
+
+    /// One `batchUpdateContacts`. A stale etag means the contact changed since it
+    /// was read — by its user, or by an earlier attempt of this very update whose
+    /// answer was lost. Each contact is re-read: one that already holds what the
+    /// update writes is done; the others are sent again with their current etag
+    /// (the update wins over the user's edit of the same fields; fields outside the
+    /// mask keep the edit, which the next plan reports).
     async fn update_batch(
         &self,
         user: &str,
         mask: &str,
         chunk: Vec<ContactUpdate>,
     ) -> Result<Vec<Contact>> {
-        let body_for = |chunk: &[ContactUpdate]| {
-            let contacts: serde_json::Map<String, Value> = chunk
-                .iter()
-                .map(|u| {
-                    let mut person = person_json(&u.fields, &u.client_data);
-                    person.insert("etag".into(), u.etag.clone().into());
-                    (u.resource_name.clone(), Value::Object(person))
-                })
-                .collect();
-            json!({ "contacts": contacts, "updateMask": mask, "readMask": person_fields() })
-        };
         let what = format!("updating contacts of {user}");
-        let response = match self
-            .people(user, Method::POST, "people:batchUpdateContacts", &[], Some(&body_for(&chunk)))
-            .await
-        {
+        let response = match self.send_updates(user, mask, &chunk).await {
             Ok(v) => v,
-            Err(f) if f.status == 400 && f.canonical == "FAILED_PRECONDITION" => {
-                tracing::info!(user, "stale etags; re-reading contacts and retrying");
-                let current: BTreeMap<String, String> = self
+            Err(f) if f.is_stale() => {
+                tracing::info!(user, "stale etags; re-reading contacts");
+                let mut current: HashMap<String, Contact> = self
                     .contacts(user)
                     .await?
                     .into_iter()
-                    .map(|c| (c.resource_name, c.etag))
+                    .map(|c| (c.resource_name.clone(), c))
                     .collect();
-                let mut retry = chunk;
-                for u in &mut retry {
-                    u.etag = current
-                        .get(&u.resource_name)
-                        .cloned()
-                        .ok_or_else(|| Error::NotFound { what: u.resource_name.clone() })?;
+                let mut done = Vec::new();
+                let mut retry = Vec::new();
+                for mut u in chunk {
+                    let now = current.remove(&u.resource_name).ok_or_else(|| Error::NotFound {
+                        what: format!("contact {}", u.resource_name),
+                    })?;
+                    if holds(&now, &u) {
+                        done.push(now);
+                    } else {
+                        u.etag = now.etag;
+                        retry.push(u);
+                    }
                 }
-                self.people(
-                    user,
-                    Method::POST,
-                    "people:batchUpdateContacts",
-                    &[],
-                    Some(&body_for(&retry)),
-                )
-                .await
-                .map_err(|f| f.into_error(&what))?
+                if retry.is_empty() {
+                    return Ok(done);
+                }
+                let v =
+                    self.send_updates(user, mask, &retry).await.map_err(|f| f.into_error(&what))?;
+                done.extend(updated_people(&v));
+                return Ok(done);
             }
             Err(f) => return Err(f.into_error(&what)),
         };
-        Ok(response["updateResult"]
-            .as_object()
-            .into_iter()
-            .flat_map(|m| m.values())
-            .map(|r| contact_from(&r["person"]))
-            .collect())
+        Ok(updated_people(&response))
     }
+
+    async fn send_updates(
+        &self,
+        user: &str,
+        mask: &str,
+        chunk: &[ContactUpdate],
+    ) -> Result<Value, Failure> {
+        let contacts: serde_json::Map<String, Value> = chunk
+            .iter()
+            .map(|u| {
+                let mut person = person_json(&u.fields, &u.client_data);
+                person.insert("etag".into(), u.etag.clone().into());
+                (u.resource_name.clone(), Value::Object(person))
+            })
+            .collect();
+        let body = json!({ "contacts": contacts, "updateMask": mask, "readMask": person_fields() });
+        self.people(user, Method::POST, "people:batchUpdateContacts", &[], Some(&body)).await
+    }
+}
+
+fn updated_people(response: &Value) -> Vec<Contact> {
+    response["updateResult"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+        .map(|r| contact_from(&r["person"]))
+        .collect()
+}
+
+/// Whether `contact` already holds every field (and the markers) `update` writes.
+fn holds(contact: &Contact, update: &ContactUpdate) -> bool {
+    update.update_mask.iter().all(|field| {
+        if field == "clientData" {
+            return same_markers(&contact.client_data, &update.client_data);
+        }
+        let pick = |fields: &PersonFields| -> PersonFields {
+            fields.get(field).map(|v| (field.clone(), v.clone())).into_iter().collect()
+        };
+        same_content(&normalize(&pick(&contact.fields)), &normalize(&pick(&update.fields)))
+    })
+}
+
+/// A `batchCreateContacts` item.
+fn create_item(c: &NewContact) -> Value {
+    let mut person = person_json(&c.fields, &c.client_data);
+    let memberships: Vec<Value> = c
+        .memberships
+        .iter()
+        .map(|rn| json!({ "contactGroupMembership": { "contactGroupResourceName": rn } }))
+        .collect();
+    person.insert("memberships".into(), Value::Array(memberships));
+    json!({ "contactPerson": person })
 }

@@ -11,7 +11,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::model::{PERSON_FIELDS, PersonFields, SINGLETON_FIELDS};
+use super::{PERSON_FIELDS, PersonFields, SINGLETON_FIELDS};
 
 /// Keys the People API fills in on reads and ignores on writes.
 const OUTPUT_ONLY: &[&str] = &[

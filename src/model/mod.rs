@@ -4,6 +4,10 @@
 //! They mirror the People API and Admin SDK shapes closely (a contact's fields are
 //! kept as the People API's JSON, keyed by Person field name) so the Google backend
 //! maps them one to one, while the planner never depends on a backend.
+//! [`normalize`] says when two contacts' contents are the same, for the planner
+//! (drift) and for the google backend (did a resent update land?) alike.
+
+pub mod normalize;
 
 use std::collections::BTreeMap;
 
@@ -18,6 +22,17 @@ pub const MARKER_SOURCE: &str = "contact-sync/source";
 pub const MARKER_HASH: &str = "contact-sync/hash";
 /// `clientData` key on target groups: the source user's immutable id.
 pub const MARKER_SOURCE_USER: &str = "contact-sync/source-user";
+
+/// `clientData` key of the contact group that holds a tenant's writer lease (google
+/// backend); its value is always `writer`. The group carries no `contact-sync/sync`
+/// marker, so no plan ever touches it.
+pub const MARKER_LEASE: &str = "contact-sync/lease";
+/// `clientData` key on the lease group: who holds the lease (empty: nobody).
+pub const MARKER_LEASE_HOLDER: &str = "contact-sync/lease-holder";
+/// `clientData` key on the lease group: when the holder took it (RFC 3339).
+pub const MARKER_LEASE_SINCE: &str = "contact-sync/lease-since";
+/// `clientData` key on the lease group: when it lapses unless renewed (RFC 3339).
+pub const MARKER_LEASE_EXPIRES: &str = "contact-sync/lease-expires";
 
 /// Resource name of the system group "My Contacts".
 pub const MY_CONTACTS: &str = "contactGroups/myContacts";
