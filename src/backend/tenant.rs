@@ -1,4 +1,4 @@
-//! The local workspace file (DESIGN §7): a YAML stand-in for a Google Workspace
+//! The local workspace file: a YAML stand-in for a Google Workspace
 //! tenant, read with line-numbered errors and written back atomically.
 //!
 //! Every struct keeps the keys it does not know in an `extra` map, so a rewrite by

@@ -142,7 +142,7 @@ pub enum DiagnosticFormat {
 pub enum PlanFormat {
     /// For people; colour on a terminal.
     Text,
-    /// The JSON document of DESIGN §3.
+    /// One JSON document, for scripts (formatVersion "1").
     Json,
     /// For a pull-request comment.
     Markdown,
@@ -297,9 +297,9 @@ impl Terminal {
     }
 }
 
-/// Parses the command line and runs it. Exit codes follow DESIGN §2: a usage
-/// error is exit 1 like any other error, never clap's 2 (which `plan
-/// --detailed-exitcode` reserves for "changes").
+/// Parses the command line and runs it. Exit codes: 0 success, 1 any error, 2 only
+/// for `plan --detailed-exitcode` with changes; so a usage error is exit 1 like any
+/// other error, never clap's 2.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

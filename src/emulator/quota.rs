@@ -1,4 +1,4 @@
-//! Per-user, per-window quotas at Google's default figures (GOOGLE-APIS.md): a
+//! Per-user, per-window quotas at Google's default figures (People API quotas): a
 //! request spends its bucket's cost, and a bucket that would go over answers 429
 //! `RESOURCE_EXHAUSTED` until the window turns. The window is a minute at Google;
 //! tests shorten it.

@@ -1,5 +1,5 @@
 //! Manifest types: the `ContactSync` and `Workspace` documents admins write, exactly
-//! as DESIGN §1 fixes them.
+//! as the manifest format fixes them.
 //!
 //! These types are the single source of truth for the format: serde reads them, and
 //! schemars generates `schemas/contact-sync.schema.json` from them, so every doc

@@ -1,5 +1,5 @@
 //! Planning one destination user for one sync: pure, from the desired state and the
-//! user's actual contact groups and contacts (DESIGN §4, §5).
+//! user's actual contact groups and contacts (ownership, drift and pruning).
 //!
 //! Only marked contacts and groups (`clientData` `contact-sync/sync` = this sync)
 //! are ever changed. Everything else a destination has — its own contacts, even

@@ -290,7 +290,7 @@ pub enum Resource {
     Contact,
 }
 
-/// Why a change is made (DESIGN §3).
+/// Why a change is made (the `reason` of the plan JSON).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Reason {
@@ -398,7 +398,7 @@ impl PlanError {
     }
 }
 
-/// Error kinds (DESIGN §3).
+/// Error kinds (the `kind` of the plan JSON).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ErrorKind {

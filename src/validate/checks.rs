@@ -1,4 +1,4 @@
-//! Semantic checks: the rules of DESIGN §1 that a JSON Schema cannot express.
+//! Semantic checks: the rules of the manifest format that a JSON Schema cannot express.
 //!
 //! Each check reads typed manifests and reports at the JSON pointer of the value to
 //! change, so the diagnostic lands on the right line. Checks that involve two

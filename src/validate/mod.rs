@@ -78,7 +78,7 @@ pub fn validate_paths(paths: &[PathBuf]) -> Report {
         }
     }
 
-    // The local tenant named by a Workspace is data, not a manifest (DESIGN §1).
+    // The local tenant named by a Workspace is data, not a manifest.
     let tenants = tenant_files(&docs);
     let is_tenant = |path: &Path| path.canonicalize().is_ok_and(|p| tenants.contains(&p));
     docs.retain(|d| !is_tenant(&d.file.path));

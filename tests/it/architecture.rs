@@ -1,4 +1,4 @@
-//! The planner stays pure (STYLE.md): no async runtime, no I/O, no backend.
+//! The planner stays pure: no async runtime, no I/O, no backend.
 
 #[test]
 fn the_planner_imports_no_runtime_io_or_backend() {

@@ -1,4 +1,4 @@
-//! Integration tests, one binary (see STYLE.md): the CLI as a user runs it, the
+//! Integration tests, one binary (so it links once): the CLI as a user runs it, the
 //! committed JSON Schema, and the examples shipped in `examples/`.
 
 mod architecture;
