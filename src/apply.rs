@@ -104,7 +104,7 @@ impl Control<'_> {
 enum Error {
     #[error(transparent)]
     Backend(#[from] backend::Error),
-    #[error("stopped before writing: {0}")]
+    #[error("stopped writing: {0}")]
     Lease(String),
 }
 

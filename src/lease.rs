@@ -3,10 +3,12 @@
 //! An apply takes the tenant's lease before it reads the tenant (so that what it
 //! plans is what it writes), waits a bounded time for another holder — saying whom
 //! it waits for — and fails naming the holder when the wait is over. While the
-//! apply runs, the lease is renewed in the background; before each write the apply
-//! checks that it still holds it, so a writer that was stopped (and whose lease
-//! lapsed and was taken over) writes nothing more when it wakes. At the end the
-//! lease is given up, also after a failure or an interruption. `plan` takes none.
+//! apply runs, the lease is renewed in the background, and the backend asks it
+//! before every write request (retries and resends included): a writer that was
+//! stopped or cut off, whose lease lapsed, writes nothing more when it wakes, and
+//! never takes the lease back, since another writer may have written meanwhile. At
+//! the end the lease is given up, also after a failure or an interruption. `plan`
+//! takes none.
 //!
 //! Where the lease lives is the backend's business ([`Backend::try_lease`]): a
 //! marked contact group of a designated user on Google, the file lock locally.
@@ -14,23 +16,23 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::{self, Backend, LeaseAttempt, LeaseHolder};
 
-/// How long a lease lasts unless renewed: a writer that dies holds the tenant at
-/// most this long.
-pub const TTL: Duration = Duration::from_secs(120);
+/// How long a lease lasts unless renewed, at least: a writer that dies holds the
+/// tenant this long at most. It is longer when requests may take longer (see
+/// [`Lease`]).
+pub const MIN_TTL: Duration = Duration::from_secs(120);
 
 /// Default of `--lock-timeout`: how long an apply waits for another writer.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 
-/// How often a held lease is renewed.
-const RENEW_EVERY: Duration = Duration::from_secs(30);
-
-/// Writes stop this long before the lease would lapse, in case clocks disagree.
-const MARGIN: Duration = Duration::from_secs(20);
+/// Writes stop this long (plus the longest a request may take) before the lease
+/// would lapse, in case clocks disagree.
+const SLACK: Duration = Duration::from_secs(15);
 
 /// How often a waiting writer asks again.
 const POLL: Duration = Duration::from_secs(2);
@@ -40,7 +42,7 @@ const POLL: Duration = Duration::from_secs(2);
 pub enum Error {
     /// Someone else held it for the whole wait.
     #[error(
-        "another apply is writing to this tenant: the writer lease is held by {holder}. Waited {}s \
+        "another writer holds this tenant: the writer lease is held by {holder}. Waited {}s \
          (--lock-timeout); nothing was applied. Let it finish and run again, or wait longer with \
          --lock-timeout SECONDS",
         waited.as_secs()
@@ -73,21 +75,65 @@ pub fn holder_name(command: &str) -> String {
     format!("{user}@{host} pid {} ({command}) #{tag:08x}", std::process::id())
 }
 
-#[derive(Debug, Default)]
+/// What the renewal task and the write checks share.
+#[derive(Debug)]
 struct Shared {
-    /// Until when the lease is ours; `None`: as long as this process lives.
-    valid_until: Mutex<Option<Instant>>,
-    /// Why it is no longer ours, once it is not.
+    /// Writes stop this long before the lease would lapse: a request sent just
+    /// before that must be answered before the lease is anyone else's.
+    margin: Duration,
+    /// Until when the lease is ours, by this process's monotonic clock and by the
+    /// wall clock the other writers judge it by (a suspended machine's monotonic
+    /// clock stands still while the wall clock goes on); `None`: as long as this
+    /// process lives.
+    valid_until: Mutex<Option<(Instant, DateTime<Utc>)>>,
+    /// Why it is no longer ours, once it is not: for good, since another writer may
+    /// have written meanwhile.
     lost: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn check(&self) -> Result<(), String> {
+        let mut lost = self.lost.lock().expect("lease state");
+        if let Some(why) = lost.clone() {
+            return Err(why);
+        }
+        let margin = chrono::Duration::from_std(self.margin).unwrap_or(chrono::Duration::MAX);
+        if let Some((until, wall)) = *self.valid_until.lock().expect("lease state")
+            && (Instant::now() + self.margin >= until || Utc::now() + margin >= wall)
+        {
+            let why = "the writer lease ran out: it could not be renewed in time, and another \
+                       writer may have taken it since"
+                .to_owned();
+            *lost = Some(why.clone());
+            return Err(why);
+        }
+        Ok(())
+    }
+
+    fn renewed(
+        &self,
+        asked: (Instant, DateTime<Utc>),
+        ttl: Duration,
+        expires: Option<DateTime<Utc>>,
+    ) {
+        let wall_ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+        *self.valid_until.lock().expect("lease state") =
+            expires.map(|e| (asked.0 + ttl, e.min(asked.1 + wall_ttl)));
+    }
 }
 
 /// A held writer lease. Give it up with [`Lease::release`]; dropped, it stops
 /// being renewed and lapses by itself.
+///
+/// Its length is at least [`MIN_TTL`] and four times the margin — the longest a
+/// request may take plus some slack — so that it is renewed (every quarter of it)
+/// well before writes would have to stop.
 pub struct Lease {
     backend: Arc<dyn Backend>,
     holder: String,
     shared: Arc<Shared>,
     renewal: JoinHandle<()>,
+    ttl: Duration,
     /// The expired lease this one took over, if any.
     pub took_over: Option<LeaseHolder>,
 }
@@ -99,7 +145,8 @@ impl std::fmt::Debug for Lease {
 }
 
 /// Takes the writer lease as `holder`, waiting up to `wait` for another holder;
-/// `waiting` is told whom we wait for, each time we ask.
+/// `waiting` is told whom we wait for, each time we ask. Once taken, the backend
+/// asks the lease before every write request.
 pub async fn acquire(
     backend: Arc<dyn Backend>,
     holder: String,
@@ -107,15 +154,24 @@ pub async fn acquire(
     cancel: &CancellationToken,
     mut waiting: impl FnMut(&LeaseHolder, Duration),
 ) -> Result<Lease, Error> {
+    let margin = backend.request_timeout() + SLACK;
+    let ttl = MIN_TTL.max(margin * 4);
     let start = Instant::now();
     loop {
-        let asked = Instant::now();
-        match backend.try_lease(&holder, TTL).await.map_err(Error::Backend)? {
+        let asked = (Instant::now(), Utc::now());
+        match backend.try_lease(&holder, ttl).await.map_err(Error::Backend)? {
             LeaseAttempt::Taken { expires, took_over } => {
-                let shared = Arc::new(Shared::default());
-                *shared.valid_until.lock().expect("lease state") = expires.map(|_| asked + TTL);
-                let renewal = tokio::spawn(renew(backend.clone(), holder.clone(), shared.clone()));
-                return Ok(Lease { backend, holder, shared, renewal, took_over });
+                let shared = Arc::new(Shared {
+                    margin,
+                    valid_until: Mutex::new(None),
+                    lost: Mutex::new(None),
+                });
+                shared.renewed(asked, ttl, expires);
+                let check = shared.clone();
+                backend.guard_writes(Some(Arc::new(move || check.check())));
+                let renewal =
+                    tokio::spawn(renew(backend.clone(), holder.clone(), shared.clone(), ttl));
+                return Ok(Lease { backend, holder, shared, renewal, ttl, took_over });
             }
             LeaseAttempt::Held(other) => {
                 let waited = start.elapsed();
@@ -132,17 +188,24 @@ pub async fn acquire(
     }
 }
 
-async fn renew(backend: Arc<dyn Backend>, holder: String, shared: Arc<Shared>) {
+async fn renew(backend: Arc<dyn Backend>, holder: String, shared: Arc<Shared>, ttl: Duration) {
     loop {
-        tokio::time::sleep(RENEW_EVERY).await;
-        let asked = Instant::now();
-        match backend.try_lease(&holder, TTL).await {
-            Ok(LeaseAttempt::Taken { expires, .. }) => {
-                *shared.valid_until.lock().expect("lease state") = expires.map(|_| asked + TTL);
-            }
+        tokio::time::sleep(ttl / 4).await;
+        // A lease that ran out is not taken back, even if nobody took it.
+        if shared.check().is_err() {
+            return;
+        }
+        let asked = (Instant::now(), Utc::now());
+        match backend.renew_lease(&holder, ttl).await {
+            Ok(LeaseAttempt::Taken { expires, .. }) => shared.renewed(asked, ttl, expires),
             Ok(LeaseAttempt::Held(other)) => {
+                let who = if other.holder.is_empty() {
+                    "it was given up by someone else".to_owned()
+                } else {
+                    format!("{other} holds it now")
+                };
                 *shared.lost.lock().expect("lease state") =
-                    Some(format!("the writer lease lapsed and was taken over by {other}"));
+                    Some(format!("the writer lease is no longer ours: {who}"));
                 return;
             }
             Err(e) => tracing::warn!("cannot renew the writer lease (will try again): {e}"),
@@ -154,17 +217,7 @@ impl Lease {
     /// Whether this process may still write: the lease is neither lost nor about
     /// to lapse.
     pub fn check(&self) -> Result<(), String> {
-        if let Some(why) = self.shared.lost.lock().expect("lease state").clone() {
-            return Err(why);
-        }
-        match *self.shared.valid_until.lock().expect("lease state") {
-            Some(until) if Instant::now() + MARGIN >= until => {
-                Err("the writer lease is about to lapse: it could not be renewed in time, so \
-                 nothing more is written"
-                    .to_owned())
-            }
-            _ => Ok(()),
-        }
+        self.shared.check()
     }
 
     /// Who holds it: this process.
@@ -172,9 +225,15 @@ impl Lease {
         &self.holder
     }
 
+    /// How long it lasts unless renewed.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
     /// Gives the lease up.
     pub async fn release(self) -> Result<(), backend::Error> {
         self.renewal.abort();
+        self.backend.guard_writes(None);
         self.backend.release_lease(&self.holder).await
     }
 }
@@ -182,5 +241,40 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         self.renewal.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(monotonic: Duration, wall: chrono::Duration) -> Shared {
+        let shared = Shared {
+            margin: Duration::from_secs(45),
+            valid_until: Mutex::new(None),
+            lost: Mutex::new(None),
+        };
+        *shared.valid_until.lock().unwrap() = Some((Instant::now() + monotonic, Utc::now() + wall));
+        shared
+    }
+
+    #[test]
+    fn writes_stop_a_margin_before_the_lease_lapses_and_never_resume() {
+        let fresh = shared(Duration::from_secs(120), chrono::Duration::seconds(120));
+        assert!(fresh.check().is_ok());
+        let late = shared(Duration::from_secs(40), chrono::Duration::seconds(120));
+        assert!(late.check().is_err(), "within the margin of the end");
+        // A suspended machine: its monotonic clock stood still, the wall clock did
+        // not, and the other writers go by the wall clock.
+        let woke = shared(Duration::from_secs(120), chrono::Duration::seconds(-300));
+        let why = woke.check().unwrap_err();
+        assert!(why.contains("ran out"), "{why}");
+        // Renewing afterwards does not make it ours again.
+        woke.renewed(
+            (Instant::now(), Utc::now()),
+            Duration::from_secs(120),
+            Some(Utc::now() + chrono::Duration::seconds(120)),
+        );
+        assert!(woke.check().is_err(), "a lapsed lease is lost for good");
     }
 }

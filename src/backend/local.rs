@@ -115,20 +115,21 @@ impl LocalBackend {
     /// Writes the store back to the file if anything changed: under the lock,
     /// only if the file is still the one that was read, atomically.
     pub fn commit_now(&self) -> Result<()> {
-        let mut state = self.state.lock().expect("store lock poisoned");
-        if !state.store.is_dirty() {
+        if !self.with_store(|s| s.is_dirty()) {
             return Ok(());
         }
+        // Under the lease the lock is ours already (a second lock of the same file
+        // from this process would wait for itself). Otherwise it is taken before the
+        // store, so that waiting for it does not stop the store's readers.
+        let lease = self.lease.lock().expect("lease lock poisoned");
+        let lock = if lease.is_none() { Some(self.lock_for_commit()?) } else { None };
+        let mut state = self.state.lock().expect("store lock poisoned");
         let store_err = |what: &str, e: std::io::Error| {
             Error::Store(format!(
                 "{what} {}: {e}; the file was left as it was",
                 self.path.display()
             ))
         };
-        // Under the lease the lock is ours already (a second lock of the same file
-        // from this process would wait for itself).
-        let lease = self.lease.lock().expect("lease lock poisoned");
-        let _lock = if lease.is_none() { Some(self.lock_for_commit()?) } else { None };
         let unchanged = state.file_stamp.is_some() && stamp(&self.path) == state.file_stamp || {
             let current =
                 std::fs::read_to_string(&self.path).map_err(|e| store_err("cannot re-read", e))?;
@@ -146,6 +147,9 @@ impl LocalBackend {
         state.file_hash = short_hash(&[&written]);
         state.file_stamp = stamp(&self.path);
         state.store.mark_clean();
+        if let Some(lock) = lock {
+            let _ = lock.set_len(0);
+        }
         Ok(())
     }
 
@@ -187,11 +191,15 @@ impl LocalBackend {
     /// Locks the lock file for a commit made without the lease (the emulator's, or
     /// a library caller's), waiting a bounded time for another holder.
     fn lock_for_commit(&self) -> Result<File> {
-        let file = self.open_lock()?;
+        let mut file = self.open_lock()?;
         let start = Instant::now();
         loop {
             match file.try_lock() {
-                Ok(()) => return Ok(file),
+                Ok(()) => {
+                    let me = format!("pid {} (saving {})", std::process::id(), self.path.display());
+                    record_holder(&mut file, &me);
+                    return Ok(file);
+                }
                 Err(TryLockError::WouldBlock) if start.elapsed() < COMMIT_LOCK_WAIT => {
                     std::thread::sleep(Duration::from_millis(50));
                 }
@@ -211,6 +219,13 @@ impl LocalBackend {
             }
         }
     }
+}
+
+/// Writes who holds the lock into the lock file. The record only helps others say
+/// whom they wait for: a failure to write it stops nothing.
+fn record_holder(file: &mut File, holder: &str) {
+    let record = serde_json::json!({ "holder": holder, "since": Utc::now().to_rfc3339() });
+    let _ = file.set_len(0).and_then(|()| writeln!(file, "{record}"));
 }
 
 #[async_trait]
@@ -293,19 +308,28 @@ impl Backend for LocalBackend {
                     return Err(Error::Store(format!("cannot lock {}: {e}", self.path.display())));
                 }
             }
-            let record = serde_json::json!({ "holder": holder, "since": Utc::now().to_rfc3339() });
-            // The record only helps others say whom they wait for: a failure to
-            // write it does not stop the apply.
-            let _ = file.set_len(0).and_then(|()| writeln!(file, "{record}"));
-            *lease = Some(file);
-            drop(lease);
+            record_holder(&mut file, holder);
             // Another writer may have changed the file since it was read; nothing
             // is written yet, so read it again.
-            self.reload_if_changed().map_err(|e| {
-                Error::Store(format!("cannot read {} again: {e}", self.path.display()))
-            })?;
+            if let Err(e) = self.reload_if_changed() {
+                let _ = file.set_len(0);
+                let _ = file.unlock();
+                return Err(Error::Store(format!(
+                    "cannot read {} again: {e}",
+                    self.path.display()
+                )));
+            }
+            *lease = Some(file);
         }
         Ok(LeaseAttempt::Taken { expires: None, took_over: None })
+    }
+
+    async fn renew_lease(&self, _holder: &str, _ttl: Duration) -> Result<LeaseAttempt> {
+        // The lock lasts as long as it is held: ours if we hold it.
+        if self.lease.lock().expect("lease lock poisoned").is_some() {
+            return Ok(LeaseAttempt::Taken { expires: None, took_over: None });
+        }
+        Ok(LeaseAttempt::Held(self.lock_holder()))
     }
 
     async fn release_lease(&self, _holder: &str) -> Result<()> {

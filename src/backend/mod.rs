@@ -18,6 +18,7 @@ pub mod local;
 pub mod store;
 pub mod tenant;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -76,6 +77,9 @@ pub enum Error {
     /// The local workspace file could not be read or written.
     #[error("{0}")]
     Store(String),
+    /// The writer lease was lost or ran out; nothing more was sent.
+    #[error("stopped writing: {0}")]
+    LeaseLost(String),
     /// An HTTP API answered with an error.
     #[error("{status} {message}")]
     Api {
@@ -125,6 +129,11 @@ pub enum LeaseAttempt {
     /// Another holder's lease is live.
     Held(LeaseHolder),
 }
+
+/// Says whether this process may still write (it holds the writer lease, with
+/// time to spare); a backend asks it before every write request it sends, retries
+/// and resends included.
+pub type WriteGuard = Arc<dyn Fn() -> std::result::Result<(), String> + Send + Sync>;
 
 /// Result of backend calls.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -194,8 +203,22 @@ pub trait Backend: Send + Sync {
     /// for `ttl`, unless another holder's lease is live. Only the holder writes.
     async fn try_lease(&self, holder: &str, ttl: Duration) -> Result<LeaseAttempt>;
 
+    /// Extends `holder`'s lease by `ttl` if `holder` still holds it; otherwise
+    /// answers who does (or nobody) and takes nothing: a lease that lapsed is lost
+    /// for good, since another writer may have written meanwhile.
+    async fn renew_lease(&self, holder: &str, ttl: Duration) -> Result<LeaseAttempt>;
+
     /// Gives the writer lease up, if `holder` holds it.
     async fn release_lease(&self, holder: &str) -> Result<()>;
+
+    /// Has every later write request ask `guard` first (`None`: stop asking). Backends
+    /// whose writes land only at [`Backend::commit`] need not.
+    fn guard_writes(&self, _guard: Option<WriteGuard>) {}
+
+    /// The longest one write request may take; a lease must outlast it.
+    fn request_timeout(&self) -> Duration {
+        Duration::ZERO
+    }
 
     /// How many users may be read or written at once. One user's writes are always
     /// sent one after another.

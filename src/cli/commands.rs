@@ -235,10 +235,11 @@ impl Apply {
             eprintln!("Took over the writer lease from {h}: it had lapsed without being renewed.");
         }
         let result = self.under_lease(backend.as_ref(), &lease, &cancel).await;
+        let ttl = lease.ttl();
         if let Err(e) = lease.release().await {
             eprintln!(
                 "warning: cannot give the writer lease up ({e}); it lapses by itself within {}s",
-                lease::TTL.as_secs()
+                ttl.as_secs()
             );
         }
         result
@@ -318,10 +319,7 @@ async fn interrupt_on_signals(cancel: CancellationToken) {
             );
             cancel.cancel();
         } else {
-            eprintln!(
-                "Stopped at once. The writer lease lapses by itself within {}s.",
-                lease::TTL.as_secs()
-            );
+            eprintln!("Stopped at once. The writer lease lapses by itself.");
             std::process::exit(1);
         }
     }

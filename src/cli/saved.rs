@@ -6,8 +6,10 @@
 //! refuses a file of another format version or whose checksum does not match (it
 //! was edited), then — holding the writer lease — plans again from the saved
 //! manifests against the tenant as it is now, and applies only if the fresh plan
-//! is the saved one, change for change. A tenant that moved since and a file
-//! edited with its checksum recomputed are refused alike.
+//! is the saved one, change for change: a tenant that moved since is refused, and
+//! so is a plan edited with its checksum recomputed, unless the edit is what the
+//! saved manifests would plan anyway. (The checksum has no key: it proves the file
+//! intact, not who made it; the re-plan is what proves the operations.)
 
 use std::io::Write;
 use std::path::Path;

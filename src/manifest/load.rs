@@ -135,7 +135,8 @@ pub enum LoadError {
 }
 
 /// Lists the manifest files under `paths`: folders recursively (sorted, hidden
-/// entries and `.contactsyncignore` matches skipped), files as given.
+/// entries and `.contactsyncignore` matches skipped, symbolic links followed — a
+/// manifest behind a link is part of the set, not an orphan), files as given.
 pub fn manifest_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<LoadError>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
@@ -151,6 +152,7 @@ pub fn manifest_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<LoadError>) {
         let walker = ignore::WalkBuilder::new(root)
             .standard_filters(false)
             .hidden(true)
+            .follow_links(true)
             .add_custom_ignore_filename(IGNORE_FILE)
             .sort_by_file_path(|a, b| a.cmp(b))
             .build();
@@ -234,6 +236,27 @@ mod tests {
         // Named explicitly, an ignored file is read all the same.
         let (files, _) = manifest_files(&[p.join("b/broken/x.yaml")]);
         assert_eq!(files.len(), 1);
+    }
+
+    #[test]
+    fn manifests_behind_symbolic_links_are_read() {
+        // git-sync checks a repository out behind a link; people link shared syncs in.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::create_dir_all(p.join("elsewhere/team")).unwrap();
+        std::fs::create_dir_all(p.join("manifests")).unwrap();
+        std::fs::write(p.join("elsewhere/team/sync.yaml"), "a: 1\n").unwrap();
+        std::fs::write(p.join("elsewhere/one.yaml"), "a: 1\n").unwrap();
+        std::os::unix::fs::symlink(p.join("elsewhere/team"), p.join("manifests/team")).unwrap();
+        std::os::unix::fs::symlink(p.join("elsewhere/one.yaml"), p.join("manifests/one.yaml"))
+            .unwrap();
+        let (files, errors) = manifest_files(&[p.join("manifests")]);
+        assert!(errors.is_empty(), "{errors:?}");
+        let names: Vec<_> = files
+            .iter()
+            .map(|f| f.strip_prefix(p.join("manifests")).unwrap().to_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(names, ["one.yaml", "team/sync.yaml"]);
     }
 
     #[test]

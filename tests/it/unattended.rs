@@ -588,6 +588,9 @@ mod failing_reads {
         async fn try_lease(&self, holder: &str, ttl: Duration) -> Result<LeaseAttempt> {
             self.inner.try_lease(holder, ttl).await
         }
+        async fn renew_lease(&self, holder: &str, ttl: Duration) -> Result<LeaseAttempt> {
+            self.inner.renew_lease(holder, ttl).await
+        }
         async fn release_lease(&self, holder: &str) -> Result<()> {
             self.inner.release_lease(holder).await
         }
@@ -668,4 +671,53 @@ async fn a_token_the_restarted_service_forgot_is_renewed_at_any_attempt() {
     assert_one_copy_each(&seed);
     seed.restart_emulator(|_| {});
     seed.converge().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lapsed_lease_is_not_taken_back_and_its_holder_writes_nothing() {
+    use contact_sync::backend::{Error, LeaseAttempt};
+    let seed = Seed::google();
+    let (_, target) = contact_sync::workspace::load(&seed.options()).unwrap();
+    let backend = target.open().unwrap();
+    let ttl = Duration::from_secs(120);
+    let taken = backend.try_lease("a #1", ttl).await.unwrap();
+    assert!(matches!(taken, LeaseAttempt::Taken { .. }), "{taken:?}");
+    assert!(matches!(backend.renew_lease("a #1", ttl).await.unwrap(), LeaseAttempt::Taken { .. }));
+    // A was stopped; its lease lapsed; B took it over and has since let it lapse too.
+    seed.emulator.as_ref().unwrap().with_store(|s| {
+        let mut g = s
+            .contact_groups("admin@example.com")
+            .unwrap()
+            .into_iter()
+            .find(|g| g.name == "contact-sync lease")
+            .unwrap();
+        for d in &mut g.client_data {
+            match d.key.as_str() {
+                "contact-sync/lease-holder" => d.value = "b #2".into(),
+                "contact-sync/lease-expires" => d.value = "2020-01-01T00:00:00+00:00".into(),
+                _ => {}
+            }
+        }
+        s.update_group("admin@example.com", g).unwrap();
+    });
+    // A wakes up: its renewal does not take the lease back, although nobody holds
+    // it now (B may have written meanwhile, so A's plan is stale) …
+    let renewed = backend.renew_lease("a #1", ttl).await.unwrap();
+    assert!(matches!(&renewed, LeaseAttempt::Held(h) if h.holder == "b #2"), "{renewed:?}");
+    // … while a new writer may take it.
+    let other = target.open().unwrap();
+    assert!(matches!(other.try_lease("c #3", ttl).await.unwrap(), LeaseAttempt::Taken { .. }));
+    // And once its lease is lost, the backend sends none of its writes, retries
+    // included.
+    backend.guard_writes(Some(std::sync::Arc::new(|| Err("the writer lease ran out".into()))));
+    let before = seed.stats().await;
+    let err = backend.create_group("ann@example.com", "Late", vec![]).await.unwrap_err();
+    assert!(matches!(err, Error::LeaseLost(_)), "{err}");
+    assert!(err.to_string().contains("stopped writing"), "{err}");
+    let after = seed.stats().await;
+    assert_eq!(
+        count(&before, "POST /v1/contactGroups", None),
+        count(&after, "POST /v1/contactGroups", None),
+        "nothing was sent"
+    );
 }

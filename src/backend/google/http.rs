@@ -121,6 +121,9 @@ impl Failure {
         } else {
             String::new()
         };
+        if self.reason == "leaseLost" {
+            return Error::LeaseLost(format!("{what}: {}", self.message));
+        }
         match (self.status, self.canonical.as_str()) {
             (404, _) => Error::NotFound { what: what.to_owned() },
             (400, "FAILED_PRECONDITION") => Error::Stale { what: what.to_owned() },
@@ -138,6 +141,27 @@ impl Failure {
             },
         }
     }
+}
+
+/// One API call.
+#[derive(Clone, Copy)]
+pub struct Request<'a> {
+    /// The user to act as.
+    pub subject: &'a str,
+    /// Space-separated scopes of its token.
+    pub scopes: &'a str,
+    /// HTTP method.
+    pub method: &'a Method,
+    /// Full URL.
+    pub url: &'a str,
+    /// Query parameters.
+    pub query: &'a [(&'a str, String)],
+    /// JSON body.
+    pub body: Option<&'a Value>,
+    /// Whether it may be sent again after an unknown outcome.
+    pub resend: Resend,
+    /// Asked before every attempt: may this process still write?
+    pub guard: Option<&'a crate::backend::WriteGuard>,
 }
 
 /// An authenticated, retrying JSON client.
@@ -167,30 +191,33 @@ impl Client {
         (exp + Duration::from_millis(jitter)).min(self.retry.max_delay)
     }
 
-    /// Sends one API call as `subject`; retries what is worth retrying and safe to
-    /// send again (see [`Resend`]).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn call(
-        &self,
-        subject: &str,
-        scopes: &str,
-        method: Method,
-        url: &str,
-        query: &[(&str, String)],
-        body: Option<&Value>,
-        resend: Resend,
-    ) -> Result<Value, Failure> {
+    /// Sends one API call; retries what is worth retrying and safe to send again
+    /// (see [`Resend`]), asking the request's guard before every attempt.
+    pub async fn call(&self, request: Request<'_>) -> Result<Value, Failure> {
+        let Request { subject, scopes, url, resend, .. } = request;
         let mut attempt = 0;
         // A token refused by the API (revoked, or the server forgot it) is renewed
         // once per call, whichever attempt meets it.
         let mut renewed = false;
         loop {
             attempt += 1;
-            let (mut failure, retry_after) =
-                match self.attempt(subject, scopes, &method, url, query, body).await {
-                    Outcome::Done(value) => return Ok(value),
-                    Outcome::Failed(f, retry_after) => (f, retry_after),
-                };
+            if let Some(guard) = request.guard
+                && let Err(why) = guard()
+            {
+                // Not an HTTP status: nothing was sent.
+                return Err(Failure {
+                    status: 0,
+                    canonical: "ABORTED".into(),
+                    reason: "leaseLost".into(),
+                    message: why,
+                    maybe_applied: false,
+                    attempts: attempt - 1,
+                });
+            }
+            let (mut failure, retry_after) = match self.attempt(request).await {
+                Outcome::Done(value) => return Ok(value),
+                Outcome::Failed(f, retry_after) => (f, retry_after),
+            };
             failure.attempts = attempt;
             if failure.status == 401 && failure.reason != "tokenEndpoint" {
                 self.auth.invalidate(subject, scopes);
@@ -219,15 +246,8 @@ impl Client {
         }
     }
 
-    async fn attempt(
-        &self,
-        subject: &str,
-        scopes: &str,
-        method: &Method,
-        url: &str,
-        query: &[(&str, String)],
-        body: Option<&Value>,
-    ) -> Outcome {
+    async fn attempt(&self, request: Request<'_>) -> Outcome {
+        let Request { subject, scopes, method, url, query, body, .. } = request;
         let token = match self.auth.token(subject, scopes).await {
             Ok(token) => token,
             Err(e) => return Outcome::Failed(token_failure(e), None),

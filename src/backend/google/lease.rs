@@ -67,26 +67,58 @@ pub async fn try_lease(
     holder: &str,
     ttl: Duration,
 ) -> Result<LeaseAttempt> {
+    change(backend, holder, ttl, Mode::Take).await
+}
+
+/// Renews `holder`'s lease if the group still names `holder`.
+pub async fn renew(backend: &GoogleBackend, holder: &str, ttl: Duration) -> Result<LeaseAttempt> {
+    change(backend, holder, ttl, Mode::Renew).await
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Take a free or lapsed lease, or renew ours.
+    Take,
+    /// Renew ours only: once another name was recorded, it is not ours to take back.
+    Renew,
+}
+
+async fn change(
+    backend: &GoogleBackend,
+    holder: &str,
+    ttl: Duration,
+    mode: Mode,
+) -> Result<LeaseAttempt> {
     let user = backend.config.state_user.clone();
     let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
     for _ in 0..MAX_RACES {
         let now = Utc::now();
         let expires = now + ttl;
         let Some(group) = lease_group(backend).await? else {
+            if mode == Mode::Renew {
+                let nobody = LeaseHolder { holder: String::new(), since: None, expires: None };
+                return Ok(LeaseAttempt::Held(nobody));
+            }
             let data = markers(holder, Some(now), expires);
-            match backend.create_group(&user, LEASE_GROUP, data).await {
+            match backend.write_group(&user, None, LEASE_GROUP, data, false).await {
                 Ok(_) => {
                     return Ok(LeaseAttempt::Taken { expires: Some(expires), took_over: None });
                 }
-                // Another writer made it first (or a group of that name is in the way).
+                // Another writer made it first, or a group of that name is in the way.
                 Err(Error::GroupExists { .. }) => {
-                    if lease_group(backend).await?.is_none() {
+                    let groups = backend.contact_groups(&user).await?;
+                    let squatter = groups.iter().any(|g| {
+                        g.name == LEASE_GROUP && client_data(&g.client_data, MARKER_LEASE).is_none()
+                    });
+                    if squatter {
                         return Err(Error::Invalid(format!(
                             "{user} has a contact group named \"{LEASE_GROUP}\" that contact-sync \
                              did not create, so the writer lease cannot be kept there; rename that \
                              group, or set spec.google.stateUser to another user"
                         )));
                     }
+                    // The other writer's group, not listed yet: read again.
+                    tokio::time::sleep(Duration::from_millis(500)).await;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -94,14 +126,13 @@ pub async fn try_lease(
         };
         let current = recorded(&group);
         let ours = current.holder == holder;
-        if !ours && live(&current, now) {
+        if !ours && (mode == Mode::Renew || live(&current, now)) {
             return Ok(LeaseAttempt::Held(current));
         }
         let since = if ours { current.since } else { Some(now) };
         let took_over = (!ours && !current.holder.is_empty()).then(|| current.clone());
-        let mut taken = group.clone();
-        taken.client_data = markers(holder, since, expires);
-        match backend.update_group(&user, taken).await {
+        let data = markers(holder, since, expires);
+        match backend.write_group(&user, Some(&group), LEASE_GROUP, data, false).await {
             Ok(_) => return Ok(LeaseAttempt::Taken { expires: Some(expires), took_over }),
             // Someone else wrote the group since it was read: read it again.
             Err(Error::Stale { .. }) => continue,
@@ -125,9 +156,8 @@ pub async fn release(backend: &GoogleBackend, holder: &str) -> Result<()> {
         if recorded(&group).holder != holder {
             return Ok(());
         }
-        let mut released = group.clone();
-        released.client_data = markers("", None, Utc::now());
-        match backend.update_group(&user, released).await {
+        let data = markers("", None, Utc::now());
+        match backend.write_group(&user, Some(&group), LEASE_GROUP, data, false).await {
             Ok(_) => return Ok(()),
             Err(Error::Stale { .. }) => continue,
             Err(e) => return Err(e),

@@ -30,8 +30,8 @@ use serde_json::{Value, json};
 
 pub use self::auth::{DEFAULT_TOKEN_URI, ServiceAccountKey};
 pub use self::http::RetryPolicy;
-use self::http::{Client, Failure, Resend};
-use super::{Backend, Error, LeaseAttempt, Result, UserScope};
+use self::http::{Client, Failure, Request, Resend};
+use super::{Backend, Error, LeaseAttempt, Result, UserScope, WriteGuard};
 use crate::model::normalize::{normalize, same_content};
 use crate::model::{
     ClientData, Contact, ContactGroup, ContactUpdate, DirectoryUser, MARKER_SOURCE, MARKER_SYNC,
@@ -83,10 +83,20 @@ pub struct Config {
 }
 
 /// A Google Workspace tenant.
-#[derive(Debug)]
 pub struct GoogleBackend {
     client: Client,
     config: Config,
+    /// Asked before every write request while an apply holds the writer lease.
+    write_guard: std::sync::Mutex<Option<WriteGuard>>,
+}
+
+impl std::fmt::Debug for GoogleBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GoogleBackend")
+            .field("client", &self.client)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 fn directory_scopes() -> String {
@@ -103,7 +113,11 @@ impl GoogleBackend {
             .build()
             .map_err(|e| Error::Store(format!("cannot build the HTTP client: {e}")))?;
         let auth = auth::Authenticator::new(key, config.token_url.clone(), http.clone())?;
-        Ok(Self { client: Client::new(http, auth, config.retry), config })
+        Ok(Self {
+            client: Client::new(http, auth, config.retry),
+            config,
+            write_guard: std::sync::Mutex::new(None),
+        })
     }
 
     async fn people(
@@ -114,14 +128,23 @@ impl GoogleBackend {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<Value, Failure> {
-        self.people_call(user, method, path, query, body, Resend::Safe).await
+        self.people_call(user, method, path, query, body, Resend::Safe, true).await
     }
 
     /// A People API call that must not be sent twice blindly (a create).
-    async fn people_create(&self, user: &str, path: &str, body: &Value) -> Result<Value, Failure> {
-        self.people_call(user, Method::POST, path, &[], Some(body), Resend::Never).await
+    async fn people_create(
+        &self,
+        user: &str,
+        path: &str,
+        body: &Value,
+        guarded: bool,
+    ) -> Result<Value, Failure> {
+        self.people_call(user, Method::POST, path, &[], Some(body), Resend::Never, guarded).await
     }
 
+    /// A People API call; a write asks the write guard first unless `guarded` is
+    /// false (the lease's own writes: they are what keeps the guard satisfied).
+    #[allow(clippy::too_many_arguments)]
     async fn people_call(
         &self,
         user: &str,
@@ -130,9 +153,23 @@ impl GoogleBackend {
         query: &[(&str, String)],
         body: Option<&Value>,
         resend: Resend,
+        guarded: bool,
     ) -> Result<Value, Failure> {
         let url = format!("{}/v1/{path}", self.config.people_url.trim_end_matches('/'));
-        self.client.call(user, CONTACTS, method, &url, query, body, resend).await
+        let guard = (guarded && method != Method::GET)
+            .then(|| self.write_guard.lock().expect("write guard lock").clone())
+            .flatten();
+        let request = Request {
+            subject: user,
+            scopes: CONTACTS,
+            method: &method,
+            url: &url,
+            query,
+            body,
+            resend,
+            guard: guard.as_ref(),
+        };
+        self.client.call(request).await
     }
 
     async fn directory(&self, path: &str, query: &[(&str, String)]) -> Result<Value, Failure> {
@@ -140,16 +177,18 @@ impl GoogleBackend {
             "{}/admin/directory/v1/{path}",
             self.config.directory_url.trim_end_matches('/')
         );
+        let scopes = directory_scopes();
         self.client
-            .call(
-                &self.config.admin_user,
-                &directory_scopes(),
-                Method::GET,
-                &url,
+            .call(Request {
+                subject: &self.config.admin_user,
+                scopes: &scopes,
+                method: &Method::GET,
+                url: &url,
                 query,
-                None,
-                Resend::Safe,
-            )
+                body: None,
+                resend: Resend::Safe,
+                guard: None,
+            })
             .await
     }
 
@@ -388,74 +427,11 @@ impl Backend for GoogleBackend {
         name: &str,
         client_data: Vec<ClientData>,
     ) -> Result<ContactGroup> {
-        let body = json!({
-            "contactGroup": { "name": name, "clientData": client_data },
-            "readGroupFields": "clientData,groupType,metadata,name",
-        });
-        let what = format!("creating group \"{name}\" of {user}");
-        let mut round = 0;
-        loop {
-            round += 1;
-            let failure = match self.people_create(user, "contactGroups", &body).await {
-                Ok(v) => return Ok(group_from(&v)),
-                Err(f) => f,
-            };
-            if failure.status != 409 && !failure.maybe_applied {
-                return Err(failure.into_error(&what));
-            }
-            // A 409 or a lost answer: the group may be the one we asked for. It is
-            // ours if it carries the same markers; then it is not made again.
-            let groups = self.contact_groups(user).await.map_err(|e| unknown_outcome(&what, e))?;
-            if let Some(g) = groups
-                .into_iter()
-                .find(|g| g.name == name && same_markers(&g.client_data, &client_data))
-            {
-                tracing::info!(user, name, "the group was created although its answer was lost");
-                return Ok(g);
-            }
-            if failure.status == 409 {
-                return Err(Error::GroupExists { user: user.to_owned(), name: name.to_owned() });
-            }
-            if round >= self.client.retry.max_attempts {
-                return Err(failure.into_error(&format!("{what}: the answer was lost every time")));
-            }
-            tokio::time::sleep(self.client.backoff(round - 1)).await;
-        }
+        self.write_group(user, None, name, client_data, true).await
     }
 
     async fn update_group(&self, user: &str, group: ContactGroup) -> Result<ContactGroup> {
-        let body = json!({
-            "contactGroup": {
-                "resourceName": group.resource_name,
-                "etag": group.etag,
-                "name": group.name,
-                "clientData": group.client_data,
-            },
-            "updateGroupFields": "name,clientData",
-            "readGroupFields": "clientData,groupType,metadata,name",
-        });
-        let what = format!("updating group \"{}\" of {user}", group.name);
-        match self.people(user, Method::PUT, &group.resource_name, &[], Some(&body)).await {
-            Ok(v) => Ok(group_from(&v)),
-            Err(f) if f.status == 409 => {
-                Err(Error::GroupExists { user: user.to_owned(), name: group.name })
-            }
-            Err(f) if f.is_stale() => {
-                // Stale: changed since it was read — or our own earlier attempt,
-                // whose answer was lost, landed. Only the latter is success.
-                let now = self.contact_groups(user).await?;
-                match now.into_iter().find(|g| g.resource_name == group.resource_name) {
-                    Some(g)
-                        if g.name == group.name
-                            && same_markers(&g.client_data, &group.client_data) =>
-                    {
-                        Ok(g)
-                    }
-                    _ => Err(f.into_error(&what)),
-                }
-            }
-            Err(f) => Err(f.into_error(&what)),
-        }
+        self.write_group(user, Some(&group), &group.name, group.client_data.clone(), true).await
     }
 
     async fn delete_group(&self, user: &str, resource_name: &str) -> Result<()> {
@@ -505,6 +481,18 @@ impl Backend for GoogleBackend {
         lease::try_lease(self, holder, ttl).await
     }
 
+    async fn renew_lease(&self, holder: &str, ttl: Duration) -> Result<LeaseAttempt> {
+        lease::renew(self, holder, ttl).await
+    }
+
+    fn guard_writes(&self, guard: Option<WriteGuard>) {
+        *self.write_guard.lock().expect("write guard lock") = guard;
+    }
+
+    fn request_timeout(&self) -> Duration {
+        self.config.timeout
+    }
+
     async fn release_lease(&self, holder: &str) -> Result<()> {
         lease::release(self, holder).await
     }
@@ -544,6 +532,112 @@ fn unknown_outcome(what: &str, e: Error) -> Error {
 }
 
 impl GoogleBackend {
+    /// Creates a contact group (`existing` is `None`) or renames it and replaces
+    /// its markers (`existing`, with the etag it was read with). A write whose
+    /// answer is lost is checked against the groups as they now are: the group is
+    /// ours when it carries exactly the markers we sent, and then not sent again.
+    async fn write_group(
+        &self,
+        user: &str,
+        existing: Option<&ContactGroup>,
+        name: &str,
+        client_data: Vec<ClientData>,
+        guarded: bool,
+    ) -> Result<ContactGroup> {
+        match existing {
+            None => self.create_group_once(user, name, client_data, guarded).await,
+            Some(group) => self.update_group_checked(user, group, name, client_data, guarded).await,
+        }
+    }
+
+    async fn create_group_once(
+        &self,
+        user: &str,
+        name: &str,
+        client_data: Vec<ClientData>,
+        guarded: bool,
+    ) -> Result<ContactGroup> {
+        let body = json!({
+            "contactGroup": { "name": name, "clientData": client_data },
+            "readGroupFields": "clientData,groupType,metadata,name",
+        });
+        let what = format!("creating group \"{name}\" of {user}");
+        let mut round = 0;
+        loop {
+            round += 1;
+            let failure = match self.people_create(user, "contactGroups", &body, guarded).await {
+                Ok(v) => return Ok(group_from(&v)),
+                Err(f) => f,
+            };
+            if failure.status != 409 && !failure.maybe_applied {
+                return Err(failure.into_error(&what));
+            }
+            // A 409 or a lost answer: the group may be the one we asked for. It is
+            // ours if it carries the same markers; then it is not made again. (A
+            // moment's wait first, for what landed to show in a full read.)
+            if failure.maybe_applied {
+                tokio::time::sleep(self.client.backoff(round - 1)).await;
+            }
+            let groups = self.contact_groups(user).await.map_err(|e| unknown_outcome(&what, e))?;
+            let ours =
+                |g: &ContactGroup| g.name == name && same_markers(&g.client_data, &client_data);
+            if let Some(g) = groups.into_iter().find(ours) {
+                tracing::info!(user, name, "the group was created although its answer was lost");
+                return Ok(g);
+            }
+            if failure.status == 409 {
+                return Err(Error::GroupExists { user: user.to_owned(), name: name.to_owned() });
+            }
+            if round >= self.client.retry.max_attempts {
+                return Err(failure.into_error(&format!("{what}: the answer was lost every time")));
+            }
+        }
+    }
+
+    async fn update_group_checked(
+        &self,
+        user: &str,
+        group: &ContactGroup,
+        name: &str,
+        client_data: Vec<ClientData>,
+        guarded: bool,
+    ) -> Result<ContactGroup> {
+        let body = json!({
+            "contactGroup": {
+                "resourceName": group.resource_name,
+                "etag": group.etag,
+                "name": name,
+                "clientData": client_data,
+            },
+            "updateGroupFields": "name,clientData",
+            "readGroupFields": "clientData,groupType,metadata,name",
+        });
+        let what = format!("updating group \"{name}\" of {user}");
+        let path = &group.resource_name;
+        let sent = self
+            .people_call(user, Method::PUT, path, &[], Some(&body), Resend::Safe, guarded)
+            .await;
+        match sent {
+            Ok(v) => Ok(group_from(&v)),
+            Err(f) if f.status == 409 => {
+                Err(Error::GroupExists { user: user.to_owned(), name: name.to_owned() })
+            }
+            // Stale after a resend: our own earlier attempt, whose answer was lost,
+            // may have landed. Only then is it success; a change by anyone else is
+            // refused as stale.
+            Err(f) if f.is_stale() && f.attempts > 1 => {
+                let now = self.contact_groups(user).await?;
+                match now.into_iter().find(|g| g.resource_name == group.resource_name) {
+                    Some(g) if g.name == name && same_markers(&g.client_data, &client_data) => {
+                        Ok(g)
+                    }
+                    _ => Err(f.into_error(&what)),
+                }
+            }
+            Err(f) => Err(f.into_error(&what)),
+        }
+    }
+
     /// One `batchCreateContacts`, sent again only for what did not land.
     ///
     /// When the answer is lost, the user's contacts are re-read: a contact whose
@@ -559,8 +653,8 @@ impl GoogleBackend {
                 "contacts": pending.iter().map(|c| create_item(c)).collect::<Vec<_>>(),
                 "readMask": person_fields(),
             });
-            let failure = match self.people_create(user, "people:batchCreateContacts", &body).await
-            {
+            let sent = self.people_create(user, "people:batchCreateContacts", &body, true).await;
+            let failure = match sent {
                 Ok(response) => {
                     created.extend(
                         response["createdPeople"]
@@ -590,6 +684,8 @@ impl GoogleBackend {
                 "the answer to a batch create was lost ({}); re-reading before sending what is missing",
                 failure.message
             );
+            // A moment's wait first, for what landed to show in a full read.
+            tokio::time::sleep(self.client.backoff(round - 1)).await;
             let now = self.contacts(user).await.map_err(|e| unknown_outcome(&what, e))?;
             let mut landed: HashMap<(&str, &str), &Contact> =
                 now.iter().filter_map(|c| Some((copy_key(&c.client_data)?, c))).collect();
@@ -616,7 +712,6 @@ impl GoogleBackend {
             if round >= self.client.retry.max_attempts {
                 return Err(failure.into_error(&format!("{what}: the answer was lost every time")));
             }
-            tokio::time::sleep(self.client.backoff(round - 1)).await;
         }
     }
 
