@@ -116,7 +116,12 @@ fn main() {
     tenant::write_atomic(&data, &tenant(contacts, destinations)).unwrap();
     let key = google.path().join("sa.json");
     let mut config = emulator::Config::new(data);
-    config.trusted_key = Some(emulator::write_throwaway_key(&key, 2048).unwrap());
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/service-account.json"),
+        &key,
+    )
+    .unwrap();
+    config.trusted_key = Some(emulator::public_key(&key).unwrap());
     let server = emulator::Background::start(config).unwrap();
     let url = format!("http://{}", server.addr);
     std::fs::write(google.path().join("manifests/sync.yaml"), SYNC).unwrap();

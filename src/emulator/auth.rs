@@ -13,9 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rsa::pkcs1v15::{Signature, VerifyingKey};
-use rsa::sha2::Sha256;
-use rsa::signature::Verifier;
+use ring::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -162,10 +160,8 @@ fn check_assertion(state: &Emulator, assertion: &str) -> Result<Claims, String> 
     }
     if let Some(key) = &state.trusted_key {
         let message = format!("{}.{}", parts[0], parts[1]);
-        let sig = Signature::try_from(decode(signature)?.as_slice())
-            .map_err(|_| "Invalid JWT signature".to_owned())?;
-        VerifyingKey::<Sha256>::new(key.clone())
-            .verify(message.as_bytes(), &sig)
+        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &key.0)
+            .verify(message.as_bytes(), &decode(signature)?)
             .map_err(|_| "Invalid JWT Signature.".to_owned())?;
     }
     Ok(claims)

@@ -59,7 +59,7 @@ pub struct Config {
     /// Seed of the fault generator, so a failing run can be replayed.
     pub seed: u64,
     /// When set, token assertions must be signed by this key.
-    pub trusted_key: Option<rsa::RsaPublicKey>,
+    pub trusted_key: Option<TrustedKey>,
     /// The scopes the tenant's admin granted the service account (domain-wide
     /// delegation); `None`: every scope contact-sync uses.
     pub delegated_scopes: Option<Vec<String>>,
@@ -101,7 +101,7 @@ pub struct Emulator {
     /// When unsaved writes began and when the last one was made.
     unsaved: Mutex<Option<(Instant, Instant)>>,
     config: Config,
-    trusted_key: Option<rsa::RsaPublicKey>,
+    trusted_key: Option<TrustedKey>,
 }
 
 /// Save once writes have paused this long…
@@ -227,11 +227,15 @@ async fn save_while_serving(state: SharedState) {
     }
 }
 
+/// The public half of a service account's RSA key (DER), that token assertions
+/// must be signed with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustedKey(pub Vec<u8>);
+
 /// The public key of a service-account key file (JSON) or PEM private key, to
 /// check token assertions against.
-pub fn public_key(path: &std::path::Path) -> Result<rsa::RsaPublicKey, crate::backend::Error> {
-    use rsa::pkcs1::DecodeRsaPrivateKey;
-    use rsa::pkcs8::DecodePrivateKey;
+pub fn public_key(path: &std::path::Path) -> Result<TrustedKey, crate::backend::Error> {
+    use ring::signature::KeyPair;
     let text = std::fs::read_to_string(path).map_err(|e| {
         crate::backend::Error::Store(format!("cannot read {}: {e}", path.display()))
     })?;
@@ -239,12 +243,10 @@ pub fn public_key(path: &std::path::Path) -> Result<rsa::RsaPublicKey, crate::ba
         .ok()
         .and_then(|v| v["private_key"].as_str().map(str::to_owned))
         .unwrap_or(text);
-    let key = rsa::RsaPrivateKey::from_pkcs8_pem(&pem)
-        .or_else(|_| rsa::RsaPrivateKey::from_pkcs1_pem(&pem))
-        .map_err(|_| {
-            crate::backend::Error::Store(format!("{} holds no RSA private key", path.display()))
-        })?;
-    Ok(key.to_public_key())
+    let key = crate::backend::google::auth::rsa_key_pair(&pem).ok_or_else(|| {
+        crate::backend::Error::Store(format!("{} holds no RSA private key", path.display()))
+    })?;
+    Ok(TrustedKey(key.public_key().as_ref().to_vec()))
 }
 
 /// Counts every request by endpoint and status, for `/_emulator/stats`.
@@ -532,27 +534,4 @@ impl Drop for Background {
             let _ = t.join();
         }
     }
-}
-
-/// Writes a new, throwaway service-account key file (for the emulator only) and
-/// returns its public key, to pass as [`Config::trusted_key`].
-pub fn write_throwaway_key(
-    path: &std::path::Path,
-    bits: usize,
-) -> Result<rsa::RsaPublicKey, crate::backend::Error> {
-    use rsa::pkcs8::{EncodePrivateKey, LineEnding};
-    let fail =
-        |e: String| crate::backend::Error::Store(format!("cannot make a throwaway key: {e}"));
-    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, bits)
-        .map_err(|e| fail(e.to_string()))?;
-    let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| fail(e.to_string()))?;
-    let json = json!({
-        "type": "service_account",
-        "client_email": "contact-sync@emulator.iam.gserviceaccount.com",
-        "client_id": "100000000000000000001",
-        "private_key": pem.as_str(),
-        "token_uri": "https://oauth2.googleapis.com/token",
-    });
-    std::fs::write(path, json.to_string()).map_err(|e| fail(e.to_string()))?;
-    Ok(key.to_public_key())
 }

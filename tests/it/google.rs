@@ -5,19 +5,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{ACCOUNTING, SYNC, Seed};
+use crate::harness::{ACCOUNTING, SYNC, Seed, count};
 use contact_sync::emulator::quota::Limits;
-
-/// Requests the emulator answered, by `METHOD path` and status.
-fn count(stats: &Value, endpoint: &str, status: Option<u64>) -> u64 {
-    stats["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["endpoint"] == endpoint && status.is_none_or(|s| r["status"] == s))
-        .map(|r| r["count"].as_u64().unwrap())
-        .sum()
-}
 
 fn statuses(stats: &Value, status: u64) -> u64 {
     stats["requests"]
@@ -159,7 +148,10 @@ async fn an_unknown_admin_is_refused_with_an_actionable_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_signed_by_another_key_is_refused() {
     // The emulator trusts a different key than the one in the key file.
-    let other = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024).unwrap().to_public_key();
+    let other = contact_sync::emulator::public_key(
+        &crate::root().join("tests/fixtures/other-service-account.json"),
+    )
+    .unwrap();
     let seed = Seed::google_with(|c| c.trusted_key = Some(other));
     let (input, target) = contact_sync::workspace::load(&seed.options()).unwrap();
     let backend = target.open().unwrap();

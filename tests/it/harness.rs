@@ -328,15 +328,24 @@ pub const ACCOUNTING: [&str; 5] = [
     "gina@example.com",
 ];
 
-/// A throwaway service-account key, made once per test run: (key file, public key).
-pub fn service_account() -> (PathBuf, rsa::RsaPublicKey) {
-    static KEY: std::sync::OnceLock<(PathBuf, rsa::RsaPublicKey)> = std::sync::OnceLock::new();
-    KEY.get_or_init(|| {
-        let path = tempfile::tempdir().unwrap().keep().join("service-account.json");
-        let public = emulator::write_throwaway_key(&path, 2048).unwrap();
-        (path, public)
-    })
-    .clone()
+/// The tests' throwaway service-account key (trusted by nothing but the emulators
+/// they start): (key file, public key).
+pub fn service_account() -> (PathBuf, emulator::TrustedKey) {
+    let path = crate::root().join("tests/fixtures/service-account.json");
+    let public = emulator::public_key(&path).unwrap();
+    (path, public)
+}
+
+/// Requests the emulator answered (its `/_emulator/stats`), by `METHOD path` and
+/// status.
+pub fn count(stats: &serde_json::Value, endpoint: &str, status: Option<u64>) -> u64 {
+    stats["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["endpoint"] == endpoint && status.is_none_or(|s| r["status"] == s))
+        .map(|r| r["count"].as_u64().unwrap())
+        .sum()
 }
 
 /// The emulator in a background thread.

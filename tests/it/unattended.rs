@@ -9,19 +9,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::contact_sync;
-use crate::harness::Seed;
+use crate::harness::{Seed, count};
 use contact_sync::emulator::quota::Limits;
-
-/// Requests the emulator answered, by `METHOD path` and status.
-fn count(stats: &Value, endpoint: &str, status: Option<u64>) -> u64 {
-    stats["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["endpoint"] == endpoint && status.is_none_or(|s| r["status"] == s))
-        .map(|r| r["count"].as_u64().unwrap())
-        .sum()
-}
 
 fn dropped(stats: &Value) -> u64 {
     stats["droppedAnswers"].as_array().unwrap().iter().map(|r| r["count"].as_u64().unwrap()).sum()
@@ -213,6 +202,12 @@ async fn a_folder_with_only_the_workspace_deletes_nothing() {
     contact_sync().arg("apply").arg(seed.dir.path()).arg("--auto-approve").assert().code(1);
     assert_eq!(seed.read("workspace.yaml"), before, "nothing was deleted");
     assert_eq!(seed.contacts("bob@example.com").await.len(), 6);
+    // Pointed at the manifests again, the run has nothing to do.
+    std::fs::create_dir_all(seed.path("syncs")).unwrap();
+    let sync =
+        std::fs::read_to_string(crate::root().join("examples/syncs/sales-to-accounting.yaml"));
+    seed.write("syncs/sales-to-accounting.yaml", &sync.unwrap());
+    assert!(!seed.converge().await.summary.has_changes());
 }
 
 /// Saves a plan of the seed to `plan.json` and returns it parsed.
@@ -268,6 +263,10 @@ fn an_edited_saved_plan_is_refused_and_nothing_is_applied() {
 
     assert_eq!(seed.read("workspace.yaml"), before, "nothing was applied");
     assert!(!seed.read("workspace.yaml").contains("EVIL"));
+    // A plan saved afresh applies, and the next plan is empty.
+    let (path, _) = saved_plan(&seed);
+    contact_sync().arg("apply").arg(&path).assert().success();
+    contact_sync().arg("plan").arg(seed.dir.path()).arg("--detailed-exitcode").assert().code(0);
 }
 
 #[test]
@@ -339,6 +338,7 @@ fn a_stopped_local_lock_holder_is_named_after_the_timeout() {
         .args(["--auto-approve", "--lock-timeout", "0"])
         .assert()
         .success();
+    contact_sync().arg("plan").arg(seed.dir.path()).arg("--detailed-exitcode").assert().code(0);
 }
 
 /// Starts `contact-sync apply` on the seed's manifests, in the background.
@@ -392,7 +392,8 @@ fn lease_in_tenant(seed: &Seed) -> Option<(String, String)> {
 #[test]
 fn two_applies_at_once_write_one_after_the_other() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let seed = Seed::google_with(|c| c.latency = Duration::from_millis(25));
+    // Slow enough answers that each apply takes seconds: the two overlap.
+    let seed = Seed::google_with(|c| c.latency = Duration::from_millis(150));
     // A first sync, twice at once (a manual apply and the one CI runs on merge).
     let (a, b) = (spawn_apply(&seed, &[]), spawn_apply(&seed, &[]));
     let runs = [finish(a), finish(b)];
@@ -472,6 +473,8 @@ fn a_live_lease_is_waited_for_and_an_expired_one_taken_over() {
     assert!(err.contains("Took over the writer lease from ghost@ci-runner"), "{err}");
     assert_one_copy_each(&seed);
     assert_eq!(lease_in_tenant(&seed).unwrap().0, "", "given up at the end");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    assert!(!rt.block_on(seed.plan()).summary.has_changes());
 }
 
 #[test]

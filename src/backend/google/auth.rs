@@ -13,12 +13,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rsa::RsaPrivateKey;
-use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::pkcs1v15::SigningKey;
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::sha2::Sha256;
-use rsa::signature::{SignatureEncoding, Signer};
+use ring::rand::SystemRandom;
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use rustls_pki_types::PrivateKeyDer;
+use rustls_pki_types::pem::PemObject;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -81,10 +79,21 @@ impl ServiceAccountKey {
     }
 }
 
+/// An RSA key pair from a PEM private key (PKCS#8, as in Google's key files, or
+/// PKCS#1); `None` when the text holds none.
+pub fn rsa_key_pair(pem: &str) -> Option<RsaKeyPair> {
+    match PrivateKeyDer::from_pem_slice(pem.as_bytes()).ok()? {
+        PrivateKeyDer::Pkcs8(k) => RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()).ok(),
+        PrivateKeyDer::Pkcs1(k) => RsaKeyPair::from_der(k.secret_pkcs1_der()).ok(),
+        _ => None,
+    }
+}
+
 /// Signs assertions and caches tokens.
 pub struct Authenticator {
     key: ServiceAccountKey,
-    signer: SigningKey<Sha256>,
+    signer: RsaKeyPair,
+    rng: SystemRandom,
     token_url: String,
     http: reqwest::Client,
     cache: Mutex<HashMap<(String, String), (String, Instant)>>,
@@ -112,18 +121,16 @@ impl Authenticator {
         token_url: Option<String>,
         http: reqwest::Client,
     ) -> Result<Self, Error> {
-        let private = RsaPrivateKey::from_pkcs8_pem(&key.private_key)
-            .or_else(|_| RsaPrivateKey::from_pkcs1_pem(&key.private_key))
-            .map_err(|_| {
-                Error::Store(format!(
-                    "the private_key of service account {} is not an RSA key in PEM form",
-                    key.client_email
-                ))
-            })?;
+        let signer = rsa_key_pair(&key.private_key).ok_or_else(|| {
+            Error::Store(format!(
+                "the private_key of service account {} is not an RSA key in PEM form",
+                key.client_email
+            ))
+        })?;
         let token_url = token_url
             .or_else(|| key.token_uri.clone())
             .unwrap_or_else(|| DEFAULT_TOKEN_URI.to_owned());
-        Ok(Self { signer: SigningKey::new(private), key, token_url, http, cache: Mutex::default() })
+        Ok(Self { signer, rng: SystemRandom::new(), key, token_url, http, cache: Mutex::default() })
     }
 
     /// A signed JWT-bearer assertion for `subject` and `scopes`.
@@ -142,8 +149,11 @@ impl Authenticator {
             .to_string(),
         );
         let message = format!("{header}.{claims}");
-        let signature = self.signer.sign(message.as_bytes());
-        format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+        let mut signature = vec![0; self.signer.public().modulus_len()];
+        self.signer
+            .sign(&RSA_PKCS1_SHA256, &self.rng, message.as_bytes(), &mut signature)
+            .expect("signing with a key that loaded never fails");
+        format!("{message}.{}", URL_SAFE_NO_PAD.encode(&signature))
     }
 
     /// A live access token for `subject` with `scopes` (space-separated).
@@ -233,26 +243,17 @@ impl Authenticator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rsa::pkcs1v15::{Signature, VerifyingKey};
-    use rsa::pkcs8::{EncodePrivateKey, LineEnding};
-    use rsa::signature::Verifier;
+    use ring::signature::{KeyPair, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
 
-    fn key() -> (ServiceAccountKey, rsa::RsaPublicKey) {
-        let private = RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024).unwrap();
-        let pem = private.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
-        let key = ServiceAccountKey {
-            key_type: "service_account".into(),
-            client_email: "sync@project.iam.gserviceaccount.com".into(),
-            client_id: "42".into(),
-            private_key: pem,
-            token_uri: None,
-        };
-        (key, private.to_public_key())
+    /// The throwaway key of the tests (trusted by nothing but their emulator).
+    fn key() -> ServiceAccountKey {
+        serde_json::from_str(include_str!("../../../tests/fixtures/service-account.json")).unwrap()
     }
 
     #[test]
     fn assertions_are_rs256_jwts_for_the_impersonated_user() {
-        let (key, public) = key();
+        let key = key();
+        let public = rsa_key_pair(&key.private_key).unwrap().public_key().as_ref().to_vec();
         let auth = Authenticator::new(
             key,
             Some("http://127.0.0.1:1/token".into()),
@@ -269,23 +270,31 @@ mod tests {
         assert_eq!(decode(parts[0])["alg"], "RS256");
         let claims = decode(parts[1]);
         assert_eq!(claims["sub"], "ann@example.com");
-        assert_eq!(claims["iss"], "sync@project.iam.gserviceaccount.com");
+        assert_eq!(claims["iss"], "contact-sync@emulator.iam.gserviceaccount.com");
         assert_eq!(claims["aud"], "http://127.0.0.1:1/token");
         assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 3600);
-        let sig =
-            Signature::try_from(URL_SAFE_NO_PAD.decode(parts[2]).unwrap().as_slice()).unwrap();
-        VerifyingKey::<Sha256>::new(public)
-            .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
+        let signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public)
+            .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &signature)
             .unwrap();
     }
 
     #[test]
     fn the_private_key_is_never_printed() {
-        let (key, _) = key();
+        let key = key();
         let auth = Authenticator::new(key.clone(), None, reqwest::Client::new()).unwrap();
         for shown in [format!("{key:?}"), format!("{auth:?}")] {
             assert!(!shown.contains("PRIVATE KEY") && shown.contains("(redacted)"), "{shown}");
         }
         assert_eq!(auth.token_url, DEFAULT_TOKEN_URI);
+    }
+
+    #[test]
+    fn a_key_that_is_not_rsa_pem_is_refused_by_name() {
+        let mut key = key();
+        key.private_key =
+            "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n".into();
+        let err = Authenticator::new(key, None, reqwest::Client::new()).unwrap_err();
+        assert!(err.to_string().contains("is not an RSA key in PEM form"), "{err}");
     }
 }
