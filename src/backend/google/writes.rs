@@ -1,0 +1,364 @@
+//! The google backend's writes that are checked rather than resent: creates whose
+//! answer was lost are followed by a re-read and only what is missing is sent
+//! again; a group create answered 409 is ours when the group carries our markers;
+//! a delete that finds nothing is done; an update that meets a stale etag is
+//! checked against the contact as it now is. See [`super::http::Resend`] for which
+//! requests the client sends again by itself.
+
+use std::collections::{HashMap, HashSet};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::http::{Failure, Resend};
+use super::{GoogleBackend, contact_from, group_from, person_fields, person_json};
+use crate::backend::{Backend, Error, Result};
+use crate::model::normalize::{normalize, same_content};
+use crate::model::{
+    ClientData, Contact, ContactGroup, ContactUpdate, MARKER_SOURCE, MARKER_SYNC, NewContact,
+    PersonFields, client_data,
+};
+
+/// The `(sync, source)` markers that identify a copy: two contacts with the same
+/// pair are copies of one source contact by one sync.
+fn copy_key(data: &[ClientData]) -> Option<(&str, &str)> {
+    Some((client_data(data, MARKER_SYNC)?, client_data(data, MARKER_SOURCE)?))
+}
+
+/// Whether `have` carries every contact-sync marker of `want` with the same value
+/// (other applications' entries aside).
+fn same_markers(have: &[ClientData], want: &[ClientData]) -> bool {
+    let ours = |d: &[ClientData]| -> Vec<ClientData> {
+        let mut v: Vec<ClientData> =
+            d.iter().filter(|e| e.key.starts_with("contact-sync/")).cloned().collect();
+        v.sort();
+        v
+    };
+    ours(have) == ours(want)
+}
+
+/// A write whose outcome is unknown and could not be checked: nothing was resent.
+fn unknown_outcome(what: &str, e: Error) -> Error {
+    Error::Api {
+        status: 503,
+        message: format!(
+            "{what}: the answer was lost, and re-reading to see whether it landed failed ({e}); \
+             nothing was sent again. The next run sees what landed and finishes the rest"
+        ),
+    }
+}
+
+impl GoogleBackend {
+    /// Creates a contact group (`existing` is `None`) or renames it and replaces
+    /// its markers (`existing`, with the etag it was read with). A write whose
+    /// answer is lost is checked against the groups as they now are: the group is
+    /// ours when it carries exactly the markers we sent, and then not sent again.
+    pub(super) async fn write_group(
+        &self,
+        user: &str,
+        existing: Option<&ContactGroup>,
+        name: &str,
+        client_data: Vec<ClientData>,
+        guarded: bool,
+    ) -> Result<ContactGroup> {
+        match existing {
+            None => self.create_group_once(user, name, client_data, guarded).await,
+            Some(group) => self.update_group_checked(user, group, name, client_data, guarded).await,
+        }
+    }
+
+    async fn create_group_once(
+        &self,
+        user: &str,
+        name: &str,
+        client_data: Vec<ClientData>,
+        guarded: bool,
+    ) -> Result<ContactGroup> {
+        let body = json!({
+            "contactGroup": { "name": name, "clientData": client_data },
+            "readGroupFields": "clientData,groupType,metadata,name",
+        });
+        let what = format!("creating group \"{name}\" of {user}");
+        let mut round = 0;
+        loop {
+            round += 1;
+            let failure = match self.people_create(user, "contactGroups", &body, guarded).await {
+                Ok(v) => return Ok(group_from(&v)),
+                Err(f) => f,
+            };
+            if failure.status != 409 && !failure.maybe_applied {
+                return Err(failure.into_error(&what));
+            }
+            // A 409 or a lost answer: the group may be the one we asked for. It is
+            // ours if it carries the same markers; then it is not made again. (A
+            // moment's wait first, for what landed to show in a full read.)
+            if failure.maybe_applied {
+                tokio::time::sleep(self.client.backoff(round - 1)).await;
+            }
+            let groups = self.contact_groups(user).await.map_err(|e| unknown_outcome(&what, e))?;
+            let ours =
+                |g: &ContactGroup| g.name == name && same_markers(&g.client_data, &client_data);
+            if let Some(g) = groups.into_iter().find(ours) {
+                tracing::info!(user, name, "the group was created although its answer was lost");
+                return Ok(g);
+            }
+            if failure.status == 409 {
+                return Err(Error::GroupExists { user: user.to_owned(), name: name.to_owned() });
+            }
+            if round >= self.client.retry.max_attempts {
+                return Err(failure.into_error(&format!("{what}: the answer was lost every time")));
+            }
+        }
+    }
+
+    async fn update_group_checked(
+        &self,
+        user: &str,
+        group: &ContactGroup,
+        name: &str,
+        client_data: Vec<ClientData>,
+        guarded: bool,
+    ) -> Result<ContactGroup> {
+        let body = json!({
+            "contactGroup": {
+                "resourceName": group.resource_name,
+                "etag": group.etag,
+                "name": name,
+                "clientData": client_data,
+            },
+            "updateGroupFields": "name,clientData",
+            "readGroupFields": "clientData,groupType,metadata,name",
+        });
+        let what = format!("updating group \"{name}\" of {user}");
+        let path = &group.resource_name;
+        let sent = self
+            .people_call(user, Method::PUT, path, &[], Some(&body), Resend::Safe, guarded)
+            .await;
+        match sent {
+            Ok(v) => Ok(group_from(&v)),
+            Err(f) if f.status == 409 => {
+                Err(Error::GroupExists { user: user.to_owned(), name: name.to_owned() })
+            }
+            // Stale after a resend: our own earlier attempt, whose answer was lost,
+            // may have landed. Only then is it success; a change by anyone else is
+            // refused as stale.
+            Err(f) if f.is_stale() && f.attempts > 1 => {
+                let now = self.contact_groups(user).await?;
+                match now.into_iter().find(|g| g.resource_name == group.resource_name) {
+                    Some(g) if g.name == name && same_markers(&g.client_data, &client_data) => {
+                        Ok(g)
+                    }
+                    _ => Err(f.into_error(&what)),
+                }
+            }
+            Err(f) => Err(f.into_error(&what)),
+        }
+    }
+
+    /// One `batchCreateContacts`, sent again only for what did not land.
+    ///
+    /// When the answer is lost, the user's contacts are re-read: a contact whose
+    /// `(sync, source)` markers are now there was created, the rest are sent again.
+    pub(super) async fn create_batch(
+        &self,
+        user: &str,
+        chunk: &[NewContact],
+    ) -> Result<Vec<Contact>> {
+        let what = format!("creating contacts of {user}");
+        let mut pending: Vec<&NewContact> = chunk.iter().collect();
+        let mut created = Vec::with_capacity(chunk.len());
+        let mut round = 0;
+        loop {
+            round += 1;
+            let body = json!({
+                "contacts": pending.iter().map(|c| create_item(c)).collect::<Vec<_>>(),
+                "readMask": person_fields(),
+            });
+            let sent = self.people_create(user, "people:batchCreateContacts", &body, true).await;
+            let failure = match sent {
+                Ok(response) => {
+                    created.extend(
+                        response["createdPeople"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|p| contact_from(&p["person"])),
+                    );
+                    return Ok(created);
+                }
+                Err(f) if f.maybe_applied => f,
+                Err(f) => return Err(f.into_error(&what)),
+            };
+            if pending.iter().any(|c| copy_key(&c.client_data).is_none()) {
+                return Err(Error::Api {
+                    status: failure.status,
+                    message: format!(
+                        "{what}: {}; the contacts carry no contact-sync markers, so whether they \
+                         were created cannot be checked, and they were not sent again",
+                        failure.message
+                    ),
+                });
+            }
+            tracing::warn!(
+                user,
+                contacts = pending.len(),
+                "the answer to a batch create was lost ({}); re-reading before sending what is missing",
+                failure.message
+            );
+            // A moment's wait first, for what landed to show in a full read.
+            tokio::time::sleep(self.client.backoff(round - 1)).await;
+            let now = self.contacts(user).await.map_err(|e| unknown_outcome(&what, e))?;
+            let mut landed: HashMap<(&str, &str), &Contact> =
+                now.iter().filter_map(|c| Some((copy_key(&c.client_data)?, c))).collect();
+            let before = pending.len();
+            pending.retain(|c| {
+                let key = copy_key(&c.client_data).expect("checked above");
+                match landed.remove(&key) {
+                    Some(found) => {
+                        created.push(found.clone());
+                        false
+                    }
+                    None => true,
+                }
+            });
+            tracing::info!(
+                user,
+                landed = before - pending.len(),
+                missing = pending.len(),
+                "re-read"
+            );
+            if pending.is_empty() {
+                return Ok(created);
+            }
+            if round >= self.client.retry.max_attempts {
+                return Err(failure.into_error(&format!("{what}: the answer was lost every time")));
+            }
+        }
+    }
+
+    /// One `batchDeleteContacts`. A 404 means some are gone already (an earlier
+    /// attempt landed, or the user deleted them): the rest are deleted.
+    pub(super) async fn delete_batch(&self, user: &str, chunk: &[String]) -> Result<()> {
+        let what = format!("deleting contacts of {user}");
+        let body = json!({ "resourceNames": chunk });
+        match self.people(user, Method::POST, "people:batchDeleteContacts", &[], Some(&body)).await
+        {
+            Ok(_) => Ok(()),
+            Err(f) if f.status == 404 => {
+                let present: HashSet<String> =
+                    self.contacts(user).await?.into_iter().map(|c| c.resource_name).collect();
+                let left: Vec<&String> = chunk.iter().filter(|rn| present.contains(*rn)).collect();
+                if left.is_empty() {
+                    return Ok(());
+                }
+                let body = json!({ "resourceNames": left });
+                self.people(user, Method::POST, "people:batchDeleteContacts", &[], Some(&body))
+                    .await
+                    .map(|_| ())
+                    .map_err(|f| f.into_error(&what))
+            }
+            Err(f) => Err(f.into_error(&what)),
+        }
+    }
+
+    /// One `batchUpdateContacts`. A stale etag means the contact changed since it
+    /// was read — by its user, or by an earlier attempt of this very update whose
+    /// answer was lost. Each contact is re-read: one that already holds what the
+    /// update writes is done; the others are sent again with their current etag
+    /// (the update wins over the user's edit of the same fields; fields outside the
+    /// mask keep the edit, which the next plan reports).
+    pub(super) async fn update_batch(
+        &self,
+        user: &str,
+        mask: &str,
+        chunk: Vec<ContactUpdate>,
+    ) -> Result<Vec<Contact>> {
+        let what = format!("updating contacts of {user}");
+        let response = match self.send_updates(user, mask, &chunk).await {
+            Ok(v) => v,
+            Err(f) if f.is_stale() => {
+                tracing::info!(user, "stale etags; re-reading contacts");
+                let mut current: HashMap<String, Contact> = self
+                    .contacts(user)
+                    .await?
+                    .into_iter()
+                    .map(|c| (c.resource_name.clone(), c))
+                    .collect();
+                let mut done = Vec::new();
+                let mut retry = Vec::new();
+                for mut u in chunk {
+                    let now = current.remove(&u.resource_name).ok_or_else(|| Error::NotFound {
+                        what: format!("contact {}", u.resource_name),
+                    })?;
+                    if holds(&now, &u) {
+                        done.push(now);
+                    } else {
+                        u.etag = now.etag;
+                        retry.push(u);
+                    }
+                }
+                if retry.is_empty() {
+                    return Ok(done);
+                }
+                let v =
+                    self.send_updates(user, mask, &retry).await.map_err(|f| f.into_error(&what))?;
+                done.extend(updated_people(&v));
+                return Ok(done);
+            }
+            Err(f) => return Err(f.into_error(&what)),
+        };
+        Ok(updated_people(&response))
+    }
+
+    async fn send_updates(
+        &self,
+        user: &str,
+        mask: &str,
+        chunk: &[ContactUpdate],
+    ) -> Result<Value, Failure> {
+        let contacts: serde_json::Map<String, Value> = chunk
+            .iter()
+            .map(|u| {
+                let mut person = person_json(&u.fields, &u.client_data);
+                person.insert("etag".into(), u.etag.clone().into());
+                (u.resource_name.clone(), Value::Object(person))
+            })
+            .collect();
+        let body = json!({ "contacts": contacts, "updateMask": mask, "readMask": person_fields() });
+        self.people(user, Method::POST, "people:batchUpdateContacts", &[], Some(&body)).await
+    }
+}
+
+fn updated_people(response: &Value) -> Vec<Contact> {
+    response["updateResult"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+        .map(|r| contact_from(&r["person"]))
+        .collect()
+}
+
+/// Whether `contact` already holds every field (and the markers) `update` writes.
+fn holds(contact: &Contact, update: &ContactUpdate) -> bool {
+    update.update_mask.iter().all(|field| {
+        if field == "clientData" {
+            return same_markers(&contact.client_data, &update.client_data);
+        }
+        let pick = |fields: &PersonFields| -> PersonFields {
+            fields.get(field).map(|v| (field.clone(), v.clone())).into_iter().collect()
+        };
+        same_content(&normalize(&pick(&contact.fields)), &normalize(&pick(&update.fields)))
+    })
+}
+
+/// A `batchCreateContacts` item.
+fn create_item(c: &NewContact) -> Value {
+    let mut person = person_json(&c.fields, &c.client_data);
+    let memberships: Vec<Value> = c
+        .memberships
+        .iter()
+        .map(|rn| json!({ "contactGroupMembership": { "contactGroupResourceName": rn } }))
+        .collect();
+    person.insert("memberships".into(), Value::Array(memberships));
+    json!({ "contactPerson": person })
+}
