@@ -9,12 +9,12 @@
 //! members.modify 1000). Apply runs users concurrently, up to `concurrency`, and
 //! one user's writes one after another, as Google asks.
 //!
-//! No write is sent twice blindly (see [`http::Resend`]): a create whose answer was
+//! No write is sent twice blindly (see `http::Resend`): a create whose answer was
 //! lost is followed by a re-read of the user's contacts or groups, and only what has
 //! no copy with the same markers yet is sent again; a 409 on a group that carries
 //! the same markers is the group we made; a delete that finds nothing is done; an
 //! update that meets a stale etag is checked against the contact as it now is
-//! ([`writes`]). The writer lease lives in [`lease`].
+//! (`writes`). The writer lease lives in `lease`.
 
 pub mod auth;
 mod http;
