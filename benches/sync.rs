@@ -7,56 +7,14 @@
 use std::path::Path;
 use std::time::Instant;
 
-use contact_sync::backend::tenant::{
-    self, TenantContact, TenantContactGroup, TenantFile, TenantUser,
-};
+use contact_sync::backend::tenant;
 use contact_sync::emulator;
 use contact_sync::workspace::{self, LoadOptions};
 use contact_sync::{apply, inventory};
-use serde_json::json;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
-
-fn tenant(contacts: usize, destinations: usize) -> TenantFile {
-    let mut source = TenantUser {
-        primary_email: "source@example.com".into(),
-        org_unit_path: "/Sales".into(),
-        contact_groups: vec![TenantContactGroup { name: "Shared".into(), ..Default::default() }],
-        ..Default::default()
-    };
-    for i in 0..contacts {
-        let mut fields = serde_json::Map::new();
-        fields.insert(
-            "names".into(),
-            json!([{ "givenName": "Contact", "familyName": format!("{i:05}") }]),
-        );
-        fields.insert(
-            "emailAddresses".into(),
-            json!([{ "value": format!("c{i}@partners.test"), "type": "work" }]),
-        );
-        fields.insert(
-            "phoneNumbers".into(),
-            json!([{ "value": format!("+1 555 {i:04}"), "type": "work" }]),
-        );
-        fields.insert("organizations".into(), json!([{ "name": "Partner Inc", "title": "Buyer" }]));
-        source.contacts.push(TenantContact {
-            contact_groups: vec!["Shared".into()],
-            fields,
-            ..Default::default()
-        });
-    }
-    let mut users = vec![source];
-    users.extend((0..destinations).map(|i| TenantUser {
-        primary_email: format!("d{i:03}@example.com"),
-        org_unit_path: "/Dest".into(),
-        ..Default::default()
-    }));
-    TenantFile { domains: vec!["example.com".into()], users, ..Default::default() }
-}
-
-const SYNC: &str = "apiVersion: contact-sync/v1\nkind: ContactSync\nmetadata: {name: bench}\nspec:\n  source: {user: source@example.com, contactGroup: Shared}\n  destinations: {orgUnits: [/Dest]}\n";
 
 fn run(dir: &Path, label: &str) -> contact_sync::plan::Plan {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -100,9 +58,12 @@ fn main() {
 
     let local = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(local.path().join("manifests")).unwrap();
-    tenant::write_atomic(&local.path().join("tenant.yaml"), &tenant(contacts, destinations))
-        .unwrap();
-    std::fs::write(local.path().join("manifests/sync.yaml"), SYNC).unwrap();
+    tenant::write_atomic(
+        &local.path().join("tenant.yaml"),
+        &tenant::synthetic(contacts, destinations),
+    )
+    .unwrap();
+    std::fs::write(local.path().join("manifests/sync.yaml"), tenant::SYNTHETIC_SYNC).unwrap();
     std::fs::write(
         local.path().join("manifests/workspace.yaml"),
         "apiVersion: contact-sync/v1\nkind: Workspace\nmetadata: {name: b}\nspec: {backend: local, local: {path: ../tenant.yaml}}\n",
@@ -113,7 +74,7 @@ fn main() {
     let google = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(google.path().join("manifests")).unwrap();
     let data = google.path().join("tenant.yaml");
-    tenant::write_atomic(&data, &tenant(contacts, destinations)).unwrap();
+    tenant::write_atomic(&data, &tenant::synthetic(contacts, destinations)).unwrap();
     let key = google.path().join("sa.json");
     let mut config = emulator::Config::new(data);
     std::fs::copy(
@@ -124,7 +85,7 @@ fn main() {
     config.trusted_key = Some(emulator::public_key(&key).unwrap());
     let server = emulator::Background::start(config).unwrap();
     let url = format!("http://{}", server.addr);
-    std::fs::write(google.path().join("manifests/sync.yaml"), SYNC).unwrap();
+    std::fs::write(google.path().join("manifests/sync.yaml"), tenant::SYNTHETIC_SYNC).unwrap();
     std::fs::write(
         google.path().join("manifests/workspace.yaml"),
         format!(

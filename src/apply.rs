@@ -5,9 +5,9 @@
 //! One failing destination does not stop the others: each destination's outcome is
 //! collected into the report, and any failure makes the command exit 1.
 //!
-//! Under a writer [`Lease`], every write is preceded by a check that the lease is
-//! still held; an interruption (the [`Control::cancel`] token) lets the users in
-//! flight finish and starts no others.
+//! An interruption (the `cancel` token of [`apply_with`]) lets the users in flight
+//! finish and starts no other. Whether this process may still write at all is the
+//! backend's to ask, before every request: see [`crate::lease`].
 
 use std::collections::BTreeMap;
 
@@ -15,7 +15,6 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::{self, Backend};
-use crate::lease::Lease;
 
 use crate::plan::{Action, Change, DestinationPlan, NEW_TARGET_GROUP, Op, Plan, Status};
 
@@ -77,55 +76,25 @@ pub fn work(plan: &Plan) -> usize {
         .count()
 }
 
-/// What an apply runs under.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Control<'a> {
-    /// The writer lease, checked before every write.
-    pub lease: Option<&'a Lease>,
-    /// Once cancelled, no further user is started.
-    pub cancel: Option<&'a CancellationToken>,
-}
-
-impl Control<'_> {
-    fn may_write(&self) -> Result<(), Error> {
-        match self.lease.map(Lease::check) {
-            Some(Err(why)) => Err(Error::Lease(why)),
-            _ => Ok(()),
-        }
-    }
-
-    fn cancelled(&self) -> bool {
-        self.cancel.is_some_and(CancellationToken::is_cancelled)
-    }
-}
-
-/// Why one destination's changes stopped.
-#[derive(Debug, thiserror::Error)]
-enum Error {
-    #[error(transparent)]
-    Backend(#[from] backend::Error),
-    #[error("stopped writing: {0}")]
-    Lease(String),
-}
-
-/// Applies `plan` with no lease and no interruption (tests, benchmarks, a caller
-/// that holds the tenant otherwise); `progress` is called after each destination.
+/// Applies `plan`, never interrupted (tests, benchmarks); `progress` is called
+/// after each destination.
 pub async fn apply(
     backend: &dyn Backend,
     plan: &Plan,
     progress: &(dyn Fn(&DestinationReport) + Sync),
 ) -> Report {
-    apply_with(backend, plan, Control::default(), progress).await
+    apply_with(backend, plan, &CancellationToken::new(), progress).await
 }
 
-/// Applies `plan` under `control`; `progress` is called after each destination.
+/// Applies `plan` until `cancel` is cancelled; `progress` is called after each
+/// destination.
 ///
 /// Users are applied concurrently (up to the backend's concurrency); all of one
 /// user's changes, across syncs, are sent one after another.
 pub async fn apply_with(
     backend: &dyn Backend,
     plan: &Plan,
-    control: Control<'_>,
+    cancel: &CancellationToken,
     progress: &(dyn Fn(&DestinationReport) + Sync),
 ) -> Report {
     let mut report = Report::default();
@@ -149,11 +118,11 @@ pub async fn apply_with(
         .map(|work| async move {
             let mut done = Vec::with_capacity(work.len());
             // An interruption lets the user in flight finish: all of its syncs.
-            if control.cancelled() {
+            if cancel.is_cancelled() {
                 return done;
             }
             for (order, sync, dest) in work {
-                let r = apply_one(backend, sync, dest, control).await;
+                let r = apply_one(backend, sync, dest).await;
                 progress(&r);
                 done.push((order, r));
             }
@@ -170,15 +139,10 @@ pub async fn apply_with(
     report
 }
 
-async fn apply_one(
-    backend: &dyn Backend,
-    sync: &str,
-    dest: &DestinationPlan,
-    control: Control<'_>,
-) -> DestinationReport {
+async fn apply_one(backend: &dyn Backend, sync: &str, dest: &DestinationPlan) -> DestinationReport {
     let mut r =
         DestinationReport { sync: sync.to_owned(), user: dest.user.clone(), ..Default::default() };
-    match apply_destination(backend, &dest.user, &dest.changes, control).await {
+    match apply_destination(backend, &dest.user, &dest.changes).await {
         Ok(()) => {
             for c in &dest.changes {
                 match c.action {
@@ -193,24 +157,20 @@ async fn apply_one(
     r
 }
 
-/// Sends one destination's changes, batched, in dependency order; checks the
-/// lease before each write.
+/// Sends one destination's changes, batched, in dependency order.
 async fn apply_destination(
     backend: &dyn Backend,
     user: &str,
     changes: &[Change],
-    control: Control<'_>,
-) -> Result<(), Error> {
+) -> backend::Result<()> {
     let ops: Vec<&Op> = changes.iter().filter_map(|c| c.op.as_ref()).collect();
     let mut target = NEW_TARGET_GROUP.to_owned();
     for op in &ops {
         match op {
             Op::CreateGroup { name, client_data } => {
-                control.may_write()?;
                 target = backend.create_group(user, name, client_data.clone()).await?.resource_name;
             }
             Op::UpdateGroup { group } => {
-                control.may_write()?;
                 backend.update_group(user, group.clone()).await?;
             }
             _ => {}
@@ -230,7 +190,6 @@ async fn apply_destination(
         })
         .collect();
     if !creates.is_empty() {
-        control.may_write()?;
         backend.create_contacts(user, creates).await?;
     }
 
@@ -248,11 +207,9 @@ async fn apply_destination(
         }
     }
     if !updates.is_empty() {
-        control.may_write()?;
         backend.update_contacts(user, updates).await?;
     }
     for (group, (add, remove)) in members {
-        control.may_write()?;
         backend.modify_members(user, &group, add, remove).await?;
     }
 
@@ -264,12 +221,10 @@ async fn apply_destination(
         })
         .collect();
     if !deletes.is_empty() {
-        control.may_write()?;
         backend.delete_contacts(user, deletes).await?;
     }
     for op in &ops {
         if let Op::DeleteGroup { resource_name } = op {
-            control.may_write()?;
             backend.delete_group(user, resource_name).await?;
         }
     }

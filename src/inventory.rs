@@ -130,24 +130,12 @@ pub async fn plan(backend: &dyn Backend, input: &PlanInput) -> backend::Result<P
         }
     }
 
-    let mut notes = Vec::new();
-    if let Some(why) = &input.partial {
-        notes.push(format!("Syncs whose manifest was deleted were not looked for: {why}."));
-    } else if unreadable > 0 {
-        orphans.clear();
-        kept.clear();
-        notes.push(format!(
-            "Syncs whose manifest was deleted were neither pruned nor listed: the contacts of {} \
-             could not be read, and what this run did not see it does not delete.",
-            if unreadable == 1 { "1 user".to_owned() } else { format!("{unreadable} users") }
-        ));
-    }
-    let mut orphans: Vec<SyncPlan> = orphans.into_values().collect();
-    crate::plan::guard_orphans(
-        &mut orphans,
+    let (orphans, kept, notes) = crate::plan::settle_orphans(
+        orphans.into_values().collect(),
+        kept,
+        unreadable,
         managed,
-        input.max_delete_percent,
-        input.allow_deletes,
+        input,
     );
     let mut plan =
         Plan { format_version: "1".into(), orphans: kept, errors, notes, ..Plan::default() };

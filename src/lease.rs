@@ -131,7 +131,6 @@ impl Shared {
 pub struct Lease {
     backend: Arc<dyn Backend>,
     holder: String,
-    shared: Arc<Shared>,
     renewal: JoinHandle<()>,
     ttl: Duration,
     /// The expired lease this one took over, if any.
@@ -169,9 +168,8 @@ pub async fn acquire(
                 shared.renewed(asked, ttl, expires);
                 let check = shared.clone();
                 backend.guard_writes(Some(Arc::new(move || check.check())));
-                let renewal =
-                    tokio::spawn(renew(backend.clone(), holder.clone(), shared.clone(), ttl));
-                return Ok(Lease { backend, holder, shared, renewal, ttl, took_over });
+                let renewal = tokio::spawn(renew(backend.clone(), holder.clone(), shared, ttl));
+                return Ok(Lease { backend, holder, renewal, ttl, took_over });
             }
             LeaseAttempt::Held(other) => {
                 let waited = start.elapsed();
@@ -214,17 +212,6 @@ async fn renew(backend: Arc<dyn Backend>, holder: String, shared: Arc<Shared>, t
 }
 
 impl Lease {
-    /// Whether this process may still write: the lease is neither lost nor about
-    /// to lapse.
-    pub fn check(&self) -> Result<(), String> {
-        self.shared.check()
-    }
-
-    /// Who holds it: this process.
-    pub fn holder(&self) -> &str {
-        &self.holder
-    }
-
     /// How long it lasts unless renewed.
     pub fn ttl(&self) -> Duration {
         self.ttl

@@ -269,6 +269,58 @@ pub fn write_atomic(path: &Path, tenant: &TenantFile) -> std::io::Result<String>
     Ok(text)
 }
 
+/// A synthetic tenant, for benchmarks and tests: `source@example.com` (org unit
+/// /Sales) keeps `contacts` contacts in its contact group "Shared"; the
+/// `destinations` users `d000@example.com`… are in /Dest; `admin@example.com` in
+/// /IT administers it.
+pub fn synthetic(contacts: usize, destinations: usize) -> TenantFile {
+    let mut source = TenantUser {
+        primary_email: "source@example.com".into(),
+        org_unit_path: "/Sales".into(),
+        contact_groups: vec![TenantContactGroup { name: "Shared".into(), ..Default::default() }],
+        ..Default::default()
+    };
+    for i in 0..contacts {
+        let mut fields = Map::new();
+        fields.insert(
+            "names".into(),
+            serde_json::json!([{ "givenName": "Contact", "familyName": format!("{i:05}") }]),
+        );
+        fields.insert(
+            "emailAddresses".into(),
+            serde_json::json!([{ "value": format!("c{i}@partners.test"), "type": "work" }]),
+        );
+        fields.insert(
+            "phoneNumbers".into(),
+            serde_json::json!([{ "value": format!("+1 555 {i:04}"), "type": "work" }]),
+        );
+        fields.insert(
+            "organizations".into(),
+            serde_json::json!([{ "name": "Partner Inc", "title": "Buyer" }]),
+        );
+        source.contacts.push(TenantContact {
+            contact_groups: vec!["Shared".into()],
+            fields,
+            ..Default::default()
+        });
+    }
+    let admin = TenantUser {
+        primary_email: "admin@example.com".into(),
+        org_unit_path: "/IT".into(),
+        ..Default::default()
+    };
+    let mut users = vec![admin, source];
+    users.extend((0..destinations).map(|i| TenantUser {
+        primary_email: format!("d{i:03}@example.com"),
+        org_unit_path: "/Dest".into(),
+        ..Default::default()
+    }));
+    TenantFile { domains: vec!["example.com".into()], users, ..Default::default() }
+}
+
+/// The sync that copies [`synthetic`]'s "Shared" group to every user of /Dest.
+pub const SYNTHETIC_SYNC: &str = "apiVersion: contact-sync/v1\nkind: ContactSync\nmetadata: {name: bulk}\nspec:\n  source: {user: source@example.com, contactGroup: Shared}\n  destinations: {orgUnits: [/Dest]}\n";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -96,14 +96,9 @@ fn emulator(args: super::EmulatorArgs) -> anyhow::Result<ExitCode> {
         let data = config.data.clone();
         eprintln!("contact-sync emulator serving {} on http://{addr}", config.data.display());
         eprintln!("  token endpoint: http://{addr}/token   stats: http://{addr}/_emulator/stats");
+        let mut stop = termination_signals()?;
         let shutdown = async move {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("a SIGTERM handler");
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
+            stop.recv().await;
             eprintln!("contact-sync emulator: stopping; saving the writes to {}", data.display());
         };
         crate::emulator::serve_until(config, listener, shutdown).await?;
@@ -189,6 +184,31 @@ fn exit_code(plan: &Plan, detailed: bool) -> ExitCode {
     }
 }
 
+/// SIGTERM (how containers and service managers stop a process) and SIGINT (Ctrl-C).
+struct TerminationSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl TerminationSignals {
+    /// Waits for the next of either.
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}
+
+/// Catches SIGTERM and SIGINT from now on (they no longer end the process).
+fn termination_signals() -> std::io::Result<TerminationSignals> {
+    use tokio::signal::unix::{SignalKind, signal};
+    Ok(TerminationSignals {
+        term: signal(SignalKind::terminate())?,
+        int: signal(SignalKind::interrupt())?,
+    })
+}
+
 fn run_apply(job: Apply) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
     let result = rt.block_on(job.run());
@@ -234,7 +254,7 @@ impl Apply {
         if let Some(h) = &lease.took_over {
             eprintln!("Took over the writer lease from {h}: it had lapsed without being renewed.");
         }
-        let result = self.under_lease(backend.as_ref(), &lease, &cancel).await;
+        let result = self.under_lease(backend.as_ref(), &cancel).await;
         let ttl = lease.ttl();
         if let Err(e) = lease.release().await {
             eprintln!(
@@ -248,7 +268,6 @@ impl Apply {
     async fn under_lease(
         &self,
         backend: &dyn Backend,
-        lease: &lease::Lease,
         cancel: &CancellationToken,
     ) -> anyhow::Result<ExitCode> {
         let plan = tokio::select! {
@@ -288,8 +307,7 @@ impl Apply {
             }
         }
         let bar = progress_bar(apply::work(&plan), self.term);
-        let control = apply::Control { lease: Some(lease), cancel: Some(cancel) };
-        let report = apply::apply_with(backend, &plan, control, &|_| bar.inc(1)).await;
+        let report = apply::apply_with(backend, &plan, cancel, &|_| bar.inc(1)).await;
         bar.finish_and_clear();
         print_report(&report)?;
         Ok(if report.failed() || plan.summary.errors > 0 {
@@ -303,14 +321,10 @@ impl Apply {
 /// Cancels `cancel` on the first SIGTERM or Ctrl-C (the apply finishes the users in
 /// flight, starts no other and gives the lease up); exits at once on the second.
 async fn interrupt_on_signals(cancel: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut term) = signal(SignalKind::terminate()) else { return };
+    let Ok(mut stop) = termination_signals() else { return };
     let mut signals = 0;
     loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
+        stop.recv().await;
         signals += 1;
         if signals == 1 {
             eprintln!(

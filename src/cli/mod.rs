@@ -63,7 +63,7 @@ enum Command {
         #[arg(long)]
         auto_approve: bool,
         /// How long to wait for another apply that holds the writer lease, in seconds.
-        #[arg(long, value_name = "SECS", default_value_t = 300)]
+        #[arg(long, value_name = "SECS", default_value_t = crate::lease::DEFAULT_WAIT.as_secs())]
         lock_timeout: u64,
     },
     /// Serve the Google APIs contact-sync uses from a local workspace file, for

@@ -377,13 +377,12 @@ impl Emulator {
         Ok(user)
     }
 
-    /// Notes a successful write, to be saved to the data file shortly.
-    async fn persist(&self) -> Result<(), ApiError> {
+    /// Notes a write, to be saved to the data file shortly.
+    fn note_write(&self) {
         let now = Instant::now();
         let mut unsaved = self.unsaved.lock().expect("unsaved lock");
         let first = unsaved.map_or(now, |(first, _)| first);
         *unsaved = Some((first, now));
-        Ok(())
     }
 
     /// Saves the writes so far to the data file.
@@ -511,10 +510,7 @@ impl Background {
     pub fn with_store<T>(&self, f: impl FnOnce(&mut crate::backend::store::Store) -> T) -> T {
         let out = self.state.backend.with_store(f);
         if self.state.backend.with_store(|s| s.is_dirty()) {
-            let now = Instant::now();
-            let mut unsaved = self.state.unsaved.lock().expect("unsaved lock");
-            let first = unsaved.map_or(now, |(first, _)| first);
-            *unsaved = Some((first, now));
+            self.state.note_write();
         }
         out
     }

@@ -368,7 +368,7 @@ pub async fn create_group(
         .backend
         .with_store(|s| s.create_group(&user, name, data))
         .map_err(ApiError::from_store)?;
-    state.persist().await?;
+    state.note_write();
     Ok(Json(group_json(&group, &[], &read_fields(&body, "readGroupFields"), 0)))
 }
 
@@ -403,7 +403,7 @@ pub async fn update_group(
     }
     let updated =
         state.backend.with_store(|s| s.update_group(&user, group)).map_err(ApiError::from_store)?;
-    state.persist().await?;
+    state.note_write();
     Ok(Json(group_json(
         &updated,
         &members_of(&state, &user, &rn),
@@ -433,7 +433,7 @@ pub async fn delete_group(
             if delete_contacts { s.delete_contacts(&user, &members) } else { Ok(()) }
         })
         .map_err(ApiError::from_store)?;
-    state.persist().await?;
+    state.note_write();
     Ok(Json(json!({})))
 }
 
@@ -480,7 +480,7 @@ pub async fn modify_members(
         .backend
         .with_store(|s| s.modify_members(&user, &rn, &keep(&add), &keep(&remove)))
         .map_err(ApiError::from_store)?;
-    state.persist().await?;
+    state.note_write();
     let mut out = json!({});
     if !not_found.is_empty() {
         out["notFoundResourceNames"] = json!(not_found);
@@ -572,7 +572,7 @@ pub async fn batch_create(
         .backend
         .with_store(|s| s.create_contacts(&user, new))
         .map_err(ApiError::from_store)?;
-    state.persist().await?;
+    state.note_write();
     let people: Vec<Value> = created
         .iter()
         .map(|c| json!({ "httpStatusCode": 200, "person": person_json(c, &read), "status": {} }))
@@ -616,7 +616,7 @@ pub async fn batch_update(
         .backend
         .with_store(|s| s.update_contacts(&user, updates))
         .map_err(ApiError::from_store)?;
-    state.persist().await?;
+    state.note_write();
     let result: Map<String, Value> = updated
         .iter()
         .map(|c| (c.resource_name.clone(), json!({ "httpStatusCode": 200, "person": person_json(c, &read), "requestedResourceName": c.resource_name })))
@@ -639,6 +639,6 @@ pub async fn batch_delete(
         .collect();
     check_batch(names.len(), 500, "resourceNames")?;
     state.backend.with_store(|s| s.delete_contacts(&user, &names)).map_err(ApiError::from_store)?;
-    state.persist().await?;
+    state.note_write();
     Ok(Json(json!({})))
 }

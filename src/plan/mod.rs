@@ -424,12 +424,41 @@ pub enum ErrorKind {
     Api,
 }
 
+/// What becomes of the syncs whose manifest is gone that a run found — `found`,
+/// their deletions under `orphans: delete`; `kept`, their list under `keep`:
+/// nothing when a user could not be read (what the run did not see, it does not
+/// delete), else the deletions under the guard (see [`guard_orphans`]). A partial
+/// manifest set found none, since it did not look. Returns the orphan syncs to plan,
+/// the list to show and the notes that say what was not done.
+pub fn settle_orphans(
+    mut found: Vec<SyncPlan>,
+    mut kept: Vec<Orphan>,
+    unreadable: usize,
+    managed: usize,
+    input: &PlanInput,
+) -> (Vec<SyncPlan>, Vec<Orphan>, Vec<String>) {
+    let mut notes = Vec::new();
+    if let Some(why) = &input.partial {
+        notes.push(format!("Syncs whose manifest was deleted were not looked for: {why}."));
+    } else if unreadable > 0 {
+        found.clear();
+        kept.clear();
+        notes.push(format!(
+            "Syncs whose manifest was deleted were neither pruned nor listed: the contacts of {} \
+             could not be read, and what this run did not see it does not delete.",
+            if unreadable == 1 { "1 user".to_owned() } else { format!("{unreadable} users") }
+        ));
+    }
+    guard_orphans(&mut found, managed, input.max_delete_percent, input.allow_deletes);
+    (found, kept, notes)
+}
+
 /// The deletion guard over syncs whose manifest is gone: when their contact
 /// deletions would be more than `max_delete_percent` of all the contacts
 /// contact-sync manages (`managed`, every marked contact the run read), each of
 /// them is held back with a `deleteGuard` error. It stops a lost manifest folder,
 /// or a run pointed at the wrong one, from emptying every destination.
-pub fn guard_orphans(
+fn guard_orphans(
     orphans: &mut [SyncPlan],
     managed: usize,
     max_delete_percent: u8,
@@ -513,5 +542,72 @@ impl Plan {
             }
         }
         serde_json::to_value(view).expect("plans serialize")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(max_delete_percent: u8, allow_deletes: bool) -> PlanInput {
+        PlanInput {
+            syncs: Vec::new(),
+            known_syncs: Vec::new(),
+            partial: None,
+            orphans: OrphanPolicy::Delete,
+            max_delete_percent,
+            allow_deletes,
+        }
+    }
+
+    /// An orphaned sync whose plan deletes `n` contacts of one user.
+    fn orphan(n: usize) -> SyncPlan {
+        let delete = Change {
+            action: Action::Delete,
+            resource: Resource::Contact,
+            name: "Ada".into(),
+            email: None,
+            reason: Reason::SyncDeleted,
+            fields: Vec::new(),
+            op: Some(Op::DeleteContact { resource_name: "people/c1".into() }),
+        };
+        SyncPlan {
+            name: "gone".into(),
+            orphaned: true,
+            destinations: vec![DestinationPlan::with_changes("ann@example.com", vec![delete; n])],
+            ..SyncPlan::default()
+        }
+    }
+
+    #[test]
+    fn orphans_are_deleted_only_under_the_guard() {
+        // 3 of 10 managed contacts: within 50 %.
+        let (found, _, notes) = settle_orphans(vec![orphan(3)], vec![], 0, 10, &input(50, false));
+        assert!(found[0].errors.is_empty() && notes.is_empty());
+        // 6 of 10: refused, unless deletes are allowed.
+        let (found, _, _) = settle_orphans(vec![orphan(6)], vec![], 0, 10, &input(50, false));
+        assert_eq!(found[0].errors[0].kind, ErrorKind::DeleteGuard);
+        assert!(!found[0].applicable());
+        let (found, _, _) = settle_orphans(vec![orphan(6)], vec![], 0, 10, &input(50, true));
+        assert!(found[0].errors.is_empty());
+    }
+
+    #[test]
+    fn a_run_that_could_not_read_a_user_prunes_no_orphan() {
+        let kept = vec![Orphan { sync: "gone".into(), user: "bob".into(), contacts: 1, groups: 0 }];
+        let (found, kept, notes) = settle_orphans(vec![orphan(1)], kept, 2, 10, &input(50, true));
+        assert!(found.is_empty() && kept.is_empty());
+        assert!(notes[0].contains("the contacts of 2 users could not be read"), "{notes:?}");
+    }
+
+    #[test]
+    fn a_partial_run_says_it_did_not_look() {
+        let mut input = input(50, false);
+        input.partial = Some("--sync a narrowed the run".into());
+        let (_, _, notes) = settle_orphans(vec![], vec![], 0, 10, &input);
+        assert_eq!(
+            notes,
+            ["Syncs whose manifest was deleted were not looked for: --sync a narrowed the run."]
+        );
     }
 }

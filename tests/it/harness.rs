@@ -52,6 +52,7 @@ impl Seed {
             |tenant| {
                 std::fs::copy(examples.join("workspace.yaml"), tenant).unwrap();
             },
+            "sales-to-accounting.yaml",
             &sync,
             adjust,
         )
@@ -65,28 +66,29 @@ impl Seed {
         destinations: usize,
         adjust: impl FnOnce(&mut emulator::Config),
     ) -> Self {
-        let t = synthetic_tenant(contacts, destinations);
+        let t = tenant::synthetic(contacts, destinations);
         Self::google_on(
             |path| {
                 tenant::write_atomic(path, &t).unwrap();
             },
+            "bulk.yaml",
             BULK_SYNC,
             adjust,
         )
     }
 
     /// The google backend against an emulator serving the tenant `write_tenant`
-    /// makes, with the sync manifest `sync`.
+    /// makes, with the sync manifest `sync` in `syncs/<sync_file>`.
     fn google_on(
         write_tenant: impl FnOnce(&std::path::Path),
+        sync_file: &str,
         sync: &str,
         adjust: impl FnOnce(&mut emulator::Config),
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("syncs")).unwrap();
         std::fs::create_dir_all(dir.path().join("tenant")).unwrap();
-        let name = if sync == BULK_SYNC { "bulk.yaml" } else { "sales-to-accounting.yaml" };
-        std::fs::write(dir.path().join("syncs").join(name), sync).unwrap();
+        std::fs::write(dir.path().join("syncs").join(sync_file), sync).unwrap();
         let tenant = dir.path().join("tenant/workspace.yaml");
         write_tenant(&tenant);
         std::fs::write(dir.path().join(".contactsyncignore"), "tenant/\n").unwrap();
@@ -275,51 +277,7 @@ pub fn status(plan: &Plan, sync: &str, user: &str) -> Status {
 pub const SYNC: &str = "sales-to-accounting";
 
 /// The sync of [`Seed::synthetic_google`].
-pub const BULK_SYNC: &str = "apiVersion: contact-sync/v1\nkind: ContactSync\nmetadata: {name: bulk}\nspec:\n  source: {user: source@example.com, contactGroup: Shared}\n  destinations: {orgUnits: [/Dest]}\n";
-
-/// One source user with `contacts` contacts in "Shared", `destinations` users in
-/// /Dest, and the admin.
-pub fn synthetic_tenant(contacts: usize, destinations: usize) -> TenantFile {
-    use contact_sync::backend::tenant::{TenantContact, TenantContactGroup, TenantUser};
-    let mut source = TenantUser {
-        primary_email: "source@example.com".into(),
-        org_unit_path: "/Sales".into(),
-        contact_groups: vec![TenantContactGroup { name: "Shared".into(), ..Default::default() }],
-        ..Default::default()
-    };
-    for i in 0..contacts {
-        let mut fields = serde_json::Map::new();
-        fields.insert(
-            "names".into(),
-            serde_json::json!([{ "givenName": "Contact", "familyName": format!("{i:05}") }]),
-        );
-        fields.insert(
-            "emailAddresses".into(),
-            serde_json::json!([{ "value": format!("c{i}@partners.test"), "type": "work" }]),
-        );
-        fields.insert(
-            "phoneNumbers".into(),
-            serde_json::json!([{ "value": format!("+1 555 {i:04}"), "type": "work" }]),
-        );
-        source.contacts.push(TenantContact {
-            contact_groups: vec!["Shared".into()],
-            fields,
-            ..Default::default()
-        });
-    }
-    let admin = TenantUser {
-        primary_email: "admin@example.com".into(),
-        org_unit_path: "/IT".into(),
-        ..Default::default()
-    };
-    let mut users = vec![admin, source];
-    users.extend((0..destinations).map(|i| TenantUser {
-        primary_email: format!("d{i:03}@example.com"),
-        org_unit_path: "/Dest".into(),
-        ..Default::default()
-    }));
-    TenantFile { domains: vec!["example.com".into()], users, ..Default::default() }
-}
+pub const BULK_SYNC: &str = tenant::SYNTHETIC_SYNC;
 pub const ACCOUNTING: [&str; 5] = [
     "ann@example.com",
     "bob@example.com",

@@ -100,7 +100,7 @@ async fn change(
                 return Ok(LeaseAttempt::Held(nobody));
             }
             let data = markers(holder, Some(now), expires);
-            match backend.write_group(&user, None, LEASE_GROUP, data, false).await {
+            match backend.create_group_checked(&user, LEASE_GROUP, data, false).await {
                 Ok(_) => {
                     return Ok(LeaseAttempt::Taken { expires: Some(expires), took_over: None });
                 }
@@ -132,7 +132,7 @@ async fn change(
         let since = if ours { current.since } else { Some(now) };
         let took_over = (!ours && !current.holder.is_empty()).then(|| current.clone());
         let data = markers(holder, since, expires);
-        match backend.write_group(&user, Some(&group), LEASE_GROUP, data, false).await {
+        match backend.update_group_checked(&user, &group, LEASE_GROUP, data, false).await {
             Ok(_) => return Ok(LeaseAttempt::Taken { expires: Some(expires), took_over }),
             // Someone else wrote the group since it was read: read it again.
             Err(Error::Stale { .. }) => continue,
@@ -157,7 +157,7 @@ pub async fn release(backend: &GoogleBackend, holder: &str) -> Result<()> {
             return Ok(());
         }
         let data = markers("", None, Utc::now());
-        match backend.write_group(&user, Some(&group), LEASE_GROUP, data, false).await {
+        match backend.update_group_checked(&user, &group, LEASE_GROUP, data, false).await {
             Ok(_) => return Ok(()),
             Err(Error::Stale { .. }) => continue,
             Err(e) => return Err(e),

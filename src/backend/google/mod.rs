@@ -427,11 +427,11 @@ impl Backend for GoogleBackend {
         name: &str,
         client_data: Vec<ClientData>,
     ) -> Result<ContactGroup> {
-        self.write_group(user, None, name, client_data, true).await
+        self.create_group_checked(user, name, client_data, true).await
     }
 
     async fn update_group(&self, user: &str, group: ContactGroup) -> Result<ContactGroup> {
-        self.write_group(user, Some(&group), &group.name, group.client_data.clone(), true).await
+        self.update_group_checked(user, &group, &group.name, group.client_data.clone(), true).await
     }
 
     async fn delete_group(&self, user: &str, resource_name: &str) -> Result<()> {

@@ -49,25 +49,11 @@ fn unknown_outcome(what: &str, e: Error) -> Error {
 }
 
 impl GoogleBackend {
-    /// Creates a contact group (`existing` is `None`) or renames it and replaces
-    /// its markers (`existing`, with the etag it was read with). A write whose
-    /// answer is lost is checked against the groups as they now are: the group is
-    /// ours when it carries exactly the markers we sent, and then not sent again.
-    pub(super) async fn write_group(
-        &self,
-        user: &str,
-        existing: Option<&ContactGroup>,
-        name: &str,
-        client_data: Vec<ClientData>,
-        guarded: bool,
-    ) -> Result<ContactGroup> {
-        match existing {
-            None => self.create_group_once(user, name, client_data, guarded).await,
-            Some(group) => self.update_group_checked(user, group, name, client_data, guarded).await,
-        }
-    }
-
-    async fn create_group_once(
+    /// Creates a contact group. When the answer is lost (or a 409 comes back), the
+    /// groups are read again: the group is ours when it carries exactly the markers
+    /// we sent, and then it is not sent again. `guarded`: ask the write guard (not
+    /// for the lease's own writes).
+    pub(super) async fn create_group_checked(
         &self,
         user: &str,
         name: &str,
@@ -111,7 +97,8 @@ impl GoogleBackend {
         }
     }
 
-    async fn update_group_checked(
+    /// Renames `group` and replaces its markers, with the etag it was read with.
+    pub(super) async fn update_group_checked(
         &self,
         user: &str,
         group: &ContactGroup,
