@@ -724,3 +724,91 @@ async fn a_lapsed_lease_is_not_taken_back_and_its_holder_writes_nothing() {
         "nothing was sent"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_write_lands_once_when_every_answer_is_lost() {
+    // Every write that succeeds is answered by a cut connection: each rule for a
+    // lost answer has to hold, every time.
+    let seed = Seed::google_with(|c| {
+        c.drop_response_rate = 1.0;
+        c.limits = Limits { window: Duration::from_secs(1), ..Limits::default() };
+    });
+    let emulator = seed.emulator.as_ref().unwrap();
+    // Creates (groups and contacts): re-read, found, not sent again.
+    seed.converge().await;
+    assert_one_copy_each(&seed);
+    let stats = seed.stats().await;
+    assert_eq!(count(&stats, "POST /v1/people:batchCreateContacts", None), 5, "{stats:#}");
+    assert_eq!(count(&stats, "POST /v1/contactGroups", None), 5, "{stats:#}");
+
+    // An update and a group rename: resent, met a stale etag, found already done.
+    let nickname = serde_json::json!([{ "value": "Amazing Grace" }]);
+    seed.set_field("salesuser@example.com", "Grace Hopper", "nicknames", nickname).await;
+    seed.converge().await;
+    let stats = seed.stats().await;
+    assert_eq!(count(&stats, "POST /v1/people:batchUpdateContacts", Some(400)), 5, "{stats:#}");
+    // A rename and an update in one run: the rename, sent first, changes the
+    // copies' etags in the emulator, so each update meets a stale etag for real,
+    // is re-read and resent, and then meets one again after its lost answer.
+    let manifest = seed
+        .read("syncs/sales-to-accounting.yaml")
+        .replace("groupName: Sales Contacts", "groupName: Sales (read-only)");
+    seed.write("syncs/sales-to-accounting.yaml", &manifest);
+    let nickname = serde_json::json!([{ "value": "Grandma COBOL" }]);
+    seed.set_field("salesuser@example.com", "Grace Hopper", "nicknames", nickname).await;
+    seed.converge().await;
+    let stats = seed.stats().await;
+    assert_eq!(count(&stats, "PUT /v1/contactGroups/{id}", Some(400)), 5, "{stats:#}");
+    assert_eq!(count(&stats, "POST /v1/people:batchUpdateContacts", Some(400)), 15, "{stats:#}");
+
+    // Deletes of contacts and of a group: resent, found nothing left to delete.
+    emulator.with_store(|s| {
+        let group = s
+            .contact_groups("salesuser@example.com")
+            .unwrap()
+            .into_iter()
+            .find(|g| g.name == "Sales Contacts")
+            .unwrap();
+        let grace = crate::harness::contact(s, "salesuser@example.com", "Grace Hopper");
+        s.modify_members(
+            "salesuser@example.com",
+            &group.resource_name,
+            &[],
+            &[grace.resource_name],
+        )
+        .unwrap();
+    });
+    seed.edit_file(|t| {
+        t.groups[0].members.retain(|m| m != "ann@example.com");
+        let ann = t.users.iter_mut().find(|u| u.primary_email == "ann@example.com").unwrap();
+        ann.org_unit_path = "/Sales".into();
+    });
+    seed.converge().await;
+    let stats = seed.stats().await;
+    assert!(count(&stats, "POST /v1/people:batchDeleteContacts", Some(404)) >= 4, "{stats:#}");
+    assert_eq!(count(&stats, "DELETE /v1/contactGroups/{id}", Some(404)), 1, "{stats:#}");
+    let ann = emulator.with_store(|s| s.contacts("ann@example.com").unwrap());
+    assert!(ann.iter().all(|c| c.owner().is_none()), "Ann's copies are gone");
+    for user in &crate::harness::ACCOUNTING[1..] {
+        let copies = emulator.with_store(|s| s.contacts(user).unwrap());
+        assert_eq!(copies.iter().filter(|c| c.owner().is_some()).count(), 5, "{user}");
+    }
+}
+
+#[test]
+fn plan_takes_no_lease_and_a_failed_apply_gives_it_up() {
+    let seed = Seed::google();
+    contact_sync().arg("plan").arg(seed.dir.path()).assert().success();
+    assert_eq!(lease_in_tenant(&seed), None, "plan wrote nothing, not even a lease");
+    // A saved plan gone stale: the apply fails, and gives the lease up all the same.
+    let (path, _) = saved_plan(&seed);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let nickname = serde_json::json!([{ "value": "Amazing Grace" }]);
+    rt.block_on(seed.set_field("salesuser@example.com", "Grace Hopper", "nicknames", nickname));
+    let out = contact_sync().arg("apply").arg(&path).assert().code(1);
+    assert!(stderr(&out).contains("is stale"), "{}", stderr(&out));
+    assert_eq!(lease_in_tenant(&seed).unwrap().0, "", "given up after the failure");
+    let (code, out, err) = finish(spawn_apply(&seed, &["--lock-timeout", "0"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!rt.block_on(seed.plan()).summary.has_changes());
+}

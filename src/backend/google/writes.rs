@@ -261,40 +261,47 @@ impl GoogleBackend {
         chunk: Vec<ContactUpdate>,
     ) -> Result<Vec<Contact>> {
         let what = format!("updating contacts of {user}");
-        let response = match self.send_updates(user, mask, &chunk).await {
-            Ok(v) => v,
-            Err(f) if f.is_stale() => {
-                tracing::info!(user, "stale etags; re-reading contacts");
-                let mut current: HashMap<String, Contact> = self
-                    .contacts(user)
-                    .await?
-                    .into_iter()
-                    .map(|c| (c.resource_name.clone(), c))
-                    .collect();
-                let mut done = Vec::new();
-                let mut retry = Vec::new();
-                for mut u in chunk {
-                    let now = current.remove(&u.resource_name).ok_or_else(|| Error::NotFound {
-                        what: format!("contact {}", u.resource_name),
-                    })?;
-                    if holds(&now, &u) {
-                        done.push(now);
-                    } else {
-                        u.etag = now.etag;
-                        retry.push(u);
-                    }
-                }
-                if retry.is_empty() {
+        let mut pending = chunk;
+        let mut done = Vec::new();
+        let mut round = 0;
+        loop {
+            round += 1;
+            let failure = match self.send_updates(user, mask, &pending).await {
+                Ok(v) => {
+                    done.extend(updated_people(&v));
                     return Ok(done);
                 }
-                let v =
-                    self.send_updates(user, mask, &retry).await.map_err(|f| f.into_error(&what))?;
-                done.extend(updated_people(&v));
+                Err(f) => f,
+            };
+            // A resend after a lost answer meets a stale etag too, so the check
+            // runs after every stale answer, not only the first.
+            if !failure.is_stale() || round >= self.client.retry.max_attempts {
+                return Err(failure.into_error(&what));
+            }
+            tracing::info!(user, "stale etags; re-reading contacts");
+            let mut current: HashMap<String, Contact> = self
+                .contacts(user)
+                .await?
+                .into_iter()
+                .map(|c| (c.resource_name.clone(), c))
+                .collect();
+            let mut retry = Vec::new();
+            for mut u in pending {
+                let now = current.remove(&u.resource_name).ok_or_else(|| Error::NotFound {
+                    what: format!("contact {}", u.resource_name),
+                })?;
+                if holds(&now, &u) {
+                    done.push(now);
+                } else {
+                    u.etag = now.etag;
+                    retry.push(u);
+                }
+            }
+            if retry.is_empty() {
                 return Ok(done);
             }
-            Err(f) => return Err(f.into_error(&what)),
-        };
-        Ok(updated_people(&response))
+            pending = retry;
+        }
     }
 
     async fn send_updates(
