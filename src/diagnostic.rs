@@ -7,9 +7,18 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents,
+    SourceCode, SourceSpan, SpanContents,
+};
 
+use crate::text::printable;
 use crate::yaml::Mark;
+
+/// Longest line shown in a snippet, in bytes: a longer one is not drawn (the
+/// `file:line:col` line above it says where the problem is). Keeps terminal output
+/// readable, and the renderer away from columns it cannot draw.
+const MAX_SNIPPET_LINE: usize = 400;
 
 /// A file that was read, kept whole so diagnostics can show its lines.
 #[derive(Debug)]
@@ -46,7 +55,8 @@ impl Location {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.file.path.display(), self.mark.line, self.mark.column)
+        let path = self.file.path.display().to_string();
+        write!(f, "{}:{}:{}", printable(&path), self.mark.line, self.mark.column)
     }
 }
 
@@ -59,6 +69,8 @@ pub struct Diagnostic {
     pub pointer: Option<String>,
     /// What is wrong, what was expected, and what to do.
     pub message: String,
+    /// This line only says that more problems were found than are listed.
+    pub omission: bool,
 }
 
 impl Diagnostic {
@@ -69,20 +81,23 @@ impl Diagnostic {
             location: Some(location),
             pointer: (!pointer.is_empty()).then_some(pointer),
             message: message.into(),
+            omission: false,
         }
     }
 
     /// A problem with no position.
     pub fn bare(message: impl Into<String>) -> Self {
-        Self { location: None, pointer: None, message: message.into() }
+        Self { location: None, pointer: None, message: message.into(), omission: false }
     }
 
-    /// The pointer and message: `/spec/source/user: message`.
+    /// The pointer and message: `/spec/source/user: message`, with control
+    /// characters (from the values a message quotes) escaped.
     fn body(&self) -> String {
-        match &self.pointer {
+        let body = match &self.pointer {
             Some(p) => format!("{p}: {}", self.message),
             None => self.message.clone(),
-        }
+        };
+        printable(&body).into_owned()
     }
 
     /// Renders the `::error` workflow command GitHub Actions turns into an annotation.
@@ -91,7 +106,7 @@ impl Diagnostic {
         match &self.location {
             Some(loc) => format!(
                 "::error file={},line={},col={},title=contact-sync::{body}",
-                escape_github_property(&loc.file.path.display().to_string()),
+                escape_github_property(&printable(&loc.file.path.display().to_string())),
                 loc.mark.line,
                 loc.mark.column,
             ),
@@ -99,25 +114,98 @@ impl Diagnostic {
         }
     }
 
-    /// Renders a rustc-style snippet of the offending line (for terminals).
+    /// Renders a rustc-style snippet of the offending line (for terminals): the
+    /// line and its neighbours, control characters escaped; `None` when the line
+    /// is too long to draw.
     pub fn snippet(&self, color: bool) -> Option<String> {
         let loc = self.location.as_ref()?;
+        let window = Window::around(loc)?;
         let theme =
             if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
-        let report = miette::MietteDiagnostic::new(self.body()).with_label(LabeledSpan::at(
-            SourceSpan::new(loc.mark.offset.into(), loc.span_len()),
-            "here",
-        ));
-        let report = miette::Report::new(report).with_source_code(NamedSource::new(
-            loc.file.path.display().to_string(),
-            loc.file.text.clone(),
-        ));
+        let report = miette::MietteDiagnostic::new(self.body())
+            .with_label(LabeledSpan::at(window.label, "here"));
+        let report = miette::Report::new(report).with_source_code(window);
         let mut out = String::new();
         GraphicalReportHandler::new_themed(theme)
             .with_context_lines(1)
             .render_report(&mut out, report.as_ref())
             .ok()?;
         Some(out)
+    }
+}
+
+/// The lines a snippet shows — the offending line and its neighbours, each escaped
+/// — with their place in the file, so that drawing costs what the window holds, not
+/// what the file holds.
+#[derive(Debug)]
+struct Window {
+    name: String,
+    text: String,
+    /// 0-based line number of the window's first line in the file.
+    first_line: usize,
+    /// The label, in window bytes.
+    label: SourceSpan,
+}
+
+impl Window {
+    fn around(loc: &Location) -> Option<Self> {
+        let text = &loc.file.text;
+        let offset = loc.mark.offset.min(text.len());
+        let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+        let line = text[start..end].trim_end_matches('\r');
+        if line.len() > MAX_SNIPPET_LINE {
+            return None;
+        }
+        let shown = |l: &str| {
+            let l = l.trim_end_matches('\r');
+            (l.len() <= MAX_SNIPPET_LINE).then(|| printable(l).into_owned())
+        };
+        let before = text[..start.saturating_sub(1)].rsplit('\n').next().filter(|_| start > 0);
+        let after = text.get(end + 1..).and_then(|rest| rest.split('\n').next());
+        let before = before.and_then(shown);
+        let after = after.and_then(shown);
+        let mut window = String::new();
+        if let Some(b) = &before {
+            window.push_str(b);
+            window.push('\n');
+        }
+        let token =
+            &text[offset..offset + loc.span_len().min((start + line.len()).saturating_sub(offset))];
+        let label_start = window.len() + printable(&text[start..offset]).len();
+        let label_len = printable(token).len().max(1);
+        window.push_str(&printable(line));
+        if let Some(a) = &after {
+            window.push('\n');
+            window.push_str(a);
+        }
+        window.push('\n');
+        Some(Self {
+            name: printable(&loc.file.path.display().to_string()).into_owned(),
+            text: window,
+            first_line: loc.mark.line.saturating_sub(1 + usize::from(before.is_some())),
+            label: SourceSpan::new(label_start.into(), label_len),
+        })
+    }
+}
+
+impl SourceCode for Window {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let inner =
+            self.text.as_str().read_span(span, context_lines_before, context_lines_after)?;
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            inner.data(),
+            *inner.span(),
+            inner.line() + self.first_line,
+            inner.column(),
+            inner.line_count(),
+        )))
     }
 }
 

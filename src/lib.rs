@@ -21,6 +21,7 @@ pub mod lease;
 pub mod manifest;
 pub mod model;
 pub mod plan;
+pub mod text;
 pub mod validate;
 pub mod workspace;
 pub mod yaml;

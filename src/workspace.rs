@@ -75,7 +75,7 @@ pub enum Error {
     },
     /// The google backend could not be set up (key file, HTTP client).
     #[error("cannot set up the google backend: {0}")]
-    Google(#[source] crate::backend::Error),
+    Google(crate::backend::Error),
     /// No key file is configured.
     #[error(
         "backend google needs a service-account key: set spec.google.credentialsFile in the \

@@ -8,7 +8,7 @@
 //! expand a document beyond a fixed budget (the "billion laughs" alias bomb), and
 //! mapping keys must be unique scalars.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 use yaml_rust2::Yaml;
@@ -87,16 +87,25 @@ impl Node {
     /// The key node and value node under `key`, if this node is a mapping that has it.
     pub fn entry(&self, key: &str) -> Option<(&Node, &Node)> {
         match &self.value {
-            NodeValue::Map(entries) => entries
-                .iter()
-                .find(|(k, _)| k.key_string().as_deref() == Some(key))
-                .map(|(k, v)| (k, v)),
+            NodeValue::Map(entries) => {
+                entries.iter().find(|(k, _)| k.is_key(key)).map(|(k, v)| (k, v))
+            }
             _ => None,
         }
     }
 
+    /// Whether this node, as a mapping key, is `key` (without allocating for the
+    /// usual string key).
+    fn is_key(&self, key: &str) -> bool {
+        match &self.value {
+            NodeValue::String(s) => s == key,
+            NodeValue::Seq(_) | NodeValue::Map(_) => false,
+            _ => self.key_string().as_deref() == Some(key),
+        }
+    }
+
     /// A scalar rendered as a mapping key; `None` for sequences and mappings.
-    fn key_string(&self) -> Option<String> {
+    pub fn key_string(&self) -> Option<String> {
         match &self.value {
             NodeValue::Null => Some("null".into()),
             NodeValue::Bool(b) => Some(b.to_string()),
@@ -224,8 +233,17 @@ impl LineOffsets {
 
 /// A collection being built: a sequence, or a mapping with a pending key.
 enum Frame {
-    Seq { node: Node, anchor: usize },
-    Map { node: Node, anchor: usize, key: Option<Node> },
+    Seq {
+        node: Node,
+        anchor: usize,
+    },
+    /// `keys`: the keys so far, to refuse a duplicate without a walk over them.
+    Map {
+        node: Node,
+        anchor: usize,
+        key: Option<Node>,
+        keys: HashSet<String>,
+    },
 }
 
 struct Builder<'a> {
@@ -263,7 +281,7 @@ impl Builder<'_> {
             Event::MappingStart(anchor, _) => {
                 self.written += 1;
                 let node = Node { value: NodeValue::Map(Vec::new()), mark };
-                self.stack.push(Frame::Map { node, anchor, key: None });
+                self.stack.push(Frame::Map { node, anchor, key: None, keys: HashSet::new() });
                 Ok(())
             }
             Event::SequenceEnd | Event::MappingEnd => {
@@ -314,7 +332,7 @@ impl Builder<'_> {
                     items.push(node);
                 }
             }
-            Some(Frame::Map { node: parent, key, .. }) => match key.take() {
+            Some(Frame::Map { node: parent, key, keys, .. }) => match key.take() {
                 None => {
                     let Some(name) = node.key_string() else {
                         return Err(Error {
@@ -328,7 +346,7 @@ impl Builder<'_> {
                     if node.mark.offset < parent.mark.offset {
                         parent.mark = node.mark;
                     }
-                    if parent.get(&name).is_some() {
+                    if !keys.insert(name.clone()) {
                         return Err(Error {
                             message: format!("duplicate key `{name}`; each key may appear once"),
                             mark: node.mark,

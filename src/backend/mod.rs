@@ -80,12 +80,13 @@ pub enum Error {
     /// The writer lease was lost or ran out; nothing more was sent.
     #[error("stopped writing: {0}")]
     LeaseLost(String),
-    /// An HTTP API answered with an error.
-    #[error("{status} {message}")]
+    /// An HTTP API answered with an error, or could not be reached.
+    #[error("{message}")]
     Api {
-        /// HTTP status.
+        /// HTTP status; 0 when no answer came back.
         status: u16,
-        /// Google's error message.
+        /// What was asked, what came back (with the status and the attempts made),
+        /// in words.
         message: String,
     },
 }

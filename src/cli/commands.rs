@@ -88,20 +88,21 @@ fn emulator(args: super::EmulatorArgs) -> anyhow::Result<ExitCode> {
     if let Some(key) = &args.trust_key {
         config.trusted_key = Some(crate::emulator::public_key(key)?);
     }
+    let data = config.data.clone();
+    let loaded = crate::emulator::load(config)?;
     runtime()?.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
-        let data = config.data.clone();
-        eprintln!("contact-sync emulator serving {} on http://{addr}", config.data.display());
+        eprintln!("contact-sync emulator serving {} on http://{addr}", data.display());
         eprintln!("  token endpoint: http://{addr}/token   stats: http://{addr}/_emulator/stats");
         let mut stop = termination_signals()?;
         let shutdown = async move {
             stop.recv().await;
             eprintln!("contact-sync emulator: stopping; saving the writes to {}", data.display());
         };
-        crate::emulator::serve_until(config, listener, shutdown).await?;
+        crate::emulator::serve_until(loaded, listener, shutdown).await?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
@@ -122,7 +123,7 @@ fn validate(
         match format {
             DiagnosticFormat::Text => {
                 writeln!(out, "{d}")?;
-                if let Some(snippet) = d.snippet(term.color).filter(|_| term.stdout) {
+                if let Some(snippet) = term.stdout.then(|| d.snippet(term.color)).flatten() {
                     writeln!(out, "{snippet}")?;
                 }
             }
@@ -309,7 +310,7 @@ impl Apply {
         let bar = progress_bar(apply::work(&plan), self.term);
         let report = apply::apply_with(backend, &plan, cancel, &|_| bar.inc(1)).await;
         bar.finish_and_clear();
-        print_report(&report)?;
+        print_report(&report, &plan)?;
         Ok(if report.failed() || plan.summary.errors > 0 {
             ExitCode::from(1)
         } else {
@@ -361,42 +362,83 @@ fn progress_bar(len: usize, term: Terminal) -> indicatif::ProgressBar {
     bar
 }
 
-fn print_report(report: &apply::Report) -> anyhow::Result<()> {
+/// The apply report: a line per destination on stdout saying what really happened
+/// (failures in full on stderr), and a last line that accounts for everything.
+fn print_report(report: &apply::Report, plan: &Plan) -> anyhow::Result<()> {
+    use crate::text::printable as p;
     let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
     writeln!(out)?;
+    let saved = report.commit_error.is_none();
     for d in &report.destinations {
-        match &d.error {
-            None => writeln!(
+        let (sync, user) = (p(&d.sync), p(&d.user));
+        match (&d.error, saved) {
+            (None, true) => writeln!(
                 out,
-                "{}  {}: {} added, {} changed, {} deleted",
-                d.sync, d.user, d.added, d.changed, d.deleted
+                "{sync}  {user}: {} added, {} changed, {} deleted",
+                d.added, d.changed, d.deleted
             )?,
-            Some(e) => writeln!(out, "! {}  {}: failed: {e}", d.sync, d.user)?,
+            (None, false) => writeln!(out, "! {sync}  {user}: not saved")?,
+            (Some(e), _) => {
+                writeln!(out, "! {sync}  {user}: failed")?;
+                writeln!(err, "error: {sync}  {user}: {}", p(e))?;
+            }
         }
     }
-    for sync in &report.held_back {
-        writeln!(out, "! {sync}: not applied, the plan has errors for this sync")?;
+    if let Some(e) = &report.commit_error {
+        writeln!(err, "error: nothing was saved: {}", p(e))?;
+    }
+    writeln!(out, "{}", report_summary(report, plan))?;
+    Ok(())
+}
+
+/// The last line of an apply: `Apply complete: …` only when everything planned was
+/// applied; otherwise `Apply failed: …`, saying what failed and what was applied.
+fn report_summary(report: &apply::Report, plan: &Plan) -> String {
+    let total = report.destinations.len() + report.not_started;
+    let destinations = |n: usize| if n == 1 { "destination" } else { "destinations" };
+    if report.commit_error.is_some() {
+        return format!(
+            "Apply failed: nothing was saved; 0 of {total} {} applied. Fix the error above and \
+             run apply again.",
+            destinations(total)
+        );
+    }
+    let failed = report.destinations.iter().filter(|d| d.error.is_some()).count();
+    let mut problems = Vec::new();
+    if failed > 0 {
+        problems.push(format!("{failed} of {total} {} failed", destinations(total)));
     }
     if report.not_started > 0 {
-        writeln!(
-            out,
-            "! interrupted: {} destination(s) were not started; run apply again to finish",
+        problems.push(format!(
+            "{} of {total} not started (interrupted; run apply again to finish)",
             report.not_started
-        )?;
+        ));
     }
-    if let Some(e) = &report.commit_error {
-        writeln!(out, "! nothing was saved: {e}")?;
-        return Ok(());
+    if !report.held_back.is_empty() {
+        let names: Vec<String> =
+            report.held_back.iter().map(|s| crate::text::printable(s).into_owned()).collect();
+        problems.push(format!(
+            "{} not applied because the plan has errors for {}: {}",
+            if names.len() == 1 { "1 sync".to_owned() } else { format!("{} syncs", names.len()) },
+            if names.len() == 1 { "it" } else { "them" },
+            names.join(", ")
+        ));
+    }
+    let plan_errors = plan.summary.errors;
+    if plan_errors > 0 && report.held_back.is_empty() {
+        problems.push(format!(
+            "the plan has {} (above)",
+            if plan_errors == 1 { "1 error".to_owned() } else { format!("{plan_errors} errors") }
+        ));
     }
     let (added, changed, deleted) = report.totals();
-    let failed = report.destinations.iter().filter(|d| d.error.is_some()).count();
-    if failed > 0 {
-        writeln!(
-            out,
-            "Apply finished with {failed} failed destination(s): {added} added, {changed} changed, {deleted} deleted."
-        )?;
+    if problems.is_empty() {
+        format!("Apply complete: {added} added, {changed} changed, {deleted} deleted.")
     } else {
-        writeln!(out, "Apply complete: {added} added, {changed} changed, {deleted} deleted.")?;
+        format!(
+            "Apply failed: {}. Applied: {added} added, {changed} changed, {deleted} deleted.",
+            problems.join("; ")
+        )
     }
-    Ok(())
 }

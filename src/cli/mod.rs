@@ -319,10 +319,24 @@ pub fn main() -> ExitCode {
     match commands::run(settings, Terminal::detect()) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::from(1)
         }
     }
+}
+
+/// An error and its causes on one line, each cause once (a message that already
+/// quotes its cause does not get it appended again), control characters escaped.
+pub fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !out.contains(&cause) {
+            out.push_str(": ");
+            out.push_str(&cause);
+        }
+    }
+    crate::text::printable(&out).into_owned()
 }
 
 fn init_tracing() {

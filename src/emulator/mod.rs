@@ -114,24 +114,32 @@ type SharedState = Arc<Emulator>;
 /// Why the emulator could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The data file failed to load.
-    #[error("cannot load {path}")]
-    Data {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: crate::backend::local::OpenError,
-    },
+    /// The data file failed to load (the cause names the file).
+    #[error(transparent)]
+    Data(#[from] crate::backend::local::OpenError),
     /// Listening failed.
     #[error("cannot serve: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+/// An emulator whose data file has loaded, ready to serve.
+pub struct Loaded(SharedState);
+
+/// Loads the data file: done before listening, so that an emulator that cannot
+/// serve its data never announces that it serves.
+pub fn load(config: Config) -> Result<Loaded, Error> {
+    Ok(Loaded(load_state(config)?))
 }
 
 /// Loads the data file into the emulator's state.
-fn load(config: Config) -> Result<SharedState, Error> {
-    let backend = LocalBackend::open(&config.data)
-        .map_err(|source| Error::Data { path: config.data.clone(), source })?;
+fn load_state(config: Config) -> Result<SharedState, Error> {
+    let backend = LocalBackend::open(&config.data)?;
     Ok(Arc::new(Emulator {
         backend,
         tokens: Mutex::default(),
@@ -195,13 +203,13 @@ async fn serve_state(
     Ok(())
 }
 
-/// Serves until `shutdown` completes.
+/// Serves a loaded emulator on `listener` until `shutdown` completes.
 pub async fn serve_until(
-    config: Config,
+    loaded: Loaded,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    serve_state(load(config)?, listener, shutdown).await
+    serve_state(loaded.0, listener, shutdown).await
 }
 
 /// Saves unsaved writes once they pause, or at the latest every [`SAVE_AT_LATEST`].
@@ -465,7 +473,7 @@ impl Background {
 
     /// Starts serving `config` on `addr` (to restart an emulator where it was).
     pub fn start_on(config: Config, addr: std::net::SocketAddr) -> Result<Self, Error> {
-        let state = load(config)?;
+        let state = load_state(config)?;
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let served = state.clone();

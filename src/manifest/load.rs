@@ -98,19 +98,18 @@ pub struct ManifestSet {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The path does not exist.
-    #[error("{path}: no such file or folder")]
+    #[error("{}: no such file or folder", path.display())]
     NotFound {
         /// The path given.
         path: PathBuf,
     },
-    /// Reading failed.
-    #[error("{path}: cannot read: {source}")]
+    /// Reading failed (the cause is part of the message, not a separate source).
+    #[error("{}: cannot read: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The cause.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file exceeds the limit.
     #[error(
@@ -164,7 +163,7 @@ pub fn manifest_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<LoadError>) {
                 Ok(_) => {}
                 Err(e) => errors.push(LoadError::Io {
                     path: root.clone(),
-                    source: std::io::Error::other(e.to_string()),
+                    error: std::io::Error::other(e.to_string()),
                 }),
             }
         }
@@ -179,9 +178,10 @@ fn is_yaml(path: &Path) -> bool {
 }
 
 /// Reads a file of at most `limit` bytes as UTF-8, without reading more than the
-/// limit even if the file grows while it is read.
+/// limit even if the file grows while it is read. A byte-order mark (some Windows
+/// editors write one) is dropped: it is not part of the text.
 pub fn read_limited(path: &Path, limit: u64) -> Result<String, LoadError> {
-    let io = |source| LoadError::Io { path: path.to_path_buf(), source };
+    let io = |error| LoadError::Io { path: path.to_path_buf(), error };
     let file = std::fs::File::open(path).map_err(io)?;
     let size = file.metadata().map_err(io)?.len();
     if size > limit {
@@ -192,6 +192,9 @@ pub fn read_limited(path: &Path, limit: u64) -> Result<String, LoadError> {
     if bytes.len() as u64 > limit {
         let size = bytes.len() as u64;
         return Err(LoadError::TooLarge { path: path.to_path_buf(), size, limit });
+    }
+    if bytes.starts_with("\u{feff}".as_bytes()) {
+        bytes.drain(..3);
     }
     String::from_utf8(bytes).map_err(|_| LoadError::NotUtf8 { path: path.to_path_buf() })
 }
@@ -275,6 +278,16 @@ mod tests {
         let err = read_limited(&path, MAX_FILE_BYTES).unwrap_err();
         assert!(matches!(err, LoadError::TooLarge { .. }), "{err}");
         assert!(err.to_string().contains("10 MiB"));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.yaml");
+        std::fs::write(&path, "\u{feff}apiVersion: contact-sync/v1\n").unwrap();
+        let (_, docs) = read_documents(&path).unwrap();
+        assert!(docs[0].root.get("apiVersion").is_some());
+        assert_eq!(docs[0].root.mark.column, 1);
     }
 
     #[test]

@@ -3,12 +3,18 @@
 //!
 //! Output is sorted and stable: syncs by name, destinations by address, changes
 //! groups first then by name — the planner sorts; rendering only walks.
+//!
+//! Every value that comes from a manifest or a tenant (names, addresses, field
+//! values, error messages quoting them) passes through [`crate::text::printable`]:
+//! a contact named `"x\n::error::y"` or holding an ESC sequence cannot forge a line
+//! or drive the terminal of whoever reads the plan.
 
 use std::fmt::Write;
 
 use serde_json::Value;
 
 use super::{Action, Change, DestinationPlan, FieldChange, Plan, Resource, Status, SyncPlan};
+use crate::text::printable as p;
 
 /// What `--redact` puts in place of a value.
 pub const REDACTED: &str = "(redacted)";
@@ -45,8 +51,8 @@ pub fn text(plan: &Plan, style: Style) -> String {
             let _ = writeln!(
                 out,
                 "  {}: {}: {}, {}",
-                o.sync,
-                o.user,
+                p(&o.sync),
+                p(&o.user),
                 plural(o.contacts, "contact"),
                 plural(o.groups, "group")
             );
@@ -54,10 +60,10 @@ pub fn text(plan: &Plan, style: Style) -> String {
         out.push('\n');
     }
     for e in &plan.errors {
-        let _ = writeln!(out, "{}", paint(style, "1;31", &format!("! {}", e.message)));
+        let _ = writeln!(out, "{}", paint(style, "1;31", &format!("! {}", p(&e.message))));
     }
     for note in &plan.notes {
-        let _ = writeln!(out, "Note: {note}");
+        let _ = writeln!(out, "Note: {}", p(note));
     }
     if !plan.errors.is_empty() || !plan.notes.is_empty() {
         out.push('\n');
@@ -71,38 +77,34 @@ fn plural(n: usize, word: &str) -> String {
     if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
 }
 
-/// `Plan: 2 to add, 1 to change, 1 to delete. 1 error.`
+/// `Plan: 2 to add, 1 to change, 1 to delete.`; with errors, `Plan: … 1 error:
+/// what it concerns was not planned.` — never "up to date" when part of the tenant
+/// could not be planned.
 pub fn summary_line(plan: &Plan) -> String {
     let s = &plan.summary;
-    let errors = match s.errors {
-        0 => String::new(),
-        1 => " 1 error.".to_owned(),
-        n => format!(" {n} errors."),
-    };
-    if s.has_changes() {
-        format!(
-            "Plan: {} to add, {} to change, {} to delete.{errors}",
-            s.create, s.update, s.delete
-        )
-    } else {
-        format!("No changes. Every destination is up to date.{errors}")
+    let counts = format!("{} to add, {} to change, {} to delete.", s.create, s.update, s.delete);
+    match s.errors {
+        0 if s.has_changes() => format!("Plan: {counts}"),
+        0 => "No changes. Every destination is up to date.".to_owned(),
+        1 => format!("Plan: {counts} 1 error: what it concerns was not planned."),
+        n => format!("Plan: {counts} {n} errors: what they concern was not planned."),
     }
 }
 
 fn render_sync(out: &mut String, sync: &SyncPlan, style: Style) {
     let users = plural(sync.users, "user");
-    let _ = write!(out, "{}  ", paint(style, "1", &format!("sync {}", sync.name)));
+    let _ = write!(out, "{}  ", paint(style, "1", &format!("sync {}", p(&sync.name))));
     if sync.orphaned {
         let _ = write!(out, "(manifest deleted; orphans: delete)");
     } else {
-        let _ = write!(out, "({} -> {users})", sync.source);
+        let _ = write!(out, "({} -> {users})", p(&sync.source));
     }
     if sync.suspended {
         let _ = write!(out, "  [suspended: planned, not applied]");
     }
     out.push('\n');
     for e in &sync.errors {
-        let _ = writeln!(out, "  {}", paint(style, "1;31", &format!("! {}", e.message)));
+        let _ = writeln!(out, "  {}", paint(style, "1;31", &format!("! {}", p(&e.message))));
     }
     for d in &sync.destinations {
         render_destination(out, d, style);
@@ -110,25 +112,25 @@ fn render_sync(out: &mut String, sync: &SyncPlan, style: Style) {
 }
 
 fn render_destination(out: &mut String, d: &DestinationPlan, style: Style) {
+    let user = p(&d.user);
     match d.status {
         Status::UpToDate => {
-            let _ = writeln!(out, "  {}: up to date", d.user);
+            let _ = writeln!(out, "  {user}: up to date");
         }
         Status::Skipped => {
             let _ = writeln!(
                 out,
-                "  {}: skipped ({})",
-                d.user,
-                d.skipped.as_deref().unwrap_or("inactive")
+                "  {user}: skipped ({})",
+                p(d.skipped.as_deref().unwrap_or("inactive"))
             );
         }
         Status::Error => {
             let message = d.error.as_ref().map_or("error", |e| e.message.as_str());
             let _ =
-                writeln!(out, "  {}", paint(style, "1;31", &format!("! {}: {message}", d.user)));
+                writeln!(out, "  {}", paint(style, "1;31", &format!("! {user}: {}", p(message))));
         }
         Status::Changes => {
-            let _ = writeln!(out, "  {}", d.user);
+            let _ = writeln!(out, "  {user}");
             for c in &d.changes {
                 render_change(out, c, style);
             }
@@ -146,9 +148,9 @@ fn render_change(out: &mut String, c: &Change, style: Style) {
         Resource::Group => "group",
         Resource::Contact => "contact",
     };
-    let mut line = format!("{mark} {what} \"{}\"", c.name);
+    let mut line = format!("{mark} {what} \"{}\"", p(&c.name));
     if let (Some(email), false) = (&c.email, style.redact) {
-        let _ = write!(line, " <{email}>");
+        let _ = write!(line, " <{}>", p(email));
     }
     let reason = match (c.resource, c.reason) {
         (Resource::Group, super::Reason::SourceChanged) => "renamed in the manifest",
@@ -167,7 +169,7 @@ fn show(v: &Option<Value>, style: Style) -> String {
     match v {
         None => "(none)".to_owned(),
         Some(_) if style.redact => REDACTED.to_owned(),
-        Some(v) => v.to_string(),
+        Some(v) => p(&v.to_string()).into_owned(),
     }
 }
 
@@ -178,7 +180,7 @@ fn render_field(out: &mut String, f: &FieldChange, style: Style) {
         let text =
             |v: &Option<Value>| v.as_ref().and_then(Value::as_str).unwrap_or_default().to_owned();
         let (before, after) = (text(&f.before), text(&f.after));
-        let _ = writeln!(out, "        {}:", f.field);
+        let _ = writeln!(out, "        {}:", p(&f.field));
         let diff = similar::TextDiff::from_lines(&before, &after);
         for change in diff.iter_all_changes() {
             let sign = match change.tag() {
@@ -186,14 +188,14 @@ fn render_field(out: &mut String, f: &FieldChange, style: Style) {
                 similar::ChangeTag::Insert => "+",
                 similar::ChangeTag::Equal => " ",
             };
-            let _ = writeln!(out, "          {sign} {}", change.value().trim_end_matches('\n'));
+            let _ = writeln!(out, "          {sign} {}", p(change.value().trim_end_matches('\n')));
         }
         return;
     }
     let _ = writeln!(
         out,
         "        {}: {} -> {}",
-        f.field,
+        p(&f.field),
         show(&f.before, style),
         show(&f.after, style)
     );
@@ -212,19 +214,23 @@ pub fn markdown(plan: &Plan, redact: bool) -> String {
         .map(diff_line)
         .collect();
     let summary = summary_line(plan);
+    // A fence longer than any run of backticks in the plan: a value holding
+    // "```" cannot close the block and turn the rest of the comment into markdown.
+    let longest = lines.iter().map(|l| longest_run(l, '`')).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
     let head = |part: usize, parts: usize| {
         if parts == 1 {
             format!(
-                "**contact-sync plan:** {summary}\n\n<details><summary>Show plan</summary>\n\n```diff\n"
+                "**contact-sync plan:** {summary}\n\n<details><summary>Show plan</summary>\n\n{fence}diff\n"
             )
         } else {
             format!(
-                "**contact-sync plan ({part} of {parts}{}):** {summary}\n\n<details><summary>Show plan</summary>\n\n```diff\n",
+                "**contact-sync plan ({part} of {parts}{}):** {summary}\n\n<details><summary>Show plan</summary>\n\n{fence}diff\n",
                 if part > 1 { ", continued" } else { "" }
             )
         }
     };
-    let tail = "```\n\n</details>\n";
+    let tail = format!("{fence}\n\n</details>\n");
     // Cut the lines into chunks that fit with the longest head and tail.
     let budget = MARKDOWN_PART_LIMIT - head(99, 99).len() - tail.len() - 64;
     let mut chunks: Vec<String> = vec![String::new()];
@@ -245,6 +251,11 @@ pub fn markdown(plan: &Plan, redact: bool) -> String {
         .map(|(i, chunk)| format!("{}{chunk}{tail}", head(i + 1, parts)))
         .collect::<Vec<_>>()
         .join(&format!("\n{MARKDOWN_PART_BREAK}\n\n"))
+}
+
+/// The longest run of `c` in `s`.
+fn longest_run(s: &str, c: char) -> usize {
+    s.split(|x| x != c).map(str::len).max().unwrap_or(0)
 }
 
 /// Moves a change marker (`+`, `-`, `~`, `!`) to column 0; `~` becomes `!`, which

@@ -33,7 +33,14 @@ pub struct Report {
     pub files_seen: usize,
     /// Number of `ContactSync` documents seen, valid or not.
     pub syncs_seen: usize,
+    /// Problems found but not listed in `diagnostics`, past
+    /// [`MAX_ERRORS_PER_FILE`] in one file (a line in `diagnostics` says how many).
+    pub omitted: usize,
 }
+
+/// Most problems listed for one file: past them a file is broken in one way many
+/// times over, and the rest would only bury the first.
+pub const MAX_ERRORS_PER_FILE: usize = 100;
 
 impl Report {
     /// Whether no problem was found.
@@ -46,7 +53,7 @@ impl Report {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let files = self.files_seen;
-        let errors = self.diagnostics.len();
+        let errors = self.diagnostics.iter().filter(|d| !d.omission).count() + self.omitted;
         write!(
             f,
             "{}, {}: {}",
@@ -106,7 +113,56 @@ pub fn validate_paths(paths: &[PathBuf]) -> Report {
     checks::check_all(&report.manifests.syncs, &workspaces, &mut report.diagnostics);
     report.manifests.workspace = workspaces.into_iter().next();
     sort(&mut report.diagnostics, &files);
+    cap_per_file(&mut report);
+    if files.is_empty() && errors.is_empty() {
+        report.diagnostics.push(Diagnostic::bare(no_manifests(paths)));
+    }
     report
+}
+
+/// "no manifest found in deploy/ (looked for *.yaml and *.yml files …)": a run
+/// pointed at the wrong folder fails instead of passing on nothing.
+fn no_manifests(paths: &[PathBuf]) -> String {
+    let paths: Vec<String> = paths
+        .iter()
+        .map(|p| crate::text::printable(&p.display().to_string()).into_owned())
+        .collect();
+    format!(
+        "no manifest found in {}: looked for *.yaml and *.yml files, hidden entries and \
+         {IGNORE} matches skipped; pass the folder that holds the manifests",
+        paths.join(", "),
+        IGNORE = load::IGNORE_FILE,
+    )
+}
+
+/// Keeps the first [`MAX_ERRORS_PER_FILE`] problems of each file (they are sorted
+/// by position) and says how many more there are.
+fn cap_per_file(report: &mut Report) {
+    let key = |d: &Diagnostic| d.location.as_ref().map(|l| Arc::as_ptr(&l.file));
+    let mut kept = Vec::with_capacity(report.diagnostics.len().min(1024));
+    let mut diagnostics = std::mem::take(&mut report.diagnostics).into_iter().peekable();
+    while let Some(first) = diagnostics.next() {
+        let file = key(&first);
+        let mut run = vec![first];
+        while let Some(d) = diagnostics.next_if(|d| file.is_some() && key(d) == file) {
+            run.push(d);
+        }
+        if run.len() > MAX_ERRORS_PER_FILE {
+            let more = run.len() - MAX_ERRORS_PER_FILE;
+            let path = run[0].location.as_ref().map(|l| l.file.path.display().to_string());
+            run.truncate(MAX_ERRORS_PER_FILE);
+            report.omitted += more;
+            let mut line = Diagnostic::bare(format!(
+                "{}: {more} more errors not listed (at most {MAX_ERRORS_PER_FILE} are listed per \
+                 file); fix the ones above and validate again",
+                path.unwrap_or_default()
+            ));
+            line.omission = true;
+            run.push(line);
+        }
+        kept.extend(run);
+    }
+    report.diagnostics = kept;
 }
 
 /// Canonical paths of the local tenant files that Workspace documents name.
@@ -211,24 +267,35 @@ fn escape_segment(s: &serde_path_to_error::Segment) -> String {
 /// Sorts diagnostics: those without a file first, then by file (walk order), line
 /// and column, so output is stable from run to run.
 fn sort(diagnostics: &mut [Diagnostic], files: &[PathBuf]) {
+    let rank: std::collections::HashMap<&PathBuf, usize> =
+        files.iter().enumerate().map(|(i, f)| (f, i)).collect();
     let order = |d: &Diagnostic| match &d.location {
         None => (0, 0, 0, 0),
         Some(loc) => {
-            let file = files.iter().position(|f| *f == loc.file.path).unwrap_or(usize::MAX);
+            let file = rank.get(&loc.file.path).copied().unwrap_or(usize::MAX);
             (1, file, loc.mark.line, loc.mark.column)
         }
     };
-    diagnostics.sort_by_key(order);
+    diagnostics.sort_by_cached_key(order);
 }
 
 /// The candidate closest to `word`, if one is close enough to be a likely typo.
+/// Costs what the candidates cost, whatever the length of `word`: a word much
+/// longer than every candidate is no typo of one, and is not compared.
 pub fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    /// Longer than any name a suggestion is made for (the longest time zone name
+    /// has 32 characters).
+    const MAX_WORD: usize = 64;
+    if word.len() > MAX_WORD {
+        return None;
+    }
+    let word = word.to_lowercase();
     candidates
         .into_iter()
-        .map(|c| (strsim::jaro_winkler(&word.to_lowercase(), &c.to_lowercase()), c))
+        .map(|c| (strsim::jaro_winkler(&word, &c.to_lowercase()), c))
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)

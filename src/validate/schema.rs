@@ -6,14 +6,15 @@
 //! root `oneOf` is deliberate: against a `oneOf`, a typo deep inside a sync only
 //! yields "not valid under any of the schemas", which tells an admin nothing.
 
+use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use jsonschema::error::ValidationErrorKind;
 use serde_json::Value;
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, Location};
 use crate::manifest::Document;
-use crate::yaml::{escape_token, pointer_tokens};
+use crate::yaml::{NodeValue, escape_token, pointer_tokens};
 
 /// The manifest kinds the schema defines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,10 +61,20 @@ pub fn check(doc: &Document, kind: Kind, instance: &Value) -> Vec<Diagnostic> {
         match error.kind() {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
                 let allowed = allowed_properties(&compiled.root, &schema_path);
-                for key in unexpected {
-                    let field = format!("{pointer}/{}", escape_token(key));
-                    let location = doc.key_location(&field);
-                    out.push(Diagnostic::at(location, field, unknown_field(key, &allowed)));
+                let unexpected: HashSet<&str> = unexpected.iter().map(String::as_str).collect();
+                // One walk over the mapping's keys, not one lookup per unknown key:
+                // a file of many unknown keys costs its size, not its size squared.
+                let (map, _) = doc.root.locate(&pointer, false);
+                let NodeValue::Map(entries) = &map.value else { continue };
+                for (key_node, _) in entries {
+                    let Some(key) =
+                        key_node.key_string().filter(|k| unexpected.contains(k.as_str()))
+                    else {
+                        continue;
+                    };
+                    let field = format!("{pointer}/{}", escape_token(&key));
+                    let location = Location { file: doc.file.clone(), mark: key_node.mark };
+                    out.push(Diagnostic::at(location, field, unknown_field(&key, &allowed)));
                 }
             }
             ValidationErrorKind::Required { property } => {

@@ -5,6 +5,7 @@ mod architecture;
 mod cli;
 mod emulator;
 mod examples;
+mod fuzz;
 mod google;
 mod harness;
 mod plan_cli;

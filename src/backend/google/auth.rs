@@ -190,7 +190,10 @@ impl Authenticator {
         }
         let parsed: TokenResponse = serde_json::from_value(body).map_err(|e| Error::Api {
             status,
-            message: format!("unexpected token response: {e}"),
+            message: format!(
+                "the token endpoint {} answered something unexpected: {e}",
+                self.token_url
+            ),
         })?;
         let expires = Instant::now() + Duration::from_secs(parsed.expires_in);
         self.cache
@@ -234,7 +237,16 @@ impl Authenticator {
                 "the token endpoint refused to act as {subject}: {description}. Check that {subject} \
                  exists in the tenant and that the service account key is current"
             ),
-            _ => format!("token endpoint answered {status}: {error} {description}"),
+            _ => format!(
+                "the token endpoint {} answered HTTP {status}: {}",
+                self.token_url,
+                [error, description]
+                    .iter()
+                    .filter(|s| !s.is_empty())
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(": ")
+            ),
         };
         Error::Api { status, message }
     }

@@ -68,6 +68,8 @@ pub struct Failure {
     pub maybe_applied: bool,
     /// Attempts made.
     pub attempts: u32,
+    /// Time spent on them, waits between them included.
+    pub elapsed: Duration,
 }
 
 impl Failure {
@@ -85,6 +87,7 @@ impl Failure {
             message: e["message"].as_str().map_or_else(|| body.to_string(), str::to_owned),
             maybe_applied: status >= 500,
             attempts: 0,
+            elapsed: Duration::ZERO,
         }
     }
 
@@ -97,7 +100,30 @@ impl Failure {
             message,
             maybe_applied,
             attempts: 0,
+            elapsed: Duration::ZERO,
         }
+    }
+
+    /// Whether an HTTP answer came back (not a transport failure, not a token
+    /// endpoint that could not be reached).
+    fn answered(&self) -> bool {
+        match self.reason.as_str() {
+            "transport" => false,
+            "tokenEndpoint" => self.status != 503,
+            _ => true,
+        }
+    }
+
+    /// "HTTP 500, 8 attempts over 2 min 10 s": what came back and what it took.
+    fn circumstances(&self) -> String {
+        let mut parts = Vec::new();
+        if self.answered() && self.status != 0 {
+            parts.push(format!("HTTP {}", self.status));
+        }
+        if self.attempts > 1 {
+            parts.push(format!("{} attempts over {}", self.attempts, duration(self.elapsed)));
+        }
+        if parts.is_empty() { String::new() } else { format!(" ({})", parts.join(", ")) }
     }
 
     fn retryable(&self) -> bool {
@@ -116,11 +142,7 @@ impl Failure {
 
     /// The backend error for this failure.
     pub fn into_error(self, what: &str) -> Error {
-        let tries = if self.attempts > 1 {
-            format!(" (after {} attempts)", self.attempts)
-        } else {
-            String::new()
-        };
+        let circumstances = self.circumstances();
         if self.reason == "leaseLost" {
             return Error::LeaseLost(format!("{what}: {}", self.message));
         }
@@ -136,8 +158,8 @@ impl Failure {
                 ),
             },
             _ => Error::Api {
-                status: self.status,
-                message: format!("{what}: {}{tries}", self.message),
+                status: if self.answered() { self.status } else { 0 },
+                message: format!("{what}: {}{circumstances}", self.message.trim_end_matches('.')),
             },
         }
     }
@@ -199,6 +221,7 @@ impl Client {
         // A token refused by the API (revoked, or the server forgot it) is renewed
         // once per call, whichever attempt meets it.
         let mut renewed = false;
+        let started = std::time::Instant::now();
         loop {
             attempt += 1;
             if let Some(guard) = request.guard
@@ -212,6 +235,7 @@ impl Client {
                     message: why,
                     maybe_applied: false,
                     attempts: attempt - 1,
+                    elapsed: started.elapsed(),
                 });
             }
             let (mut failure, retry_after) = match self.attempt(request).await {
@@ -219,6 +243,7 @@ impl Client {
                 Outcome::Failed(f, retry_after) => (f, retry_after),
             };
             failure.attempts = attempt;
+            failure.elapsed = started.elapsed();
             if failure.status == 401 && failure.reason != "tokenEndpoint" {
                 self.auth.invalidate(subject, scopes);
                 if !renewed {
@@ -308,26 +333,71 @@ fn token_failure(e: Error) -> Failure {
         message,
         maybe_applied: false,
         attempts: 0,
+        elapsed: Duration::ZERO,
     }
 }
 
-/// What went wrong with a request that got no answer, in words: its deepest cause
-/// ("Connection refused") rather than reqwest's wrapper text.
+/// What went wrong with a request that got no answer, in words a person can act
+/// on: "cannot connect to 127.0.0.1:8089: connection refused", "no answer within
+/// the request timeout", "TLS failed: …" — the deepest cause, not reqwest's
+/// wrapper text.
 pub fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
-        return "request timed out".to_owned();
+        return "no answer within the request timeout (requestTimeoutSeconds)".to_owned();
     }
-    let mut root: &dyn std::error::Error = e;
-    let mut depth = 0;
-    while let Some(next) = root.source() {
-        root = next;
-        depth += 1;
+    let mut chain: Vec<&(dyn std::error::Error + 'static)> = vec![e];
+    while let Some(next) = chain.last().and_then(|c| c.source()) {
+        chain.push(next);
     }
+    let root = chain.last().map_or_else(String::new, ToString::to_string);
+    let text = chain.iter().map(ToString::to_string).collect::<Vec<_>>().join(": ").to_lowercase();
+    let io =
+        chain.iter().find_map(|c| c.downcast_ref::<std::io::Error>()).map(std::io::Error::kind);
+    use std::io::ErrorKind;
+    let cause = match io {
+        Some(ErrorKind::ConnectionRefused) => "connection refused".to_owned(),
+        Some(ErrorKind::ConnectionReset) => "connection reset by the server".to_owned(),
+        Some(ErrorKind::ConnectionAborted) => "connection aborted".to_owned(),
+        Some(ErrorKind::TimedOut) => "timed out".to_owned(),
+        Some(ErrorKind::UnexpectedEof) => "the server closed the connection".to_owned(),
+        _ if text.contains("dns error") || text.contains("failed to lookup address") => {
+            format!("cannot resolve the host name ({})", strip_os_error(&root))
+        }
+        _ if text.contains("certificate") || text.contains("tls") || text.contains("handshake") => {
+            format!("TLS failed: {}", strip_os_error(&root))
+        }
+        _ => strip_os_error(&root),
+    };
     if e.is_connect() {
-        format!("cannot connect: {root}")
-    } else if depth == 0 {
-        e.to_string()
+        let host = e.url().and_then(|u| {
+            let host = u.host_str()?;
+            Some(u.port().map_or_else(|| host.to_owned(), |p| format!("{host}:{p}")))
+        });
+        match host {
+            Some(host) => format!("cannot connect to {host}: {cause}"),
+            None => format!("cannot connect: {cause}"),
+        }
     } else {
-        format!("connection lost: {root}")
+        format!("the connection was lost: {cause}")
+    }
+}
+
+/// "Connection refused (os error 111)" without the errno a person has no use for.
+fn strip_os_error(s: &str) -> String {
+    match s.rfind(" (os error ") {
+        Some(i) if s.ends_with(')') => s[..i].to_owned(),
+        _ => s.to_owned(),
+    }
+}
+
+/// "350 ms", "4.2 s", "2 min 10 s".
+pub fn duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{:.1} s", d.as_secs_f64())
+    } else {
+        format!("{} min {} s", d.as_secs() / 60, d.as_secs() % 60)
     }
 }
