@@ -6,7 +6,6 @@
 //! YAML comments are not part of the data model and do not survive a rewrite).
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -247,25 +246,15 @@ pub fn to_text(tenant: &TenantFile) -> std::io::Result<String> {
     Ok(text + "\n")
 }
 
-/// Writes `tenant` to `path` atomically: a temporary file in the same folder,
-/// flushed to disk, then renamed over the old file. On any failure the old file is
-/// left as it was. Returns the text written.
+/// Writes `tenant` to `path` atomically (see [`crate::fsutil::write_atomic`]: a
+/// symbolic link is written through; on any failure the old file is left as it
+/// was). Returns the text written.
 pub fn write_atomic(path: &Path, tenant: &TenantFile) -> std::io::Result<String> {
     let text = format!(
         "# contact-sync local workspace, rewritten by `contact-sync apply`; format: see examples/workspace.yaml.\n{}",
         to_text(tenant)?
     );
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(text.as_bytes())?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        tmp.as_file().set_permissions(meta.permissions())?;
-    }
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+    crate::fsutil::write_atomic(path, text.as_bytes())?;
     Ok(text)
 }
 
