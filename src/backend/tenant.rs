@@ -35,7 +35,7 @@ pub struct TenantFile {
 }
 
 /// A user of the tenant.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantUser {
     /// Primary address.
@@ -55,6 +55,10 @@ pub struct TenantUser {
     /// Archived.
     #[serde(default, skip_serializing_if = "is_false")]
     pub archived: bool,
+    /// In the Global Address List (the default); `false` hides the user, whom
+    /// directory syncs then never copy.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub include_in_global_address_list: bool,
     /// Name (`givenName`, `familyName`).
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub name: Map<String, Value>,
@@ -81,6 +85,34 @@ fn root_org_unit() -> String {
 
 fn is_false(b: &bool) -> bool {
     !b
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+impl Default for TenantUser {
+    fn default() -> Self {
+        Self {
+            primary_email: String::new(),
+            id: None,
+            aliases: Vec::new(),
+            org_unit_path: String::new(),
+            suspended: false,
+            archived: false,
+            include_in_global_address_list: true,
+            name: Map::new(),
+            phones: Vec::new(),
+            organizations: Vec::new(),
+            contact_groups: Vec::new(),
+            contacts: Vec::new(),
+            extra: Map::new(),
+        }
+    }
 }
 
 /// A user's contact group.
