@@ -97,7 +97,12 @@ pub async fn plan(backend: &dyn Backend, input: &PlanInput) -> backend::Result<P
         };
         feed_user(&mut fp, user, &groups, &contacts);
         managed += contacts.iter().filter(|c| c.owner().is_some()).count();
-        let actual = Actual { user: &user.primary_email, groups: &groups, contacts: &contacts };
+        let actual = Actual {
+            user: &user.primary_email,
+            id: &user.id,
+            groups: &groups,
+            contacts: &contacts,
+        };
         for run in &mut runs {
             run.plan_user(user, &actual);
         }
@@ -413,6 +418,7 @@ impl<'a> Run<'a> {
                     &u.given_name,
                     &u.family_name,
                     &serde_json::json!([u.phones, u.organizations]).to_string(),
+                    if u.include_in_global_address_list { "listed" } else { "hidden" },
                 ],
             );
         }
@@ -555,7 +561,12 @@ impl<'a> Run<'a> {
             .iter()
             .flat_map(|d| &d.changes)
             .filter(|c| c.resource == Resource::Contact && c.action == Action::Delete)
-            .filter(|c| matches!(c.reason, Reason::RemovedFromSource | Reason::DestinationRemoved))
+            .filter(|c| {
+                matches!(
+                    c.reason,
+                    Reason::RemovedFromSource | Reason::DestinationRemoved | Reason::Hidden
+                )
+            })
             .count();
         let pct = usize::from(input.max_delete_percent);
         if !input.allow_deletes && self.managed > 0 && deletes * 100 > pct * self.managed {

@@ -8,14 +8,16 @@
 //! [`lease`] that keeps a second writer out). [`backend`] holds the
 //! one trait both backends implement and the local backend; [`model`] the domain
 //! types they share with the planner. [`diagnostic`] renders problems with their
-//! `file:line:column`; [`yaml`] is the spanned parser underneath; [`cli`] is the
-//! thin command line on top.
+//! `file:line:column`; [`yaml`] is the spanned parser underneath (and the writer of
+//! the tenant file); [`fsutil`] replaces files atomically; [`cli`] is the thin command
+//! line on top.
 
 pub mod apply;
 pub mod backend;
 pub mod cli;
 pub mod diagnostic;
 pub mod emulator;
+pub mod fsutil;
 pub mod inventory;
 pub mod lease;
 pub mod manifest;

@@ -8,6 +8,8 @@
 //! expand a document beyond a fixed budget (the "billion laughs" alias bomb), and
 //! mapping keys must be unique scalars.
 
+pub mod emit;
+
 use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;

@@ -10,6 +10,11 @@
 //! and keeps it until its writes are committed, recording who holds it in the lock
 //! file so that a second writer can say whom it waits for. The operating system
 //! releases it when the holder's process ends, however it ends.
+//!
+//! A tenant file that is a symbolic link is written through: the file it points at
+//! gets the new content, and its lock file (`.<name>.lock`) lies beside that file,
+//! so that every link to one file shares one lock. Whoever takes the lock removes
+//! the temporary copies of the file that a writer killed half-way left behind.
 
 use std::fs::{File, TryLockError};
 use std::io::Write;
@@ -30,7 +35,10 @@ use crate::model::{ClientData, Contact, ContactGroup, DirectoryUser, short_hash}
 /// A tenant kept in a local YAML file.
 #[derive(Debug)]
 pub struct LocalBackend {
+    /// The path as given, for messages.
     path: PathBuf,
+    /// The file it stands for, symbolic links followed: what is written and locked.
+    target: PathBuf,
     state: Mutex<State>,
     /// The lock file, locked, while this process holds the writer lease.
     lease: Mutex<Option<File>>,
@@ -75,6 +83,7 @@ impl LocalBackend {
         let tenant = tenant::parse(path, text).map_err(OpenError::Invalid)?;
         Ok(Self {
             path: path.to_path_buf(),
+            target: crate::fsutil::resolve(path).unwrap_or_else(|_| path.to_path_buf()),
             state: Mutex::new(State { store: Store::new(tenant), file_hash, file_stamp }),
             lease: Mutex::new(None),
         })
@@ -142,7 +151,7 @@ impl LocalBackend {
                 self.path.display()
             )));
         }
-        let written = tenant::write_atomic(&self.path, state.store.tenant())
+        let written = tenant::write_atomic(&self.target, state.store.tenant())
             .map_err(|e| store_err("cannot write", e))?;
         state.file_hash = short_hash(&[&written]);
         state.file_stamp = stamp(&self.path);
@@ -154,8 +163,27 @@ impl LocalBackend {
     }
 
     fn lock_path(&self) -> PathBuf {
-        let name = self.path.file_name().and_then(|n| n.to_str()).unwrap_or("workspace");
-        self.path.with_file_name(format!(".{name}.lock"))
+        let name = self.target.file_name().and_then(|n| n.to_str()).unwrap_or("workspace");
+        self.target.with_file_name(format!(".{name}.lock"))
+    }
+
+    /// Removes what writers killed half-way left behind. Only under the lock: no
+    /// other writer is at work then.
+    fn remove_leftovers(&self) {
+        match crate::fsutil::remove_leftovers(&self.target) {
+            Ok(removed) => {
+                for file in removed {
+                    tracing::info!(
+                        "removed {}, left behind by an apply that was stopped",
+                        file.display()
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(
+                "cannot remove the temporary files left beside {}: {e}",
+                self.target.display()
+            ),
+        }
     }
 
     fn open_lock(&self) -> Result<File> {
@@ -198,6 +226,7 @@ impl LocalBackend {
                 Ok(()) => {
                     let me = format!("pid {} (saving {})", std::process::id(), self.path.display());
                     record_holder(&mut file, &me);
+                    self.remove_leftovers();
                     return Ok(file);
                 }
                 Err(TryLockError::WouldBlock) if start.elapsed() < COMMIT_LOCK_WAIT => {
@@ -309,6 +338,7 @@ impl Backend for LocalBackend {
                 }
             }
             record_holder(&mut file, holder);
+            self.remove_leftovers();
             // Another writer may have changed the file since it was read; nothing
             // is written yet, so read it again.
             if let Err(e) = self.reload_if_changed() {
@@ -413,6 +443,53 @@ future: { anything: 1 }
         backend.contacts("ann@example.com").await.unwrap();
         backend.commit().await.unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), TENANT);
+    }
+
+    #[tokio::test]
+    async fn a_copy_of_the_tenant_left_by_a_killed_apply_is_removed_by_the_next_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), TENANT);
+        let leftover = dir.path().join(".tenant.yaml.contact-sync-tmp.5f3a9c0e12d4b7a8");
+        let unrelated = dir.path().join("notes.yaml");
+        // The next apply takes the lease.
+        std::fs::write(&leftover, TENANT).unwrap();
+        std::fs::write(&unrelated, TENANT).unwrap();
+        let backend = LocalBackend::open(&path).unwrap();
+        backend.try_lease("test", Duration::from_secs(60)).await.unwrap();
+        assert!(!leftover.exists(), "the leftover copy of the contact data is still there");
+        backend.release_lease("test").await.unwrap();
+        // A write without the lease (the emulator's) takes the lock too.
+        std::fs::write(&leftover, TENANT).unwrap();
+        backend.create_group("ann@example.com", "Synced", vec![]).await.unwrap();
+        backend.commit().await.unwrap();
+        assert!(!leftover.exists(), "the leftover copy of the contact data is still there");
+        assert!(unrelated.exists(), "other files stay");
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_symlinked_tenant_stays_a_link_and_its_target_gets_the_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        std::fs::create_dir(dir.path().join("config")).unwrap();
+        let real = dir.path().join("data/tenant.yaml");
+        std::fs::write(&real, TENANT).unwrap();
+        let link = dir.path().join("config/workspace.yaml");
+        std::os::unix::fs::symlink("../data/tenant.yaml", &link).unwrap();
+        let backend = LocalBackend::open(&link).unwrap();
+        backend.try_lease("test", Duration::from_secs(60)).await.unwrap();
+        backend.create_group("ann@example.com", "Synced", vec![]).await.unwrap();
+        backend.commit().await.unwrap();
+        backend.release_lease("test").await.unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(std::fs::read_to_string(&real).unwrap().contains("name: Synced"));
+        // One lock for every link to the file: beside the file itself.
+        assert!(dir.path().join("data/.tenant.yaml.lock").exists());
+        assert!(!dir.path().join("config/.workspace.yaml.lock").exists());
+        // And the change is read back through the link.
+        let again = LocalBackend::open(&link).unwrap();
+        let groups = again.contact_groups("ann@example.com").await.unwrap();
+        assert!(groups.iter().any(|g| g.name == "Synced"), "{groups:?}");
     }
 
     #[test]

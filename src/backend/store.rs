@@ -444,6 +444,7 @@ fn directory_user(u: &TenantUser) -> DirectoryUser {
         family_name: name("familyName"),
         phones: u.phones.clone(),
         organizations: u.organizations.clone(),
+        include_in_global_address_list: u.include_in_global_address_list,
     }
 }
 

@@ -11,7 +11,6 @@
 //! saved manifests would plan anyway. (The checksum has no key: it proves the file
 //! intact, not who made it; the re-plan is what proves the operations.)
 
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
@@ -56,15 +55,13 @@ impl SavedPlan {
         format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
     }
 
-    /// Writes the plan atomically (it is read back by `apply`).
+    /// Writes the plan atomically (it is read back by `apply`), private to its
+    /// owner unless it replaces a file that was not.
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
-        let what = || format!("cannot write the plan to {}", path.display());
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(what)?;
-        serde_json::to_writer_pretty(&mut tmp, self).with_context(what)?;
-        tmp.write_all(b"\n").with_context(what)?;
-        tmp.persist(path).map_err(|e| e.error).with_context(what)?;
-        Ok(())
+        let mut bytes = serde_json::to_vec_pretty(self).expect("plans serialize");
+        bytes.push(b'\n');
+        crate::fsutil::write_atomic(path, &bytes)
+            .with_context(|| format!("cannot write {}", path.display()))
     }
 
     /// Reads a saved plan; refuses one of another format or that was edited.

@@ -31,6 +31,7 @@ fn user_json(u: &DirectoryUser) -> Value {
         "archived": u.archived,
         "orgUnitPath": if u.org_unit_path.is_empty() { "/" } else { u.org_unit_path.as_str() },
         "isMailboxSetup": true,
+        "includeInGlobalAddressList": u.include_in_global_address_list,
         "customerId": "C0emulator",
     });
     if !u.aliases.is_empty() {

@@ -68,7 +68,7 @@ pub const PERSON_FIELDS: &[&str] = &[
 pub const SINGLETON_FIELDS: &[&str] = &["names", "biographies", "birthdays", "genders"];
 
 /// A user of the directory (Admin SDK `users` resource, the fields used).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DirectoryUser {
     /// Immutable id.
@@ -99,6 +99,32 @@ pub struct DirectoryUser {
     /// Organizations (`title`, `department`, `name`).
     #[serde(default)]
     pub organizations: Vec<Value>,
+    /// Whether the user is in the Global Address List (true unless an admin hid
+    /// them). Directory syncs never copy a hidden user.
+    #[serde(default = "yes")]
+    pub include_in_global_address_list: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for DirectoryUser {
+    fn default() -> Self {
+        Self {
+            id: String::new(),
+            primary_email: String::new(),
+            aliases: Vec::new(),
+            org_unit_path: String::new(),
+            suspended: false,
+            archived: false,
+            given_name: String::new(),
+            family_name: String::new(),
+            phones: Vec::new(),
+            organizations: Vec::new(),
+            include_in_global_address_list: true,
+        }
+    }
 }
 
 impl DirectoryUser {

@@ -1,7 +1,7 @@
 //! The desired state of a sync: the contacts every destination should have, derived
 //! once per sync from the source (a user's contact group, or the directory).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
@@ -32,6 +32,9 @@ pub struct DesiredSync {
     pub target_location: String,
     /// The contacts, by source key (`<source user id>/<contact id>`).
     pub contacts: BTreeMap<String, DesiredContact>,
+    /// Source keys of directory users left out because they are hidden from the
+    /// Global Address List (copies made before they were hidden are deleted).
+    pub hidden: BTreeSet<String>,
 }
 
 /// One contact as every destination should have it.
@@ -86,6 +89,7 @@ impl DesiredSync {
             source_label,
             target_location: input.at(target_pointer),
             contacts: BTreeMap::new(),
+            hidden: BTreeSet::new(),
         }
     }
 
@@ -109,15 +113,34 @@ impl DesiredSync {
         desired
     }
 
-    /// A directory sync: one contact per active directory user.
+    /// A directory sync: one contact per active directory user who is in the
+    /// Global Address List. (Each destination is left out of its own copy of the
+    /// directory: see [`DesiredSync::own_entry`].)
     pub fn directory(input: &SyncInput, users: &[DirectoryUser]) -> Self {
         let mut desired = Self::empty(input, DIRECTORY_SOURCE, "the directory".into());
         for u in users.iter().filter(|u| !u.inactive()) {
-            let key = format!("{DIRECTORY_SOURCE}/{}", u.id);
-            desired.contacts.insert(key.clone(), DesiredContact::new(key, &directory_person(u)));
+            let key = directory_key(&u.id);
+            if u.include_in_global_address_list {
+                desired
+                    .contacts
+                    .insert(key.clone(), DesiredContact::new(key, &directory_person(u)));
+            } else {
+                desired.hidden.insert(key);
+            }
         }
         desired
     }
+
+    /// The source key of the directory entry of the destination user `id`, which a
+    /// directory sync does not copy to that user; `None` for personal syncs.
+    pub fn own_entry(&self, id: &str) -> Option<String> {
+        (self.source_user_id == DIRECTORY_SOURCE).then(|| directory_key(id))
+    }
+}
+
+/// A directory user's source key: `directory/<user id>`.
+fn directory_key(id: &str) -> String {
+    format!("{DIRECTORY_SOURCE}/{id}")
 }
 
 /// The contact a directory user becomes.

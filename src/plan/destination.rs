@@ -24,6 +24,8 @@ use crate::model::{
 pub struct Actual<'a> {
     /// The user's primary address.
     pub user: &'a str,
+    /// The user's immutable id.
+    pub id: &'a str,
     /// Every contact group of the user.
     pub groups: &'a [ContactGroup],
     /// Every contact of the user.
@@ -171,7 +173,11 @@ fn plan_contacts(sync: &DesiredSync, actual: &Actual, group: &str, changes: &mut
         .map(|g| (g.resource_name.as_str(), g.name.as_str()))
         .chain([(NEW_TARGET_GROUP, sync.target_group.as_str())])
         .collect();
+    let own = sync.own_entry(actual.id);
     for (key, want) in &sync.contacts {
+        if own.as_ref() == Some(key) {
+            continue;
+        }
         let Some(mut copies) = present.remove(key.as_str()) else {
             changes.push(create_contact(sync, want, group));
             continue;
@@ -186,8 +192,15 @@ fn plan_contacts(sync: &DesiredSync, actual: &Actual, group: &str, changes: &mut
             changes.push(change);
         }
     }
-    for stale in present.into_values().flatten() {
-        changes.push(delete_contact(stale, Reason::RemovedFromSource));
+    for (key, stale) in present {
+        let reason = if own.as_deref() == Some(key) {
+            Reason::OwnEntry
+        } else if sync.hidden.contains(key) {
+            Reason::Hidden
+        } else {
+            Reason::RemovedFromSource
+        };
+        changes.extend(stale.into_iter().map(|c| delete_contact(c, reason)));
     }
 }
 
@@ -325,5 +338,109 @@ fn delete_group(g: &ContactGroup, reason: Reason) -> Change {
         reason,
         fields: Vec::new(),
         op: Some(Op::DeleteGroup { resource_name: g.resource_name.clone() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::DirectoryUser;
+    use crate::plan::SyncInput;
+
+    fn directory_sync(users: &[DirectoryUser]) -> DesiredSync {
+        let manifest = serde_json::from_value(serde_json::json!({
+            "apiVersion": "contact-sync/v1", "kind": "ContactSync",
+            "metadata": {"name": "staff"},
+            "spec": {"type": "directory", "source": {"directory": {}},
+                     "destinations": {"domains": ["example.com"]}}
+        }))
+        .unwrap();
+        DesiredSync::directory(&SyncInput { manifest, locations: BTreeMap::new() }, users)
+    }
+
+    fn user(id: &str, name: &str, listed: bool) -> DirectoryUser {
+        DirectoryUser {
+            id: id.into(),
+            primary_email: format!("{name}@example.com"),
+            given_name: name.into(),
+            include_in_global_address_list: listed,
+            ..DirectoryUser::default()
+        }
+    }
+
+    /// What `plan_selected` does for `dest`, as `(action, name, reason)` of its contacts.
+    fn contact_changes(
+        sync: &DesiredSync,
+        dest: &DirectoryUser,
+        contacts: &[Contact],
+    ) -> Vec<(Action, String, Reason)> {
+        let group = ContactGroup {
+            resource_name: "contactGroups/1".into(),
+            etag: "e".into(),
+            name: "Directory".into(),
+            client_data: group_markers(sync),
+            system: false,
+        };
+        let actual = Actual {
+            user: &dest.primary_email,
+            id: &dest.id,
+            groups: std::slice::from_ref(&group),
+            contacts,
+        };
+        plan_selected(sync, &actual)
+            .changes
+            .into_iter()
+            .filter(|c| c.resource == Resource::Contact)
+            .map(|c| (c.action, c.name, c.reason))
+            .collect()
+    }
+
+    /// A copy of `u` as an earlier apply wrote it into a destination.
+    fn copy_of(sync: &DesiredSync, u: &DirectoryUser) -> Contact {
+        let everyone =
+            directory_sync(&[DirectoryUser { include_in_global_address_list: true, ..u.clone() }]);
+        let want = everyone.contacts.values().next().unwrap();
+        Contact {
+            resource_name: format!("people/c{}", u.id),
+            etag: "e".into(),
+            fields: want.fields.clone(),
+            memberships: vec!["contactGroups/1".into()],
+            client_data: want.markers(&sync.name),
+        }
+    }
+
+    #[test]
+    fn a_directory_sync_copies_neither_hidden_users_nor_the_destination_itself() {
+        let (ann, bob, hal) =
+            (user("1", "ann", true), user("2", "bob", true), user("3", "hal", false));
+        let sync = directory_sync(&[ann.clone(), bob.clone(), hal.clone()]);
+        assert_eq!(
+            contact_changes(&sync, &ann, &[]),
+            [(Action::Create, "bob".into(), Reason::Missing)]
+        );
+        assert_eq!(
+            contact_changes(&sync, &bob, &[]),
+            [(Action::Create, "ann".into(), Reason::Missing)]
+        );
+        // A hidden user still gets the directory.
+        let hal_gets: Vec<String> =
+            contact_changes(&sync, &hal, &[]).into_iter().map(|(_, name, _)| name).collect();
+        assert_eq!(hal_gets, ["ann", "bob"]);
+    }
+
+    #[test]
+    fn copies_of_hidden_users_and_of_the_destination_itself_are_deleted() {
+        let (ann, bob, hal) =
+            (user("1", "ann", true), user("2", "bob", true), user("3", "hal", false));
+        let sync = directory_sync(&[ann.clone(), bob.clone(), hal.clone()]);
+        let earlier = [copy_of(&sync, &ann), copy_of(&sync, &bob), copy_of(&sync, &hal)];
+        assert_eq!(
+            contact_changes(&sync, &ann, &earlier),
+            [
+                (Action::Delete, "ann".into(), Reason::OwnEntry),
+                (Action::Delete, "hal".into(), Reason::Hidden),
+            ]
+        );
+        assert_eq!(Reason::Hidden.describe(), "hidden from the Global Address List");
     }
 }

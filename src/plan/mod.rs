@@ -310,6 +310,10 @@ pub enum Reason {
     Duplicate,
     /// Group memberships differ.
     Membership,
+    /// A directory sync's copy of a user now hidden from the Global Address List.
+    Hidden,
+    /// A directory sync's copy of the destination user itself.
+    OwnEntry,
 }
 
 impl Reason {
@@ -324,6 +328,8 @@ impl Reason {
             Reason::SyncDeleted => "sync deleted",
             Reason::Duplicate => "duplicate",
             Reason::Membership => "membership",
+            Reason::Hidden => "hidden from the Global Address List",
+            Reason::OwnEntry => "the user's own entry",
         }
     }
 }

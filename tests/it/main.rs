@@ -13,6 +13,7 @@ mod properties;
 mod scenarios;
 mod schema;
 mod unattended;
+mod yaml_interop;
 
 use std::path::{Path, PathBuf};
 

@@ -169,6 +169,18 @@ fn a_stale_saved_plan_is_refused_and_a_fresh_one_applies() {
 }
 
 #[test]
+fn a_plan_that_cannot_be_saved_names_the_file_asked_for() {
+    let seed = Seed::new();
+    let path = seed.dir.path().join("missing/plan.json");
+    let out = contact_sync().arg("plan").arg(seed.dir.path()).arg("--out").arg(&path).assert();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    out.code(1);
+    let expected = format!("error: cannot write {}: No such file or directory", path.display());
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(!stderr.contains("at path") && !stderr.contains("contact-sync-tmp"), "{stderr}");
+}
+
+#[test]
 fn apply_refuses_without_auto_approve_when_not_on_a_terminal() {
     let seed = Seed::new();
     let before = seed.read("workspace.yaml");

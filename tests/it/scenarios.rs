@@ -61,6 +61,7 @@ on_both_backends!(
     duplicate_copies_are_cleaned_up,
     a_replaced_source_account_is_an_identity_change,
     a_directory_sync_copies_the_directory,
+    a_directory_sync_copies_no_hidden_user_and_nobody_to_themselves,
 );
 
 #[tokio::test]
@@ -591,4 +592,108 @@ async fn a_directory_sync_copies_the_directory(seed: Seed) {
     let copies = seed.contacts("frank@example.com").await;
     let ann = copies.iter().find(|c| c.display_name() == "Ann Archer").unwrap();
     assert_eq!(ann.fields["emailAddresses"][0]["value"], "ann@example.com");
+}
+
+const DIRECTORY_SYNC: &str = "accounting-directory";
+
+/// The names of the contacts a destination of [`DIRECTORY_SYNC`] gets, and the
+/// `(action, name, reason)` of every contact change.
+fn directory_changes(plan: &contact_sync::plan::Plan, user: &str) -> Vec<[String; 3]> {
+    destination(plan, DIRECTORY_SYNC, user)
+        .changes
+        .iter()
+        .filter(|c| c.resource == contact_sync::plan::Resource::Contact)
+        .map(|c| {
+            let j = serde_json::to_value(c).unwrap();
+            [&j["action"], &j["name"], &j["reason"]].map(|v| v.as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+fn hide(t: &mut contact_sync::backend::tenant::TenantFile, address: &str) {
+    let user = t.users.iter_mut().find(|u| u.primary_email == address).unwrap();
+    user.include_in_global_address_list = false;
+}
+
+async fn a_directory_sync_copies_no_hidden_user_and_nobody_to_themselves(seed: Seed) {
+    seed.write(
+        "syncs/directory.yaml",
+        "apiVersion: contact-sync/v1\nkind: ContactSync\nmetadata: {name: accounting-directory}\nspec:\n  type: directory\n  source: { directory: { orgUnits: [/Accounting] } }\n  destinations: { orgUnits: [/Accounting] }\n",
+    );
+    // Dave is hidden from the Global Address List.
+    seed.edit_file(|t| hide(t, "dave@example.com"));
+    let file = std::fs::read_to_string(&seed.tenant).unwrap();
+    assert_eq!(file.matches("includeInGlobalAddressList").count(), 1, "{file}");
+    let plan = seed.plan().await;
+    let create = |name: &str| [String::from("create"), name.into(), "missing".into()];
+    assert_eq!(
+        directory_changes(&plan, "ann@example.com"),
+        [create("Bob Baker"), create("Caroline Clark")]
+    );
+    assert_eq!(
+        directory_changes(&plan, "bob@example.com"),
+        [create("Ann Archer"), create("Caroline Clark")]
+    );
+    assert_eq!(
+        directory_changes(&plan, "caroline@example.com"),
+        [create("Ann Archer"), create("Bob Baker")]
+    );
+    // Dave is hidden, not gone: he still gets the others.
+    assert_eq!(
+        directory_changes(&plan, "dave@example.com"),
+        [create("Ann Archer"), create("Bob Baker"), create("Caroline Clark")]
+    );
+    seed.converge().await;
+    for user in ACCOUNTING {
+        let copies = seed.contacts(user).await;
+        assert!(!copies.iter().any(|c| c.display_name() == "Dave Davis"), "{user} has Dave");
+    }
+
+    // Caroline is hidden too now, and Ann holds a copy of herself (made by an
+    // earlier version): both copies go.
+    seed.edit_file(|t| hide(t, "caroline@example.com"));
+    seed.edit(|s| {
+        let group = s
+            .contact_groups("ann@example.com")
+            .unwrap()
+            .into_iter()
+            .find(|g| g.name == "Directory")
+            .unwrap();
+        let own = contact_sync::backend::NewContact {
+            fields: serde_json::from_value(json!({
+                "names": [{"givenName": "Ann", "familyName": "Archer"}],
+                "emailAddresses": [{"value": "ann@example.com", "type": "work"}]
+            }))
+            .unwrap(),
+            memberships: vec![group.resource_name],
+            client_data: serde_json::from_value(json!([
+                {"key": "contact-sync/sync", "value": DIRECTORY_SYNC},
+                {"key": "contact-sync/source", "value": "directory/2001"},
+                {"key": "contact-sync/hash", "value": "0123456789abcdef"}
+            ]))
+            .unwrap(),
+        };
+        s.create_contacts("ann@example.com", vec![own]).unwrap();
+    })
+    .await;
+    let plan = seed.plan().await;
+    insta::assert_snapshot!("directory_visibility", seed.text(&plan));
+    let delete = |name: &str, reason: &str| [String::from("delete"), name.into(), reason.into()];
+    assert_eq!(
+        directory_changes(&plan, "ann@example.com"),
+        [delete("Ann Archer", "ownEntry"), delete("Caroline Clark", "hidden")]
+    );
+    for user in ["bob@example.com", "dave@example.com"] {
+        assert_eq!(directory_changes(&plan, user), [delete("Caroline Clark", "hidden")]);
+    }
+    assert!(directory_changes(&plan, "caroline@example.com").is_empty());
+    seed.converge().await;
+    let ann: Vec<String> = seed
+        .contacts("ann@example.com")
+        .await
+        .iter()
+        .filter(|c| c.owner() == Some(DIRECTORY_SYNC))
+        .map(|c| c.display_name())
+        .collect();
+    assert_eq!(ann, ["Bob Baker"]);
 }

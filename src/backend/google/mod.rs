@@ -240,6 +240,8 @@ fn user_from(v: &Value) -> DirectoryUser {
         family_name: s(&v["name"]["familyName"]),
         phones: v["phones"].as_array().cloned().unwrap_or_default(),
         organizations: v["organizations"].as_array().cloned().unwrap_or_default(),
+        // Absent means included (the API's default).
+        include_in_global_address_list: v["includeInGlobalAddressList"].as_bool().unwrap_or(true),
     }
 }
 
