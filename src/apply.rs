@@ -57,6 +57,65 @@ impl Report {
             .fold((0, 0, 0), |(a, c, d), r| (a + r.added, c + r.changed, d + r.deleted))
     }
 
+    /// The last line of an apply: `Apply complete: …` only when everything planned was
+    /// applied; otherwise `Apply failed: …`, saying what failed and what was applied.
+    pub fn summary(&self, plan_errors: usize) -> String {
+        let report = self;
+        let total = report.destinations.len() + report.not_started;
+        let destinations = |n: usize| if n == 1 { "destination" } else { "destinations" };
+        if report.commit_error.is_some() {
+            return format!(
+                "Apply failed: nothing was saved; 0 of {total} {} applied. Fix the error above and \
+                 run apply again.",
+                destinations(total)
+            );
+        }
+        let failed = report.destinations.iter().filter(|d| d.error.is_some()).count();
+        let mut problems = Vec::new();
+        if failed > 0 {
+            problems.push(format!("{failed} of {total} {} failed", destinations(total)));
+        }
+        if report.not_started > 0 {
+            problems.push(format!(
+                "{} of {total} not started (interrupted; run apply again to finish)",
+                report.not_started
+            ));
+        }
+        if !report.held_back.is_empty() {
+            let names: Vec<String> =
+                report.held_back.iter().map(|s| crate::text::printable(s).into_owned()).collect();
+            problems.push(format!(
+                "{} not applied because the plan has errors for {}: {}",
+                if names.len() == 1 {
+                    "1 sync".to_owned()
+                } else {
+                    format!("{} syncs", names.len())
+                },
+                if names.len() == 1 { "it" } else { "them" },
+                names.join(", ")
+            ));
+        }
+        if plan_errors > 0 && report.held_back.is_empty() {
+            problems.push(format!(
+                "the plan has {} (above)",
+                if plan_errors == 1 {
+                    "1 error".to_owned()
+                } else {
+                    format!("{plan_errors} errors")
+                }
+            ));
+        }
+        let (added, changed, deleted) = report.totals();
+        if problems.is_empty() {
+            format!("Apply complete: {added} added, {changed} changed, {deleted} deleted.")
+        } else {
+            format!(
+                "Apply failed: {}. Applied: {added} added, {changed} changed, {deleted} deleted.",
+                problems.join("; ")
+            )
+        }
+    }
+
     /// Whether anything failed or was held back.
     pub fn failed(&self) -> bool {
         self.commit_error.is_some()
@@ -229,4 +288,51 @@ async fn apply_destination(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn done(user: &str, added: usize, error: Option<&str>) -> DestinationReport {
+        DestinationReport {
+            sync: "s".into(),
+            user: user.into(),
+            added,
+            error: error.map(str::to_owned),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_last_line_accounts_for_every_failure() {
+        let ok = Report {
+            destinations: vec![done("a", 9, None), done("b", 9, None)],
+            ..Default::default()
+        };
+        assert_eq!(ok.summary(0), "Apply complete: 18 added, 0 changed, 0 deleted.");
+
+        // Nothing saved: no destination counts as applied, whatever it sent.
+        let unsaved =
+            Report { commit_error: Some("cannot lock workspace.yaml".into()), ..ok.clone() };
+        assert!(
+            unsaved
+                .summary(0)
+                .starts_with("Apply failed: nothing was saved; 0 of 2 destinations applied.")
+        );
+
+        let partial = Report {
+            destinations: vec![done("a", 9, None), done("b", 0, Some("HTTP 500"))],
+            held_back: vec!["t".into()],
+            not_started: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            partial.summary(1),
+            "Apply failed: 1 of 3 destinations failed; 1 of 3 not started (interrupted; run apply \
+             again to finish); 1 sync not applied because the plan has errors for it: t. \
+             Applied: 9 added, 0 changed, 0 deleted."
+        );
+        assert!(ok.summary(2).starts_with("Apply failed: the plan has 2 errors (above)."));
+    }
 }

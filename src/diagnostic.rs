@@ -244,11 +244,23 @@ mod tests {
 
     #[test]
     fn github_annotations_escape_their_data() {
-        let d = Diagnostic::at(location("a: b\n", 1, 4, 3), "/a", "50% wrong\nreally");
+        let d = Diagnostic::at(location("a: b\n", 1, 4, 3), "/a", "50% wrong\nreally\x1b[2J");
+        // A line break or ESC quoted from a value is shown, never acted on: no
+        // second annotation line, no terminal control.
         assert_eq!(
             d.to_github(),
-            "::error file=syncs/a.yaml,line=1,col=4,title=contact-sync::/a: 50%25 wrong%0Areally"
+            "::error file=syncs/a.yaml,line=1,col=4,title=contact-sync::/a: 50%25 wrong\\nreally\\u{1b}[2J"
         );
+    }
+
+    #[test]
+    fn a_snippet_past_65535_columns_does_not_panic() {
+        let text = format!("a: {}\nbogus: 1\n", "x".repeat(70_000));
+        let far = Diagnostic::at(location(&text, 1, 70_001, 70_000), "/a", "too long");
+        assert_eq!(far.snippet(true), None, "a line this long is not drawn");
+        let next = Diagnostic::at(location(&text, 2, 1, 70_004), "/bogus", "unknown field");
+        let snippet = next.snippet(false).unwrap();
+        assert!(snippet.contains("bogus: 1") && snippet.contains(" 2 │"), "{snippet}");
     }
 
     #[test]

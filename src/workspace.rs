@@ -132,8 +132,18 @@ impl Target {
         Ok(Self { backend, orphans: spec.orphans, max_delete_percent: spec.max_delete_percent })
     }
 
-    /// Opens the backend.
+    /// Opens the backend to read and write (`apply`).
     pub fn open(&self) -> Result<Arc<dyn Backend>, Error> {
+        self.open_with(false)
+    }
+
+    /// Opens the backend to read only (`plan`): on Google, its tokens carry the
+    /// `contacts.readonly` scope and it sends no write.
+    pub fn open_read_only(&self) -> Result<Arc<dyn Backend>, Error> {
+        self.open_with(true)
+    }
+
+    fn open_with(&self, read_only: bool) -> Result<Arc<dyn Backend>, Error> {
         match &self.backend {
             BackendTarget::Local { path } => LocalBackend::open(path)
                 .map(|b| Arc::new(b) as Arc<dyn Backend>)
@@ -166,6 +176,7 @@ impl Target {
                         base_delay: Duration::from_millis(u64::from(*base_delay_ms)),
                         ..google::RetryPolicy::default()
                     },
+                    read_only,
                 };
                 google::GoogleBackend::new(config)
                     .map(|b| Arc::new(b) as Arc<dyn Backend>)

@@ -31,7 +31,7 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
         }
         Settings::Plan { run, format, out, detailed_exitcode, redact } => {
             let Some((input, target)) = prepare(&run)? else { return Ok(ExitCode::from(1)) };
-            let backend = target.open()?;
+            let backend = target.open_read_only()?;
             let plan = runtime()?.block_on(inventory::plan(backend.as_ref(), &input))?;
             print_plan(&plan, format, Style { color: term.color, redact })?;
             if let Some(path) = out {
@@ -168,7 +168,8 @@ fn print_plan(plan: &Plan, format: PlanFormat, style: Style) -> anyhow::Result<(
         PlanFormat::Text => write!(out, "{}", render::text(plan, style))?,
         PlanFormat::Markdown => write!(out, "{}", render::markdown(plan, style.redact))?,
         PlanFormat::Json => {
-            writeln!(out, "{}", serde_json::to_string_pretty(&plan.to_json(style.redact))?)?
+            let json = serde_json::to_string_pretty(&plan.to_json(style.redact))?;
+            writeln!(out, "{}", crate::text::json_ascii_safe(&json))?
         }
     }
     Ok(())
@@ -388,57 +389,6 @@ fn print_report(report: &apply::Report, plan: &Plan) -> anyhow::Result<()> {
     if let Some(e) = &report.commit_error {
         writeln!(err, "error: nothing was saved: {}", p(e))?;
     }
-    writeln!(out, "{}", report_summary(report, plan))?;
+    writeln!(out, "{}", report.summary(plan.summary.errors))?;
     Ok(())
-}
-
-/// The last line of an apply: `Apply complete: …` only when everything planned was
-/// applied; otherwise `Apply failed: …`, saying what failed and what was applied.
-fn report_summary(report: &apply::Report, plan: &Plan) -> String {
-    let total = report.destinations.len() + report.not_started;
-    let destinations = |n: usize| if n == 1 { "destination" } else { "destinations" };
-    if report.commit_error.is_some() {
-        return format!(
-            "Apply failed: nothing was saved; 0 of {total} {} applied. Fix the error above and \
-             run apply again.",
-            destinations(total)
-        );
-    }
-    let failed = report.destinations.iter().filter(|d| d.error.is_some()).count();
-    let mut problems = Vec::new();
-    if failed > 0 {
-        problems.push(format!("{failed} of {total} {} failed", destinations(total)));
-    }
-    if report.not_started > 0 {
-        problems.push(format!(
-            "{} of {total} not started (interrupted; run apply again to finish)",
-            report.not_started
-        ));
-    }
-    if !report.held_back.is_empty() {
-        let names: Vec<String> =
-            report.held_back.iter().map(|s| crate::text::printable(s).into_owned()).collect();
-        problems.push(format!(
-            "{} not applied because the plan has errors for {}: {}",
-            if names.len() == 1 { "1 sync".to_owned() } else { format!("{} syncs", names.len()) },
-            if names.len() == 1 { "it" } else { "them" },
-            names.join(", ")
-        ));
-    }
-    let plan_errors = plan.summary.errors;
-    if plan_errors > 0 && report.held_back.is_empty() {
-        problems.push(format!(
-            "the plan has {} (above)",
-            if plan_errors == 1 { "1 error".to_owned() } else { format!("{plan_errors} errors") }
-        ));
-    }
-    let (added, changed, deleted) = report.totals();
-    if problems.is_empty() {
-        format!("Apply complete: {added} added, {changed} changed, {deleted} deleted.")
-    } else {
-        format!(
-            "Apply failed: {}. Applied: {added} added, {changed} changed, {deleted} deleted.",
-            problems.join("; ")
-        )
-    }
 }

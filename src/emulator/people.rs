@@ -8,7 +8,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use serde_json::{Map, Value, json};
 
-use super::auth::CONTACTS;
+use super::auth::{CONTACTS, CONTACTS_READONLY};
 use super::error::ApiError;
 use super::quota::Bucket;
 use super::{SharedState, page, page_size, param, query_pairs};
@@ -17,7 +17,10 @@ use crate::model::{
     SINGLETON_FIELDS, contact_id,
 };
 
-const SCOPES: &[&str] = &[CONTACTS];
+/// Scopes that let a token read contacts: either.
+const READ_SCOPES: &[&str] = &[CONTACTS, CONTACTS_READONLY];
+/// Scopes that let a token write contacts: only the read-write one, as at Google.
+const WRITE_SCOPES: &[&str] = &[CONTACTS];
 
 /// Keys the API fills in on reads; ignored when a client sends them back.
 const OUTPUT_ONLY: &[&str] = &[
@@ -292,7 +295,7 @@ pub async fn list_groups(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let user = state.admit(&headers, SCOPES, Bucket::GroupRead, 1)?;
+    let user = state.admit(&headers, READ_SCOPES, Bucket::GroupRead, 1)?;
     let q = query_pairs(raw.as_deref());
     let size = page_size(&q, "pageSize", 30, 1000)?;
     let fields = mask(param(&q, "groupFields").or(Some("metadata,groupType,memberCount,name")));
@@ -318,7 +321,7 @@ pub async fn get_group(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let user = state.admit(&headers, SCOPES, Bucket::GroupRead, 1)?;
+    let user = state.admit(&headers, READ_SCOPES, Bucket::GroupRead, 1)?;
     let q = query_pairs(raw.as_deref());
     let rn = format!("contactGroups/{id}");
     let group = find_group(&state, &user, &rn)?;
@@ -358,7 +361,7 @@ pub async fn create_group(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let user = state.admit(&headers, SCOPES, Bucket::DeleteAndGroupWrite, 1)?;
+    let user = state.admit(&headers, WRITE_SCOPES, Bucket::DeleteAndGroupWrite, 1)?;
     let name = body["contactGroup"]["name"]
         .as_str()
         .filter(|n| !n.trim().is_empty())
@@ -379,7 +382,7 @@ pub async fn update_group(
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let user = state.admit(&headers, SCOPES, Bucket::DeleteAndGroupWrite, 1)?;
+    let user = state.admit(&headers, WRITE_SCOPES, Bucket::DeleteAndGroupWrite, 1)?;
     let rn = format!("contactGroups/{id}");
     let current = find_group(&state, &user, &rn)?;
     if current.system {
@@ -419,7 +422,7 @@ pub async fn delete_group(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let user = state.admit(&headers, SCOPES, Bucket::DeleteAndGroupWrite, 1)?;
+    let user = state.admit(&headers, WRITE_SCOPES, Bucket::DeleteAndGroupWrite, 1)?;
     let rn = format!("contactGroups/{id}");
     if find_group(&state, &user, &rn)?.system {
         return Err(ApiError::invalid("System contact groups cannot be deleted"));
@@ -444,7 +447,7 @@ pub async fn modify_members(
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let user = state.admit(&headers, SCOPES, Bucket::DeleteAndGroupWrite, 1)?;
+    let user = state.admit(&headers, WRITE_SCOPES, Bucket::DeleteAndGroupWrite, 1)?;
     let rn = format!("contactGroups/{id}");
     let group = find_group(&state, &user, &rn)?;
     let list = |k: &str| -> Vec<String> {
@@ -504,7 +507,7 @@ pub async fn connections(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let user = state.admit(&headers, SCOPES, Bucket::CriticalRead, 1)?;
+    let user = state.admit(&headers, READ_SCOPES, Bucket::CriticalRead, 1)?;
     let q = query_pairs(raw.as_deref());
     let fields = person_fields(&q, "personFields")?;
     let size = page_size(&q, "pageSize", 100, 1000)?;
@@ -528,7 +531,7 @@ pub async fn batch_get(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let user = state.admit(&headers, SCOPES, Bucket::CriticalRead, 1)?;
+    let user = state.admit(&headers, READ_SCOPES, Bucket::CriticalRead, 1)?;
     let q = query_pairs(raw.as_deref());
     let fields = person_fields(&q, "personFields")?;
     let names: Vec<&str> =
@@ -551,7 +554,7 @@ pub async fn batch_create(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let user = state.admit(&headers, SCOPES, Bucket::CriticalWrite, 6)?;
+    let user = state.admit(&headers, WRITE_SCOPES, Bucket::CriticalWrite, 6)?;
     let read = mask(body["readMask"].as_str());
     if read.is_empty() {
         return Err(ApiError::invalid("readMask is required"));
@@ -586,7 +589,7 @@ pub async fn batch_update(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let user = state.admit(&headers, SCOPES, Bucket::CriticalWrite, 6)?;
+    let user = state.admit(&headers, WRITE_SCOPES, Bucket::CriticalWrite, 6)?;
     let update_mask: Vec<String> = mask(body["updateMask"].as_str()).into_iter().collect();
     if update_mask.is_empty() {
         return Err(ApiError::invalid("updateMask is required"));
@@ -630,7 +633,7 @@ pub async fn batch_delete(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let user = state.admit(&headers, SCOPES, Bucket::DeleteAndGroupWrite, 10)?;
+    let user = state.admit(&headers, WRITE_SCOPES, Bucket::DeleteAndGroupWrite, 10)?;
     let names: Vec<String> = body["resourceNames"]
         .as_array()
         .into_iter()

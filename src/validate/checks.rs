@@ -261,6 +261,20 @@ pub fn check_workspace(ws: &Located<Workspace>, out: &mut Vec<Diagnostic>) {
         }
     }
     if let Some(google) = &spec.google {
+        let endpoints = &google.endpoints;
+        for (field, url) in [
+            ("people", &endpoints.people),
+            ("directory", &endpoints.directory),
+            ("token", &endpoints.token),
+        ] {
+            if let Some(why) =
+                url.as_deref().and_then(|u| crate::backend::google::check_endpoint(u).err())
+            {
+                out.push(doc.error(&format!("/spec/google/endpoints/{field}"), why));
+            }
+        }
+    }
+    if let Some(google) = &spec.google {
         check_email(doc, "/spec/google/adminUser", &google.admin_user, out);
     }
     if spec.time_zone.parse::<chrono_tz::Tz>().is_err() {

@@ -241,5 +241,6 @@ async fn slow_answers_time_out() {
     let backend = target.open().unwrap();
     let err =
         contact_sync::inventory::plan(backend.as_ref(), &input).await.unwrap_err().to_string();
-    assert!(err.contains("request timed out"), "{err}");
+    assert!(err.contains("no answer within the request timeout"), "{err}");
+    assert!(err.contains("2 attempts over"), "the retries are summarised: {err}");
 }

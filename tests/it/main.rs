@@ -3,6 +3,7 @@
 
 mod architecture;
 mod cli;
+mod edges;
 mod emulator;
 mod examples;
 mod fuzz;

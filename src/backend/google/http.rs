@@ -104,11 +104,24 @@ impl Failure {
         }
     }
 
+    /// A request refused before it was sent.
+    pub fn refused(message: String) -> Self {
+        Self {
+            status: 0,
+            canonical: "ABORTED".into(),
+            reason: "refused".into(),
+            message,
+            maybe_applied: false,
+            attempts: 0,
+            elapsed: Duration::ZERO,
+        }
+    }
+
     /// Whether an HTTP answer came back (not a transport failure, not a token
     /// endpoint that could not be reached).
     fn answered(&self) -> bool {
         match self.reason.as_str() {
-            "transport" => false,
+            "transport" | "refused" => false,
             "tokenEndpoint" => self.status != 503,
             _ => true,
         }

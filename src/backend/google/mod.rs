@@ -38,8 +38,13 @@ use crate::model::{
     PersonFields,
 };
 
-/// People API scope (`sub` = each source or destination user).
+/// People API scope to read and write contacts (`sub` = each source or destination
+/// user): what `apply` and the reconcile loop ask for.
 pub const CONTACTS: &str = "https://www.googleapis.com/auth/contacts";
+/// People API scope to read contacts only: what `plan` and every other read-only
+/// command ask for, so that a key delegated only this (the CI key that plans pull
+/// requests) can do all they do and no more.
+pub const CONTACTS_READONLY: &str = "https://www.googleapis.com/auth/contacts.readonly";
 /// Directory users, read-only (`sub` = the admin).
 pub const USERS_READONLY: &str = "https://www.googleapis.com/auth/admin.directory.user.readonly";
 /// Directory group members, read-only (`sub` = the admin).
@@ -80,6 +85,8 @@ pub struct Config {
     pub timeout: Duration,
     /// Retries.
     pub retry: RetryPolicy,
+    /// Read only: tokens carry [`CONTACTS_READONLY`], and no write is sent.
+    pub read_only: bool,
 }
 
 /// A Google Workspace tenant.
@@ -99,6 +106,26 @@ impl std::fmt::Debug for GoogleBackend {
     }
 }
 
+/// Refuses an endpoint that would carry bearer tokens in cleartext: `https://`
+/// only, or `http://` to a loopback address (an emulator on this machine).
+pub fn check_endpoint(url: &str) -> std::result::Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("`{url}` is not a URL ({e})"))?;
+    let host = parsed.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(format!(
+            "`{url}` is plain http: access tokens would travel in cleartext. Use https://, \
+             or http:// only to a loopback address (127.0.0.1, ::1, localhost) such as an \
+             emulator on this machine"
+        )),
+        other => Err(format!("`{url}` has scheme `{other}`; expected https://")),
+    }
+}
+
 fn directory_scopes() -> String {
     format!("{USERS_READONLY} {MEMBERS_READONLY}")
 }
@@ -106,7 +133,26 @@ fn directory_scopes() -> String {
 impl GoogleBackend {
     /// Loads the key and prepares the HTTP client.
     pub fn new(config: Config) -> Result<Self> {
+        for (what, url) in [
+            ("spec.google.endpoints.people", Some(&config.people_url)),
+            ("spec.google.endpoints.directory", Some(&config.directory_url)),
+            ("spec.google.endpoints.token", config.token_url.as_ref()),
+        ] {
+            if let Some(url) = url {
+                check_endpoint(url).map_err(|why| Error::Invalid(format!("{what}: {why}")))?;
+            }
+        }
         let key = ServiceAccountKey::load(&config.credentials)?;
+        if config.token_url.is_none()
+            && let Some(uri) = &key.token_uri
+        {
+            check_endpoint(uri).map_err(|why| {
+                Error::Invalid(format!(
+                    "token_uri of the key file {}: {why}",
+                    config.credentials.display()
+                ))
+            })?;
+        }
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .user_agent(concat!("contact-sync/", env!("CARGO_PKG_VERSION")))
@@ -156,12 +202,18 @@ impl GoogleBackend {
         guarded: bool,
     ) -> Result<Value, Failure> {
         let url = format!("{}/v1/{path}", self.config.people_url.trim_end_matches('/'));
+        if self.config.read_only && method != Method::GET {
+            return Err(Failure::refused(
+                "this run only reads (it holds the contacts.readonly scope); nothing was sent"
+                    .into(),
+            ));
+        }
         let guard = (guarded && method != Method::GET)
             .then(|| self.write_guard.lock().expect("write guard lock").clone())
             .flatten();
         let request = Request {
             subject: user,
-            scopes: CONTACTS,
+            scopes: if self.config.read_only { CONTACTS_READONLY } else { CONTACTS },
             method: &method,
             url: &url,
             query,
