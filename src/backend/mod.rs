@@ -227,3 +227,22 @@ pub trait Backend: Send + Sync {
         1
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_read_as_words_in_errors() {
+        // What an error says it was listing: never Rust's `OrgUnit("/Accounting")`.
+        assert_eq!(
+            UserScope::OrgUnit("/Accounting".into()).to_string(),
+            "users of org unit /Accounting"
+        );
+        assert_eq!(
+            UserScope::Domain("example.com".into()).to_string(),
+            "users of domain example.com"
+        );
+        assert_eq!(UserScope::All.to_string(), "all users");
+    }
+}

@@ -188,3 +188,43 @@ proptest! {
         }
     }
 }
+
+/// The local tenant file, mutated: it loads, or is refused with positioned
+/// errors; when it loads, planning against it does not panic either.
+fn check_tenant(text: &str) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["contact-sync.yaml", "syncs/sales-to-accounting.yaml", ".contactsyncignore"] {
+        let to = dir.path().join(f);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        let _ = std::fs::copy(crate::root().join("examples").join(f), &to);
+    }
+    std::fs::write(dir.path().join("workspace.yaml"), text).unwrap();
+    let options = contact_sync::workspace::LoadOptions {
+        paths: vec![dir.path().to_path_buf()],
+        ..Default::default()
+    };
+    let Ok((input, target)) = contact_sync::workspace::load(&options) else { return Ok(()) };
+    match target.open_read_only() {
+        Err(e) => {
+            let shown = e.to_string();
+            prop_assert!(!shown.chars().any(|c| c.is_control() && c != '\n'), "{shown:?}");
+        }
+        Ok(backend) => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let _ = rt.block_on(contact_sync::inventory::plan(backend.as_ref(), &input));
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn mutated_tenant_files_load_or_are_refused_never_panic(
+        mutations in prop::collection::vec(mutation(), 1..4),
+    ) {
+        let seed = std::fs::read_to_string(crate::root().join("examples/workspace.yaml")).unwrap();
+        check_tenant(&mutate(seed, &mutations))?;
+    }
+}
