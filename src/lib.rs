@@ -16,6 +16,7 @@ pub mod apply;
 pub mod backend;
 pub mod cli;
 pub mod diagnostic;
+pub mod directory;
 pub mod emulator;
 pub mod fsutil;
 pub mod inventory;

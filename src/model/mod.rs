@@ -8,6 +8,7 @@
 //! (drift) and for the google backend (did a resent update land?) alike.
 
 pub mod normalize;
+pub mod resolution;
 
 use std::collections::BTreeMap;
 

@@ -11,6 +11,7 @@
 pub mod desired;
 pub mod destination;
 pub mod diff;
+pub mod planner;
 pub mod render;
 
 use std::collections::BTreeMap;

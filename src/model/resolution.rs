@@ -1,0 +1,66 @@
+//! What the directory said about the users and groups a run's syncs name: data
+//! only. Which of it is an error, who is selected, excluded, held back or skipped
+//! is the planner's to judge ([`crate::plan::planner`]); reading it is
+//! [`crate::directory`]'s.
+
+use super::DirectoryUser;
+
+/// The directory as one run saw it.
+#[derive(Clone, Debug, Default)]
+pub struct Resolution {
+    /// Every user of the customer, sorted by primary address (lower case).
+    pub users: Vec<DirectoryUser>,
+    /// Per sync of the plan input, in its order: what the sync's selectors resolved
+    /// to, or why they could not be read (the backend's words).
+    pub syncs: Vec<Result<SyncResolution, String>>,
+}
+
+/// What one sync's source and destination selectors resolved to.
+#[derive(Clone, Debug)]
+pub struct SyncResolution {
+    /// The source.
+    pub source: SourceResolution,
+    /// `destinations.users`, `groups`, `orgUnits` and `domains`.
+    pub destinations: Selection,
+    /// `destinations.exclude.users` and `groups` (org units are matched by path).
+    pub exclude: Exclusion,
+}
+
+/// What a sync's source resolved to.
+#[derive(Clone, Debug)]
+pub enum SourceResolution {
+    /// A personal sync: the user `source.user` names, looked up by address or
+    /// alias (`None`: no such user).
+    Personal(Option<DirectoryUser>),
+    /// A directory sync: the users its domains and org units list (everyone when it
+    /// names neither and no group), and per `source.directory.groups` entry its
+    /// members' addresses (`None`: no such group).
+    Directory {
+        /// Users listed by domain or org unit.
+        listed: Vec<DirectoryUser>,
+        /// Members of each group, in manifest order.
+        groups: Vec<Option<Vec<String>>>,
+    },
+}
+
+/// What `destinations` resolved to.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Per `destinations.users` entry: the user the address names (by address or
+    /// alias), if any.
+    pub users: Vec<Option<DirectoryUser>>,
+    /// Per `destinations.groups` entry: its members' addresses (`None`: no such
+    /// group).
+    pub groups: Vec<Option<Vec<String>>>,
+    /// The users of `destinations.orgUnits` and `destinations.domains`.
+    pub scoped: Vec<DirectoryUser>,
+}
+
+/// What `destinations.exclude` resolved to.
+#[derive(Clone, Debug, Default)]
+pub struct Exclusion {
+    /// Per `exclude.users` entry: the user, if any.
+    pub users: Vec<Option<DirectoryUser>>,
+    /// Per `exclude.groups` entry: its members' addresses (none for no such group).
+    pub groups: Vec<Vec<String>>,
+}

@@ -1,0 +1,685 @@
+//! The planner: one pure function of (desired, actual), fed in steps so that
+//! memory stays bounded by the user in flight.
+//!
+//! [`Planner::new`] takes the plan input and what the directory said
+//! ([`Resolution`]) and judges every source and destination: a source not found,
+//! renamed or suspended, a destination not found or renamed, who is selected,
+//! excluded, held back or skipped. The driver ([`crate::inventory`]) then reads
+//! what the planner asks for — each personal source's groups and, if the group is
+//! there, its contacts ([`Planner::source_groups`], [`Planner::source_contacts`]);
+//! then every active user's groups and, if [`Reads::needs_contacts`] says so, its
+//! contacts ([`Planner::user`], [`Planner::unreadable`]) — and
+//! [`Planner::finish`] applies the deletion guard and the orphan policy, sorts
+//! and summarises. Everything the planner is given is hashed into the plan's
+//! fingerprint, so a saved plan can tell whether the tenant moved since.
+//!
+//! The driver makes no choice: it reads what it is told to, in the order it is
+//! told, and hands over what it read or why it could not.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use sha2::{Digest, Sha256};
+
+use super::desired::DesiredSync;
+use super::destination::{Actual, plan_removed, plan_selected};
+use super::{
+    Action, DestinationPlan, ErrorKind, Orphan, Plan, PlanError, PlanInput, Reason, Resource,
+    SyncInput, SyncPlan,
+};
+use crate::manifest::OrphanPolicy;
+use crate::model::resolution::{Resolution, SourceResolution, SyncResolution};
+use crate::model::{Contact, ContactGroup, DirectoryUser};
+
+/// A plan being made.
+pub struct Planner<'a> {
+    input: &'a PlanInput,
+    runs: Vec<Run<'a>>,
+    fp: Sha256,
+    /// Whether syncs whose manifest is gone are looked for (the whole set was read).
+    find_orphans: bool,
+    known: HashSet<&'a str>,
+    orphans: BTreeMap<String, SyncPlan>,
+    kept: Vec<Orphan>,
+    errors: Vec<PlanError>,
+    unreadable: usize,
+    managed: usize,
+}
+
+/// What the driver reads for each active user, decided before the reads start (so
+/// they can run concurrently while the planner works).
+#[derive(Clone, Debug, Default)]
+pub struct Reads {
+    /// Users some sync selects, by id: their contacts are read.
+    selected: HashSet<String>,
+    /// Syncs planned in this run: a user holding their state is read.
+    planned: HashSet<String>,
+    /// Every sync of the manifests, when orphans are looked for: a user holding
+    /// state of any other sync is read.
+    known: Option<HashSet<String>>,
+}
+
+impl Reads {
+    /// Whether `user`, whose contact groups are `groups`, needs its contacts read:
+    /// a sync selects it, or has left state there (a sync planned now, or one whose
+    /// manifest is gone).
+    pub fn needs_contacts(&self, user: &DirectoryUser, groups: &[ContactGroup]) -> bool {
+        self.selected.contains(&user.id)
+            || groups.iter().filter_map(|g| g.owner()).any(|owner| {
+                self.planned.contains(owner)
+                    || self.known.as_ref().is_some_and(|known| !known.contains(owner))
+            })
+    }
+}
+
+/// The directory indexed by address and alias.
+struct Directory<'r> {
+    by_email: HashMap<String, &'r DirectoryUser>,
+}
+
+impl<'r> Directory<'r> {
+    fn new(users: &'r [DirectoryUser]) -> Self {
+        let mut by_email = HashMap::new();
+        for u in users {
+            by_email.insert(u.primary_email.to_lowercase(), u);
+            for a in &u.aliases {
+                by_email.entry(a.to_lowercase()).or_insert(u);
+            }
+        }
+        Self { by_email }
+    }
+
+    fn get(&self, email: &str) -> Option<&'r DirectoryUser> {
+        self.by_email.get(&email.to_lowercase()).copied()
+    }
+}
+
+impl<'a> Planner<'a> {
+    /// Judges every sync's source and destinations from what the directory said.
+    pub fn new(input: &'a PlanInput, resolution: &'a Resolution) -> Self {
+        let mut fp = Sha256::new();
+        for u in &resolution.users {
+            feed(
+                &mut fp,
+                &[&u.id, &u.primary_email, &u.suspended.to_string(), &u.archived.to_string()],
+            );
+        }
+        let directory = Directory::new(&resolution.users);
+        let runs = input
+            .syncs
+            .iter()
+            .zip(&resolution.syncs)
+            .map(|(sync, resolved)| Run::judge(sync, resolved, &directory))
+            .collect();
+        Self {
+            input,
+            runs,
+            fp,
+            find_orphans: input.partial.is_none(),
+            known: input.known_syncs.iter().map(String::as_str).collect(),
+            orphans: BTreeMap::new(),
+            kept: Vec::new(),
+            errors: Vec::new(),
+            unreadable: 0,
+            managed: 0,
+        }
+    }
+
+    /// The personal sources to read, as (sync index, source address): each one's
+    /// contact groups, then — if [`Planner::source_groups`] says so — its contacts.
+    pub fn source_reads(&self) -> Vec<(usize, String)> {
+        self.runs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, run)| match &run.state {
+                SourceState::Read { user, .. } => Some((i, user.primary_email.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Takes the contact groups of sync `i`'s source (or why they could not be
+    /// read); returns whether its contacts are needed (the source group is there).
+    pub fn source_groups(&mut self, i: usize, groups: Result<Vec<ContactGroup>, String>) -> bool {
+        let run = &mut self.runs[i];
+        match groups {
+            Err(e) => {
+                run.unreadable_source(&e);
+                false
+            }
+            Ok(groups) => run.found_group(groups),
+        }
+    }
+
+    /// Takes the contacts of sync `i`'s source (or why they could not be read).
+    pub fn source_contacts(&mut self, i: usize, contacts: Result<Vec<Contact>, String>) {
+        let run = &mut self.runs[i];
+        match contacts {
+            Err(e) => run.unreadable_source(&e),
+            Ok(contacts) => run.desire(contacts),
+        }
+    }
+
+    /// Ends the sources: from now on the planner takes users. Returns what to read
+    /// of each active user.
+    pub fn reads(&mut self) -> Reads {
+        for run in &mut self.runs {
+            // A source whose contacts were never given (its group was missing) has
+            // its error already; any other pending state is a driver's mistake,
+            // planned as nothing rather than guessed at.
+            if matches!(run.state, SourceState::Read { .. } | SourceState::Group { .. }) {
+                run.state = SourceState::Held;
+            }
+            for parts in run.source_fp.drain(..) {
+                let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+                feed(&mut self.fp, &parts);
+            }
+        }
+        let planned: Vec<&Run> = self.runs.iter().filter(|r| r.desired().is_some()).collect();
+        Reads {
+            selected: planned.iter().flat_map(|r| r.selected.iter().cloned()).collect(),
+            planned: planned.iter().map(|r| r.name().to_owned()).collect(),
+            known: self.find_orphans.then(|| self.known.iter().map(|s| (*s).to_owned()).collect()),
+        }
+    }
+
+    /// Takes one user's contact groups and contacts and plans it for every sync
+    /// (and, when orphans are looked for, for every sync whose manifest is gone).
+    pub fn user(&mut self, user: &DirectoryUser, groups: &[ContactGroup], contacts: &[Contact]) {
+        feed(&mut self.fp, &["user", &user.id]);
+        for g in groups {
+            feed(&mut self.fp, &[&g.resource_name, &g.etag]);
+        }
+        for c in contacts {
+            feed(&mut self.fp, &[&c.resource_name, &c.etag]);
+        }
+        self.managed += contacts.iter().filter(|c| c.owner().is_some()).count();
+        let actual = Actual { user: &user.primary_email, id: &user.id, groups, contacts };
+        for run in &mut self.runs {
+            run.plan_user(user, &actual);
+        }
+        if !self.find_orphans {
+            return;
+        }
+        let owners: BTreeSet<&str> = groups
+            .iter()
+            .filter_map(|g| g.owner())
+            .chain(contacts.iter().filter_map(|c| c.owner()))
+            .filter(|o| !self.known.contains(o))
+            .collect();
+        for owner in owners {
+            match self.input.orphans {
+                OrphanPolicy::Delete => {
+                    let plan = self.orphans.entry(owner.to_owned()).or_insert_with(|| SyncPlan {
+                        name: owner.to_owned(),
+                        source: "(manifest deleted)".into(),
+                        orphaned: true,
+                        ..SyncPlan::default()
+                    });
+                    plan.destinations.push(plan_removed(owner, &actual, Reason::SyncDeleted));
+                }
+                OrphanPolicy::Keep => self.kept.push(Orphan {
+                    sync: owner.to_owned(),
+                    user: user.primary_email.clone(),
+                    contacts: actual.marked_contacts(owner).count(),
+                    groups: actual.marked_groups(owner).len(),
+                }),
+            }
+        }
+    }
+
+    /// A user whose groups or contacts could not be read: an error of every sync
+    /// that selects it (or of the plan, if none does), nothing changed for it, and
+    /// no orphan pruned anywhere (what the run did not see, it does not delete).
+    pub fn unreadable(&mut self, user: &DirectoryUser, why: &str) {
+        self.unreadable += 1;
+        let mut error = PlanError::new(
+            ErrorKind::Api,
+            format!(
+                "cannot read the contacts of {}: {why}; nothing is changed for this user in \
+                 this run",
+                user.primary_email
+            ),
+        );
+        error.email = Some(user.primary_email.clone());
+        let mut selecting = self.runs.iter_mut().filter(|r| r.selects(&user.id)).peekable();
+        if selecting.peek().is_none() {
+            self.errors.push(error);
+            return;
+        }
+        for run in selecting {
+            run.plan.destinations.push(DestinationPlan::error(&user.primary_email, error.clone()));
+        }
+    }
+
+    /// The plan: deletion guards, the orphan policy, sorted and summarised.
+    pub fn finish(self) -> Plan {
+        let (orphans, kept, notes) = super::settle_orphans(
+            self.orphans.into_values().collect(),
+            self.kept,
+            self.unreadable,
+            self.managed,
+            self.input,
+        );
+        let mut plan = Plan {
+            format_version: "1".into(),
+            orphans: kept,
+            errors: self.errors,
+            notes,
+            ..Plan::default()
+        };
+        for run in self.runs {
+            plan.syncs.push(run.finish(self.input));
+        }
+        plan.syncs.extend(orphans);
+        plan.syncs.sort_by(|a, b| a.name.cmp(&b.name));
+        plan.fingerprint = hex::encode(self.fp.finalize());
+        plan.summarize();
+        plan
+    }
+}
+
+fn feed(fp: &mut Sha256, parts: &[&str]) {
+    for p in parts {
+        fp.update(p.as_bytes());
+        fp.update([0]);
+    }
+    fp.update([1]);
+}
+
+/// Where a sync's source stands.
+#[derive(Debug)]
+enum SourceState {
+    /// The personal source user is fine: its groups are to be read.
+    Read { user: DirectoryUser, group_name: String },
+    /// Its group is there: its contacts are to be read.
+    Group { user: DirectoryUser, group: ContactGroup },
+    /// The sync is planned from this.
+    Desired(Box<DesiredSync>),
+    /// A source error (or a read that failed) holds the sync back.
+    Held,
+}
+
+/// One sync being planned.
+struct Run<'a> {
+    input: &'a SyncInput,
+    state: SourceState,
+    plan: SyncPlan,
+    /// Selected destinations, by user id.
+    selected: HashSet<String>,
+    /// Users that are not planned and not pruned (renamed, inactive).
+    held: HashSet<String>,
+    /// Marked contacts seen, for the deletion guard.
+    managed: usize,
+    /// What of the source goes into the fingerprint, in order.
+    source_fp: Vec<Vec<String>>,
+}
+
+impl<'a> Run<'a> {
+    /// Judges the sync's source and destinations.
+    fn judge(
+        input: &'a SyncInput,
+        resolved: &Result<SyncResolution, String>,
+        directory: &Directory<'_>,
+    ) -> Self {
+        let manifest = &input.manifest;
+        let mut run = Run {
+            input,
+            state: SourceState::Held,
+            plan: SyncPlan {
+                name: input.name().to_owned(),
+                suspended: manifest.spec.suspend,
+                source: manifest.spec.source.user.clone().unwrap_or_else(|| "the directory".into()),
+                ..SyncPlan::default()
+            },
+            selected: HashSet::new(),
+            held: HashSet::new(),
+            managed: 0,
+            source_fp: Vec::new(),
+        };
+        match resolved {
+            Err(e) => run.unreadable_source(e),
+            Ok(resolved) => {
+                let source_id = run.judge_source(&resolved.source, directory);
+                run.select(resolved, directory, source_id.as_deref());
+            }
+        }
+        run
+    }
+
+    fn name(&self) -> &str {
+        self.input.name()
+    }
+
+    fn desired(&self) -> Option<&DesiredSync> {
+        match &self.state {
+            SourceState::Desired(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    fn selects(&self, id: &str) -> bool {
+        self.desired().is_some() && self.selected.contains(id)
+    }
+
+    /// A read the sync needs failed: the whole sync is held back (its destinations
+    /// are unknown, so nothing may be pruned).
+    fn unreadable_source(&mut self, why: &str) {
+        self.state = SourceState::Held;
+        self.selected.clear();
+        self.plan.destinations.clear();
+        self.source_fp.clear();
+        let mut error = PlanError::new(
+            ErrorKind::Api,
+            format!(
+                "cannot read what the sync needs: {why}; nothing is changed for this sync in this run"
+            ),
+        );
+        error.location = Some(self.input.at("/metadata/name"));
+        self.plan.errors.push(error);
+        self.plan.source = self
+            .input
+            .manifest
+            .spec
+            .source
+            .user
+            .clone()
+            .unwrap_or_else(|| "the directory".into());
+    }
+
+    fn source_error(&mut self, kind: ErrorKind, pointer: &str, message: String) -> &mut PlanError {
+        let mut e = PlanError::new(kind, message);
+        e.email = self.input.manifest.spec.source.user.clone();
+        e.location = Some(self.input.at(pointer));
+        self.plan.errors.push(e);
+        self.plan.errors.last_mut().expect("just pushed")
+    }
+
+    /// Judges the source; returns the source user's id (left out of the
+    /// destinations), if there is one.
+    fn judge_source(
+        &mut self,
+        source: &SourceResolution,
+        directory: &Directory<'_>,
+    ) -> Option<String> {
+        match source {
+            SourceResolution::Personal(user) => self.judge_personal(user.as_ref()),
+            SourceResolution::Directory { listed, groups } => {
+                self.judge_directory(listed, groups, directory);
+                None
+            }
+        }
+    }
+
+    fn judge_personal(&mut self, user: Option<&DirectoryUser>) -> Option<String> {
+        let spec = &self.input.manifest.spec;
+        let address = spec.source.user.clone().unwrap_or_default();
+        let at_user = self.input.at("/spec/source/user");
+        let Some(user) = user else {
+            let message = format!(
+                "source user {address} not found in the directory; fix source.user in {at_user}"
+            );
+            self.source_error(ErrorKind::SourceNotFound, "/spec/source/user", message);
+            return None;
+        };
+        if !user.primary_email.eq_ignore_ascii_case(&address) {
+            let message = format!(
+                "source user {address} was renamed to {}; update source.user in {at_user}",
+                user.primary_email
+            );
+            self.source_error(ErrorKind::SourceRenamed, "/spec/source/user", message).renamed_to =
+                Some(user.primary_email.clone());
+            return Some(user.id.clone());
+        }
+        if user.inactive() {
+            let message = format!(
+                "source user {address} is suspended or archived; nothing is synced until it is active again"
+            );
+            self.source_error(ErrorKind::SourceSuspended, "/spec/source/user", message);
+            return Some(user.id.clone());
+        }
+        let group_name = spec.source.contact_group.clone().unwrap_or_default();
+        self.state = SourceState::Read { user: user.clone(), group_name };
+        Some(user.id.clone())
+    }
+
+    /// The source user's groups: is the source group there?
+    fn found_group(&mut self, groups: Vec<ContactGroup>) -> bool {
+        let SourceState::Read { user, group_name } = std::mem::replace(&mut self.state, SourceState::Held)
+        else {
+            return false;
+        };
+        let Some(group) = groups.iter().find(|g| g.name == group_name) else {
+            let names = groups.iter().map(|g| g.name.as_str());
+            let hint = crate::validate::did_you_mean(&group_name, names)
+                .map(|n| format!(" (did you mean \"{n}\"?)"))
+                .unwrap_or_default();
+            let message = format!(
+                "{} has no contact group \"{group_name}\"{hint}; fix source.contactGroup in {}",
+                self.input.manifest.spec.source.user.as_deref().unwrap_or_default(),
+                self.input.at("/spec/source/contactGroup")
+            );
+            self.source_error(ErrorKind::SourceGroupNotFound, "/spec/source/contactGroup", message);
+            return false;
+        };
+        self.state = SourceState::Group { user, group: group.clone() };
+        true
+    }
+
+    /// The source user's contacts: the sync's desired state.
+    fn desire(&mut self, contacts: Vec<Contact>) {
+        let SourceState::Group { user, group } = std::mem::replace(&mut self.state, SourceState::Held)
+        else {
+            return;
+        };
+        self.source_fp.push(
+            ["source", &user.id, &group.resource_name, &group.etag].map(str::to_owned).to_vec(),
+        );
+        for c in contacts.iter().filter(|c| c.memberships.contains(&group.resource_name)) {
+            self.source_fp.push(vec![c.resource_name.clone(), c.etag.clone()]);
+        }
+        let desired = DesiredSync::personal(self.input, &user, &group.resource_name, &contacts);
+        self.plan.source = desired.source_label.clone();
+        self.state = SourceState::Desired(Box::new(desired));
+    }
+
+    /// A directory sync's source: the users its selectors list, unless a group is
+    /// missing.
+    fn judge_directory(
+        &mut self,
+        listed: &[DirectoryUser],
+        groups: &[Option<Vec<String>>],
+        directory: &Directory<'_>,
+    ) {
+        let mut users: BTreeMap<String, DirectoryUser> =
+            listed.iter().map(|u| (u.id.clone(), u.clone())).collect();
+        let names = self
+            .input
+            .manifest
+            .spec
+            .source
+            .directory
+            .as_ref()
+            .map(|d| d.groups.clone())
+            .unwrap_or_default();
+        for (i, members) in groups.iter().enumerate() {
+            let Some(members) = members else {
+                let pointer = format!("/spec/source/directory/groups/{i}");
+                let message = format!(
+                    "group {} not found; fix source.directory.groups in {}",
+                    names.get(i).map_or("", String::as_str),
+                    self.input.at(&pointer)
+                );
+                self.source_error(ErrorKind::SourceNotFound, &pointer, message);
+                return;
+            };
+            users.extend(
+                members.iter().filter_map(|m| directory.get(m)).map(|u| (u.id.clone(), u.clone())),
+            );
+        }
+        let users: Vec<DirectoryUser> = users.into_values().collect();
+        for u in &users {
+            self.source_fp.push(
+                [
+                    "source",
+                    &u.id,
+                    &u.given_name,
+                    &u.family_name,
+                    &serde_json::json!([u.phones, u.organizations]).to_string(),
+                    if u.include_in_global_address_list { "listed" } else { "hidden" },
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+            );
+        }
+        let desired = DesiredSync::directory(self.input, &users);
+        self.plan.source = desired.source_label.clone();
+        self.state = SourceState::Desired(Box::new(desired));
+    }
+
+    /// Resolves the destinations: selectors minus exclusions minus the source user.
+    fn select(
+        &mut self,
+        resolved: &SyncResolution,
+        directory: &Directory<'_>,
+        source_id: Option<&str>,
+    ) {
+        let dest = &self.input.manifest.spec.destinations;
+        let found = &resolved.destinations;
+        let mut candidates: BTreeMap<String, DirectoryUser> = BTreeMap::new();
+        for (i, (address, user)) in dest.users.iter().zip(&found.users).enumerate() {
+            let at = self.input.at(&format!("/spec/destinations/users/{i}"));
+            match user {
+                None => {
+                    let message =
+                        format!("not found in the directory; fix destinations.users in {at}");
+                    self.hold_back(ErrorKind::DestinationNotFound, address, at, message, None);
+                }
+                Some(u) if !u.primary_email.eq_ignore_ascii_case(address) => {
+                    let message = format!(
+                        "renamed to {}; update destinations.users in {at}",
+                        u.primary_email
+                    );
+                    self.held.insert(u.id.clone());
+                    let renamed_to = Some(u.primary_email.clone());
+                    self.hold_back(ErrorKind::DestinationRenamed, address, at, message, renamed_to);
+                }
+                Some(u) => {
+                    candidates.insert(u.id.clone(), u.clone());
+                }
+            }
+        }
+        for (i, (group, members)) in dest.groups.iter().zip(&found.groups).enumerate() {
+            match members {
+                None => {
+                    let at = self.input.at(&format!("/spec/destinations/groups/{i}"));
+                    let message = format!("group not found; fix destinations.groups in {at}");
+                    self.hold_back(ErrorKind::DestinationNotFound, group, at, message, None);
+                }
+                Some(members) => candidates.extend(
+                    members
+                        .iter()
+                        .filter_map(|m| directory.get(m))
+                        .map(|u| (u.id.clone(), u.clone())),
+                ),
+            }
+        }
+        candidates.extend(found.scoped.iter().map(|u| (u.id.clone(), u.clone())));
+
+        let mut excluded: HashSet<&str> =
+            resolved.exclude.users.iter().flatten().map(|u| u.id.as_str()).collect();
+        for members in &resolved.exclude.groups {
+            excluded.extend(members.iter().filter_map(|m| directory.get(m)).map(|u| u.id.as_str()));
+        }
+        for u in candidates.into_values() {
+            let excluded = excluded.contains(u.id.as_str())
+                || Some(u.id.as_str()) == source_id
+                || dest
+                    .exclude
+                    .org_units
+                    .iter()
+                    .any(|ou| crate::model::in_org_unit(&u.org_unit_path, ou));
+            if excluded {
+                continue;
+            }
+            if u.inactive() {
+                let why = if u.suspended { "suspended" } else { "archived" };
+                self.held.insert(u.id.clone());
+                self.plan.destinations.push(DestinationPlan::skipped(&u.primary_email, why));
+            } else {
+                self.selected.insert(u.id);
+            }
+        }
+    }
+
+    /// Records a destination held back by an error about `address` (as the manifest
+    /// names it at `location`).
+    fn hold_back(
+        &mut self,
+        kind: ErrorKind,
+        address: &str,
+        location: String,
+        message: String,
+        renamed_to: Option<String>,
+    ) {
+        let mut e = PlanError::new(kind, message);
+        e.email = Some(address.to_owned());
+        e.renamed_to = renamed_to;
+        e.location = Some(location);
+        self.plan.destinations.push(DestinationPlan::error(address, e));
+    }
+
+    /// Plans `user` for this sync if it is selected, or has state to prune.
+    fn plan_user(&mut self, user: &DirectoryUser, actual: &Actual) {
+        let SourceState::Desired(desired) = &self.state else { return };
+        let name = desired.name.as_str();
+        self.managed += actual.marked_contacts(name).count();
+        if self.selected.contains(&user.id) {
+            self.plan.destinations.push(plan_selected(desired, actual));
+        } else if !self.held.contains(&user.id)
+            && (actual.marked_contacts(name).next().is_some()
+                || !actual.marked_groups(name).is_empty())
+        {
+            self.plan.destinations.push(plan_removed(name, actual, Reason::DestinationRemoved));
+        }
+    }
+
+    /// Sorts destinations and applies the deletion guard.
+    fn finish(mut self, input: &PlanInput) -> SyncPlan {
+        let planned = self.desired().is_some();
+        if !planned {
+            // Held back: its selection planned nothing.
+            self.selected.clear();
+        }
+        self.plan.users = if planned { self.selected.len() } else { 0 };
+        self.plan.destinations.sort_by_key(|a| a.user.to_lowercase());
+        let deletes = self
+            .plan
+            .destinations
+            .iter()
+            .flat_map(|d| &d.changes)
+            .filter(|c| c.resource == Resource::Contact && c.action == Action::Delete)
+            .filter(|c| {
+                matches!(
+                    c.reason,
+                    Reason::RemovedFromSource | Reason::DestinationRemoved | Reason::Hidden
+                )
+            })
+            .count();
+        let pct = usize::from(input.max_delete_percent);
+        if !input.allow_deletes && self.managed > 0 && deletes * 100 > pct * self.managed {
+            let mut e = PlanError::new(
+                ErrorKind::DeleteGuard,
+                format!(
+                    "would delete {deletes} of {} managed contacts ({}%), more than maxDeletePercent \
+                     {pct}%; nothing is applied for this sync. If this is intended (an emptied \
+                     source group?), run again with --allow-deletes",
+                    self.managed,
+                    deletes * 100 / self.managed
+                ),
+            );
+            e.location = Some(self.input.at("/metadata/name"));
+            self.plan.errors.push(e);
+        }
+        self.plan
+    }
+}
