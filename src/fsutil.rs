@@ -9,6 +9,7 @@
 //! file it points at gets the new content and the link stays a link.
 
 use std::fs::{File, OpenOptions};
+use std::io::ErrorKind as IoKind;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -32,7 +33,7 @@ pub fn resolve(path: &Path) -> io::Result<PathBuf> {
                 };
             }
             Ok(_) => return Ok(current),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(current),
+            Err(e) if e.kind() == IoKind::NotFound => return Ok(current),
             Err(e) => return Err(e),
         }
     }
@@ -46,9 +47,10 @@ fn folder(path: &Path) -> &Path {
 
 /// `.<name>.contact-sync-tmp.`: how the temporary files of `target` begin.
 fn temp_prefix(target: &Path) -> io::Result<String> {
-    let name = target.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidInput, "the path does not name a file")
-    })?;
+    let name = target
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| io::Error::new(IoKind::InvalidInput, "the path does not name a file"))?;
     Ok(format!(".{name}{TEMP_INFIX}"))
 }
 
@@ -66,7 +68,7 @@ fn create_temp(target: &Path) -> io::Result<(File, PathBuf)> {
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         match options.open(&path) {
             Ok(file) => return Ok((file, path)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 100 => attempts += 1,
+            Err(e) if e.kind() == IoKind::AlreadyExists && attempts < 100 => attempts += 1,
             Err(e) => return Err(e),
         }
     }
@@ -167,7 +169,7 @@ mod tests {
     fn a_failed_write_names_no_temporary_file_and_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let err = write_atomic(&dir.path().join("missing/p.json"), b"{}").unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert_eq!(err.kind(), IoKind::NotFound);
         assert!(!err.to_string().contains("tmp"), "{err}");
         // The rename fails: the target is a folder.
         std::fs::create_dir(dir.path().join("p.json")).unwrap();

@@ -19,6 +19,7 @@ pub mod diagnostic;
 pub mod directory;
 pub mod emulator;
 pub mod fsutil;
+pub mod google_api;
 pub mod inventory;
 pub mod lease;
 pub mod manifest;

@@ -23,7 +23,10 @@ pub async fn resolve(backend: &dyn Backend, input: &PlanInput) -> backend::Resul
     Ok(Resolution { users, syncs })
 }
 
-async fn resolve_sync(backend: &dyn Backend, sync: &ContactSync) -> backend::Result<SyncResolution> {
+async fn resolve_sync(
+    backend: &dyn Backend,
+    sync: &ContactSync,
+) -> backend::Result<SyncResolution> {
     let spec = &sync.spec;
     let source = match spec.sync_type {
         SyncType::Personal => {

@@ -20,7 +20,7 @@ use serde_json::json;
 use super::error::ApiError;
 use super::{Emulator, SharedState};
 
-pub use crate::backend::google::{CONTACTS, CONTACTS_READONLY, MEMBERS_READONLY, USERS_READONLY};
+pub use crate::google_api::{CONTACTS, CONTACTS_READONLY, MEMBERS_READONLY, USERS_READONLY};
 
 /// The scopes the emulated tenant's admin granted to the service account, unless
 /// [`super::Config::delegated_scopes`] says otherwise.

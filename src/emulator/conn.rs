@@ -7,6 +7,7 @@
 //! the response and closes the connection: the client sees it end without an answer.
 
 use std::io;
+use std::io::ErrorKind as IoKind;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -62,7 +63,7 @@ impl Connected<IncomingStream<'_, CuttableListener>> for Cut {
 }
 
 fn cut_error() -> io::Error {
-    io::Error::new(io::ErrorKind::ConnectionReset, "connection cut by the emulator")
+    io::Error::new(IoKind::ConnectionReset, "connection cut by the emulator")
 }
 
 impl AsyncRead for CuttableStream {

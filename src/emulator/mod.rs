@@ -251,7 +251,7 @@ pub fn public_key(path: &std::path::Path) -> Result<TrustedKey, crate::backend::
         .ok()
         .and_then(|v| v["private_key"].as_str().map(str::to_owned))
         .unwrap_or(text);
-    let key = crate::backend::google::auth::rsa_key_pair(&pem).ok_or_else(|| {
+    let key = crate::google_api::rsa_key_pair(&pem).ok_or_else(|| {
         crate::backend::Error::Store(format!("{} holds no RSA private key", path.display()))
     })?;
     Ok(TrustedKey(key.public_key().as_ref().to_vec()))

@@ -121,7 +121,7 @@ pub fn same_content(a: &PersonFields, b: &PersonFields) -> bool {
 /// The hash stored in the `contact-sync/hash` marker: of normalised fields,
 /// independent of item order.
 pub fn content_hash(normalized: &PersonFields) -> String {
-    crate::model::short_hash(&[&canonical_string(&sorted(normalized))])
+    super::short_hash(&[&canonical_string(&sorted(normalized))])
 }
 
 #[cfg(test)]

@@ -376,14 +376,8 @@ impl<'a> Run<'a> {
         );
         error.location = Some(self.input.at("/metadata/name"));
         self.plan.errors.push(error);
-        self.plan.source = self
-            .input
-            .manifest
-            .spec
-            .source
-            .user
-            .clone()
-            .unwrap_or_else(|| "the directory".into());
+        self.plan.source =
+            self.input.manifest.spec.source.user.clone().unwrap_or_else(|| "the directory".into());
     }
 
     fn source_error(&mut self, kind: ErrorKind, pointer: &str, message: String) -> &mut PlanError {
@@ -444,7 +438,8 @@ impl<'a> Run<'a> {
 
     /// The source user's groups: is the source group there?
     fn found_group(&mut self, groups: Vec<ContactGroup>) -> bool {
-        let SourceState::Read { user, group_name } = std::mem::replace(&mut self.state, SourceState::Held)
+        let SourceState::Read { user, group_name } =
+            std::mem::replace(&mut self.state, SourceState::Held)
         else {
             return false;
         };
@@ -467,7 +462,8 @@ impl<'a> Run<'a> {
 
     /// The source user's contacts: the sync's desired state.
     fn desire(&mut self, contacts: Vec<Contact>) {
-        let SourceState::Group { user, group } = std::mem::replace(&mut self.state, SourceState::Held)
+        let SourceState::Group { user, group } =
+            std::mem::replace(&mut self.state, SourceState::Held)
         else {
             return;
         };

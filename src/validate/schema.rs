@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
-use jsonschema::error::ValidationErrorKind;
+use jsonschema::error::ValidationErrorKind as Invalid;
 use serde_json::Value;
 
 use crate::diagnostic::{Diagnostic, Location};
@@ -59,7 +59,7 @@ pub fn check(doc: &Document, kind: Kind, instance: &Value) -> Vec<Diagnostic> {
         let pointer = error.instance_path().as_str().to_owned();
         let schema_path = error.schema_path().as_str().to_owned();
         match error.kind() {
-            ValidationErrorKind::AdditionalProperties { unexpected } => {
+            Invalid::AdditionalProperties { unexpected } => {
                 let allowed = allowed_properties(&compiled.root, &schema_path);
                 let unexpected: HashSet<&str> = unexpected.iter().map(String::as_str).collect();
                 // One walk over the mapping's keys, not one lookup per unknown key:
@@ -77,11 +77,11 @@ pub fn check(doc: &Document, kind: Kind, instance: &Value) -> Vec<Diagnostic> {
                     out.push(Diagnostic::at(location, field, unknown_field(&key, &allowed)));
                 }
             }
-            ValidationErrorKind::Required { property } => {
+            Invalid::Required { property } => {
                 let name = property.as_str().unwrap_or_default();
                 out.push(doc.error(&pointer, format!("missing required field `{name}`")));
             }
-            ValidationErrorKind::OneOfNotValid { .. } | ValidationErrorKind::AnyOf { .. }
+            Invalid::OneOfNotValid { .. } | Invalid::AnyOf { .. }
                 if const_choices(&compiled.root, &schema_path).is_some() =>
             {
                 let choices = const_choices(&compiled.root, &schema_path).unwrap_or_default();

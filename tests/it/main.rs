@@ -10,6 +10,7 @@ mod fuzz;
 mod google;
 mod harness;
 mod plan_cli;
+mod planner;
 mod properties;
 mod scenarios;
 mod schema;

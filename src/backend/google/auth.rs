@@ -15,8 +15,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::SystemRandom;
 use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
-use rustls_pki_types::PrivateKeyDer;
-use rustls_pki_types::pem::PemObject;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -79,15 +77,7 @@ impl ServiceAccountKey {
     }
 }
 
-/// An RSA key pair from a PEM private key (PKCS#8, as in Google's key files, or
-/// PKCS#1); `None` when the text holds none.
-pub fn rsa_key_pair(pem: &str) -> Option<RsaKeyPair> {
-    match PrivateKeyDer::from_pem_slice(pem.as_bytes()).ok()? {
-        PrivateKeyDer::Pkcs8(k) => RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()).ok(),
-        PrivateKeyDer::Pkcs1(k) => RsaKeyPair::from_der(k.secret_pkcs1_der()).ok(),
-        _ => None,
-    }
-}
+pub use crate::google_api::rsa_key_pair;
 
 /// Signs assertions and caches tokens.
 pub struct Authenticator {

@@ -366,13 +366,13 @@ pub fn describe(e: &reqwest::Error) -> String {
     let text = chain.iter().map(ToString::to_string).collect::<Vec<_>>().join(": ").to_lowercase();
     let io =
         chain.iter().find_map(|c| c.downcast_ref::<std::io::Error>()).map(std::io::Error::kind);
-    use std::io::ErrorKind;
+    use std::io::ErrorKind as Io;
     let cause = match io {
-        Some(ErrorKind::ConnectionRefused) => "connection refused".to_owned(),
-        Some(ErrorKind::ConnectionReset) => "connection reset by the server".to_owned(),
-        Some(ErrorKind::ConnectionAborted) => "connection aborted".to_owned(),
-        Some(ErrorKind::TimedOut) => "timed out".to_owned(),
-        Some(ErrorKind::UnexpectedEof) => "the server closed the connection".to_owned(),
+        Some(Io::ConnectionRefused) => "connection refused".to_owned(),
+        Some(Io::ConnectionReset) => "connection reset by the server".to_owned(),
+        Some(Io::ConnectionAborted) => "connection aborted".to_owned(),
+        Some(Io::TimedOut) => "timed out".to_owned(),
+        Some(Io::UnexpectedEof) => "the server closed the connection".to_owned(),
         _ if text.contains("dns error") || text.contains("failed to lookup address") => {
             format!("cannot resolve the host name ({})", strip_os_error(&root))
         }

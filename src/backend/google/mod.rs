@@ -38,25 +38,10 @@ use crate::model::{
     PersonFields,
 };
 
-/// People API scope to read and write contacts (`sub` = each source or destination
-/// user): what `apply` and the reconcile loop ask for.
-pub const CONTACTS: &str = "https://www.googleapis.com/auth/contacts";
-/// People API scope to read contacts only: what `plan` and every other read-only
-/// command ask for, so that a key delegated only this (the CI key that plans pull
-/// requests) can do all they do and no more.
-pub const CONTACTS_READONLY: &str = "https://www.googleapis.com/auth/contacts.readonly";
-/// Directory users, read-only (`sub` = the admin).
-pub const USERS_READONLY: &str = "https://www.googleapis.com/auth/admin.directory.user.readonly";
-/// Directory group members, read-only (`sub` = the admin).
-pub const MEMBERS_READONLY: &str =
-    "https://www.googleapis.com/auth/admin.directory.group.member.readonly";
+pub use crate::google_api::{
+    CONTACTS, CONTACTS_READONLY, DIRECTORY_URL, MEMBERS_READONLY, PEOPLE_URL, USERS_READONLY,
+};
 
-/// Google's People API.
-pub const PEOPLE_URL: &str = "https://people.googleapis.com";
-/// Google's Admin SDK.
-pub const DIRECTORY_URL: &str = "https://admin.googleapis.com";
-
-/// Limits of the batch methods.
 const CREATE_BATCH: usize = 200;
 const UPDATE_BATCH: usize = 200;
 const DELETE_BATCH: usize = 500;
