@@ -24,8 +24,6 @@ pub const PEOPLE_URL: &str = "https://people.googleapis.com";
 /// Google's Admin SDK.
 pub const DIRECTORY_URL: &str = "https://admin.googleapis.com";
 
-/// Limits of the batch methods.
-
 /// An RSA key pair from a PEM private key (PKCS#8, as in Google's key files, or
 /// PKCS#1); `None` when the text holds none.
 pub fn rsa_key_pair(pem: &str) -> Option<RsaKeyPair> {

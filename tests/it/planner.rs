@@ -199,12 +199,22 @@ fn apply(store: &mut Store, plan: &Plan) {
                     }
                     for g in add_to {
                         store
-                            .modify_members(user, &resolve(g), &[resource_name.clone()], &[])
+                            .modify_members(
+                                user,
+                                &resolve(g),
+                                std::slice::from_ref(resource_name),
+                                &[],
+                            )
                             .unwrap();
                     }
                     for g in remove_from {
                         store
-                            .modify_members(user, &resolve(g), &[], &[resource_name.clone()])
+                            .modify_members(
+                                user,
+                                &resolve(g),
+                                &[],
+                                std::slice::from_ref(resource_name),
+                            )
                             .unwrap();
                     }
                 }

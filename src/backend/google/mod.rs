@@ -42,6 +42,7 @@ pub use crate::google_api::{
     CONTACTS, CONTACTS_READONLY, DIRECTORY_URL, MEMBERS_READONLY, PEOPLE_URL, USERS_READONLY,
 };
 
+/// Limits of the batch methods.
 const CREATE_BATCH: usize = 200;
 const UPDATE_BATCH: usize = 200;
 const DELETE_BATCH: usize = 500;
