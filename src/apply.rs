@@ -16,7 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::{self, Backend};
 
-use crate::plan::{Action, Change, DestinationPlan, NEW_TARGET_GROUP, Op, Plan, Status};
+use crate::model::NewContact;
+use crate::plan::{Action, Change, DestinationPlan, GroupRef, Op, Plan, Status};
 
 /// What applying one destination did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -222,12 +223,14 @@ async fn apply_destination(
     user: &str,
     changes: &[Change],
 ) -> backend::Result<()> {
-    let ops: Vec<&Op> = changes.iter().filter_map(|c| c.op.as_ref()).collect();
-    let mut target = NEW_TARGET_GROUP.to_owned();
+    let ops: Vec<&Op> = changes.iter().map(|c| &c.op).collect();
+    // The target group, once created here.
+    let mut created: Option<String> = None;
     for op in &ops {
         match op {
             Op::CreateGroup { name, client_data } => {
-                target = backend.create_group(user, name, client_data.clone()).await?.resource_name;
+                let group = backend.create_group(user, name, client_data.clone()).await?;
+                created = Some(group.resource_name);
             }
             Op::UpdateGroup { group } => {
                 backend.update_group(user, group.clone()).await?;
@@ -235,19 +238,25 @@ async fn apply_destination(
             _ => {}
         }
     }
-    let resolve = |rn: &String| if rn == NEW_TARGET_GROUP { target.clone() } else { rn.clone() };
+    let resolve = |g: &GroupRef| match g {
+        GroupRef::Existing(rn) => Ok(rn.clone()),
+        GroupRef::NewTarget => created.clone().ok_or_else(|| {
+            backend::Error::Invalid(format!(
+                "the plan for {user} puts contacts in a target group it does not create"
+            ))
+        }),
+    };
 
-    let creates: Vec<_> = ops
-        .iter()
-        .filter_map(|op| match op {
-            Op::CreateContact { contact } => {
-                let mut contact = contact.clone();
-                contact.memberships = contact.memberships.iter().map(resolve).collect();
-                Some(contact)
-            }
-            _ => None,
-        })
-        .collect();
+    let mut creates = Vec::new();
+    for op in &ops {
+        if let Op::CreateContact { fields, memberships, client_data } = op {
+            creates.push(NewContact {
+                fields: fields.clone(),
+                memberships: memberships.iter().map(resolve).collect::<Result<_, _>>()?,
+                client_data: client_data.clone(),
+            });
+        }
+    }
     if !creates.is_empty() {
         backend.create_contacts(user, creates).await?;
     }
@@ -258,10 +267,10 @@ async fn apply_destination(
         if let Op::UpdateContact { update, resource_name, add_to, remove_from } = op {
             updates.extend(update.clone());
             for g in add_to {
-                members.entry(resolve(g)).or_default().0.push(resource_name.clone());
+                members.entry(resolve(g)?).or_default().0.push(resource_name.clone());
             }
             for g in remove_from {
-                members.entry(resolve(g)).or_default().1.push(resource_name.clone());
+                members.entry(g.clone()).or_default().1.push(resource_name.clone());
             }
         }
     }

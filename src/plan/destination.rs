@@ -10,13 +10,13 @@ use std::collections::BTreeMap;
 use super::desired::{DesiredContact, DesiredSync};
 use super::diff::{changed_fields, diff};
 use super::{
-    Action, Change, DestinationPlan, ErrorKind, FieldChange, NEW_TARGET_GROUP, Op, PlanError,
-    Reason, Resource,
+    Action, Change, DestinationPlan, ErrorKind, FieldChange, GroupRef, Op, PlanError, Reason,
+    Resource,
 };
 use crate::model::normalize::{content_hash, normalize, same_content};
 use crate::model::{
     ClientData, Contact, ContactGroup, ContactUpdate, MARKER_HASH, MARKER_SOURCE,
-    MARKER_SOURCE_USER, MARKER_SYNC, MY_CONTACTS, NewContact, client_data,
+    MARKER_SOURCE_USER, MARKER_SYNC, MY_CONTACTS, client_data,
 };
 
 /// One user's actual state, as read from the backend.
@@ -74,13 +74,13 @@ fn sort_changes(changes: &mut [Change]) {
     changes.sort_by(|a, b| (a.resource, &a.name, a.action).cmp(&(b.resource, &b.name, b.action)));
 }
 
-/// Makes sure the target group exists under its name; returns its resource name
-/// (or [`NEW_TARGET_GROUP`] when the plan creates it).
+/// Makes sure the target group exists under its name; returns it (new when the
+/// plan creates it).
 fn plan_group(
     sync: &DesiredSync,
     actual: &Actual,
     changes: &mut Vec<Change>,
-) -> Result<String, PlanError> {
+) -> Result<GroupRef, PlanError> {
     let marked = actual.marked_groups(&sync.name);
     let conflict =
         actual.groups.iter().find(|g| g.name == sync.target_group && g.owner() != Some(&sync.name));
@@ -108,12 +108,12 @@ fn plan_group(
             email: None,
             reason: Reason::Missing,
             fields: Vec::new(),
-            op: Some(Op::CreateGroup {
+            op: Op::CreateGroup {
                 name: sync.target_group.clone(),
                 client_data: group_markers(sync),
-            }),
+            },
         });
-        return Ok(NEW_TARGET_GROUP.to_owned());
+        return Ok(GroupRef::NewTarget);
     };
     let written_for = client_data(&group.client_data, MARKER_SOURCE_USER).unwrap_or_default();
     if written_for != sync.source_user_id {
@@ -147,11 +147,11 @@ fn plan_group(
                 before: Some(group.name.clone().into()),
                 after: Some(sync.target_group.clone().into()),
             }],
-            op: Some(Op::UpdateGroup { group: renamed }),
+            op: Op::UpdateGroup { group: renamed },
         });
     }
     changes.extend(duplicates.iter().map(|g| delete_group(g, Reason::Duplicate)));
-    Ok(group.resource_name.clone())
+    Ok(GroupRef::Existing(group.resource_name.clone()))
 }
 
 fn group_markers(sync: &DesiredSync) -> Vec<ClientData> {
@@ -161,18 +161,14 @@ fn group_markers(sync: &DesiredSync) -> Vec<ClientData> {
     ]
 }
 
-fn plan_contacts(sync: &DesiredSync, actual: &Actual, group: &str, changes: &mut Vec<Change>) {
+fn plan_contacts(sync: &DesiredSync, actual: &Actual, group: &GroupRef, changes: &mut Vec<Change>) {
     let mut present: BTreeMap<&str, Vec<&Contact>> = BTreeMap::new();
     for c in actual.marked_contacts(&sync.name) {
         let key = client_data(&c.client_data, MARKER_SOURCE).unwrap_or_default();
         present.entry(key).or_default().push(c);
     }
-    let group_names: BTreeMap<&str, &str> = actual
-        .groups
-        .iter()
-        .map(|g| (g.resource_name.as_str(), g.name.as_str()))
-        .chain([(NEW_TARGET_GROUP, sync.target_group.as_str())])
-        .collect();
+    let group_names: BTreeMap<&str, &str> =
+        actual.groups.iter().map(|g| (g.resource_name.as_str(), g.name.as_str())).collect();
     let own = sync.own_entry(actual.id);
     for (key, want) in &sync.contacts {
         if own.as_ref() == Some(key) {
@@ -204,15 +200,15 @@ fn plan_contacts(sync: &DesiredSync, actual: &Actual, group: &str, changes: &mut
     }
 }
 
-fn wanted_memberships(sync: &DesiredSync, group: &str) -> Vec<String> {
-    let mut m = vec![group.to_owned()];
+fn wanted_memberships(sync: &DesiredSync, group: &GroupRef) -> Vec<GroupRef> {
+    let mut m = vec![group.clone()];
     if sync.add_to_my_contacts {
-        m.push(MY_CONTACTS.to_owned());
+        m.push(GroupRef::Existing(MY_CONTACTS.to_owned()));
     }
     m
 }
 
-fn create_contact(sync: &DesiredSync, want: &DesiredContact, group: &str) -> Change {
+fn create_contact(sync: &DesiredSync, want: &DesiredContact, group: &GroupRef) -> Change {
     Change {
         action: Action::Create,
         resource: Resource::Contact,
@@ -220,13 +216,11 @@ fn create_contact(sync: &DesiredSync, want: &DesiredContact, group: &str) -> Cha
         email: want.email.clone(),
         reason: Reason::Missing,
         fields: Vec::new(),
-        op: Some(Op::CreateContact {
-            contact: NewContact {
-                fields: want.fields.clone(),
-                memberships: wanted_memberships(sync, group),
-                client_data: want.markers(&sync.name),
-            },
-        }),
+        op: Op::CreateContact {
+            fields: want.fields.clone(),
+            memberships: wanted_memberships(sync, group),
+            client_data: want.markers(&sync.name),
+        },
     }
 }
 
@@ -236,7 +230,7 @@ fn update_contact(
     sync: &DesiredSync,
     want: &DesiredContact,
     have: &Contact,
-    group: &str,
+    group: &GroupRef,
     group_names: &BTreeMap<&str, &str>,
 ) -> Option<Change> {
     let actual = normalize(&have.fields);
@@ -276,25 +270,29 @@ fn update_contact(
             client_data: data,
         });
     }
-    let managed = [group, MY_CONTACTS];
+    // The memberships contact-sync manages: the target group (a new one holds
+    // nobody yet) and My Contacts.
+    let managed = |rn: &str| rn == MY_CONTACTS || *group == GroupRef::Existing(rn.to_owned());
     let wanted = wanted_memberships(sync, group);
     let has: Vec<&str> =
-        have.memberships.iter().map(String::as_str).filter(|m| managed.contains(m)).collect();
-    let add_to: Vec<String> =
-        wanted.iter().filter(|m| !has.contains(&m.as_str())).cloned().collect();
-    let remove_from: Vec<String> =
-        has.iter().filter(|m| !wanted.iter().any(|w| w == *m)).map(|m| m.to_string()).collect();
+        have.memberships.iter().map(String::as_str).filter(|m| managed(m)).collect();
+    let holds = |g: &GroupRef| matches!(g, GroupRef::Existing(rn) if has.contains(&rn.as_str()));
+    let add_to: Vec<GroupRef> = wanted.iter().filter(|g| !holds(g)).cloned().collect();
+    let remove_from: Vec<String> = has
+        .iter()
+        .filter(|m| !wanted.contains(&GroupRef::Existing(m.to_string())))
+        .map(|m| m.to_string())
+        .collect();
     if !add_to.is_empty() || !remove_from.is_empty() {
-        let label = |rns: &[String]| -> serde_json::Value {
-            rns.iter()
-                .map(|rn| group_names.get(rn.as_str()).copied().unwrap_or(rn.as_str()))
-                .collect()
+        let name = |rn: &str| group_names.get(rn).copied().unwrap_or(rn).to_owned();
+        let label = |g: &GroupRef| match g {
+            GroupRef::NewTarget => sync.target_group.clone(),
+            GroupRef::Existing(rn) => name(rn),
         };
-        let has_owned: Vec<String> = has.iter().map(|s| s.to_string()).collect();
         fields.push(FieldChange {
             field: "memberships".into(),
-            before: Some(label(&has_owned)),
-            after: Some(label(&wanted)),
+            before: Some(has.iter().map(|rn| name(rn)).collect()),
+            after: Some(wanted.iter().map(label).collect()),
         });
     }
     if update.is_none() && add_to.is_empty() && remove_from.is_empty() {
@@ -307,12 +305,12 @@ fn update_contact(
         email: want.email.clone(),
         reason,
         fields,
-        op: Some(Op::UpdateContact {
+        op: Op::UpdateContact {
             update,
             resource_name: have.resource_name.clone(),
             add_to,
             remove_from,
-        }),
+        },
     })
 }
 
@@ -325,7 +323,7 @@ fn delete_contact(c: &Contact, reason: Reason) -> Change {
         email: crate::model::primary_email(&fields).map(str::to_owned),
         reason,
         fields: Vec::new(),
-        op: Some(Op::DeleteContact { resource_name: c.resource_name.clone() }),
+        op: Op::DeleteContact { resource_name: c.resource_name.clone() },
     }
 }
 
@@ -337,7 +335,7 @@ fn delete_group(g: &ContactGroup, reason: Reason) -> Change {
         email: None,
         reason,
         fields: Vec::new(),
-        op: Some(Op::DeleteGroup { resource_name: g.resource_name.clone() }),
+        op: Op::DeleteGroup { resource_name: g.resource_name.clone() },
     }
 }
 

@@ -19,14 +19,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::{ContactSync, Located, OrphanPolicy};
-use crate::model::ContactGroup;
-use crate::model::{ContactUpdate, NewContact};
+use crate::model::{ClientData, ContactGroup, ContactUpdate, PersonFields};
 
 pub use diff::FieldChange;
-
-/// Stands for the target group a plan creates, in memberships of contacts created
-/// in the same destination; apply replaces it with the created group's name.
-pub const NEW_TARGET_GROUP: &str = "contactGroups/(new target group)";
 
 /// Everything the planner needs from the manifests, in a form a saved plan can
 /// carry so `apply PLAN.json` can check that the actual state has not moved.
@@ -264,9 +259,8 @@ pub struct Change {
     pub reason: Reason,
     /// Changed values (updates).
     pub fields: Vec<FieldChange>,
-    /// How apply carries it out. Left out of `--format json`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub op: Option<Op>,
+    /// How apply carries it out. Left out of `--format json` ([`Plan::to_json`]).
+    pub op: Op,
 }
 
 /// What a change does.
@@ -335,6 +329,17 @@ impl Reason {
     }
 }
 
+/// A contact group an operation refers to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum GroupRef {
+    /// The target group the same destination's plan creates: its resource name is
+    /// known once apply has created it.
+    NewTarget,
+    /// A group that exists, by resource name.
+    Existing(String),
+}
+
 /// The backend operation behind a change.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "type")]
@@ -344,7 +349,7 @@ pub enum Op {
         /// Group name.
         name: String,
         /// Markers.
-        client_data: Vec<crate::model::ClientData>,
+        client_data: Vec<ClientData>,
     },
     /// Rename the target group (name and markers as they should be).
     UpdateGroup {
@@ -358,8 +363,12 @@ pub enum Op {
     },
     /// Create a contact.
     CreateContact {
-        /// The contact.
-        contact: NewContact,
+        /// Person fields.
+        fields: PersonFields,
+        /// The groups it goes in.
+        memberships: Vec<GroupRef>,
+        /// `clientData`, with the ownership markers.
+        client_data: Vec<ClientData>,
     },
     /// Update a contact's fields and/or memberships.
     UpdateContact {
@@ -368,7 +377,7 @@ pub enum Op {
         /// The contact.
         resource_name: String,
         /// Groups to add the contact to.
-        add_to: Vec<String>,
+        add_to: Vec<GroupRef>,
         /// Groups to remove the contact from.
         remove_from: Vec<String>,
     },
@@ -539,7 +548,6 @@ impl Plan {
         for change in
             view.syncs.iter_mut().flat_map(|s| &mut s.destinations).flat_map(|d| &mut d.changes)
         {
-            change.op = None;
             if redact {
                 change.email = change.email.as_ref().map(|_| render::REDACTED.to_owned());
                 for f in &mut change.fields {
@@ -548,7 +556,17 @@ impl Plan {
                 }
             }
         }
-        serde_json::to_value(view).expect("plans serialize")
+        let mut json = serde_json::to_value(view).expect("plans serialize");
+        for sync in json["syncs"].as_array_mut().into_iter().flatten() {
+            for dest in sync["destinations"].as_array_mut().into_iter().flatten() {
+                for change in dest["changes"].as_array_mut().into_iter().flatten() {
+                    if let Some(change) = change.as_object_mut() {
+                        change.remove("op");
+                    }
+                }
+            }
+        }
+        json
     }
 }
 
@@ -576,7 +594,7 @@ mod tests {
             email: None,
             reason: Reason::SyncDeleted,
             fields: Vec::new(),
-            op: Some(Op::DeleteContact { resource_name: "people/c1".into() }),
+            op: Op::DeleteContact { resource_name: "people/c1".into() },
         };
         SyncPlan {
             name: "gone".into(),

@@ -285,7 +285,12 @@ mod tests {
             email: Some("ada@acme.test".into()),
             reason: Reason::EditedOutside,
             fields,
-            op: None,
+            op: crate::plan::Op::UpdateContact {
+                update: None,
+                resource_name: "people/c1".into(),
+                add_to: Vec::new(),
+                remove_from: Vec::new(),
+            },
         };
         let sync = SyncPlan {
             name: "s".into(),

@@ -17,7 +17,7 @@ use contact_sync::model::resolution::{
 use contact_sync::model::{ClientData, MARKER_SYNC, NewContact};
 use contact_sync::plan::planner::Planner;
 use contact_sync::plan::{
-    Action, ErrorKind, NEW_TARGET_GROUP, Op, Plan, PlanInput, Reason, Status, SyncInput,
+    Action, ErrorKind, GroupRef, Op, Plan, PlanInput, Reason, Status, SyncInput,
 };
 
 use crate::harness::{contact, set_field};
@@ -160,15 +160,17 @@ fn apply(store: &mut Store, plan: &Plan) {
     for sync in plan.syncs.iter().filter(|s| s.applicable()) {
         for dest in sync.destinations.iter().filter(|d| d.status == Status::Changes) {
             let user = dest.user.as_str();
-            let mut target = NEW_TARGET_GROUP.to_owned();
-            let ops: Vec<&Op> = dest.changes.iter().filter_map(|c| c.op.as_ref()).collect();
+            let mut created = None;
+            let ops: Vec<&Op> = dest.changes.iter().map(|c| &c.op).collect();
             for op in &ops {
                 match op {
                     Op::CreateGroup { name, client_data } => {
-                        target = store
-                            .create_group(user, name, client_data.clone())
-                            .unwrap()
-                            .resource_name;
+                        created = Some(
+                            store
+                                .create_group(user, name, client_data.clone())
+                                .unwrap()
+                                .resource_name,
+                        );
                     }
                     Op::UpdateGroup { group } => {
                         store.update_group(user, group.clone()).unwrap();
@@ -176,16 +178,18 @@ fn apply(store: &mut Store, plan: &Plan) {
                     _ => {}
                 }
             }
-            let resolve =
-                |g: &String| if g == NEW_TARGET_GROUP { target.clone() } else { g.clone() };
+            let resolve = |g: &GroupRef| match g {
+                GroupRef::NewTarget => created.clone().expect("the plan creates the target group"),
+                GroupRef::Existing(rn) => rn.clone(),
+            };
             let creates: Vec<NewContact> = ops
                 .iter()
                 .filter_map(|op| match op {
-                    Op::CreateContact { contact } => {
-                        let mut c = contact.clone();
-                        c.memberships = c.memberships.iter().map(resolve).collect();
-                        Some(c)
-                    }
+                    Op::CreateContact { fields, memberships, client_data } => Some(NewContact {
+                        fields: fields.clone(),
+                        memberships: memberships.iter().map(resolve).collect(),
+                        client_data: client_data.clone(),
+                    }),
                     _ => None,
                 })
                 .collect();
@@ -197,25 +201,12 @@ fn apply(store: &mut Store, plan: &Plan) {
                     if let Some(update) = update {
                         store.update_contacts(user, vec![update.clone()]).unwrap();
                     }
+                    let one = std::slice::from_ref(resource_name);
                     for g in add_to {
-                        store
-                            .modify_members(
-                                user,
-                                &resolve(g),
-                                std::slice::from_ref(resource_name),
-                                &[],
-                            )
-                            .unwrap();
+                        store.modify_members(user, &resolve(g), one, &[]).unwrap();
                     }
                     for g in remove_from {
-                        store
-                            .modify_members(
-                                user,
-                                &resolve(g),
-                                &[],
-                                std::slice::from_ref(resource_name),
-                            )
-                            .unwrap();
+                        store.modify_members(user, g, &[], one).unwrap();
                     }
                 }
             }

@@ -241,8 +241,7 @@ fn an_edited_saved_plan_is_refused_and_nothing_is_applied() {
     let mut evil = plan.clone();
     let ann = &mut evil["syncs"][0]["destinations"][0];
     ann["changes"][1]["name"] = "EVIL".into();
-    ann["changes"][1]["op"]["contact"]["fields"]["names"] =
-        serde_json::json!([{ "givenName": "EVIL" }]);
+    ann["changes"][1]["op"]["fields"]["names"] = serde_json::json!([{ "givenName": "EVIL" }]);
     evil["syncs"][0]["destinations"][1]["changes"] = serde_json::json!([]);
     write(&evil);
     let err = stderr(&apply());
