@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use contact_sync::backend::tenant;
 use contact_sync::emulator;
-use contact_sync::workspace::{self, LoadOptions};
+use contact_sync::input::{self, LoadOptions};
 use contact_sync::{apply, inventory};
 
 fn env(name: &str, default: usize) -> usize {
@@ -19,7 +19,7 @@ fn env(name: &str, default: usize) -> usize {
 fn run(dir: &Path, label: &str) -> contact_sync::plan::Plan {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let options = LoadOptions { paths: vec![dir.join("manifests")], ..LoadOptions::default() };
-    let (input, target) = workspace::load(&options).unwrap();
+    let (input, target) = input::load(&options).unwrap();
     let backend = target.open().unwrap();
     let t = Instant::now();
     let plan = rt.block_on(inventory::plan(backend.as_ref(), &input)).unwrap();

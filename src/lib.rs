@@ -2,15 +2,18 @@
 //! declared as YAML manifests in git.
 //!
 //! The pipeline, one module per stage: [`manifest`] (types and loading) →
-//! [`validate`] (schema and semantic checks) → [`inventory`] (directory resolution
-//! and reading actual state, one user at a time) → [`plan`] (the pure planner and
-//! its renderings) → [`apply`] (executes a plan verbatim, under the writer
-//! [`lease`] that keeps a second writer out). [`backend`] holds the
-//! one trait both backends implement and the local backend; [`model`] the domain
-//! types they share with the planner. [`diagnostic`] renders problems with their
-//! `file:line:column`; [`yaml`] is the spanned parser underneath (and the writer of
-//! the tenant file); [`fsutil`] replaces files atomically; [`cli`] is the thin command
-//! line on top.
+//! [`validate`] (schema and semantic checks) → [`input`] (the run's options, the
+//! Workspace resolved, the planner's input) → [`directory`] (who is who: data
+//! only) → [`plan`] (the pure planner that makes every decision, and its
+//! renderings), fed by [`inventory`] (the driver that reads what the planner asks
+//! for, one user at a time) → [`apply`] (executes a plan verbatim, under the writer
+//! [`lease`] that keeps a second writer out). [`backend`] holds the one trait both
+//! backends implement, the local backend and [`backend::open`]; [`model`] the
+//! domain types they share with the planner; [`google_api`] what the google
+//! backend and the [`emulator`] share. [`diagnostic`] renders problems with their
+//! `file:line:column`; [`text`] escapes what could act instead of being shown;
+//! [`yaml`] is the spanned parser underneath (and the writer of the tenant file);
+//! [`fsutil`] replaces files atomically; [`cli`] is the thin command line on top.
 
 pub mod apply;
 pub mod backend;
@@ -20,6 +23,7 @@ pub mod directory;
 pub mod emulator;
 pub mod fsutil;
 pub mod google_api;
+pub mod input;
 pub mod inventory;
 pub mod lease;
 pub mod manifest;
@@ -27,5 +31,4 @@ pub mod model;
 pub mod plan;
 pub mod text;
 pub mod validate;
-pub mod workspace;
 pub mod yaml;

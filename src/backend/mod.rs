@@ -15,6 +15,7 @@
 
 pub mod google;
 pub mod local;
+pub mod open;
 pub mod store;
 pub mod tenant;
 

@@ -11,13 +11,14 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use super::saved::{self, SavedPlan};
-use super::{DiagnosticFormat, PlanFormat, RunSettings, Settings, Terminal};
+use super::{DiagnosticFormat, PlanFormat, Settings, Terminal};
 use crate::backend::Backend;
+use crate::backend::open::Target;
 use crate::diagnostic::Diagnostic;
+use crate::input::{self, LoadError, LoadOptions};
 use crate::plan::render::{self, Style};
 use crate::plan::{Plan, PlanInput};
 use crate::validate;
-use crate::workspace::{self, LoadError, LoadOptions, Target};
 use crate::{apply, inventory, lease};
 
 /// Runs resolved settings.
@@ -53,7 +54,7 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
             let saved = SavedPlan::load(&path)?;
             let job = Apply {
                 input: saved.input,
-                target: saved.workspace,
+                target: saved.target,
                 saved: Some((path, saved.plan)),
                 auto_approve: true,
                 lock_timeout,
@@ -145,14 +146,8 @@ fn print_diagnostics(diagnostics: &[Diagnostic], summary: &str) {
 
 /// Validates the manifests and resolves the Workspace; `None` when they are
 /// invalid (the diagnostics have been printed to stderr).
-fn prepare(run: &RunSettings) -> anyhow::Result<Option<(PlanInput, Target)>> {
-    let options = LoadOptions {
-        paths: run.paths.clone(),
-        workspace: run.workspace.clone(),
-        syncs: run.syncs.clone(),
-        allow_deletes: run.allow_deletes,
-    };
-    match workspace::load(&options) {
+fn prepare(options: &LoadOptions) -> anyhow::Result<Option<(PlanInput, Target)>> {
+    match input::load(options) {
         Ok(loaded) => Ok(Some(loaded)),
         Err(LoadError::Invalid(report)) => {
             print_diagnostics(&report.diagnostics, &report.to_string());

@@ -10,6 +10,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::input::LoadOptions;
+
 /// Keep Google Workspace users supplied with the contacts they need, declared as
 /// YAML manifests in git.
 #[derive(Debug, Parser)]
@@ -161,19 +163,6 @@ pub struct Terminal {
     pub color: bool,
 }
 
-/// Options shared by `plan` and `apply`, resolved.
-#[derive(Debug, Clone)]
-pub struct RunSettings {
-    /// Manifest paths.
-    pub paths: Vec<PathBuf>,
-    /// `--workspace`.
-    pub workspace: Option<PathBuf>,
-    /// `--sync`.
-    pub syncs: Vec<String>,
-    /// `--allow-deletes`.
-    pub allow_deletes: bool,
-}
-
 /// What the command line asks for, resolved: no clap types past this point.
 #[derive(Debug)]
 pub enum Settings {
@@ -189,7 +178,7 @@ pub enum Settings {
     /// `plan`.
     Plan {
         /// Shared options.
-        run: RunSettings,
+        run: LoadOptions,
         /// Output format.
         format: PlanFormat,
         /// `--out`.
@@ -202,7 +191,7 @@ pub enum Settings {
     /// `apply`.
     Apply {
         /// Shared options.
-        run: RunSettings,
+        run: LoadOptions,
         /// `--auto-approve`.
         auto_approve: bool,
         /// `--lock-timeout`.
@@ -219,7 +208,7 @@ pub enum Settings {
     Emulator(EmulatorArgs),
 }
 
-impl From<CommonArgs> for RunSettings {
+impl From<CommonArgs> for LoadOptions {
     fn from(a: CommonArgs) -> Self {
         Self {
             paths: a.paths,

@@ -17,9 +17,9 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::backend::open::Target;
 use crate::plan::render::{self, Style};
 use crate::plan::{Plan, PlanInput};
-use crate::workspace::Target;
 
 /// The saved-plan format this version reads and writes.
 pub const FORMAT_VERSION: &str = "1";
@@ -34,7 +34,7 @@ pub struct SavedPlan {
     /// The manifests as the planner saw them.
     pub input: PlanInput,
     /// The tenant.
-    pub workspace: Target,
+    pub target: Target,
     /// SHA-256 over the rest of the file, as written.
     #[serde(default)]
     pub checksum: String,
@@ -42,8 +42,8 @@ pub struct SavedPlan {
 
 impl SavedPlan {
     /// A saved plan with its checksum.
-    pub fn new(plan: Plan, input: PlanInput, workspace: Target) -> Self {
-        let mut saved = Self { plan, input, workspace, checksum: String::new() };
+    pub fn new(plan: Plan, input: PlanInput, target: Target) -> Self {
+        let mut saved = Self { plan, input, target, checksum: String::new() };
         saved.checksum = saved.digest();
         saved
     }

@@ -199,11 +199,11 @@ fn check_tenant(text: &str) -> Result<(), TestCaseError> {
         let _ = std::fs::copy(crate::root().join("examples").join(f), &to);
     }
     std::fs::write(dir.path().join("workspace.yaml"), text).unwrap();
-    let options = contact_sync::workspace::LoadOptions {
+    let options = contact_sync::input::LoadOptions {
         paths: vec![dir.path().to_path_buf()],
         ..Default::default()
     };
-    let Ok((input, target)) = contact_sync::workspace::load(&options) else { return Ok(()) };
+    let Ok((input, target)) = contact_sync::input::load(&options) else { return Ok(()) };
     match target.open_read_only() {
         Err(e) => {
             let shown = e.to_string();

@@ -80,7 +80,7 @@ async fn an_exhausted_quota_is_waited_out() {
 async fn an_apply_cut_off_half_way_converges_when_run_again() {
     let seed = Seed::google_with(|c| c.latency = Duration::from_millis(40));
     let plan = seed.plan().await;
-    let (_, target) = contact_sync::workspace::load(&seed.options()).unwrap();
+    let (_, target) = contact_sync::input::load(&seed.options()).unwrap();
     let backend = target.open().unwrap();
     // Cut the apply off as soon as the first destination is done: the others are
     // in flight, some of their requests sent and some not.
@@ -137,7 +137,7 @@ async fn an_unknown_admin_is_refused_with_an_actionable_error() {
         .read("contact-sync.yaml")
         .replace("adminUser: admin@example.com", "adminUser: nobody@example.com");
     seed.write("contact-sync.yaml", &ws);
-    let (input, target) = contact_sync::workspace::load(&seed.options()).unwrap();
+    let (input, target) = contact_sync::input::load(&seed.options()).unwrap();
     let backend = target.open().unwrap();
     let err =
         contact_sync::inventory::plan(backend.as_ref(), &input).await.unwrap_err().to_string();
@@ -153,7 +153,7 @@ async fn a_token_signed_by_another_key_is_refused() {
     )
     .unwrap();
     let seed = Seed::google_with(|c| c.trusted_key = Some(other));
-    let (input, target) = contact_sync::workspace::load(&seed.options()).unwrap();
+    let (input, target) = contact_sync::input::load(&seed.options()).unwrap();
     let backend = target.open().unwrap();
     let err =
         contact_sync::inventory::plan(backend.as_ref(), &input).await.unwrap_err().to_string();
@@ -217,7 +217,7 @@ async fn a_refused_delegation_names_the_client_id_and_the_scopes_to_grant() {
     let seed = Seed::google_with(|c| {
         c.delegated_scopes = Some(vec![contact_sync::backend::google::CONTACTS.into()])
     });
-    let (input, target) = contact_sync::workspace::load(&seed.options()).unwrap();
+    let (input, target) = contact_sync::input::load(&seed.options()).unwrap();
     let backend = target.open().unwrap();
     let err =
         contact_sync::inventory::plan(backend.as_ref(), &input).await.unwrap_err().to_string();
@@ -237,7 +237,7 @@ async fn slow_answers_time_out() {
         .replace("    concurrency: 4\n", "    concurrency: 4\n    requestTimeoutSeconds: 1\n");
     let ws = ws.replace("maxAttempts: 12", "maxAttempts: 2");
     seed.write("contact-sync.yaml", &ws);
-    let (input, target) = contact_sync::workspace::load(&seed.options()).unwrap();
+    let (input, target) = contact_sync::input::load(&seed.options()).unwrap();
     let backend = target.open().unwrap();
     let err =
         contact_sync::inventory::plan(backend.as_ref(), &input).await.unwrap_err().to_string();

@@ -9,11 +9,11 @@ use contact_sync::backend::store::Store;
 use contact_sync::backend::tenant::{self, TenantFile};
 use contact_sync::backend::{Backend, ContactUpdate};
 use contact_sync::emulator;
+use contact_sync::input::{self, LoadOptions};
 use contact_sync::inventory;
 use contact_sync::model::{Contact, PersonFields};
 use contact_sync::plan::render::{self, Style};
 use contact_sync::plan::{Plan, Status};
-use contact_sync::workspace::{self, LoadOptions};
 
 /// The seed scenario of `examples/`, copied; on the local backend, or on the
 /// google backend talking to an emulator that serves the same tenant.
@@ -141,7 +141,7 @@ impl Seed {
     }
 
     pub async fn plan_with(&self, options: LoadOptions) -> Plan {
-        let (input, target) = workspace::load(&options).unwrap();
+        let (input, target) = input::load(&options).unwrap();
         let backend = target.open().unwrap();
         inventory::plan(backend.as_ref(), &input).await.unwrap()
     }
@@ -168,7 +168,7 @@ impl Seed {
 
     /// Applies with the backend the manifests name.
     pub async fn apply(&self, plan: &Plan) -> Report {
-        let (_, target) = workspace::load(&self.options()).unwrap();
+        let (_, target) = input::load(&self.options()).unwrap();
         let backend = target.open().unwrap();
         apply::apply(backend.as_ref(), plan, &|_| {}).await
     }

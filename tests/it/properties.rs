@@ -12,8 +12,8 @@ use contact_sync::backend::local::LocalBackend;
 use contact_sync::backend::tenant::{
     self, TenantContact, TenantContactGroup, TenantFile, TenantGroup, TenantUser,
 };
+use contact_sync::input::{self, LoadOptions};
 use contact_sync::inventory;
-use contact_sync::workspace::{self, LoadOptions};
 
 const NAMES: [&str; 6] = ["Ada", "Grace", "Alan", "Linus", "Mum", "Pat"];
 /// Users' own groups; the target is one of these (a conflict when the destination
@@ -181,7 +181,7 @@ async fn unmarked(backend: &LocalBackend, t: &TenantFile) -> Unmarked {
 async fn round(dir: &std::path::Path, t: &TenantFile) -> Result<(), TestCaseError> {
     let options =
         LoadOptions { paths: vec![dir.to_path_buf()], allow_deletes: true, ..Default::default() };
-    let (input, target) = workspace::load(&options).unwrap();
+    let (input, target) = input::load(&options).unwrap();
     let backend = LocalBackend::open(&dir.join("tenant.yaml")).unwrap();
     let before = unmarked(&backend, t).await;
     let plan = inventory::plan(&backend, &input).await.unwrap();

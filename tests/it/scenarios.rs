@@ -386,7 +386,7 @@ async fn an_emptied_source_group_trips_the_deletion_guard(seed: Seed) {
     assert!(report.failed());
     assert_eq!(seed.contacts("ann@example.com").await.len(), 7);
     // With --allow-deletes it goes through.
-    let options = contact_sync::workspace::LoadOptions { allow_deletes: true, ..seed.options() };
+    let options = contact_sync::input::LoadOptions { allow_deletes: true, ..seed.options() };
     let plan = seed.plan_with(options.clone()).await;
     assert!(plan.syncs[0].errors.is_empty());
     seed.converge_with(options).await;
@@ -405,7 +405,7 @@ async fn a_deleted_sync_manifest_is_cleaned_up_with_orphans_delete(seed: Seed) {
     assert!(report.failed());
     assert_eq!(seed.contacts("bob@example.com").await.len(), 6, "nothing was deleted");
     // Deleted on purpose: --allow-deletes lets it through.
-    let options = contact_sync::workspace::LoadOptions { allow_deletes: true, ..seed.options() };
+    let options = contact_sync::input::LoadOptions { allow_deletes: true, ..seed.options() };
     let plan = seed.plan_with(options.clone()).await;
     insta::assert_snapshot!("orphans_delete", seed.text(&plan));
     assert_eq!(plan.syncs.len(), 1);

@@ -616,7 +616,7 @@ async fn a_user_whose_reads_fail_holds_back_only_itself() {
         serde_json::json!([{"value": "Amazing Grace"}]),
     )
     .await;
-    let (input, _) = contact_sync::workspace::load(&seed.options()).unwrap();
+    let (input, _) = contact_sync::input::load(&seed.options()).unwrap();
     let backend = FailingReads {
         inner: contact_sync::backend::local::LocalBackend::open(&seed.tenant).unwrap(),
         // Bob is a destination; Frank is read only because he holds the orphan's state.
@@ -654,7 +654,7 @@ async fn a_user_whose_reads_fail_holds_back_only_itself() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_the_restarted_service_forgot_is_renewed_at_any_attempt() {
     let mut seed = Seed::google();
-    let (input, target) = contact_sync::workspace::load(&seed.options()).unwrap();
+    let (input, target) = contact_sync::input::load(&seed.options()).unwrap();
     let backend = target.open().unwrap();
     let plan = contact_sync::inventory::plan(backend.as_ref(), &input).await.unwrap();
     // The service restarts between plan and apply: the tokens the client holds are
@@ -684,7 +684,7 @@ async fn a_token_the_restarted_service_forgot_is_renewed_at_any_attempt() {
 async fn a_lapsed_lease_is_not_taken_back_and_its_holder_writes_nothing() {
     use contact_sync::backend::{Error, LeaseAttempt};
     let seed = Seed::google();
-    let (_, target) = contact_sync::workspace::load(&seed.options()).unwrap();
+    let (_, target) = contact_sync::input::load(&seed.options()).unwrap();
     let backend = target.open().unwrap();
     let ttl = Duration::from_secs(120);
     let taken = backend.try_lease("a #1", ttl).await.unwrap();

@@ -75,6 +75,36 @@ pub struct Config {
     pub read_only: bool,
 }
 
+impl Config {
+    /// The configuration of the Workspace's `spec.google`, with the key file it
+    /// resolves to: Google's endpoints where none is given, `stateUser` defaulting
+    /// to `adminUser`.
+    pub fn new(
+        settings: &crate::manifest::GoogleBackend,
+        credentials: PathBuf,
+        read_only: bool,
+    ) -> Self {
+        let endpoints = &settings.endpoints;
+        Self {
+            customer: settings.customer.clone(),
+            admin_user: settings.admin_user.clone(),
+            state_user: settings.state_user.clone().unwrap_or_else(|| settings.admin_user.clone()),
+            credentials,
+            people_url: endpoints.people.clone().unwrap_or_else(|| PEOPLE_URL.into()),
+            directory_url: endpoints.directory.clone().unwrap_or_else(|| DIRECTORY_URL.into()),
+            token_url: endpoints.token.clone(),
+            concurrency: settings.concurrency as usize,
+            timeout: Duration::from_secs(u64::from(settings.request_timeout_seconds)),
+            retry: RetryPolicy {
+                max_attempts: settings.retry.max_attempts,
+                base_delay: Duration::from_millis(u64::from(settings.retry.base_delay_ms)),
+                ..RetryPolicy::default()
+            },
+            read_only,
+        }
+    }
+}
+
 /// A Google Workspace tenant.
 pub struct GoogleBackend {
     client: Client,

@@ -1,0 +1,129 @@
+//! What `plan` and `apply` load before touching a backend: the manifests validated,
+//! the Workspace resolved into a [`Target`], the syncs to plan turned into the
+//! planner's [`PlanInput`] — and whether the run sees the whole manifest set.
+
+use std::path::{Path, PathBuf};
+
+use crate::backend::open::{self, Target};
+use crate::plan::PlanInput;
+
+/// The options of a run (`plan`, `apply`): what the command line resolves to and
+/// what the library takes, the one place they live.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Manifest files and folders.
+    pub paths: Vec<PathBuf>,
+    /// A file whose Workspace document replaces the manifests' own.
+    pub workspace: Option<PathBuf>,
+    /// Only these syncs (all when empty).
+    pub syncs: Vec<String>,
+    /// `--allow-deletes`.
+    pub allow_deletes: bool,
+}
+
+/// Why manifests could not be turned into a plan input.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The manifests (or the `--workspace` file) have errors.
+    #[error("{0}")]
+    Invalid(Box<crate::validate::Report>),
+    /// There is no Workspace document to say where the tenant is.
+    #[error(
+        "no Workspace document in {0}; add one (see examples/contact-sync.yaml) or pass --workspace FILE"
+    )]
+    NoWorkspace(String),
+    /// The Workspace's backend settings cannot be used.
+    #[error(transparent)]
+    Backend(open::Error),
+    /// `--sync` names a sync the manifests do not have.
+    #[error("--sync {name}: no sync of that name in the manifests (there are: {known})")]
+    UnknownSync {
+        /// The name given.
+        name: String,
+        /// The names there are.
+        known: String,
+    },
+}
+
+/// Why the run does not see the whole manifest set, if it does not.
+///
+/// The manifest set of a tenant is the folder of its Workspace document and
+/// everything under it. A run sees all of it when one of its paths is that folder
+/// or a folder above it, and no `--sync` narrows it; only then can a sync that no
+/// manifest declares be taken for one whose manifest was deleted.
+fn partial(options: &LoadOptions, workspace_file: &Path) -> Option<String> {
+    if !options.syncs.is_empty() {
+        return Some(format!("--sync {} narrowed the run", options.syncs.join(", ")));
+    }
+    let folder =
+        workspace_file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let root = folder.canonicalize().unwrap_or_else(|_| folder.to_path_buf());
+    let covered = options
+        .paths
+        .iter()
+        .filter(|p| p.is_dir())
+        .filter_map(|p| p.canonicalize().ok())
+        .any(|p| root.starts_with(p));
+    (!covered).then(|| {
+        format!(
+            "the paths given are part of the manifest set, which is the folder of the Workspace \
+             document ({}) and everything under it; plan that folder to look for them",
+            folder.display()
+        )
+    })
+}
+
+/// Validates the manifests, resolves the Workspace and builds the planner's input.
+pub fn load(options: &LoadOptions) -> Result<(PlanInput, Target), LoadError> {
+    use crate::plan::SyncInput;
+    use crate::validate::validate_paths;
+
+    let report = validate_paths(&options.paths);
+    if !report.is_valid() {
+        return Err(LoadError::Invalid(Box::new(report)));
+    }
+    let (target, ws_file) = match &options.workspace {
+        Some(file) => {
+            let ws_report = validate_paths(std::slice::from_ref(file));
+            if !ws_report.is_valid() {
+                return Err(LoadError::Invalid(Box::new(ws_report)));
+            }
+            let ws = ws_report
+                .manifests
+                .workspace
+                .ok_or_else(|| LoadError::NoWorkspace(file.display().to_string()))?;
+            (Target::resolve(&ws).map_err(LoadError::Backend)?, ws.doc.file.path.clone())
+        }
+        None => match &report.manifests.workspace {
+            Some(ws) => {
+                (Target::resolve(ws).map_err(LoadError::Backend)?, ws.doc.file.path.clone())
+            }
+            None => {
+                let paths: Vec<String> =
+                    options.paths.iter().map(|p| p.display().to_string()).collect();
+                return Err(LoadError::NoWorkspace(paths.join(", ")));
+            }
+        },
+    };
+    let known: Vec<String> =
+        report.manifests.syncs.iter().map(|s| s.value.metadata.name.clone()).collect();
+    if let Some(name) = options.syncs.iter().find(|n| !known.contains(n)) {
+        return Err(LoadError::UnknownSync { name: name.clone(), known: known.join(", ") });
+    }
+    let syncs = report
+        .manifests
+        .syncs
+        .iter()
+        .filter(|s| options.syncs.is_empty() || options.syncs.contains(&s.value.metadata.name))
+        .map(SyncInput::from_located)
+        .collect();
+    let input = PlanInput {
+        syncs,
+        known_syncs: known,
+        partial: partial(options, &ws_file),
+        orphans: target.orphans,
+        max_delete_percent: target.max_delete_percent,
+        allow_deletes: options.allow_deletes,
+    };
+    Ok((input, target))
+}
