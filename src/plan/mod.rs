@@ -443,7 +443,7 @@ pub enum ErrorKind {
 /// What becomes of the syncs whose manifest is gone that a run found — `found`,
 /// their deletions under `orphans: delete`; `kept`, their list under `keep`:
 /// nothing when a user could not be read (what the run did not see, it does not
-/// delete), else the deletions under the guard (see [`guard_orphans`]). A partial
+/// delete), else the deletions under the guard (`guard_orphans`). A partial
 /// manifest set found none, since it did not look. Returns the orphan syncs to plan,
 /// the list to show and the notes that say what was not done.
 pub fn settle_orphans(
