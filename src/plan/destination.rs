@@ -10,8 +10,7 @@ use std::collections::BTreeMap;
 use super::desired::{DesiredContact, DesiredSync};
 use super::diff::{changed_fields, diff};
 use super::{
-    Action, Change, DestinationPlan, ErrorKind, FieldChange, GroupRef, Op, PlanError, Reason,
-    Resource,
+    Action, Change, DestinationPlan, FieldChange, GroupRef, Op, PlanError, Reason, Resource,
 };
 use crate::model::normalize::{content_hash, normalize, same_content};
 use crate::model::{
@@ -52,7 +51,7 @@ pub fn plan_selected(sync: &DesiredSync, actual: &Actual) -> DestinationPlan {
     let mut changes = Vec::new();
     let group = match plan_group(sync, actual, &mut changes) {
         Ok(group) => group,
-        Err(error) => return DestinationPlan::error(actual.user, error),
+        Err(error) => return DestinationPlan::error(actual.user, *error),
     };
     plan_contacts(sync, actual, &group, &mut changes);
     sort_changes(&mut changes);
@@ -80,26 +79,18 @@ fn plan_group(
     sync: &DesiredSync,
     actual: &Actual,
     changes: &mut Vec<Change>,
-) -> Result<GroupRef, PlanError> {
+) -> Result<GroupRef, Box<PlanError>> {
     let marked = actual.marked_groups(&sync.name);
     let conflict =
         actual.groups.iter().find(|g| g.name == sync.target_group && g.owner() != Some(&sync.name));
-    let conflict_error = |g: &ContactGroup| {
-        let mut e = PlanError::new(
-            ErrorKind::TargetGroupConflict,
-            format!(
-                "already has a contact group \"{}\" that contact-sync did not create; rename \
-                 or delete that group, or set another target.groupName in {}",
-                g.name, sync.target_location
-            ),
-        );
-        e.email = Some(actual.user.to_owned());
-        e.location = Some(sync.target_location.clone());
-        e
+    let conflict_error = |g: &ContactGroup| PlanError::TargetGroupConflict {
+        user: actual.user.to_owned(),
+        group: g.name.clone(),
+        at: sync.target_location.clone(),
     };
     let Some((group, duplicates)) = marked.split_first() else {
         if let Some(g) = conflict {
-            return Err(conflict_error(g));
+            return Err(Box::new(conflict_error(g)));
         }
         changes.push(Change {
             action: Action::Create,
@@ -117,22 +108,18 @@ fn plan_group(
     };
     let written_for = client_data(&group.client_data, MARKER_SOURCE_USER).unwrap_or_default();
     if written_for != sync.source_user_id {
-        let mut e = PlanError::new(
-            ErrorKind::SourceIdentityChanged,
-            format!(
-                "the contacts of sync {} in {} were copied from source user id {written_for}, but \
-                 {} is now user id {}: the source account was replaced. Nothing is changed for \
-                 this user; delete the group \"{}\" there to start afresh, or point the sync at \
-                 the right user",
-                sync.name, actual.user, sync.source_label, sync.source_user_id, group.name
-            ),
-        );
-        e.email = Some(actual.user.to_owned());
-        return Err(e);
+        return Err(Box::new(PlanError::SourceIdentityChanged {
+            sync: sync.name.clone(),
+            user: actual.user.to_owned(),
+            copied_from: written_for.to_owned(),
+            source: sync.source_label.clone(),
+            source_id: sync.source_user_id.clone(),
+            group: group.name.clone(),
+        }));
     }
     if group.name != sync.target_group {
         if let Some(g) = conflict {
-            return Err(conflict_error(g));
+            return Err(Box::new(conflict_error(g)));
         }
         let mut renamed = (*group).clone();
         renamed.name = sync.target_group.clone();

@@ -11,6 +11,7 @@
 pub mod desired;
 pub mod destination;
 pub mod diff;
+pub mod error;
 pub mod planner;
 pub mod render;
 
@@ -22,6 +23,7 @@ use crate::manifest::{ContactSync, Located, OrphanPolicy};
 use crate::model::{ClientData, ContactGroup, ContactUpdate, PersonFields};
 
 pub use diff::FieldChange;
+pub use error::PlanError;
 
 /// Everything the planner needs from the manifests, in a form a saved plan can
 /// carry so `apply PLAN.json` can check that the actual state has not moved.
@@ -388,32 +390,6 @@ pub enum Op {
     },
 }
 
-/// An error in a plan.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PlanError {
-    /// What kind of error.
-    pub kind: ErrorKind,
-    /// What happened and what to do.
-    pub message: String,
-    /// The address concerned.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    /// The new address, for renames.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub renamed_to: Option<String>,
-    /// `file:line:col` of the manifest value to change.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub location: Option<String>,
-}
-
-impl PlanError {
-    /// An error of `kind` with a message.
-    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), email: None, renamed_to: None, location: None }
-    }
-}
-
 /// Error kinds (the `kind` of the plan JSON).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -492,17 +468,14 @@ fn guard_orphans(
     if allow_deletes || deletes == 0 || deletes * 100 <= pct * managed {
         return;
     }
-    let names: Vec<&str> = orphans.iter().map(|s| s.name.as_str()).collect();
-    let message = format!(
-        "would delete {deletes} contacts of syncs whose manifest is gone ({}): {}% of the \
-         {managed} contacts contact-sync manages, more than maxDeletePercent {pct}%. Nothing \
-         of them is deleted. If those manifests were removed on purpose, run again with \
-         --allow-deletes; if not, check that the paths given hold every manifest",
-        names.join(", "),
-        deletes * 100 / managed.max(1)
-    );
+    let error = PlanError::OrphanDeleteGuard {
+        deletes,
+        managed,
+        max_percent: pct,
+        syncs: orphans.iter().map(|s| s.name.clone()).collect(),
+    };
     for sync in orphans {
-        sync.errors.push(PlanError::new(ErrorKind::DeleteGuard, message.clone()));
+        sync.errors.push(error.clone());
     }
 }
 
@@ -611,7 +584,7 @@ mod tests {
         assert!(found[0].errors.is_empty() && notes.is_empty());
         // 6 of 10: refused, unless deletes are allowed.
         let (found, _, _) = settle_orphans(vec![orphan(6)], vec![], 0, 10, &input(50, false));
-        assert_eq!(found[0].errors[0].kind, ErrorKind::DeleteGuard);
+        assert_eq!(found[0].errors[0].kind(), ErrorKind::DeleteGuard);
         assert!(!found[0].applicable());
         let (found, _, _) = settle_orphans(vec![orphan(6)], vec![], 0, 10, &input(50, true));
         assert!(found[0].errors.is_empty());

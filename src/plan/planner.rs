@@ -23,8 +23,8 @@ use sha2::{Digest, Sha256};
 use super::desired::DesiredSync;
 use super::destination::{Actual, plan_removed, plan_selected};
 use super::{
-    Action, DestinationPlan, ErrorKind, Orphan, Plan, PlanError, PlanInput, Reason, Resource,
-    SyncInput, SyncPlan,
+    Action, DestinationPlan, Orphan, Plan, PlanError, PlanInput, Reason, Resource, SyncInput,
+    SyncPlan,
 };
 use crate::manifest::OrphanPolicy;
 use crate::model::resolution::{Resolution, SourceResolution, SyncResolution};
@@ -232,15 +232,8 @@ impl<'a> Planner<'a> {
     /// no orphan pruned anywhere (what the run did not see, it does not delete).
     pub fn unreadable(&mut self, user: &DirectoryUser, why: &str) {
         self.unreadable += 1;
-        let mut error = PlanError::new(
-            ErrorKind::Api,
-            format!(
-                "cannot read the contacts of {}: {why}; nothing is changed for this user in \
-                 this run",
-                user.primary_email
-            ),
-        );
-        error.email = Some(user.primary_email.clone());
+        let error =
+            PlanError::UserUnreadable { email: user.primary_email.clone(), why: why.to_owned() };
         let mut selecting = self.runs.iter_mut().filter(|r| r.selects(&user.id)).peekable();
         if selecting.peek().is_none() {
             self.errors.push(error);
@@ -368,24 +361,10 @@ impl<'a> Run<'a> {
         self.selected.clear();
         self.plan.destinations.clear();
         self.source_fp.clear();
-        let mut error = PlanError::new(
-            ErrorKind::Api,
-            format!(
-                "cannot read what the sync needs: {why}; nothing is changed for this sync in this run"
-            ),
-        );
-        error.location = Some(self.input.at("/metadata/name"));
-        self.plan.errors.push(error);
+        let at = self.input.at("/metadata/name");
+        self.plan.errors.push(PlanError::SyncUnreadable { why: why.to_owned(), at });
         self.plan.source =
             self.input.manifest.spec.source.user.clone().unwrap_or_else(|| "the directory".into());
-    }
-
-    fn source_error(&mut self, kind: ErrorKind, pointer: &str, message: String) -> &mut PlanError {
-        let mut e = PlanError::new(kind, message);
-        e.email = self.input.manifest.spec.source.user.clone();
-        e.location = Some(self.input.at(pointer));
-        self.plan.errors.push(e);
-        self.plan.errors.last_mut().expect("just pushed")
     }
 
     /// Judges the source; returns the source user's id (left out of the
@@ -407,28 +386,18 @@ impl<'a> Run<'a> {
     fn judge_personal(&mut self, user: Option<&DirectoryUser>) -> Option<String> {
         let spec = &self.input.manifest.spec;
         let address = spec.source.user.clone().unwrap_or_default();
-        let at_user = self.input.at("/spec/source/user");
+        let at = self.input.at("/spec/source/user");
         let Some(user) = user else {
-            let message = format!(
-                "source user {address} not found in the directory; fix source.user in {at_user}"
-            );
-            self.source_error(ErrorKind::SourceNotFound, "/spec/source/user", message);
+            self.plan.errors.push(PlanError::SourceNotFound { email: address, at });
             return None;
         };
         if !user.primary_email.eq_ignore_ascii_case(&address) {
-            let message = format!(
-                "source user {address} was renamed to {}; update source.user in {at_user}",
-                user.primary_email
-            );
-            self.source_error(ErrorKind::SourceRenamed, "/spec/source/user", message).renamed_to =
-                Some(user.primary_email.clone());
+            let renamed_to = user.primary_email.clone();
+            self.plan.errors.push(PlanError::SourceRenamed { email: address, renamed_to, at });
             return Some(user.id.clone());
         }
         if user.inactive() {
-            let message = format!(
-                "source user {address} is suspended or archived; nothing is synced until it is active again"
-            );
-            self.source_error(ErrorKind::SourceSuspended, "/spec/source/user", message);
+            self.plan.errors.push(PlanError::SourceSuspended { email: address, at });
             return Some(user.id.clone());
         }
         let group_name = spec.source.contact_group.clone().unwrap_or_default();
@@ -445,15 +414,13 @@ impl<'a> Run<'a> {
         };
         let Some(group) = groups.iter().find(|g| g.name == group_name) else {
             let names = groups.iter().map(|g| g.name.as_str());
-            let hint = crate::validate::did_you_mean(&group_name, names)
-                .map(|n| format!(" (did you mean \"{n}\"?)"))
-                .unwrap_or_default();
-            let message = format!(
-                "{} has no contact group \"{group_name}\"{hint}; fix source.contactGroup in {}",
-                self.input.manifest.spec.source.user.as_deref().unwrap_or_default(),
-                self.input.at("/spec/source/contactGroup")
-            );
-            self.source_error(ErrorKind::SourceGroupNotFound, "/spec/source/contactGroup", message);
+            let suggestion = crate::validate::did_you_mean(&group_name, names).map(str::to_owned);
+            self.plan.errors.push(PlanError::SourceGroupNotFound {
+                email: self.input.manifest.spec.source.user.clone().unwrap_or_default(),
+                group: group_name,
+                suggestion,
+                at: self.input.at("/spec/source/contactGroup"),
+            });
             return false;
         };
         self.state = SourceState::Group { user, group: group.clone() };
@@ -499,13 +466,10 @@ impl<'a> Run<'a> {
             .unwrap_or_default();
         for (i, members) in groups.iter().enumerate() {
             let Some(members) = members else {
-                let pointer = format!("/spec/source/directory/groups/{i}");
-                let message = format!(
-                    "group {} not found; fix source.directory.groups in {}",
-                    names.get(i).map_or("", String::as_str),
-                    self.input.at(&pointer)
-                );
-                self.source_error(ErrorKind::SourceNotFound, &pointer, message);
+                self.plan.errors.push(PlanError::SourceGroupOfDirectoryNotFound {
+                    group: names.get(i).cloned().unwrap_or_default(),
+                    at: self.input.at(&format!("/spec/source/directory/groups/{i}")),
+                });
                 return;
             };
             users.extend(
@@ -546,18 +510,17 @@ impl<'a> Run<'a> {
             let at = self.input.at(&format!("/spec/destinations/users/{i}"));
             match user {
                 None => {
-                    let message =
-                        format!("not found in the directory; fix destinations.users in {at}");
-                    self.hold_back(ErrorKind::DestinationNotFound, address, at, message, None);
+                    let email = address.clone();
+                    self.hold_back(address, PlanError::DestinationNotFound { email, at });
                 }
                 Some(u) if !u.primary_email.eq_ignore_ascii_case(address) => {
-                    let message = format!(
-                        "renamed to {}; update destinations.users in {at}",
-                        u.primary_email
-                    );
                     self.held.insert(u.id.clone());
-                    let renamed_to = Some(u.primary_email.clone());
-                    self.hold_back(ErrorKind::DestinationRenamed, address, at, message, renamed_to);
+                    let renamed_to = u.primary_email.clone();
+                    let email = address.clone();
+                    self.hold_back(
+                        address,
+                        PlanError::DestinationRenamed { email, renamed_to, at },
+                    );
                 }
                 Some(u) => {
                     candidates.insert(u.id.clone(), u.clone());
@@ -568,8 +531,8 @@ impl<'a> Run<'a> {
             match members {
                 None => {
                     let at = self.input.at(&format!("/spec/destinations/groups/{i}"));
-                    let message = format!("group not found; fix destinations.groups in {at}");
-                    self.hold_back(ErrorKind::DestinationNotFound, group, at, message, None);
+                    let error = PlanError::DestinationGroupNotFound { group: group.clone(), at };
+                    self.hold_back(group, error);
                 }
                 Some(members) => candidates.extend(
                     members
@@ -608,20 +571,9 @@ impl<'a> Run<'a> {
     }
 
     /// Records a destination held back by an error about `address` (as the manifest
-    /// names it at `location`).
-    fn hold_back(
-        &mut self,
-        kind: ErrorKind,
-        address: &str,
-        location: String,
-        message: String,
-        renamed_to: Option<String>,
-    ) {
-        let mut e = PlanError::new(kind, message);
-        e.email = Some(address.to_owned());
-        e.renamed_to = renamed_to;
-        e.location = Some(location);
-        self.plan.destinations.push(DestinationPlan::error(address, e));
+    /// names it).
+    fn hold_back(&mut self, address: &str, error: PlanError) {
+        self.plan.destinations.push(DestinationPlan::error(address, error));
     }
 
     /// Plans `user` for this sync if it is selected, or has state to prune.
@@ -663,18 +615,12 @@ impl<'a> Run<'a> {
             .count();
         let pct = usize::from(input.max_delete_percent);
         if !input.allow_deletes && self.managed > 0 && deletes * 100 > pct * self.managed {
-            let mut e = PlanError::new(
-                ErrorKind::DeleteGuard,
-                format!(
-                    "would delete {deletes} of {} managed contacts ({}%), more than maxDeletePercent \
-                     {pct}%; nothing is applied for this sync. If this is intended (an emptied \
-                     source group?), run again with --allow-deletes",
-                    self.managed,
-                    deletes * 100 / self.managed
-                ),
-            );
-            e.location = Some(self.input.at("/metadata/name"));
-            self.plan.errors.push(e);
+            self.plan.errors.push(PlanError::DeleteGuard {
+                deletes,
+                managed: self.managed,
+                max_percent: pct,
+                at: self.input.at("/metadata/name"),
+            });
         }
         self.plan
     }

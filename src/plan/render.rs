@@ -13,7 +13,9 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use super::{Action, Change, DestinationPlan, FieldChange, Plan, Resource, Status, SyncPlan};
+use super::{
+    Action, Change, DestinationPlan, FieldChange, Plan, PlanError, Resource, Status, SyncPlan,
+};
 use crate::text::printable as p;
 
 /// What `--redact` puts in place of a value.
@@ -60,7 +62,7 @@ pub fn text(plan: &Plan, style: Style) -> String {
         out.push('\n');
     }
     for e in &plan.errors {
-        let _ = writeln!(out, "{}", paint(style, "1;31", &format!("! {}", p(&e.message))));
+        let _ = writeln!(out, "{}", paint(style, "1;31", &format!("! {}", p(&e.message()))));
     }
     for note in &plan.notes {
         let _ = writeln!(out, "Note: {}", p(note));
@@ -104,7 +106,7 @@ fn render_sync(out: &mut String, sync: &SyncPlan, style: Style) {
     }
     out.push('\n');
     for e in &sync.errors {
-        let _ = writeln!(out, "  {}", paint(style, "1;31", &format!("! {}", p(&e.message))));
+        let _ = writeln!(out, "  {}", paint(style, "1;31", &format!("! {}", p(&e.message()))));
     }
     for d in &sync.destinations {
         render_destination(out, d, style);
@@ -125,9 +127,9 @@ fn render_destination(out: &mut String, d: &DestinationPlan, style: Style) {
             );
         }
         Status::Error => {
-            let message = d.error.as_ref().map_or("error", |e| e.message.as_str());
+            let message = d.error.as_ref().map_or_else(|| "error".to_owned(), PlanError::message);
             let _ =
-                writeln!(out, "  {}", paint(style, "1;31", &format!("! {user}: {}", p(message))));
+                writeln!(out, "  {}", paint(style, "1;31", &format!("! {user}: {}", p(&message))));
         }
         Status::Changes => {
             let _ = writeln!(out, "  {user}");

@@ -17,7 +17,7 @@ use contact_sync::model::resolution::{
 use contact_sync::model::{ClientData, MARKER_SYNC, NewContact};
 use contact_sync::plan::planner::Planner;
 use contact_sync::plan::{
-    Action, ErrorKind, GroupRef, Op, Plan, PlanInput, Reason, Status, SyncInput,
+    Action, ErrorKind, GroupRef, Op, Plan, PlanError, PlanInput, Reason, Status, SyncInput,
 };
 
 use crate::harness::{contact, set_field};
@@ -251,10 +251,10 @@ fn has_reason(plan: &Plan, action: Action, reason: Reason) -> bool {
 }
 
 fn error_kinds(plan: &Plan) -> Vec<ErrorKind> {
-    let mut kinds: Vec<ErrorKind> = plan.errors.iter().map(|e| e.kind).collect();
+    let mut kinds: Vec<ErrorKind> = plan.errors.iter().map(PlanError::kind).collect();
     for s in &plan.syncs {
-        kinds.extend(s.errors.iter().map(|e| e.kind));
-        kinds.extend(s.destinations.iter().filter_map(|d| d.error.as_ref()).map(|e| e.kind));
+        kinds.extend(s.errors.iter().map(PlanError::kind));
+        kinds.extend(s.destinations.iter().filter_map(|d| d.error.as_ref()).map(PlanError::kind));
     }
     kinds
 }
@@ -412,8 +412,8 @@ fn a_source_address_that_became_an_alias_is_a_rename() {
     let input = input(vec![sync(&SALES.replace("salesuser@example.com", "sales@example.com"))]);
     let plan = converge(&mut store, &input);
     let e = &plan.syncs[0].errors[0];
-    assert_eq!(e.kind, ErrorKind::SourceRenamed);
-    assert_eq!(e.renamed_to.as_deref(), Some("salesuser@example.com"));
+    assert_eq!(e.kind(), ErrorKind::SourceRenamed);
+    assert_eq!(e.renamed_to(), Some("salesuser@example.com"));
     assert!(!plan.summary.has_changes());
 }
 
@@ -439,7 +439,7 @@ fn a_missing_source_group_is_named_with_a_suggestion() {
         &input(vec![sync(&SALES.replace("Sales Contacts", "Sales Contactz"))]),
     );
     assert_eq!(error_kinds(&plan), [ErrorKind::SourceGroupNotFound]);
-    assert!(plan.syncs[0].errors[0].message.contains("did you mean \"Sales Contacts\""));
+    assert!(plan.syncs[0].errors[0].message().contains("did you mean \"Sales Contacts\""));
 }
 
 #[test]

@@ -1,0 +1,347 @@
+//! Plan errors: one variant per thing that can hold a sync or a destination back,
+//! carrying what a person needs to fix it (the address, the new address, the
+//! `file:line:col` of the manifest value to change). Their JSON form — `kind`,
+//! `message`, `email`, `renamedTo`, `location` — is the plan's contract; a plan read
+//! back from a file holds them in that form ([`PlanError::Recorded`]), and two
+//! errors are equal when their JSON forms are.
+
+use serde::{Deserialize, Serialize};
+
+use super::ErrorKind;
+
+/// Why a sync, a destination or a run is held back.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(into = "Recorded", from = "Recorded")]
+pub enum PlanError {
+    /// No user has the source address.
+    SourceNotFound {
+        /// `source.user`.
+        email: String,
+        /// Where `source.user` is written.
+        at: String,
+    },
+    /// A directory sync's source group does not exist.
+    SourceGroupOfDirectoryNotFound {
+        /// The group's address.
+        group: String,
+        /// Where it is written.
+        at: String,
+    },
+    /// The source address is now an alias of another primary address.
+    SourceRenamed {
+        /// `source.user`.
+        email: String,
+        /// The user's primary address now.
+        renamed_to: String,
+        /// Where `source.user` is written.
+        at: String,
+    },
+    /// The source user is suspended or archived.
+    SourceSuspended {
+        /// `source.user`.
+        email: String,
+        /// Where `source.user` is written.
+        at: String,
+    },
+    /// The source user has no contact group of that name.
+    SourceGroupNotFound {
+        /// `source.user`.
+        email: String,
+        /// `source.contactGroup`.
+        group: String,
+        /// The user's group whose name is closest, if one is close.
+        suggestion: Option<String>,
+        /// Where `source.contactGroup` is written.
+        at: String,
+    },
+    /// The copies in a destination were made from another user than the one the
+    /// source now is: the source account was replaced.
+    SourceIdentityChanged {
+        /// The sync.
+        sync: String,
+        /// The destination.
+        user: String,
+        /// Id of the user the copies were made from.
+        copied_from: String,
+        /// The source as shown (`sam@example.com / "Sales"`).
+        source: String,
+        /// Id of the source user now.
+        source_id: String,
+        /// The destination's target group.
+        group: String,
+    },
+    /// An address in `destinations.users` is now an alias.
+    DestinationRenamed {
+        /// The address as written.
+        email: String,
+        /// The user's primary address now.
+        renamed_to: String,
+        /// Where it is written.
+        at: String,
+    },
+    /// No user has an address in `destinations.users`.
+    DestinationNotFound {
+        /// The address as written.
+        email: String,
+        /// Where it is written.
+        at: String,
+    },
+    /// A group in `destinations.groups` does not exist.
+    DestinationGroupNotFound {
+        /// The group's address.
+        group: String,
+        /// Where it is written.
+        at: String,
+    },
+    /// The destination has a group of the target name that contact-sync did not
+    /// create.
+    TargetGroupConflict {
+        /// The destination.
+        user: String,
+        /// The group's name.
+        group: String,
+        /// Where the target group's name comes from.
+        at: String,
+    },
+    /// A sync would delete more than `maxDeletePercent` of its managed contacts.
+    DeleteGuard {
+        /// Contacts it would delete.
+        deletes: usize,
+        /// Contacts it manages.
+        managed: usize,
+        /// `maxDeletePercent`.
+        max_percent: usize,
+        /// Where the sync is.
+        at: String,
+    },
+    /// Syncs whose manifest is gone would delete more than `maxDeletePercent` of
+    /// every contact contact-sync manages.
+    OrphanDeleteGuard {
+        /// Contacts they would delete.
+        deletes: usize,
+        /// Contacts contact-sync manages.
+        managed: usize,
+        /// `maxDeletePercent`.
+        max_percent: usize,
+        /// Their names.
+        syncs: Vec<String>,
+    },
+    /// What a sync needs could not be read.
+    SyncUnreadable {
+        /// Why (the backend's words).
+        why: String,
+        /// Where the sync is.
+        at: String,
+    },
+    /// A user's contacts could not be read.
+    UserUnreadable {
+        /// The user.
+        email: String,
+        /// Why (the backend's words).
+        why: String,
+    },
+    /// An error as a saved plan recorded it.
+    Recorded(Recorded),
+}
+
+/// The JSON form of a [`PlanError`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recorded {
+    /// What kind of error.
+    pub kind: ErrorKind,
+    /// What happened and what to do.
+    pub message: String,
+    /// The address concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The new address, for renames.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renamed_to: Option<String>,
+    /// `file:line:col` of the manifest value to change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+impl PlanError {
+    /// The kind (the `kind` of the plan JSON).
+    pub fn kind(&self) -> ErrorKind {
+        use PlanError::*;
+        match self {
+            SourceNotFound { .. } | SourceGroupOfDirectoryNotFound { .. } => {
+                ErrorKind::SourceNotFound
+            }
+            SourceRenamed { .. } => ErrorKind::SourceRenamed,
+            SourceSuspended { .. } => ErrorKind::SourceSuspended,
+            SourceGroupNotFound { .. } => ErrorKind::SourceGroupNotFound,
+            SourceIdentityChanged { .. } => ErrorKind::SourceIdentityChanged,
+            DestinationRenamed { .. } => ErrorKind::DestinationRenamed,
+            DestinationNotFound { .. } | DestinationGroupNotFound { .. } => {
+                ErrorKind::DestinationNotFound
+            }
+            TargetGroupConflict { .. } => ErrorKind::TargetGroupConflict,
+            DeleteGuard { .. } | OrphanDeleteGuard { .. } => ErrorKind::DeleteGuard,
+            SyncUnreadable { .. } | UserUnreadable { .. } => ErrorKind::Api,
+            Recorded(r) => r.kind,
+        }
+    }
+
+    /// What happened and what to do.
+    pub fn message(&self) -> String {
+        use PlanError::*;
+        match self {
+            SourceNotFound { email, at } => {
+                format!("source user {email} not found in the directory; fix source.user in {at}")
+            }
+            SourceGroupOfDirectoryNotFound { group, at } => {
+                format!("group {group} not found; fix source.directory.groups in {at}")
+            }
+            SourceRenamed { email, renamed_to, at } => format!(
+                "source user {email} was renamed to {renamed_to}; update source.user in {at}"
+            ),
+            SourceSuspended { email, .. } => format!(
+                "source user {email} is suspended or archived; nothing is synced until it is \
+                 active again"
+            ),
+            SourceGroupNotFound { email, group, suggestion, at } => {
+                let hint = suggestion
+                    .as_ref()
+                    .map(|s| format!(" (did you mean \"{s}\"?)"))
+                    .unwrap_or_default();
+                format!(
+                    "{email} has no contact group \"{group}\"{hint}; fix source.contactGroup in {at}"
+                )
+            }
+            SourceIdentityChanged { sync, user, copied_from, source, source_id, group } => {
+                format!(
+                    "the contacts of sync {sync} in {user} were copied from source user id \
+                     {copied_from}, but {source} is now user id {source_id}: the source account \
+                     was replaced. Nothing is changed for this user; delete the group \"{group}\" \
+                     there to start afresh, or point the sync at the right user"
+                )
+            }
+            DestinationRenamed { renamed_to, at, .. } => {
+                format!("renamed to {renamed_to}; update destinations.users in {at}")
+            }
+            DestinationNotFound { at, .. } => {
+                format!("not found in the directory; fix destinations.users in {at}")
+            }
+            DestinationGroupNotFound { at, .. } => {
+                format!("group not found; fix destinations.groups in {at}")
+            }
+            TargetGroupConflict { group, at, .. } => format!(
+                "already has a contact group \"{group}\" that contact-sync did not create; rename \
+                 or delete that group, or set another target.groupName in {at}"
+            ),
+            DeleteGuard { deletes, managed, max_percent, .. } => format!(
+                "would delete {deletes} of {managed} managed contacts ({}%), more than \
+                 maxDeletePercent {max_percent}%; nothing is applied for this sync. If this is \
+                 intended (an emptied source group?), run again with --allow-deletes",
+                deletes * 100 / managed.max(&1)
+            ),
+            OrphanDeleteGuard { deletes, managed, max_percent, syncs } => format!(
+                "would delete {deletes} contacts of syncs whose manifest is gone ({}): {}% of the \
+                 {managed} contacts contact-sync manages, more than maxDeletePercent \
+                 {max_percent}%. Nothing of them is deleted. If those manifests were removed on \
+                 purpose, run again with --allow-deletes; if not, check that the paths given hold \
+                 every manifest",
+                syncs.join(", "),
+                deletes * 100 / managed.max(&1)
+            ),
+            SyncUnreadable { why, .. } => format!(
+                "cannot read what the sync needs: {why}; nothing is changed for this sync in this run"
+            ),
+            UserUnreadable { email, why } => format!(
+                "cannot read the contacts of {email}: {why}; nothing is changed for this user in \
+                 this run"
+            ),
+            Recorded(r) => r.message.clone(),
+        }
+    }
+
+    /// The address concerned, if any.
+    pub fn email(&self) -> Option<&str> {
+        use PlanError::*;
+        match self {
+            SourceNotFound { email, .. }
+            | SourceRenamed { email, .. }
+            | SourceSuspended { email, .. }
+            | SourceGroupNotFound { email, .. }
+            | DestinationRenamed { email, .. }
+            | DestinationNotFound { email, .. }
+            | UserUnreadable { email, .. } => Some(email),
+            DestinationGroupNotFound { group, .. } => Some(group),
+            SourceIdentityChanged { user, .. } | TargetGroupConflict { user, .. } => Some(user),
+            SourceGroupOfDirectoryNotFound { .. }
+            | DeleteGuard { .. }
+            | OrphanDeleteGuard { .. }
+            | SyncUnreadable { .. } => None,
+            Recorded(r) => r.email.as_deref(),
+        }
+    }
+
+    /// The new address, for renames.
+    pub fn renamed_to(&self) -> Option<&str> {
+        match self {
+            PlanError::SourceRenamed { renamed_to, .. }
+            | PlanError::DestinationRenamed { renamed_to, .. } => Some(renamed_to),
+            PlanError::Recorded(r) => r.renamed_to.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// `file:line:col` of the manifest value to change, if there is one.
+    pub fn location(&self) -> Option<&str> {
+        use PlanError::*;
+        match self {
+            SourceNotFound { at, .. }
+            | SourceGroupOfDirectoryNotFound { at, .. }
+            | SourceRenamed { at, .. }
+            | SourceSuspended { at, .. }
+            | SourceGroupNotFound { at, .. }
+            | DestinationRenamed { at, .. }
+            | DestinationNotFound { at, .. }
+            | DestinationGroupNotFound { at, .. }
+            | TargetGroupConflict { at, .. }
+            | DeleteGuard { at, .. }
+            | SyncUnreadable { at, .. } => Some(at),
+            SourceIdentityChanged { .. } | OrphanDeleteGuard { .. } | UserUnreadable { .. } => None,
+            Recorded(r) => r.location.as_deref(),
+        }
+    }
+}
+
+impl From<PlanError> for Recorded {
+    fn from(e: PlanError) -> Self {
+        if let PlanError::Recorded(r) = e {
+            return r;
+        }
+        Self {
+            kind: e.kind(),
+            message: e.message(),
+            email: e.email().map(str::to_owned),
+            renamed_to: e.renamed_to().map(str::to_owned),
+            location: e.location().map(str::to_owned),
+        }
+    }
+}
+
+impl From<Recorded> for PlanError {
+    fn from(r: Recorded) -> Self {
+        PlanError::Recorded(r)
+    }
+}
+
+/// Two errors are the same when a person (or a script) reading the plan would see
+/// the same: their JSON forms are equal.
+impl PartialEq for PlanError {
+    fn eq(&self, other: &Self) -> bool {
+        Recorded::from(self.clone()) == Recorded::from(other.clone())
+    }
+}
+
+impl std::fmt::Display for PlanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message())
+    }
+}
