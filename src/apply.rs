@@ -20,7 +20,7 @@ use crate::model::NewContact;
 use crate::plan::{Action, Change, DestinationPlan, GroupRef, Op, Plan, Status};
 
 /// What applying one destination did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct DestinationReport {
     /// The sync.
     pub sync: String,
@@ -33,7 +33,7 @@ pub struct DestinationReport {
     /// Contacts and groups deleted.
     pub deleted: usize,
     /// Why it failed, if it did.
-    pub error: Option<String>,
+    pub error: Option<backend::Error>,
 }
 
 /// What an apply did, destination by destination.
@@ -44,7 +44,7 @@ pub struct Report {
     /// Syncs not applied because of plan errors (deletion guard, source errors).
     pub held_back: Vec<String>,
     /// Why the writes could not be made durable, if so (nothing was applied then).
-    pub commit_error: Option<String>,
+    pub commit_error: Option<backend::Error>,
     /// Destinations not started because the apply was interrupted.
     pub not_started: usize,
 }
@@ -194,7 +194,7 @@ pub async fn apply_with(
     results.sort_by_key(|(order, _)| *order);
     report.destinations = results.into_iter().map(|(_, r)| r).collect();
     if let Err(e) = backend.commit().await {
-        report.commit_error = Some(e.to_string());
+        report.commit_error = Some(e);
     }
     report
 }
@@ -212,7 +212,7 @@ async fn apply_one(backend: &dyn Backend, sync: &str, dest: &DestinationPlan) ->
                 }
             }
         }
-        Err(e) => r.error = Some(e.to_string()),
+        Err(e) => r.error = Some(e),
     }
     r
 }
@@ -308,7 +308,7 @@ mod tests {
             sync: "s".into(),
             user: user.into(),
             added,
-            error: error.map(str::to_owned),
+            error: error.map(|e| backend::Error::Api { status: 500, message: e.to_owned() }),
             ..Default::default()
         }
     }
@@ -322,8 +322,10 @@ mod tests {
         assert_eq!(ok.summary(0), "Apply complete: 18 added, 0 changed, 0 deleted.");
 
         // Nothing saved: no destination counts as applied, whatever it sent.
-        let unsaved =
-            Report { commit_error: Some("cannot lock workspace.yaml".into()), ..ok.clone() };
+        let unsaved = Report {
+            commit_error: Some(backend::Error::Store("cannot lock".into())),
+            ..ok.clone()
+        };
         assert!(
             unsaved
                 .summary(0)

@@ -12,6 +12,7 @@ use crate::backend::{self, Backend};
 use crate::model::{Contact, ContactGroup, DirectoryUser};
 use crate::plan::planner::{Planner, Reads};
 use crate::plan::{Plan, PlanInput};
+use crate::text::error_chain;
 
 /// The plan for `input` against the tenant behind `backend`.
 ///
@@ -22,9 +23,9 @@ pub async fn plan(backend: &dyn Backend, input: &PlanInput) -> backend::Result<P
     let resolution = crate::directory::resolve(backend, input).await?;
     let mut planner = Planner::new(input, &resolution);
     for (sync, source) in planner.source_reads() {
-        let groups = backend.contact_groups(&source).await.map_err(|e| e.to_string());
+        let groups = backend.contact_groups(&source).await.map_err(|e| error_chain(&e));
         if planner.source_groups(sync, groups) {
-            let contacts = backend.contacts(&source).await.map_err(|e| e.to_string());
+            let contacts = backend.contacts(&source).await.map_err(|e| error_chain(&e));
             planner.source_contacts(sync, contacts);
         }
     }
@@ -37,7 +38,7 @@ pub async fn plan(backend: &dyn Backend, input: &PlanInput) -> backend::Result<P
         match read {
             Ok(None) => {}
             Ok(Some((groups, contacts))) => planner.user(user, &groups, &contacts),
-            Err(e) => planner.unreadable(user, &e.to_string()),
+            Err(e) => planner.unreadable(user, &error_chain(&e)),
         }
     }
     Ok(planner.finish())

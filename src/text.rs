@@ -50,6 +50,22 @@ pub fn printable_lines(s: &str) -> impl Iterator<Item = Cow<'_, str>> {
     s.split('\n').map(printable)
 }
 
+/// An error and its causes on one line, each cause once (a message that already
+/// quotes its cause does not get it appended again), control characters escaped.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    printable(&out).into_owned()
+}
+
 /// JSON text with the characters JSON allows raw in strings but terminals and
 /// some readers act on (C1 controls such as NEL, U+2028, U+2029) written as
 /// `\uXXXX` escapes. Such characters only occur inside strings, where the escape

@@ -50,7 +50,7 @@ impl std::fmt::Display for UserScope {
 }
 
 /// What can go wrong talking to a backend.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum Error {
     /// The user, group or contact does not exist.
     #[error("{what} not found")]
@@ -81,15 +81,34 @@ pub enum Error {
     /// The writer lease was lost or ran out; nothing more was sent.
     #[error("stopped writing: {0}")]
     LeaseLost(String),
-    /// An HTTP API answered with an error, or could not be reached.
+    /// An HTTP API answered with an error.
     #[error("{message}")]
     Api {
-        /// HTTP status; 0 when no answer came back.
+        /// HTTP status.
         status: u16,
         /// What was asked, what came back (with the status and the attempts made),
         /// in words.
         message: String,
     },
+    /// No answer came back: the server could not be reached, the connection was
+    /// lost, or the request timed out (after the retries it says).
+    #[error("{message}")]
+    Unreachable {
+        /// What was asked and what went wrong, in words.
+        message: String,
+    },
+    /// The service-account key cannot be read or used.
+    #[error("{message}")]
+    Credentials {
+        /// What is wrong with it and what to do.
+        message: String,
+        /// The reading error, if that was it.
+        #[source]
+        cause: Option<std::sync::Arc<std::io::Error>>,
+    },
+    /// The HTTP client could not be set up.
+    #[error("cannot set up the HTTP client")]
+    Client(#[source] std::sync::Arc<reqwest::Error>),
 }
 
 /// Who holds the writer lease of a tenant, as recorded there.

@@ -56,8 +56,8 @@ pub enum Error {
         source: crate::backend::local::OpenError,
     },
     /// The google backend could not be set up (key file, HTTP client).
-    #[error("cannot set up the google backend: {0}")]
-    Google(crate::backend::Error),
+    #[error("cannot set up the google backend")]
+    Google(#[source] crate::backend::Error),
     /// No key file is configured.
     #[error(
         "backend google needs a service-account key: set spec.google.credentialsFile in the \

@@ -377,12 +377,12 @@ fn print_report(report: &apply::Report, plan: &Plan) -> anyhow::Result<()> {
             (None, false) => writeln!(out, "! {sync}  {user}: not saved")?,
             (Some(e), _) => {
                 writeln!(out, "! {sync}  {user}: failed")?;
-                writeln!(err, "error: {sync}  {user}: {}", p(e))?;
+                writeln!(err, "error: {sync}  {user}: {}", crate::text::error_chain(e))?;
             }
         }
     }
     if let Some(e) = &report.commit_error {
-        writeln!(err, "error: nothing was saved: {}", p(e))?;
+        writeln!(err, "error: nothing was saved: {}", crate::text::error_chain(e))?;
     }
     writeln!(out, "{}", report.summary(plan.summary.errors))?;
     Ok(())

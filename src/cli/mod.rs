@@ -317,15 +317,7 @@ pub fn main() -> ExitCode {
 /// An error and its causes on one line, each cause once (a message that already
 /// quotes its cause does not get it appended again), control characters escaped.
 pub fn error_chain(e: &anyhow::Error) -> String {
-    let mut out = e.to_string();
-    for cause in e.chain().skip(1) {
-        let cause = cause.to_string();
-        if !out.contains(&cause) {
-            out.push_str(": ");
-            out.push_str(&cause);
-        }
-    }
-    crate::text::printable(&out).into_owned()
+    crate::text::error_chain(e.as_ref())
 }
 
 fn init_tracing() {

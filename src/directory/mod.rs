@@ -18,7 +18,8 @@ pub async fn resolve(backend: &dyn Backend, input: &PlanInput) -> backend::Resul
     users.sort_by_key(|a| a.primary_email.to_lowercase());
     let mut syncs = Vec::with_capacity(input.syncs.len());
     for sync in &input.syncs {
-        syncs.push(resolve_sync(backend, &sync.manifest).await.map_err(|e| e.to_string()));
+        let resolved = resolve_sync(backend, &sync.manifest).await;
+        syncs.push(resolved.map_err(|e| crate::text::error_chain(&e)));
     }
     Ok(Resolution { users, syncs })
 }

@@ -244,15 +244,19 @@ pub struct TrustedKey(pub Vec<u8>);
 /// check token assertions against.
 pub fn public_key(path: &std::path::Path) -> Result<TrustedKey, crate::backend::Error> {
     use ring::signature::KeyPair;
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        crate::backend::Error::Store(format!("cannot read {}: {e}", path.display()))
+    let text = std::fs::read_to_string(path).map_err(|e| crate::backend::Error::Credentials {
+        message: format!("cannot read the key {}", path.display()),
+        cause: Some(std::sync::Arc::new(e)),
     })?;
     let pem = serde_json::from_str::<serde_json::Value>(&text)
         .ok()
         .and_then(|v| v["private_key"].as_str().map(str::to_owned))
         .unwrap_or(text);
     let key = crate::google_api::rsa_key_pair(&pem).ok_or_else(|| {
-        crate::backend::Error::Store(format!("{} holds no RSA private key", path.display()))
+        crate::backend::Error::Credentials {
+            message: format!("{} holds no RSA private key", path.display()),
+            cause: None,
+        }
     })?;
     Ok(TrustedKey(key.public_key().as_ref().to_vec()))
 }

@@ -560,7 +560,7 @@ async fn one_failing_destination_does_not_stop_the_others(seed: Seed) {
     let report = seed.apply(&plan).await;
     assert!(report.failed());
     let bob = report.destinations.iter().find(|d| d.user == "bob@example.com").unwrap();
-    assert!(bob.error.as_deref().unwrap().contains("stale etag"), "{bob:?}");
+    assert!(bob.error.as_ref().unwrap().to_string().contains("stale etag"), "{bob:?}");
     let done: Vec<&str> =
         report.destinations.iter().filter(|d| d.error.is_none()).map(|d| d.user.as_str()).collect();
     assert_eq!(

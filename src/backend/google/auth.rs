@@ -57,21 +57,27 @@ impl fmt::Debug for ServiceAccountKey {
 impl ServiceAccountKey {
     /// Reads a key file.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::Store(format!("cannot read the service-account key {}: {e}", path.display()))
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Credentials {
+            message: format!("cannot read the service-account key {}", path.display()),
+            cause: Some(std::sync::Arc::new(e)),
         })?;
-        let key: Self = serde_json::from_str(&text).map_err(|e| {
-            Error::Store(format!(
+        let key: Self = serde_json::from_str(&text).map_err(|e| Error::Credentials {
+            message: format!(
                 "{} is not a service-account key file ({e}); download a JSON key for the service account",
                 path.display()
-            ))
+            ),
+            cause: None,
         })?;
         if key.key_type != "service_account" {
-            return Err(Error::Store(format!(
-                "{} is a `{}` credential; contact-sync needs a service-account key (type service_account)",
-                path.display(),
-                key.key_type
-            )));
+            return Err(Error::Credentials {
+                message: format!(
+                    "{} is a `{}` credential; contact-sync needs a service-account key (type \
+                     service_account)",
+                    path.display(),
+                    key.key_type
+                ),
+                cause: None,
+            });
         }
         Ok(key)
     }
@@ -111,11 +117,12 @@ impl Authenticator {
         token_url: Option<String>,
         http: reqwest::Client,
     ) -> Result<Self, Error> {
-        let signer = rsa_key_pair(&key.private_key).ok_or_else(|| {
-            Error::Store(format!(
+        let signer = rsa_key_pair(&key.private_key).ok_or_else(|| Error::Credentials {
+            message: format!(
                 "the private_key of service account {} is not an RSA key in PEM form",
                 key.client_email
-            ))
+            ),
+            cause: None,
         })?;
         let token_url = token_url
             .or_else(|| key.token_uri.clone())
@@ -165,8 +172,7 @@ impl Authenticator {
             ])
             .send()
             .await
-            .map_err(|e| Error::Api {
-                status: 0,
+            .map_err(|e| Error::Unreachable {
                 message: format!(
                     "token endpoint {}: {}",
                     self.token_url,

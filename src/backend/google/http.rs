@@ -170,10 +170,20 @@ impl Failure {
                     self.message
                 ),
             },
-            _ => Error::Api {
-                status: if self.answered() { self.status } else { 0 },
-                message: format!("{what}: {}{circumstances}", self.message.trim_end_matches('.')),
-            },
+            _ => self.error_with(format!(
+                "{what}: {}{circumstances}",
+                self.message.trim_end_matches('.')
+            )),
+        }
+    }
+
+    /// An error saying `message`: [`Error::Api`] when an answer came back,
+    /// [`Error::Unreachable`] when none did.
+    pub fn error_with(&self, message: String) -> Error {
+        if self.answered() {
+            Error::Api { status: self.status, message }
+        } else {
+            Error::Unreachable { message }
         }
     }
 }

@@ -173,7 +173,7 @@ impl GoogleBackend {
             .timeout(config.timeout)
             .user_agent(concat!("contact-sync/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| Error::Store(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(|e| Error::Client(std::sync::Arc::new(e)))?;
         let auth = auth::Authenticator::new(key, config.token_url.clone(), http.clone())?;
         Ok(Self {
             client: Client::new(http, auth, config.retry),

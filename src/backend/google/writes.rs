@@ -39,8 +39,7 @@ fn same_markers(have: &[ClientData], want: &[ClientData]) -> bool {
 
 /// A write whose outcome is unknown and could not be checked: nothing was resent.
 fn unknown_outcome(what: &str, e: Error) -> Error {
-    Error::Api {
-        status: 503,
+    Error::Unreachable {
         message: format!(
             "{what}: the answer was lost, and re-reading to see whether it landed failed ({e}); \
              nothing was sent again. The next run sees what landed and finishes the rest"
@@ -177,14 +176,11 @@ impl GoogleBackend {
                 Err(f) => return Err(f.into_error(&what)),
             };
             if pending.iter().any(|c| copy_key(&c.client_data).is_none()) {
-                return Err(Error::Api {
-                    status: failure.status,
-                    message: format!(
-                        "{what}: {}; the contacts carry no contact-sync markers, so whether they \
-                         were created cannot be checked, and they were not sent again",
-                        failure.message
-                    ),
-                });
+                return Err(failure.error_with(format!(
+                    "{what}: {}; the contacts carry no contact-sync markers, so whether they \
+                     were created cannot be checked, and they were not sent again",
+                    failure.message
+                )));
             }
             tracing::warn!(
                 user,
