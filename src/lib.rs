@@ -29,6 +29,7 @@ pub mod lease;
 pub mod manifest;
 pub mod model;
 pub mod plan;
+pub mod reconcile;
 pub mod text;
 pub mod validate;
 pub mod yaml;

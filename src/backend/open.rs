@@ -22,6 +22,20 @@ pub struct Target {
     pub orphans: OrphanPolicy,
     /// Deletion guard threshold.
     pub max_delete_percent: u8,
+    /// Local time of day, `HH:MM`, of `nightly` syncs.
+    #[serde(default = "default_nightly_at")]
+    pub nightly_at: String,
+    /// IANA time zone of `nightlyAt` and cron schedules.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+}
+
+fn default_nightly_at() -> String {
+    "02:00".into()
+}
+
+fn default_time_zone() -> String {
+    "UTC".into()
 }
 
 /// The backend and what it needs to open.
@@ -93,7 +107,13 @@ impl Target {
                 BackendTarget::Google { settings: google, credentials }
             }
         };
-        Ok(Self { backend, orphans: spec.orphans, max_delete_percent: spec.max_delete_percent })
+        Ok(Self {
+            backend,
+            orphans: spec.orphans,
+            max_delete_percent: spec.max_delete_percent,
+            nightly_at: spec.nightly_at.clone(),
+            time_zone: spec.time_zone.clone(),
+        })
     }
 
     /// Opens the backend to read and write (`apply`).

@@ -62,8 +62,33 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
             };
             run_apply(job)
         }
+        Settings::Reconcile(options) => reconcile(options),
         Settings::Emulator(args) => emulator(args),
     }
+}
+
+fn reconcile(options: crate::reconcile::Options) -> anyhow::Result<ExitCode> {
+    let rt = runtime()?;
+    let ok = rt.block_on(async move {
+        let cancel = CancellationToken::new();
+        tokio::spawn(stop_on_signals(cancel.clone()));
+        crate::reconcile::run(options, cancel).await
+    })?;
+    rt.shutdown_timeout(Duration::from_secs(5));
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Cancels `cancel` on the first SIGTERM or Ctrl-C (the loop starts nothing new,
+/// lets the users in flight finish, gives the lease up and exits 0); exits at once
+/// on the second.
+async fn stop_on_signals(cancel: CancellationToken) {
+    let Ok(mut stop) = termination_signals() else { return };
+    stop.recv().await;
+    eprintln!("contact-sync reconcile: stopping (signal again to stop at once)");
+    cancel.cancel();
+    stop.recv().await;
+    eprintln!("contact-sync reconcile: stopped at once. The writer lease lapses by itself.");
+    std::process::exit(1);
 }
 
 fn emulator(args: super::EmulatorArgs) -> anyhow::Result<ExitCode> {

@@ -68,6 +68,29 @@ enum Command {
         #[arg(long, value_name = "SECS", default_value_t = crate::lease::DEFAULT_WAIT.as_secs())]
         lock_timeout: u64,
     },
+    /// Keep every destination in step with the manifests, on each sync's schedule,
+    /// until stopped (SIGTERM/SIGINT): the long-running loop for a container.
+    ///
+    /// Manifests are watched; a bad edit keeps the last good ones running. Serves
+    /// /healthz, /readyz, /metrics (Prometheus), /status (JSON) and
+    /// POST /syncs/NAME/run on --listen. That endpoint requires
+    /// `Authorization: Bearer $CONTACT_SYNC_TRIGGER_TOKEN` when the variable is set,
+    /// and is disabled when it is not and the address is not loopback.
+    Reconcile {
+        /// Manifest files or folders (watched for changes).
+        #[arg(default_value = ".")]
+        paths: Vec<PathBuf>,
+        /// A file with the Workspace document to use instead of the manifests' own.
+        #[arg(long, value_name = "FILE")]
+        workspace: Option<PathBuf>,
+        /// Address of the HTTP server.
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        listen: String,
+        /// Run every sync once (manual ones too), then exit: 0 when every run
+        /// succeeded, 1 otherwise.
+        #[arg(long)]
+        once: bool,
+    },
     /// Serve the Google APIs contact-sync uses from a local workspace file, for
     /// testing the google backend without Google.
     Emulator(EmulatorArgs),
@@ -204,6 +227,8 @@ pub enum Settings {
         /// `--lock-timeout`.
         lock_timeout: std::time::Duration,
     },
+    /// `reconcile`.
+    Reconcile(crate::reconcile::Options),
     /// `emulator`.
     Emulator(EmulatorArgs),
 }
@@ -238,6 +263,16 @@ impl Settings {
                     }
                     None => Settings::Apply { run: common.into(), auto_approve, lock_timeout },
                 }
+            }
+            Command::Reconcile { paths, workspace, listen, once } => {
+                Settings::Reconcile(crate::reconcile::Options {
+                    load: LoadOptions { paths, workspace, ..LoadOptions::default() },
+                    listen,
+                    once,
+                    trigger_token: std::env::var("CONTACT_SYNC_TRIGGER_TOKEN")
+                        .ok()
+                        .filter(|t| !t.is_empty()),
+                })
             }
             Command::Emulator(args) => Settings::Emulator(args),
         })
@@ -297,7 +332,7 @@ pub fn main() -> ExitCode {
             return if e.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
         }
     };
-    init_tracing();
+    init_tracing(matches!(cli.command, Command::Reconcile { .. }));
     let settings = match Settings::resolve(cli) {
         Ok(settings) => settings,
         Err(usage) => {
@@ -320,12 +355,17 @@ pub fn error_chain(e: &anyhow::Error) -> String {
     crate::text::error_chain(e.as_ref())
 }
 
-fn init_tracing() {
+/// Logs on stderr, filtered by `CONTACT_SYNC_LOG` (default `warn`; `info` for the
+/// long-running `reconcile`, one line per run): for people on a terminal, JSON
+/// lines otherwise (a container's log collector).
+fn init_tracing(long_running: bool) {
+    let default = if long_running { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CONTACT_SYNC_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if std::io::stderr().is_terminal() {
+        builder.with_ansi(true).try_init()
+    } else {
+        builder.json().try_init()
+    };
 }

@@ -12,6 +12,7 @@ mod harness;
 mod plan_cli;
 mod planner;
 mod properties;
+mod reconcile;
 mod scenarios;
 mod schema;
 mod unattended;

@@ -295,6 +295,17 @@ impl Client {
     }
 
     async fn attempt(&self, request: Request<'_>) -> Outcome {
+        let outcome = self.attempt_once(request).await;
+        let code = match &outcome {
+            Outcome::Done(_) => "200".to_owned(),
+            Outcome::Failed(f, _) if f.answered() && f.status != 0 => f.status.to_string(),
+            Outcome::Failed(..) => "none".to_owned(),
+        };
+        *REQUESTS.lock().expect("request counts").entry(code).or_default() += 1;
+        outcome
+    }
+
+    async fn attempt_once(&self, request: Request<'_>) -> Outcome {
         let Request { subject, scopes, method, url, query, body, .. } = request;
         let token = match self.auth.token(subject, scopes).await {
             Ok(token) => token,
@@ -339,6 +350,21 @@ impl Client {
             Outcome::Failed(Failure::parse(status, &value), retry_after)
         }
     }
+}
+
+/// API requests this process sent, by HTTP status code (`none`: no answer came
+/// back), for the reconcile loop's metrics.
+static REQUESTS: std::sync::Mutex<std::collections::BTreeMap<String, u64>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// API requests this process sent so far, as ((backend, code), count).
+pub fn request_counts() -> std::collections::BTreeMap<(String, String), u64> {
+    REQUESTS
+        .lock()
+        .expect("request counts")
+        .iter()
+        .map(|(code, n)| (("google".to_owned(), code.clone()), *n))
+        .collect()
 }
 
 /// A token that could not be had. A token endpoint that did not answer, or answered

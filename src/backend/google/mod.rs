@@ -41,6 +41,7 @@ use crate::model::{
 pub use crate::google_api::{
     CONTACTS, CONTACTS_READONLY, DIRECTORY_URL, MEMBERS_READONLY, PEOPLE_URL, USERS_READONLY,
 };
+pub use http::request_counts;
 
 /// Limits of the batch methods.
 const CREATE_BATCH: usize = 200;

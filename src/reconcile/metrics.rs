@@ -1,0 +1,271 @@
+//! The reconcile loop's Prometheus metrics: one registry, encoded in the text
+//! exposition format on `/metrics`. Series of a sync that is removed from the
+//! manifests are removed with it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SyncLabel {
+    sync: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunLabels {
+    sync: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChangeLabels {
+    sync: String,
+    action: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DriftLabels {
+    sync: String,
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    backend: String,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabel {
+    version: String,
+}
+
+type Seconds = Gauge<f64, AtomicU64>;
+
+/// Every metric of the loop.
+pub struct Metrics {
+    registry: Registry,
+    runs: Family<RunLabels, Counter>,
+    duration: Family<SyncLabel, Histogram, fn() -> Histogram>,
+    changes: Family<ChangeLabels, Counter>,
+    drift: Family<DriftLabels, Gauge>,
+    last_success: Family<SyncLabel, Seconds>,
+    next_run: Family<SyncLabel, Seconds>,
+    requests: Family<RequestLabels, Counter>,
+    manifest_errors: Gauge,
+    /// Label values set per sync, to remove a sync's series.
+    seen: Mutex<BTreeMap<String, Seen>>,
+    /// API requests already counted, per (backend, code).
+    exported: Mutex<BTreeMap<(String, String), u64>>,
+}
+
+#[derive(Default)]
+struct Seen {
+    results: BTreeSet<String>,
+    actions: BTreeSet<String>,
+    kinds: BTreeSet<String>,
+}
+
+/// Results of a run, the `result` label.
+pub const RESULTS: [&str; 3] = ["success", "failure", "heldBack"];
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.5, 2.0, 14))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("contact_sync");
+        let runs = Family::<RunLabels, Counter>::default();
+        registry.register(
+            "runs",
+            "Runs of a sync by result (success, failure, heldBack)",
+            runs.clone(),
+        );
+        let duration = Family::<SyncLabel, Histogram, fn() -> Histogram>::new_with_constructor(
+            duration_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "run_duration_seconds",
+            "How long a run of a sync took",
+            duration.clone(),
+        );
+        let changes = Family::<ChangeLabels, Counter>::default();
+        registry.register(
+            "changes",
+            "Changes applied by a sync (create, update, delete)",
+            changes.clone(),
+        );
+        let drift = Family::<DriftLabels, Gauge>::default();
+        registry.register(
+            "drift_errors",
+            "Errors of the last run of a sync by kind (renames, conflicts, the deletion guard)",
+            drift.clone(),
+        );
+        let last_success = Family::<SyncLabel, Seconds>::default();
+        registry.register(
+            "last_success_timestamp_seconds",
+            "When a run of the sync last succeeded (Unix time)",
+            last_success.clone(),
+        );
+        let next_run = Family::<SyncLabel, Seconds>::default();
+        registry.register(
+            "next_run_timestamp_seconds",
+            "When the sync runs next by its schedule (Unix time)",
+            next_run.clone(),
+        );
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "api_requests",
+            "API requests by backend and HTTP status code",
+            requests.clone(),
+        );
+        let manifest_errors = Gauge::default();
+        registry.register(
+            "manifest_errors",
+            "Validation errors of the manifests on disk (the last good ones keep running)",
+            manifest_errors.clone(),
+        );
+        let build = Family::<VersionLabel, Gauge>::default();
+        build.get_or_create(&VersionLabel { version: env!("CARGO_PKG_VERSION").into() }).set(1);
+        registry.register("build_info", "The running version of contact-sync", build);
+        Self {
+            registry,
+            runs,
+            duration,
+            changes,
+            drift,
+            last_success,
+            next_run,
+            requests,
+            manifest_errors,
+            seen: Mutex::default(),
+            exported: Mutex::default(),
+        }
+    }
+}
+
+impl Metrics {
+    /// Records a finished run of `sync`.
+    pub fn run(
+        &self,
+        sync: &str,
+        result: &str,
+        seconds: f64,
+        changes: [(&str, u64); 3],
+        errors: &BTreeMap<String, i64>,
+        ended: f64,
+    ) {
+        let mut seen = self.seen.lock().expect("metrics lock");
+        let seen = seen.entry(sync.to_owned()).or_default();
+        let label = SyncLabel { sync: sync.to_owned() };
+        seen.results.insert(result.to_owned());
+        self.runs.get_or_create(&RunLabels { sync: sync.into(), result: result.into() }).inc();
+        self.duration.get_or_create(&label).observe(seconds);
+        for (action, n) in changes {
+            seen.actions.insert(action.to_owned());
+            self.changes
+                .get_or_create(&ChangeLabels { sync: sync.into(), action: action.into() })
+                .inc_by(n);
+        }
+        for kind in seen.kinds.iter() {
+            if !errors.contains_key(kind) {
+                self.drift
+                    .get_or_create(&DriftLabels { sync: sync.into(), kind: kind.clone() })
+                    .set(0);
+            }
+        }
+        for (kind, n) in errors {
+            seen.kinds.insert(kind.clone());
+            self.drift
+                .get_or_create(&DriftLabels { sync: sync.into(), kind: kind.clone() })
+                .set(*n);
+        }
+        if result == "success" {
+            self.last_success.get_or_create(&label).set(ended);
+        }
+    }
+
+    /// Sets when `sync` runs next (none: manual).
+    pub fn next_run(&self, sync: &str, at: Option<f64>) {
+        let label = SyncLabel { sync: sync.to_owned() };
+        match at {
+            Some(t) => {
+                self.next_run.get_or_create(&label).set(t);
+            }
+            None => {
+                self.next_run.remove(&label);
+            }
+        }
+    }
+
+    /// Removes every series of a sync that is gone from the manifests.
+    pub fn remove_sync(&self, sync: &str) {
+        let label = SyncLabel { sync: sync.to_owned() };
+        self.duration.remove(&label);
+        self.last_success.remove(&label);
+        self.next_run.remove(&label);
+        let Some(seen) = self.seen.lock().expect("metrics lock").remove(sync) else { return };
+        for result in seen.results.iter().map(String::as_str).chain(RESULTS) {
+            self.runs.remove(&RunLabels { sync: sync.into(), result: result.into() });
+        }
+        for action in seen.actions {
+            self.changes.remove(&ChangeLabels { sync: sync.into(), action });
+        }
+        for kind in seen.kinds {
+            self.drift.remove(&DriftLabels { sync: sync.into(), kind });
+        }
+    }
+
+    /// Sets the number of validation errors of the manifests on disk.
+    pub fn manifest_errors(&self, n: usize) {
+        self.manifest_errors.set(n as i64);
+    }
+
+    /// The exposition text, API request counts brought up to date first.
+    pub fn encode(&self) -> String {
+        let totals = crate::backend::google::request_counts();
+        let mut exported = self.exported.lock().expect("metrics lock");
+        for ((backend, code), total) in totals {
+            let before = exported.insert((backend.clone(), code.clone()), total).unwrap_or(0);
+            self.requests
+                .get_or_create(&RequestLabels { backend, code })
+                .inc_by(total.saturating_sub(before));
+        }
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        prometheus_text(&out)
+    }
+}
+
+/// OpenMetrics text as the Prometheus text format (0.0.4) that every scraper and
+/// `promtool check metrics` read: a counter's `HELP` and `TYPE` name its `_total`
+/// samples, and there is no `# EOF`.
+fn prometheus_text(openmetrics: &str) -> String {
+    let counters: BTreeSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len() + 64);
+    for line in openmetrics.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters.contains(name).then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
