@@ -28,6 +28,9 @@ pub struct Target {
     /// IANA time zone of `nightlyAt` and cron schedules.
     #[serde(default = "default_time_zone")]
     pub time_zone: String,
+    /// Webhooks of `reconcile`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<crate::manifest::Notification>,
 }
 
 fn default_nightly_at() -> String {
@@ -113,6 +116,7 @@ impl Target {
             max_delete_percent: spec.max_delete_percent,
             nightly_at: spec.nightly_at.clone(),
             time_zone: spec.time_zone.clone(),
+            notifications: spec.notifications.clone(),
         })
     }
 

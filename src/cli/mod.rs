@@ -90,6 +90,12 @@ enum Command {
         /// succeeded, 1 otherwise.
         #[arg(long)]
         once: bool,
+        /// Between scheduled runs, look this often (seconds) for directory changes
+        /// — a new member of a destination group or org unit, a renamed or
+        /// suspended user, an edited source group — with a few directory reads, and
+        /// run the syncs they concern. 0 turns the check off.
+        #[arg(long, value_name = "SECS", default_value_t = 900)]
+        check_interval: u64,
     },
     /// Serve the Google APIs contact-sync uses from a local workspace file, for
     /// testing the google backend without Google.
@@ -264,7 +270,7 @@ impl Settings {
                     None => Settings::Apply { run: common.into(), auto_approve, lock_timeout },
                 }
             }
-            Command::Reconcile { paths, workspace, listen, once } => {
+            Command::Reconcile { paths, workspace, listen, once, check_interval } => {
                 Settings::Reconcile(crate::reconcile::Options {
                     load: LoadOptions { paths, workspace, ..LoadOptions::default() },
                     listen,
@@ -272,6 +278,7 @@ impl Settings {
                     trigger_token: std::env::var("CONTACT_SYNC_TRIGGER_TOKEN")
                         .ok()
                         .filter(|t| !t.is_empty()),
+                    check_interval: std::time::Duration::from_secs(check_interval),
                 })
             }
             Command::Emulator(args) => Settings::Emulator(args),

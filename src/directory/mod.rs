@@ -24,6 +24,23 @@ pub async fn resolve(backend: &dyn Backend, input: &PlanInput) -> backend::Resul
     Ok(Resolution { users, syncs })
 }
 
+/// What a sync's selectors resolve to now, and the etag of a personal source's
+/// group, hashed: a few directory reads that tell whether the sync's source or
+/// destinations may have moved since the hash was last taken — a new member of a
+/// destination group or org unit, a renamed or suspended user, an edited source
+/// group — without reading any destination's contacts.
+pub async fn fingerprint(backend: &dyn Backend, sync: &ContactSync) -> backend::Result<String> {
+    let resolved = resolve_sync(backend, sync).await?;
+    let mut parts = vec![serde_json::to_string(&resolved).unwrap_or_default()];
+    if let SourceResolution::Personal(Some(user)) = &resolved.source {
+        let name = sync.spec.source.contact_group.as_deref().unwrap_or_default();
+        let groups = backend.contact_groups(&user.primary_email).await?;
+        parts.extend(groups.iter().filter(|g| g.name == name).map(|g| g.etag.clone()));
+    }
+    let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+    Ok(crate::model::short_hash(&refs))
+}
+
 async fn resolve_sync(
     backend: &dyn Backend,
     sync: &ContactSync,

@@ -343,6 +343,74 @@ pub struct WorkspaceSpec {
     #[serde(default = "default_max_delete_percent")]
     #[schemars(range(min = 0, max = 100))]
     pub max_delete_percent: u8,
+    /// Webhooks `reconcile` posts to when a run needs a person: it failed, it was held
+    /// back by a drift error or the deletion guard, or it deleted many contacts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<Notification>,
+}
+
+/// A webhook that `reconcile` posts to.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Notification {
+    /// Where to post: an `https://` URL (plain `http://` only to a loopback address).
+    #[schemars(url)]
+    pub url: String,
+    /// `json` (default): a JSON object with the event, the sync, the reason, the
+    /// manifest line to change and a summary; `slack`: a Slack-compatible incoming
+    /// webhook message (`{"text": …}`).
+    #[serde(default)]
+    pub format: NotificationFormat,
+    /// Which events to post (default: all): `failure` (a run failed), `drift` (a
+    /// rename, an identity change, a target group conflict), `deleteGuard` (the
+    /// deletion guard held a run back), `deletions` (a run deleted more than
+    /// `deletionsOver` contacts).
+    #[serde(default = "all_events")]
+    pub events: Vec<NotificationEvent>,
+    /// For `deletions`: how many contact deletions in one run are worth a message.
+    /// Default 50.
+    #[serde(default = "default_deletions_over")]
+    pub deletions_over: u32,
+}
+
+/// The body a webhook gets.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub enum NotificationFormat {
+    /// A JSON object.
+    #[default]
+    Json,
+    /// A Slack incoming-webhook message.
+    Slack,
+}
+
+/// What a notification is about.
+#[derive(
+    Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum NotificationEvent {
+    /// A run failed (and is retried with backoff).
+    Failure,
+    /// A rename, an identity change or a target group conflict holds a sync back.
+    Drift,
+    /// The deletion guard held a run back.
+    DeleteGuard,
+    /// A run deleted more than `deletionsOver` contacts.
+    Deletions,
+}
+
+fn all_events() -> Vec<NotificationEvent> {
+    vec![
+        NotificationEvent::Failure,
+        NotificationEvent::Drift,
+        NotificationEvent::DeleteGuard,
+        NotificationEvent::Deletions,
+    ]
+}
+
+fn default_deletions_over() -> u32 {
+    50
 }
 
 fn default_nightly_at() -> String {

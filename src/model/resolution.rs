@@ -3,6 +3,8 @@
 //! is the planner's to judge ([`crate::plan::planner`]); reading it is
 //! [`crate::directory`]'s.
 
+use serde::Serialize;
+
 use super::DirectoryUser;
 
 /// The directory as one run saw it.
@@ -16,7 +18,7 @@ pub struct Resolution {
 }
 
 /// What one sync's source and destination selectors resolved to.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct SyncResolution {
     /// The source.
     pub source: SourceResolution,
@@ -27,7 +29,7 @@ pub struct SyncResolution {
 }
 
 /// What a sync's source resolved to.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub enum SourceResolution {
     /// A personal sync: the user `source.user` names, looked up by address or
     /// alias (`None`: no such user).
@@ -44,7 +46,7 @@ pub enum SourceResolution {
 }
 
 /// What `destinations` resolved to.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Selection {
     /// Per `destinations.users` entry: the user the address names (by address or
     /// alias), if any.
@@ -57,7 +59,7 @@ pub struct Selection {
 }
 
 /// What `destinations.exclude` resolved to.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Exclusion {
     /// Per `exclude.users` entry: the user, if any.
     pub users: Vec<Option<DirectoryUser>>,

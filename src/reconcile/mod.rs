@@ -15,6 +15,7 @@
 mod http;
 pub mod metrics;
 pub mod schedule;
+pub mod webhooks;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -44,6 +45,9 @@ pub struct Options {
     pub once: bool,
     /// `CONTACT_SYNC_TRIGGER_TOKEN`: required by `POST /syncs/{name}/run`.
     pub trigger_token: Option<String>,
+    /// How often the cheap check looks for directory changes between scheduled
+    /// runs (zero: never).
+    pub check_interval: Duration,
 }
 
 /// First wait after a failed run; it doubles per failure in a row.
@@ -93,6 +97,16 @@ pub struct RunError {
     pub kind: String,
     /// What happened and what to do.
     pub message: String,
+    /// `file:line:col` of the manifest value to change, where there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+impl RunError {
+    /// A request or a write that failed: a retry may mend it.
+    fn api(message: String) -> Self {
+        Self { kind: "api".into(), message, location: None }
+    }
 }
 
 /// One sync as the loop tracks it.
@@ -108,6 +122,9 @@ struct SyncState {
     failures: u32,
     retry_at: Option<DateTime<Utc>>,
     runs: VecDeque<RunRecord>,
+    /// What the cheap check saw of the sync's source and destinations, as of its
+    /// last run or check.
+    fingerprint: Option<String>,
 }
 
 /// The manifests as last validated without errors.
@@ -134,6 +151,8 @@ pub struct Shared {
     wake: tokio::sync::Notify,
     /// Whether `POST /syncs/{name}/run` is served (a token, or a loopback address).
     trigger_enabled: bool,
+    /// For webhooks.
+    http: reqwest::Client,
 }
 
 /// Runs the loop until `cancel` (SIGTERM); with `--once`, runs every sync once.
@@ -151,6 +170,9 @@ pub async fn run(options: Options, cancel: CancellationToken) -> anyhow::Result<
         metrics: Metrics::default(),
         wake: tokio::sync::Notify::new(),
         trigger_enabled,
+        http: reqwest::Client::builder()
+            .user_agent(concat!("contact-sync/", env!("CARGO_PKG_VERSION")))
+            .build()?,
     });
     shared.reload();
     if shared.options.once {
@@ -178,9 +200,15 @@ pub async fn run(options: Options, cancel: CancellationToken) -> anyhow::Result<
     };
     let (_watcher, mut edits) =
         watch(&shared.options.load.paths, shared.options.load.workspace.as_ref())?;
+    let interval = shared.options.check_interval;
+    let mut next_check = Instant::now() + interval;
     loop {
         if cancel.is_cancelled() {
             break;
+        }
+        if !interval.is_zero() && Instant::now() >= next_check {
+            shared.check().await;
+            next_check = Instant::now() + interval;
         }
         let now = Utc::now();
         let due = shared.due(now);
@@ -188,9 +216,12 @@ pub async fn run(options: Options, cancel: CancellationToken) -> anyhow::Result<
             shared.activate(due, &cancel).await;
             continue;
         }
-        let wait = shared.next_wake(now).map_or(Duration::from_secs(3600), |at| {
+        let mut wait = shared.next_wake(now).map_or(Duration::from_secs(3600), |at| {
             (at - now).to_std().unwrap_or_default().min(Duration::from_secs(3600))
         });
+        if !interval.is_zero() {
+            wait = wait.min(next_check.saturating_duration_since(Instant::now()));
+        }
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = shared.wake.notified() => {}
@@ -312,6 +343,7 @@ impl Shared {
                     failures: 0,
                     retry_at: None,
                     runs: VecDeque::new(),
+                    fingerprint: None,
                 },
             };
             self.metrics.next_run(&name, state_of.next_run.map(unix));
@@ -370,6 +402,43 @@ impl Shared {
         Ok(())
     }
 
+    /// The cheap check: for every scheduled sync not running, a few directory reads
+    /// (its selectors, its source group's etag); a sync whose picture moved since
+    /// its last run or check runs now. Manual and suspended syncs are left alone.
+    async fn check(&self) {
+        let Some(loaded) = self.lock().loaded.clone() else { return };
+        let backend = match loaded.target.open_read_only() {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!("cheap check: {}", crate::text::error_chain(&e));
+                return;
+            }
+        };
+        for sync in &loaded.input.syncs {
+            let name = sync.name();
+            let eligible = self.lock().syncs.get(name).is_some_and(|s| {
+                !s.running && !s.suspended && s.schedule != "manual" && s.pending.is_none()
+            });
+            if !eligible {
+                continue;
+            }
+            let seen = match crate::directory::fingerprint(backend.as_ref(), &sync.manifest).await {
+                Ok(seen) => seen,
+                Err(e) => {
+                    tracing::warn!(sync = %name, "cheap check: {}", crate::text::error_chain(&e));
+                    continue;
+                }
+            };
+            let mut state = self.lock();
+            let Some(s) = state.syncs.get_mut(name) else { continue };
+            if s.fingerprint.as_ref().is_some_and(|before| *before != seen) && !s.running {
+                tracing::info!(sync = %name, "the directory moved since the last run; running now");
+                s.pending = Some("directoryChanged".to_owned());
+            }
+            s.fingerprint = Some(seen);
+        }
+    }
+
     /// `--once`: every sync (manual ones too), in one activation.
     async fn once(&self, cancel: &CancellationToken) -> anyhow::Result<bool> {
         let (names, errors) = {
@@ -420,10 +489,10 @@ impl Shared {
         state.backend_ok = Some(outcome.is_ok());
         for (name, trigger) in due {
             let record = match &outcome {
-                Ok((plan, report)) => judge(&name, plan, report),
+                Ok((plan, report, _)) => judge(&name, plan, report),
                 Err(e) => RunRecord {
                     result: "failure".into(),
-                    errors: vec![RunError { kind: "api".into(), message: e.clone() }],
+                    errors: vec![RunError::api(e.clone())],
                     ..RunRecord::empty()
                 },
             };
@@ -457,6 +526,9 @@ impl Shared {
             );
             if let Some(s) = state.syncs.get_mut(&name) {
                 s.running = false;
+                if let Ok((_, _, seen)) = &outcome {
+                    s.fingerprint = seen.get(&name).cloned();
+                }
                 match record.result.as_str() {
                     "failure" => {
                         s.failures += 1;
@@ -474,6 +546,11 @@ impl Shared {
                 self.metrics.next_run(&name, s.next_run.map(unix));
                 s.runs.push_front(record.clone());
                 s.runs.truncate(HISTORY);
+            }
+            for hook in &loaded.target.notifications {
+                for m in webhooks::messages(&name, &record, hook) {
+                    webhooks::send(self.http.clone(), hook.clone(), m);
+                }
             }
             records.push(record);
         }
@@ -543,7 +620,7 @@ async fn run_syncs(
     target: &Target,
     input: &PlanInput,
     cancel: &CancellationToken,
-) -> Result<(Plan, apply::Report), String> {
+) -> Result<(Plan, apply::Report, BTreeMap<String, String>), String> {
     let backend = target.open().map_err(|e| crate::text::error_chain(&e))?;
     let holder = lease::holder_name("contact-sync reconcile");
     let lease = lease::acquire(backend.clone(), holder, LEASE_WAIT, cancel, |_, _| {})
@@ -558,7 +635,14 @@ async fn run_syncs(
         } else {
             apply::Report::default()
         };
-        Ok((plan, report))
+        // What the cheap check compares with until the next run.
+        let mut seen = BTreeMap::new();
+        for sync in &input.syncs {
+            if let Ok(fp) = crate::directory::fingerprint(backend.as_ref(), &sync.manifest).await {
+                seen.insert(sync.name().to_owned(), fp);
+            }
+        }
+        Ok((plan, report, seen))
     }
     .await;
     if let Err(e) = lease.release().await {
@@ -580,14 +664,19 @@ fn judge(name: &str, plan: &Plan, report: &apply::Report) -> RunRecord {
     let plan_errors =
         sync.errors.iter().chain(sync.destinations.iter().filter_map(|d| d.error.as_ref()));
     for e in plan_errors {
-        record.errors.push(RunError { kind: kind(e.kind()), message: e.message() });
+        record.errors.push(RunError {
+            kind: kind(e.kind()),
+            message: e.message(),
+            location: e.location().map(str::to_owned),
+        });
     }
     for d in report.destinations.iter().filter(|d| d.sync == name) {
         match &d.error {
-            Some(e) => record.errors.push(RunError {
-                kind: "api".into(),
-                message: format!("{}: {}", d.user, crate::text::error_chain(e)),
-            }),
+            Some(e) => record.errors.push(RunError::api(format!(
+                "{}: {}",
+                d.user,
+                crate::text::error_chain(e)
+            ))),
             None if report.commit_error.is_none() => {
                 record.added += d.added;
                 record.changed += d.changed;
@@ -597,20 +686,19 @@ fn judge(name: &str, plan: &Plan, report: &apply::Report) -> RunRecord {
         }
     }
     if let Some(e) = &report.commit_error {
-        record.errors.push(RunError {
-            kind: "api".into(),
-            message: format!("nothing was saved: {}", crate::text::error_chain(e)),
-        });
+        record
+            .errors
+            .push(RunError::api(format!("nothing was saved: {}", crate::text::error_chain(e))));
     }
     // Destinations with changes that an interruption left unstarted.
     let planned = sync.destinations.iter().filter(|d| d.status == Status::Changes).count();
     let reported = report.destinations.iter().filter(|d| d.sync == name).count();
     let unstarted = sync.applicable() && reported < planned;
     if unstarted {
-        record.errors.push(RunError {
-            kind: "api".into(),
-            message: format!("interrupted: {} destination(s) not started", planned - reported),
-        });
+        record.errors.push(RunError::api(format!(
+            "interrupted: {} destination(s) not started",
+            planned - reported
+        )));
     }
     let failed = record.errors.iter().any(|e| e.kind == "api");
     let suspended_changes = sync.suspended

@@ -260,6 +260,11 @@ pub fn check_workspace(ws: &Located<Workspace>, out: &mut Vec<Diagnostic>) {
             }
         }
     }
+    for (i, n) in spec.notifications.iter().enumerate() {
+        if let Err(why) = crate::backend::google::check_endpoint(&n.url) {
+            out.push(doc.error(&format!("/spec/notifications/{i}/url"), why));
+        }
+    }
     if let Some(google) = &spec.google {
         let endpoints = &google.endpoints;
         for (field, url) in [
@@ -272,6 +277,11 @@ pub fn check_workspace(ws: &Located<Workspace>, out: &mut Vec<Diagnostic>) {
             {
                 out.push(doc.error(&format!("/spec/google/endpoints/{field}"), why));
             }
+        }
+    }
+    for (i, n) in spec.notifications.iter().enumerate() {
+        if let Err(why) = crate::backend::google::check_endpoint(&n.url) {
+            out.push(doc.error(&format!("/spec/notifications/{i}/url"), why));
         }
     }
     if let Some(google) = &spec.google {

@@ -191,7 +191,8 @@ fn plain_http_endpoints_are_refused_unless_loopback() {
         "apiVersion: contact-sync/v1\nkind: Workspace\nmetadata: { name: w }\nspec:\n  backend: \
          google\n  google:\n    adminUser: admin@example.com\n    endpoints: { people: \
          \"http://people.example.com\", directory: \"http://[::1]:8089\", token: \
-         \"https://oauth2.example.com/token\" }\n",
+         \"https://oauth2.example.com/token\" }\n  notifications:\n    - url: \
+         \"http://hooks.example.com/x\"\n",
     );
     std::fs::write(seed.path(".contactsyncignore"), "workspace.yaml\n").unwrap();
     let out = contact_sync().arg("validate").arg(seed.dir.path()).output().unwrap();
@@ -203,6 +204,10 @@ fn plain_http_endpoints_are_refused_unless_loopback() {
     );
     assert!(!stdout.contains("/endpoints/directory"), "loopback is fine: {stdout}");
     assert!(!stdout.contains("/endpoints/token"), "https is fine: {stdout}");
+    assert!(
+        stdout.contains("/spec/notifications/0/url: `http://hooks.example.com/x` is plain http"),
+        "{stdout}"
+    );
 }
 
 /// The CI key that plans pull requests needs read-only delegation only; apply

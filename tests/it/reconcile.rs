@@ -37,9 +37,14 @@ fn free_port() -> u16 {
 
 impl Loop {
     async fn start(dir: &Path) -> Self {
+        Self::start_with(dir, &[]).await
+    }
+
+    async fn start_with(dir: &Path, args: &[&str]) -> Self {
         let port = free_port();
         let child = Command::new(assert_cmd::cargo::cargo_bin("contact-sync"))
             .args(["reconcile", "--listen", &format!("127.0.0.1:{port}")])
+            .args(args)
             .arg(dir)
             .env("CONTACT_SYNC_TRIGGER_TOKEN", TOKEN)
             .stdout(Stdio::null())
@@ -282,4 +287,84 @@ fn reconcile_once_runs_every_sync_and_exits_with_the_usual_codes() {
     let broken = seed.read("syncs/sales-to-accounting.yaml").replace("salesuser@", "nobody@");
     seed.write("syncs/sales-to-accounting.yaml", &broken);
     crate::contact_sync().args(["reconcile", "--once"]).arg(seed.dir.path()).assert().code(1);
+}
+
+/// A webhook that records what it is sent.
+async fn webhook() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use axum::routing::post;
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |axum::Json(body): axum::Json<Value>| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(body);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drift_error_is_posted_to_the_webhooks() {
+    let (url, got) = webhook().await;
+    let seed = Seed::new();
+    let ws = format!(
+        "{}  notifications:\n    - url: \"{url}\"\n    - url: \"{url}\"\n      format: slack\n      events: [drift]\n",
+        seed.read("contact-sync.yaml")
+    );
+    seed.write("contact-sync.yaml", &ws);
+    // The source address is now an alias: the sync is held back until the manifest
+    // names salesuser@example.com.
+    let renamed =
+        seed.read("syncs/sales-to-accounting.yaml").replace("user: salesuser@", "user: sales@");
+    seed.write("syncs/sales-to-accounting.yaml", &renamed);
+    let rc = Loop::start(seed.dir.path()).await;
+    let status = rc
+        .until("the held-back run", |s| last_run(s, SYNC)["result"] == "heldBack", "/status")
+        .await;
+    assert_eq!(last_run(&status, SYNC)["errors"][0]["kind"], "sourceRenamed");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "webhooks got {:?}", got.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = got.lock().unwrap().clone();
+    let json = got.iter().find(|b| b.get("event").is_some()).expect("the JSON message");
+    assert_eq!(json["event"], "drift");
+    assert_eq!(json["sync"], SYNC);
+    assert!(
+        json["reason"].as_str().unwrap().contains("was renamed to salesuser@example.com"),
+        "{json}"
+    );
+    assert!(json["location"].as_str().unwrap().contains("sales-to-accounting.yaml:"), "{json}");
+    let slack = got.iter().find(|b| b.get("text").is_some()).expect("the Slack message");
+    assert!(slack["text"].as_str().unwrap().contains("Fix at `"), "{slack}");
+    assert_eq!(rc.terminate(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_group_member_is_picked_up_by_the_cheap_check() {
+    let seed = Seed::new();
+    let rc = Loop::start_with(seed.dir.path(), &["--check-interval", "1"]).await;
+    rc.until("the first run", |s| last_run(s, SYNC)["result"] == "success", "/status").await;
+    // Frank joins the accounting group; no manifest changes.
+    seed.edit_file(|t| {
+        let group = t.groups.iter_mut().find(|g| g.email == "accounting@example.com").unwrap();
+        group.members.push("frank@example.com".into());
+    });
+    let status = rc
+        .until(
+            "the check to run the sync",
+            |s| last_run(s, SYNC)["trigger"] == "directoryChanged",
+            "/status",
+        )
+        .await;
+    assert_eq!(last_run(&status, SYNC)["added"], 7, "{status:#}");
+    assert_eq!(rc.terminate(), Some(0));
 }

@@ -1,0 +1,217 @@
+//! Notifications: after a run that needs a person — it failed, a drift error or the
+//! deletion guard held it back, it deleted many contacts — a message to each
+//! webhook of the Workspace's `spec.notifications` that asked for that event.
+//! Sent in the background with a timeout and a few retries: a webhook that fails
+//! never holds a run up.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::RunRecord;
+use crate::manifest::{Notification, NotificationEvent, NotificationFormat};
+use crate::text::printable;
+
+/// Error kinds that are drift: what changed in the directory or a destination
+/// under the manifest's feet, and needs a manifest edit.
+const DRIFT: [&str; 4] =
+    ["sourceRenamed", "destinationRenamed", "sourceIdentityChanged", "targetGroupConflict"];
+
+/// Attempts per message.
+const ATTEMPTS: u32 = 3;
+/// Time allowed for one attempt.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One message about one run of one sync.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message {
+    /// What happened.
+    pub event: NotificationEvent,
+    /// The sync.
+    pub sync: String,
+    /// Why, in words.
+    pub reason: String,
+    /// `file:line:col` of the manifest value to change, where there is one.
+    pub location: Option<String>,
+    /// `7 added, 0 changed, 0 deleted`.
+    pub summary: String,
+    /// When the run ended (RFC 3339).
+    pub at: String,
+}
+
+/// The messages a run of `sync` calls for, for `hook`.
+pub fn messages(sync: &str, record: &RunRecord, hook: &Notification) -> Vec<Message> {
+    let summary =
+        format!("{} added, {} changed, {} deleted", record.added, record.changed, record.deleted);
+    let message = |event, reason: &str, location: Option<&String>| Message {
+        event,
+        sync: sync.to_owned(),
+        reason: reason.to_owned(),
+        location: location.cloned(),
+        summary: summary.clone(),
+        at: record.end.clone(),
+    };
+    let mut out = Vec::new();
+    let first = |kinds: &[&str]| record.errors.iter().find(|e| kinds.contains(&e.kind.as_str()));
+    if record.result == "failure"
+        && let Some(e) = first(&["api"])
+    {
+        out.push(message(NotificationEvent::Failure, &e.message, e.location.as_ref()));
+    }
+    if let Some(e) = first(&DRIFT) {
+        out.push(message(NotificationEvent::Drift, &e.message, e.location.as_ref()));
+    }
+    if let Some(e) = first(&["deleteGuard"]) {
+        out.push(message(NotificationEvent::DeleteGuard, &e.message, e.location.as_ref()));
+    }
+    if record.deleted > hook.deletions_over as usize {
+        let reason = format!(
+            "the run deleted {} contacts or groups, more than deletionsOver {}",
+            record.deleted, hook.deletions_over
+        );
+        out.push(message(NotificationEvent::Deletions, &reason, None));
+    }
+    out.retain(|m| hook.events.contains(&m.event));
+    out
+}
+
+/// The body `hook` gets for `m`.
+pub fn body(hook: &Notification, m: &Message) -> serde_json::Value {
+    let event = serde_json::to_value(m.event).unwrap_or_default();
+    match hook.format {
+        NotificationFormat::Json => json!({
+            "source": "contact-sync",
+            "event": event,
+            "sync": m.sync,
+            "reason": m.reason,
+            "location": m.location,
+            "summary": m.summary,
+            "at": m.at,
+        }),
+        NotificationFormat::Slack => {
+            let what = match m.event {
+                NotificationEvent::Failure => "a run failed (it is retried)",
+                NotificationEvent::Drift => "held back: the manifest needs a change",
+                NotificationEvent::DeleteGuard => "held back by the deletion guard",
+                NotificationEvent::Deletions => "a run deleted many contacts",
+            };
+            let fix = m.location.as_ref().map(|l| format!("\nFix at `{l}`")).unwrap_or_default();
+            let text = format!(
+                "*contact-sync* sync `{}`: {what}\n{}{fix}\n_{}_",
+                m.sync, m.reason, m.summary
+            );
+            json!({ "text": printable(&text).replace("\\n", "\n") })
+        }
+    }
+}
+
+/// Posts `m` to `hook` in the background, with retries; failures are logged.
+pub fn send(http: reqwest::Client, hook: Notification, m: Message) {
+    tokio::spawn(async move {
+        let body = body(&hook, &m);
+        let mut last = String::new();
+        for attempt in 1..=ATTEMPTS {
+            match http.post(&hook.url).timeout(TIMEOUT).json(&body).send().await {
+                Ok(r) if r.status().is_success() => return,
+                Ok(r) => last = format!("answered HTTP {}", r.status().as_u16()),
+                Err(e) => last = crate::text::error_chain(&e),
+            }
+            if attempt < ATTEMPTS {
+                tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
+            }
+        }
+        tracing::warn!(sync = %m.sync, webhook = %redact_url(&hook.url), "notification not delivered: {last}");
+    });
+}
+
+/// A webhook URL without its path and query (where Slack keeps the secret).
+fn redact_url(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| Some(format!("{}://{}/…", u.scheme(), u.host_str()?)))
+        .unwrap_or_else(|| "(a webhook)".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::RunError;
+
+    fn hook(events: Vec<NotificationEvent>) -> Notification {
+        Notification {
+            url: "https://hooks.example.com/x".into(),
+            format: NotificationFormat::Json,
+            events,
+            deletions_over: 10,
+        }
+    }
+
+    fn record(result: &str, deleted: usize, errors: &[(&str, &str)]) -> RunRecord {
+        RunRecord {
+            trigger: "schedule".into(),
+            start: "2026-11-24T02:00:00Z".into(),
+            end: "2026-11-24T02:00:05Z".into(),
+            result: result.into(),
+            added: 0,
+            changed: 0,
+            deleted,
+            errors: errors
+                .iter()
+                .map(|(kind, message)| RunError {
+                    kind: (*kind).into(),
+                    message: (*message).into(),
+                    location: Some("syncs/a.yaml:12:11".into()),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn each_event_makes_its_message_for_the_hooks_that_want_it() {
+        let all = hook(vec![
+            NotificationEvent::Failure,
+            NotificationEvent::Drift,
+            NotificationEvent::DeleteGuard,
+            NotificationEvent::Deletions,
+        ]);
+        let renamed = record("heldBack", 0, &[("sourceRenamed", "source user a@x was renamed")]);
+        let m = messages("s", &renamed, &all);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].event, NotificationEvent::Drift);
+        assert_eq!(m[0].location.as_deref(), Some("syncs/a.yaml:12:11"));
+        assert!(messages("s", &renamed, &hook(vec![NotificationEvent::Failure])).is_empty());
+
+        let failed = record("failure", 0, &[("api", "HTTP 500")]);
+        assert_eq!(messages("s", &failed, &all)[0].event, NotificationEvent::Failure);
+        let guarded = record("heldBack", 0, &[("deleteGuard", "would delete 30 of 35")]);
+        assert_eq!(messages("s", &guarded, &all)[0].event, NotificationEvent::DeleteGuard);
+        let many = record("success", 11, &[]);
+        assert_eq!(messages("s", &many, &all)[0].event, NotificationEvent::Deletions);
+        assert!(messages("s", &record("success", 10, &[]), &all).is_empty());
+    }
+
+    #[test]
+    fn slack_gets_text_and_the_generic_hook_json() {
+        let m = messages(
+            "s",
+            &record("heldBack", 0, &[("sourceRenamed", "renamed\x1b[2J")]),
+            &hook(vec![NotificationEvent::Drift]),
+        )
+        .remove(0);
+        let mut slack = hook(vec![]);
+        slack.format = NotificationFormat::Slack;
+        let text = body(&slack, &m)["text"].as_str().unwrap().to_owned();
+        assert!(
+            text.contains("sync `s`") && text.contains("Fix at `syncs/a.yaml:12:11`"),
+            "{text}"
+        );
+        assert!(!text.contains('\x1b'), "{text:?}");
+        let json = body(&hook(vec![]), &m);
+        assert_eq!(json["event"], "drift");
+        assert_eq!(json["location"], "syncs/a.yaml:12:11");
+        assert_eq!(
+            redact_url("https://hooks.slack.com/services/T0/B0/secret"),
+            "https://hooks.slack.com/…"
+        );
+    }
+}
