@@ -627,9 +627,14 @@ async fn run_syncs(
         .await
         .map_err(|e| crate::text::error_chain(&e))?;
     let result = async {
-        let plan = inventory::plan(backend.as_ref(), input)
-            .await
-            .map_err(|e| crate::text::error_chain(&e))?;
+        let plan = tokio::select! {
+            plan = inventory::plan(backend.as_ref(), input) => {
+                plan.map_err(|e| crate::text::error_chain(&e))?
+            }
+            () = cancel.cancelled() => {
+                return Err("interrupted while reading the tenant; nothing was applied".to_owned());
+            }
+        };
         let report = if plan.summary.has_changes() {
             apply::apply_with(backend.as_ref(), &plan, cancel, &|_| {}).await
         } else {
