@@ -501,18 +501,22 @@ impl Shared {
             for e in &record.errors {
                 *kinds.entry(e.kind.clone()).or_default() += 1;
             }
-            self.metrics.run(
-                &name,
-                &record.result,
-                seconds,
-                [
-                    ("create", record.added as u64),
-                    ("update", record.changed as u64),
-                    ("delete", record.deleted as u64),
-                ],
-                &kinds,
-                unix(end),
-            );
+            // A sync removed from the manifests while it ran keeps no series.
+            let still_there = state.syncs.contains_key(&name);
+            if still_there {
+                self.metrics.run(
+                    &name,
+                    &record.result,
+                    seconds,
+                    [
+                        ("create", record.added as u64),
+                        ("update", record.changed as u64),
+                        ("delete", record.deleted as u64),
+                    ],
+                    &kinds,
+                    unix(end),
+                );
+            }
             tracing::info!(
                 sync = %name,
                 trigger = %record.trigger,

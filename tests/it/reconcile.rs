@@ -227,6 +227,15 @@ async fn reconcile_applies_follows_edits_survives_bad_ones_and_stops_on_sigterm(
     }
     check_exposition(&metrics);
     promtool_accepts(&metrics);
+
+    // A sync removed from the manifests takes its series with it.
+    let renamed = edited.replace("name: sales-to-accounting", "name: sales-to-accounting-v2");
+    assert_ne!(renamed, edited);
+    seed.write("syncs/sales-to-accounting.yaml", &renamed);
+    rc.until("the rename", |s| s["syncs"].get("sales-to-accounting-v2").is_some(), "/status").await;
+    let metrics = rc.get("/metrics").await.unwrap().text().await.unwrap();
+    assert!(!metrics.contains("sync=\"sales-to-accounting\""), "{metrics}");
+    assert!(metrics.contains("sync=\"sales-to-accounting-v2\""), "{metrics}");
     assert_eq!(rc.terminate(), Some(0));
 }
 
