@@ -35,7 +35,7 @@ use self::metrics::Metrics;
 use self::schedule::Timetable;
 
 /// How `reconcile` runs.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Options {
     /// Manifest files and folders, and `--workspace`.
     pub load: LoadOptions,
@@ -48,6 +48,18 @@ pub struct Options {
     /// How often the cheap check looks for directory changes between scheduled
     /// runs (zero: never).
     pub check_interval: Duration,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("load", &self.load)
+            .field("listen", &self.listen)
+            .field("once", &self.once)
+            .field("trigger_token", &self.trigger_token.as_ref().map(|_| "(redacted)"))
+            .field("check_interval", &self.check_interval)
+            .finish()
+    }
 }
 
 /// First wait after a failed run; it doubles per failure in a row.
