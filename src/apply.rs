@@ -251,7 +251,7 @@ async fn apply_destination(
     for op in &ops {
         if let Op::CreateContact { fields, memberships, client_data } = op {
             creates.push(NewContact {
-                fields: fields.clone(),
+                fields: (**fields).clone(),
                 memberships: memberships.iter().map(resolve).collect::<Result<_, _>>()?,
                 client_data: client_data.clone(),
             });

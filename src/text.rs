@@ -66,26 +66,6 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     printable(&out).into_owned()
 }
 
-/// JSON text with the characters JSON allows raw in strings but terminals and
-/// some readers act on (C1 controls such as NEL, U+2028, U+2029) written as
-/// `\uXXXX` escapes. Such characters only occur inside strings, where the escape
-/// means the same.
-pub fn json_ascii_safe(json: &str) -> Cow<'_, str> {
-    let risky = |c: char| matches!(c, '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}');
-    if !json.chars().any(risky) {
-        return Cow::Borrowed(json);
-    }
-    let mut out = String::with_capacity(json.len() + 16);
-    for c in json.chars() {
-        if risky(c) {
-            let _ = write!(out, "\\u{:04x}", c as u32);
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,14 +81,5 @@ mod tests {
             "a\\u{85}b\\u{2028}c\\u{202e}d\\u{7f}"
         );
         assert!(matches!(printable("Zoë Ångström, 東京 +1 555"), Cow::Borrowed(_)));
-    }
-
-    #[test]
-    fn json_keeps_its_meaning_without_raw_separators() {
-        let json = serde_json::to_string(&serde_json::json!({"n": "a\u{85}b\u{2028}c"})).unwrap();
-        let safe = json_ascii_safe(&json);
-        assert_eq!(safe, r#"{"n":"a\u0085b\u2028c"}"#);
-        let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
-        assert_eq!(back["n"], "a\u{85}b\u{2028}c");
     }
 }

@@ -187,10 +187,7 @@ fn print_plan(plan: &Plan, format: PlanFormat, style: Style) -> anyhow::Result<(
     match format {
         PlanFormat::Text => write!(out, "{}", render::text(plan, style))?,
         PlanFormat::Markdown => write!(out, "{}", render::markdown(plan, style.redact))?,
-        PlanFormat::Json => {
-            let json = serde_json::to_string_pretty(&plan.to_json(style.redact))?;
-            writeln!(out, "{}", crate::text::json_ascii_safe(&json))?
-        }
+        PlanFormat::Json => crate::plan::json::write(plan, style.redact, &mut out)?,
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! once per sync from the source (a user's contact group, or the directory).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
@@ -42,8 +43,9 @@ pub struct DesiredSync {
 pub struct DesiredContact {
     /// `<source user id>/<source contact id>`.
     pub source_key: String,
-    /// Normalised Person fields.
-    pub fields: PersonFields,
+    /// Normalised Person fields, shared by every destination's create of this
+    /// contact (a plan holds each body once, not once per destination).
+    pub fields: Arc<PersonFields>,
     /// [`content_hash`] of `fields`.
     pub hash: String,
     /// Display name.
@@ -60,7 +62,7 @@ impl DesiredContact {
             name: display_name(&fields),
             email: primary_email(&fields).map(str::to_owned),
             source_key,
-            fields,
+            fields: Arc::new(fields),
         }
     }
 

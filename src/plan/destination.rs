@@ -388,7 +388,7 @@ mod tests {
         Contact {
             resource_name: format!("people/c{}", u.id),
             etag: "e".into(),
-            fields: want.fields.clone(),
+            fields: (*want.fields).clone(),
             memberships: vec!["contactGroups/1".into()],
             client_data: want.markers(&sync.name),
         }

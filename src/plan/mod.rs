@@ -12,6 +12,7 @@ pub mod desired;
 pub mod destination;
 pub mod diff;
 pub mod error;
+pub mod json;
 pub mod planner;
 pub mod render;
 
@@ -365,8 +366,9 @@ pub enum Op {
     },
     /// Create a contact.
     CreateContact {
-        /// Person fields.
-        fields: PersonFields,
+        /// Person fields (shared with the desired state and every other
+        /// destination's create of the same contact).
+        fields: std::sync::Arc<PersonFields>,
         /// The groups it goes in.
         memberships: Vec<GroupRef>,
         /// `clientData`, with the ownership markers.

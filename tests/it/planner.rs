@@ -186,7 +186,7 @@ fn apply(store: &mut Store, plan: &Plan) {
                 .iter()
                 .filter_map(|op| match op {
                     Op::CreateContact { fields, memberships, client_data } => Some(NewContact {
-                        fields: fields.clone(),
+                        fields: (**fields).clone(),
                         memberships: memberships.iter().map(resolve).collect(),
                         client_data: client_data.clone(),
                     }),
