@@ -90,10 +90,21 @@ impl Drop for Temp {
 /// is left behind. Errors are the operating system's, without the temporary
 /// file's name: callers name `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// [`write_atomic`] with the content streamed by `write` (through a buffer), for
+/// files too large to hold in memory twice.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
     let target = resolve(path)?;
-    let (mut file, temp_path) = create_temp(&target)?;
+    let (file, temp_path) = create_temp(&target)?;
     let mut temp = Temp(Some(temp_path));
-    file.write_all(bytes)?;
+    let mut buffered = io::BufWriter::new(file);
+    write(&mut buffered)?;
+    let file = buffered.into_inner().map_err(io::IntoInnerError::into_error)?;
     if let Ok(meta) = std::fs::metadata(&target) {
         file.set_permissions(meta.permissions())?;
     }

@@ -35,15 +35,16 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
             let backend = target.open_read_only()?;
             let plan = runtime()?.block_on(inventory::plan(backend.as_ref(), &input))?;
             print_plan(&plan, format, Style { color: term.color, redact })?;
+            let code = exit_code(&plan, detailed_exitcode);
             if let Some(path) = out {
-                SavedPlan::new(plan.clone(), input, target).save(&path)?;
+                SavedPlan::new(plan, input, target).save(&path)?;
                 eprintln!(
                     "Saved the plan to {}; apply it with: contact-sync apply {}",
                     path.display(),
                     path.display()
                 );
             }
-            Ok(exit_code(&plan, detailed_exitcode))
+            Ok(code)
         }
         Settings::Apply { run, auto_approve, lock_timeout } => {
             let Some((input, target)) = prepare(&run)? else { return Ok(ExitCode::from(1)) };

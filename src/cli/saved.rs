@@ -48,30 +48,48 @@ impl SavedPlan {
         saved
     }
 
+    /// SHA-256 of the compact JSON of the file with an empty checksum, streamed
+    /// into the hash (a saved plan can be gigabytes).
     fn digest(&self) -> String {
-        let mut unsigned = serde_json::to_value(self).expect("plans serialize");
-        unsigned["checksum"] = "".into();
-        let bytes = serde_json::to_vec(&unsigned).expect("plans serialize");
-        format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
+        struct Hashing(Sha256);
+        impl std::io::Write for Hashing {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.update(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let unsigned = Unsigned(self);
+        let mut hashing = Hashing(Sha256::new());
+        serde_json::to_writer(&mut hashing, &unsigned).expect("plans serialize");
+        format!("sha256:{}", hex::encode(hashing.0.finalize()))
     }
 
     /// Writes the plan atomically (it is read back by `apply`), private to its
-    /// owner unless it replaces a file that was not.
+    /// owner unless it replaces a file that was not; streamed, not built in memory.
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
-        let mut bytes = serde_json::to_vec_pretty(self).expect("plans serialize");
-        bytes.push(b'\n');
-        crate::fsutil::write_atomic(path, &bytes)
-            .with_context(|| format!("cannot write {}", path.display()))
+        crate::fsutil::write_atomic_with(path, |w| {
+            serde_json::to_writer_pretty(&mut *w, self).map_err(std::io::Error::other)?;
+            w.write_all(b"\n")
+        })
+        .with_context(|| format!("cannot write {}", path.display()))
     }
 
     /// Reads a saved plan; refuses one of another format or that was edited.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the saved plan {}", path.display()))?;
-        let value: serde_json::Value = serde_json::from_str(&text).with_context(|| {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Version {
+            format_version: Option<String>,
+        }
+        let version: Version = serde_json::from_str(&text).with_context(|| {
             format!("{} is not a plan saved by `contact-sync plan --out`", path.display())
         })?;
-        let version = value["formatVersion"].as_str().unwrap_or("(none)");
+        let version = version.format_version.unwrap_or_else(|| "(none)".into());
         if version != FORMAT_VERSION {
             anyhow::bail!(
                 "{} has formatVersion {version:?}, and this contact-sync reads saved plans of \
@@ -80,7 +98,7 @@ impl SavedPlan {
                 path.display()
             );
         }
-        let saved: Self = serde_json::from_value(value).with_context(|| {
+        let saved: Self = serde_json::from_str(&text).with_context(|| {
             format!("{} is not a plan saved by `contact-sync plan --out`", path.display())
         })?;
         if saved.checksum.is_empty() || saved.checksum != saved.digest() {
@@ -91,6 +109,25 @@ impl SavedPlan {
             );
         }
         Ok(saved)
+    }
+}
+
+/// A saved plan serialized with an empty checksum: what the checksum covers.
+struct Unsigned<'a>(&'a SavedPlan);
+
+impl Serialize for Unsigned<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct View<'a> {
+            #[serde(flatten)]
+            plan: &'a Plan,
+            input: &'a PlanInput,
+            target: &'a Target,
+            checksum: &'a str,
+        }
+        let s = self.0;
+        View { plan: &s.plan, input: &s.input, target: &s.target, checksum: "" }
+            .serialize(serializer)
     }
 }
 
