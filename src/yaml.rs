@@ -22,6 +22,11 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 /// small enough that an alias bomb is refused long before memory runs out.
 const ALIAS_BUDGET_BASE: usize = 100_000;
 
+/// How many bytes of scalars alias expansion may copy, on top of twice the text's
+/// own size: an alias of a long string repeated is a bomb too, in bytes rather
+/// than in nodes.
+const ALIAS_BYTES_BASE: usize = 4 * 1024 * 1024;
+
 /// A position in a source text. `line` and `column` count from 1, `column` in
 /// characters; `offset` is the byte offset of that position.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -165,12 +170,18 @@ impl Node {
     }
 
     /// Number of nodes in this subtree, itself included.
-    fn size(&self) -> usize {
-        1 + match &self.value {
-            NodeValue::Seq(items) => items.iter().map(Node::size).sum(),
-            NodeValue::Map(entries) => entries.iter().map(|(k, v)| k.size() + v.size()).sum(),
-            _ => 0,
-        }
+    /// Nodes and bytes of string scalars in this subtree: what copying it costs.
+    fn weight(&self) -> (usize, usize) {
+        let add = |(n, b): (usize, usize), (m, c): (usize, usize)| (n + m, b + c);
+        let children = match &self.value {
+            NodeValue::Seq(items) => items.iter().map(Node::weight).fold((0, 0), add),
+            NodeValue::Map(entries) => {
+                entries.iter().map(|(k, v)| add(k.weight(), v.weight())).fold((0, 0), add)
+            }
+            NodeValue::String(s) => (0, s.len()),
+            _ => (0, 0),
+        };
+        add((1, 0), children)
     }
 }
 
@@ -197,6 +208,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, Error> {
         documents: Vec::new(),
         written: 0,
         expanded: 0,
+        expanded_bytes: 0,
     };
     let mut parser = Parser::new_from_str(text);
     loop {
@@ -256,6 +268,8 @@ struct Builder<'a> {
     documents: Vec<Node>,
     /// Nodes written out in the text.
     written: usize,
+    /// Bytes of strings copied by alias expansion.
+    expanded_bytes: usize,
     /// Nodes added by alias expansion.
     expanded: usize,
 }
@@ -300,14 +314,22 @@ impl Builder<'_> {
                     message: "alias refers to an unknown anchor".into(),
                     mark,
                 })?;
-                self.expanded += node.size();
+                let (nodes, bytes) = node.weight();
+                self.expanded += nodes;
+                self.expanded_bytes += bytes;
                 let budget = ALIAS_BUDGET_BASE + 10 * self.written;
-                if self.expanded > budget {
+                let byte_budget = ALIAS_BYTES_BASE + 2 * self.text.len();
+                if self.expanded > budget || self.expanded_bytes > byte_budget {
+                    let what = if self.expanded > budget {
+                        format!("{budget} nodes")
+                    } else {
+                        format!("{} MiB of text", byte_budget / (1024 * 1024))
+                    };
                     return Err(Error {
                         message: format!(
-                            "YAML aliases expand to more than {budget} nodes; this looks like an \
-                             alias bomb, so the file is refused. Write the values out or use \
-                             fewer nested aliases"
+                            "YAML aliases expand to more than {what}; this looks like an alias \
+                             bomb, so the file is refused. Write the values out or use fewer \
+                             nested aliases"
                         ),
                         mark,
                     });
@@ -471,6 +493,17 @@ d:
         }
         let err = parse_documents(&bomb).unwrap_err();
         assert!(err.message.contains("alias bomb"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_long_string_repeated_by_aliases_is_a_bomb_too() {
+        // Few nodes, many bytes: 70 KB copied 9 × 9 × 9 times would be 51 MB.
+        let long = "k".repeat(70_000);
+        let text = format!(
+            "a: &a [\"{long}\"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+        );
+        let err = parse_documents(&text).unwrap_err();
+        assert!(err.message.contains("MiB of text"), "{}", err.message);
     }
 
     #[test]
