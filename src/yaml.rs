@@ -224,23 +224,52 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, Error> {
     Ok(builder.documents)
 }
 
-/// Byte offsets of line starts, to turn the parser's (line, column) into offsets.
+/// Line starts, to turn the parser's (line, column) into a position. Lines are
+/// split at `\n` only, as editors and `file:line:col` readers count them; the
+/// parser also breaks a line at a lone `\r`, which would name lines the file does
+/// not have, so its lines are mapped through their first character.
 struct LineOffsets {
+    /// Byte offset of each line's start.
     starts: Vec<usize>,
+    /// Character index of each line's start.
+    char_starts: Vec<usize>,
+    /// Character index of each of the parser's lines' start (`\n`, `\r\n` and a
+    /// lone `\r` end one).
+    parser_starts: Vec<usize>,
 }
 
 impl LineOffsets {
     fn new(text: &str) -> Self {
         let mut starts = vec![0];
-        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        Self { starts }
+        let mut char_starts = vec![0];
+        let mut parser_starts = vec![0];
+        let mut chars = text.char_indices().enumerate().peekable();
+        while let Some((n, (i, c))) = chars.next() {
+            if c == '\n' {
+                starts.push(i + 1);
+                char_starts.push(n + 1);
+                parser_starts.push(n + 1);
+            } else if c == '\r' && chars.peek().is_none_or(|(_, (_, next))| *next != '\n') {
+                parser_starts.push(n + 1);
+            }
+        }
+        Self { starts, char_starts, parser_starts }
     }
 
+    /// The position the parser calls `line` (from 1) and `column` (from 0).
     fn mark_at(&self, text: &str, line: usize, column: usize) -> Mark {
-        let start = self.starts.get(line.saturating_sub(1)).copied().unwrap_or(text.len());
-        let rest = &text[start.min(text.len())..];
-        let offset = start
-            + rest.char_indices().nth(column.saturating_sub(1)).map_or(rest.len(), |(i, _)| i);
+        let start = self.parser_starts.get(line.saturating_sub(1)).copied();
+        let start = start.unwrap_or_else(|| self.parser_starts.last().copied().unwrap_or(0));
+        self.mark_at_char(text, start + column)
+    }
+
+    /// The position of the character at `index` (clamped to the end of the text).
+    fn mark_at_char(&self, text: &str, index: usize) -> Mark {
+        let line = self.char_starts.partition_point(|&c| c <= index).max(1);
+        let column = index - self.char_starts[line - 1] + 1;
+        let start = self.starts[line - 1].min(text.len());
+        let rest = &text[start..];
+        let offset = start + rest.char_indices().nth(column - 1).map_or(rest.len(), |(i, _)| i);
         Mark { line, column, offset }
     }
 }
@@ -277,7 +306,7 @@ struct Builder<'a> {
 impl Builder<'_> {
     fn mark(&self, marker: Marker) -> Mark {
         // yaml-rust2 counts lines from 1 and columns from 0.
-        self.offsets.mark_at(self.text, marker.line(), marker.col() + 1)
+        self.offsets.mark_at(self.text, marker.line(), marker.col())
     }
 
     fn event(&mut self, event: Event, marker: Marker) -> Result<(), Error> {
@@ -504,6 +533,18 @@ d:
         );
         let err = parse_documents(&text).unwrap_err();
         assert!(err.message.contains("MiB of text"), "{}", err.message);
+    }
+
+    #[test]
+    fn positions_count_lines_as_editors_do() {
+        // A lone carriage return ends a line for the parser, not for an editor.
+        let text = "# a\r# b\r# c\nb: 1\nc: : :\n";
+        let err = parse_documents(text).unwrap_err();
+        assert_eq!((err.mark.line, err.mark.column), (3, 4), "{:?}", err.mark);
+        assert_eq!(&text[err.mark.offset..err.mark.offset + 1], ":");
+        let docs = parse_documents("# a\r# b\na: 1\nb: 2\n").unwrap();
+        let NodeValue::Map(entries) = &docs[0].value else { panic!() };
+        assert_eq!((entries[1].0.mark.line, entries[1].0.mark.column), (3, 1));
     }
 
     #[test]
