@@ -279,11 +279,6 @@ pub fn check_workspace(ws: &Located<Workspace>, out: &mut Vec<Diagnostic>) {
             }
         }
     }
-    for (i, n) in spec.notifications.iter().enumerate() {
-        if let Err(why) = crate::backend::google::check_endpoint(&n.url) {
-            out.push(doc.error(&format!("/spec/notifications/{i}/url"), why));
-        }
-    }
     if let Some(google) = &spec.google {
         check_email(doc, "/spec/google/adminUser", &google.admin_user, out);
     }
