@@ -95,12 +95,19 @@ pub fn body(hook: &Notification, m: &Message) -> serde_json::Value {
                 NotificationEvent::DeleteGuard => "held back by the deletion guard",
                 NotificationEvent::Deletions => "a run deleted many contacts",
             };
-            let fix = m.location.as_ref().map(|l| format!("\nFix at `{l}`")).unwrap_or_default();
+            // Each value escaped on its own: the line breaks are the message's.
+            let fix = m
+                .location
+                .as_ref()
+                .map(|l| format!("\nFix at `{}`", printable(l)))
+                .unwrap_or_default();
             let text = format!(
                 "*contact-sync* sync `{}`: {what}\n{}{fix}\n_{}_",
-                m.sync, m.reason, m.summary
+                printable(&m.sync),
+                printable(&m.reason),
+                printable(&m.summary)
             );
-            json!({ "text": printable(&text).replace("\\n", "\n") })
+            json!({ "text": text })
         }
     }
 }
@@ -194,7 +201,7 @@ mod tests {
     fn slack_gets_text_and_the_generic_hook_json() {
         let m = messages(
             "s",
-            &record("heldBack", 0, &[("sourceRenamed", "renamed\x1b[2J")]),
+            &record("heldBack", 0, &[("sourceRenamed", "renamed\x1b[2J\n*forged*")]),
             &hook(vec![NotificationEvent::Drift]),
         )
         .remove(0);
@@ -206,6 +213,11 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains('\x1b'), "{text:?}");
+        assert!(
+            text.contains("renamed\\u{1b}[2J\\n*forged*"),
+            "a value's line break stays escaped: {text:?}"
+        );
+        assert_eq!(text.lines().count(), 4, "{text:?}");
         let json = body(&hook(vec![]), &m);
         assert_eq!(json["event"], "drift");
         assert_eq!(json["location"], "syncs/a.yaml:12:11");
