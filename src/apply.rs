@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::{self, Backend};
 
-use crate::model::NewContact;
+use crate::model::{ClientData, ContactUpdate, NewContact, PersonFields};
 use crate::plan::{Action, Change, DestinationPlan, GroupRef, Op, Plan, Status};
 
 /// What applying one destination did.
@@ -217,16 +217,93 @@ async fn apply_one(backend: &dyn Backend, sync: &str, dest: &DestinationPlan) ->
     r
 }
 
+/// One destination's operations as apply sends them: batched, in dependency
+/// order — the target group, new contacts, updates, memberships, deletions, group
+/// deletions. Building them decides nothing; sending them is [`apply_destination`]
+/// (or, for the planner's tests, the same steps on an in-memory store).
+#[derive(Debug, Default)]
+pub struct Batches<'a> {
+    /// Target group creations and renames, in plan order.
+    pub groups: Vec<&'a Op>,
+    /// New contacts: fields, groups, markers.
+    pub creates: Vec<(&'a PersonFields, &'a [GroupRef], &'a [ClientData])>,
+    /// Field updates, one batch.
+    pub updates: Vec<ContactUpdate>,
+    /// Per group: contacts to add, contacts to remove.
+    pub members: BTreeMap<GroupRef, (Vec<String>, Vec<String>)>,
+    /// Contacts to delete, one batch.
+    pub deletes: Vec<String>,
+    /// Groups to delete (their contacts are kept).
+    pub delete_groups: Vec<String>,
+}
+
+impl<'a> Batches<'a> {
+    /// The batches of `changes`.
+    pub fn of(changes: &'a [Change]) -> Self {
+        let mut b = Self::default();
+        for change in changes {
+            match &change.op {
+                op @ (Op::CreateGroup { .. } | Op::UpdateGroup { .. }) => b.groups.push(op),
+                Op::CreateContact { fields, memberships, client_data } => {
+                    b.creates.push((fields, memberships, client_data));
+                }
+                Op::UpdateContact { update, resource_name, add_to, remove_from } => {
+                    b.updates.extend(update.clone());
+                    for g in add_to {
+                        b.members.entry(g.clone()).or_default().0.push(resource_name.clone());
+                    }
+                    for g in remove_from {
+                        let group = GroupRef::Existing(g.clone());
+                        b.members.entry(group).or_default().1.push(resource_name.clone());
+                    }
+                }
+                Op::DeleteContact { resource_name } => b.deletes.push(resource_name.clone()),
+                Op::DeleteGroup { resource_name } => b.delete_groups.push(resource_name.clone()),
+            }
+        }
+        b
+    }
+
+    /// The new contacts, with the target group created meanwhile (`created`).
+    pub fn new_contacts(&self, created: Option<&str>) -> backend::Result<Vec<NewContact>> {
+        self.creates
+            .iter()
+            .map(|(fields, memberships, client_data)| {
+                Ok(NewContact {
+                    fields: (*fields).clone(),
+                    memberships: memberships
+                        .iter()
+                        .map(|g| resolve(g, created))
+                        .collect::<backend::Result<_>>()?,
+                    client_data: client_data.to_vec(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The resource name of `group`, the target group created meanwhile being
+/// `created`.
+pub fn resolve(group: &GroupRef, created: Option<&str>) -> backend::Result<String> {
+    match group {
+        GroupRef::Existing(rn) => Ok(rn.clone()),
+        GroupRef::NewTarget => created.map(str::to_owned).ok_or_else(|| {
+            backend::Error::Invalid(
+                "the plan puts contacts in a target group it does not create".into(),
+            )
+        }),
+    }
+}
+
 /// Sends one destination's changes, batched, in dependency order.
 async fn apply_destination(
     backend: &dyn Backend,
     user: &str,
     changes: &[Change],
 ) -> backend::Result<()> {
-    let ops: Vec<&Op> = changes.iter().map(|c| &c.op).collect();
-    // The target group, once created here.
+    let batches = Batches::of(changes);
     let mut created: Option<String> = None;
-    for op in &ops {
+    for op in &batches.groups {
         match op {
             Op::CreateGroup { name, client_data } => {
                 let group = backend.create_group(user, name, client_data.clone()).await?;
@@ -238,63 +315,22 @@ async fn apply_destination(
             _ => {}
         }
     }
-    let resolve = |g: &GroupRef| match g {
-        GroupRef::Existing(rn) => Ok(rn.clone()),
-        GroupRef::NewTarget => created.clone().ok_or_else(|| {
-            backend::Error::Invalid(format!(
-                "the plan for {user} puts contacts in a target group it does not create"
-            ))
-        }),
-    };
-
-    let mut creates = Vec::new();
-    for op in &ops {
-        if let Op::CreateContact { fields, memberships, client_data } = op {
-            creates.push(NewContact {
-                fields: (**fields).clone(),
-                memberships: memberships.iter().map(resolve).collect::<Result<_, _>>()?,
-                client_data: client_data.clone(),
-            });
-        }
-    }
+    let created = created.as_deref();
+    let creates = batches.new_contacts(created)?;
     if !creates.is_empty() {
         backend.create_contacts(user, creates).await?;
     }
-
-    let mut updates = Vec::new();
-    let mut members: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
-    for op in &ops {
-        if let Op::UpdateContact { update, resource_name, add_to, remove_from } = op {
-            updates.extend(update.clone());
-            for g in add_to {
-                members.entry(resolve(g)?).or_default().0.push(resource_name.clone());
-            }
-            for g in remove_from {
-                members.entry(g.clone()).or_default().1.push(resource_name.clone());
-            }
-        }
+    if !batches.updates.is_empty() {
+        backend.update_contacts(user, batches.updates).await?;
     }
-    if !updates.is_empty() {
-        backend.update_contacts(user, updates).await?;
+    for (group, (add, remove)) in batches.members {
+        backend.modify_members(user, &resolve(&group, created)?, add, remove).await?;
     }
-    for (group, (add, remove)) in members {
-        backend.modify_members(user, &group, add, remove).await?;
+    if !batches.deletes.is_empty() {
+        backend.delete_contacts(user, batches.deletes).await?;
     }
-
-    let deletes: Vec<String> = ops
-        .iter()
-        .filter_map(|op| match op {
-            Op::DeleteContact { resource_name } => Some(resource_name.clone()),
-            _ => None,
-        })
-        .collect();
-    if !deletes.is_empty() {
-        backend.delete_contacts(user, deletes).await?;
-    }
-    for op in &ops {
-        if let Op::DeleteGroup { resource_name } = op {
-            backend.delete_group(user, resource_name).await?;
-        }
+    for group in &batches.delete_groups {
+        backend.delete_group(user, group).await?;
     }
     Ok(())
 }

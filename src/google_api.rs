@@ -1,6 +1,6 @@
-//! Facts of Google's APIs that the google backend and the emulator share — the
-//! OAuth scopes, the base URLs, how a service-account key's PEM is read — so that
-//! the emulator serves what the backend asks for without depending on the backend.
+//! Facts of Google's APIs that the google backend, the emulator and validation
+//! share — the OAuth scopes, the base URLs and which of them may be used, how a
+//! service-account key's PEM is read — so that none depends on the backend.
 
 use ring::signature::RsaKeyPair;
 use rustls_pki_types::PrivateKeyDer;
@@ -31,5 +31,25 @@ pub fn rsa_key_pair(pem: &str) -> Option<RsaKeyPair> {
         PrivateKeyDer::Pkcs8(k) => RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()).ok(),
         PrivateKeyDer::Pkcs1(k) => RsaKeyPair::from_der(k.secret_pkcs1_der()).ok(),
         _ => None,
+    }
+}
+
+/// Refuses an endpoint that would carry bearer tokens in cleartext: `https://`
+/// only, or `http://` to a loopback address (an emulator on this machine).
+pub fn check_endpoint(url: &str) -> std::result::Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("`{url}` is not a URL ({e})"))?;
+    let host = parsed.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(format!(
+            "`{url}` is plain http: access tokens would travel in cleartext. Use https://, \
+             or http:// only to a loopback address (127.0.0.1, ::1, localhost) such as an \
+             emulator on this machine"
+        )),
+        other => Err(format!("`{url}` has scheme `{other}`; expected https://")),
     }
 }

@@ -44,12 +44,6 @@ pub fn printable(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// [`printable`], keeping line breaks: for text shown line by line (a multi-line
-/// note in a plan diff), where each line is then escaped on its own.
-pub fn printable_lines(s: &str) -> impl Iterator<Item = Cow<'_, str>> {
-    s.split('\n').map(printable)
-}
-
 /// An error and its causes on one line, each cause once (a message that already
 /// quotes its cause does not get it appended again), control characters escaped.
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {

@@ -350,16 +350,10 @@ pub fn main() -> ExitCode {
     match commands::run(settings, Terminal::detect()) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", error_chain(&e));
+            eprintln!("error: {}", crate::text::error_chain(e.as_ref()));
             ExitCode::from(1)
         }
     }
-}
-
-/// An error and its causes on one line, each cause once (a message that already
-/// quotes its cause does not get it appended again), control characters escaped.
-pub fn error_chain(e: &anyhow::Error) -> String {
-    crate::text::error_chain(e.as_ref())
 }
 
 /// Logs on stderr, filtered by `CONTACT_SYNC_LOG` (default `warn`; `info` for the

@@ -333,7 +333,7 @@ impl Reason {
 }
 
 /// A contact group an operation refers to.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum GroupRef {
     /// The target group the same destination's plan creates: its resource name is
@@ -516,32 +516,10 @@ impl Plan {
         self.summary = s;
     }
 
-    /// The plan as `--format json` shows it: without the operations, and with
-    /// field values hidden when `redact` is set.
+    /// The plan as `--format json` shows it ([`json`]), as a JSON tree: without
+    /// the operations, and with field values hidden when `redact` is set.
     pub fn to_json(&self, redact: bool) -> serde_json::Value {
-        let mut view = self.clone();
-        for change in
-            view.syncs.iter_mut().flat_map(|s| &mut s.destinations).flat_map(|d| &mut d.changes)
-        {
-            if redact {
-                change.email = change.email.as_ref().map(|_| render::REDACTED.to_owned());
-                for f in &mut change.fields {
-                    f.before = f.before.as_ref().map(|_| render::REDACTED.into());
-                    f.after = f.after.as_ref().map(|_| render::REDACTED.into());
-                }
-            }
-        }
-        let mut json = serde_json::to_value(view).expect("plans serialize");
-        for sync in json["syncs"].as_array_mut().into_iter().flatten() {
-            for dest in sync["destinations"].as_array_mut().into_iter().flatten() {
-                for change in dest["changes"].as_array_mut().into_iter().flatten() {
-                    if let Some(change) = change.as_object_mut() {
-                        change.remove("op");
-                    }
-                }
-            }
-        }
-        json
+        json::to_value(self, redact)
     }
 }
 

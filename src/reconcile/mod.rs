@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::open::Target;
 use crate::input::{self, LoadError, LoadOptions};
-use crate::plan::{Action, ErrorKind, Plan, PlanInput, Status};
+use crate::plan::{ErrorKind, Plan, PlanInput, Status};
 use crate::{apply, inventory, lease};
 
 use self::metrics::Metrics;
@@ -170,12 +170,7 @@ pub struct Shared {
 /// Runs the loop until `cancel` (SIGTERM); with `--once`, runs every sync once.
 /// Returns whether every run succeeded (for `--once`'s exit code).
 pub async fn run(options: Options, cancel: CancellationToken) -> anyhow::Result<bool> {
-    let loopback = options
-        .listen
-        .parse::<std::net::SocketAddr>()
-        .map(|a| a.ip().is_loopback())
-        .unwrap_or_else(|_| options.listen.starts_with("localhost:"));
-    let trigger_enabled = options.trigger_token.is_some() || loopback;
+    let trigger_enabled = trigger_allowed(&options.listen, options.trigger_token.is_some());
     let shared = Arc::new(Shared {
         options,
         state: Mutex::default(),
@@ -228,7 +223,7 @@ pub async fn run(options: Options, cancel: CancellationToken) -> anyhow::Result<
             shared.activate(due, &cancel).await;
             continue;
         }
-        let mut wait = shared.next_wake(now).map_or(Duration::from_secs(3600), |at| {
+        let mut wait = shared.next_wake().map_or(Duration::from_secs(3600), |at| {
             (at - now).to_std().unwrap_or_default().min(Duration::from_secs(3600))
         });
         if !interval.is_zero() {
@@ -248,6 +243,16 @@ pub async fn run(options: Options, cancel: CancellationToken) -> anyhow::Result<
     }
     let _ = server.await;
     Ok(true)
+}
+
+/// Whether `POST /syncs/{name}/run` is served on `listen`: always with a token;
+/// without one only on a loopback address, where nobody else can reach it.
+fn trigger_allowed(listen: &str, has_token: bool) -> bool {
+    let loopback = listen
+        .parse::<std::net::SocketAddr>()
+        .map(|a| a.ip().is_loopback())
+        .unwrap_or_else(|_| listen.starts_with("localhost:"));
+    has_token || loopback
 }
 
 /// Watches the manifest paths; every change sends a unit (the loop debounces).
@@ -395,7 +400,7 @@ impl Shared {
     }
 
     /// When something is due next.
-    fn next_wake(&self, _now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    fn next_wake(&self) -> Option<DateTime<Utc>> {
         let state = self.lock();
         state.syncs.values().flat_map(|s| [s.next_run, s.retry_at]).flatten().min()
     }
@@ -722,12 +727,8 @@ fn judge(name: &str, plan: &Plan, report: &apply::Report) -> RunRecord {
         )));
     }
     let failed = record.errors.iter().any(|e| e.kind == "api");
-    let suspended_changes = sync.suspended
-        && sync
-            .destinations
-            .iter()
-            .flat_map(|d| &d.changes)
-            .any(|c| matches!(c.action, Action::Create | Action::Update | Action::Delete));
+    let suspended_changes =
+        sync.suspended && sync.destinations.iter().any(|d| d.status == Status::Changes);
     record.result = if failed {
         "failure"
     } else if !record.errors.is_empty() || suspended_changes {
@@ -750,6 +751,16 @@ fn unix(t: DateTime<Utc>) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_trigger_needs_a_token_off_loopback() {
+        assert!(trigger_allowed("127.0.0.1:9090", false));
+        assert!(trigger_allowed("[::1]:9090", false));
+        assert!(trigger_allowed("localhost:9090", false));
+        assert!(!trigger_allowed("0.0.0.0:9090", false), "403 for all without a token");
+        assert!(!trigger_allowed("10.0.0.7:9090", false));
+        assert!(trigger_allowed("0.0.0.0:9090", true));
+    }
 
     #[test]
     fn failed_runs_back_off_exponentially_up_to_an_hour() {

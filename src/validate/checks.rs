@@ -261,7 +261,7 @@ pub fn check_workspace(ws: &Located<Workspace>, out: &mut Vec<Diagnostic>) {
         }
     }
     for (i, n) in spec.notifications.iter().enumerate() {
-        if let Err(why) = crate::backend::google::check_endpoint(&n.url) {
+        if let Err(why) = crate::google_api::check_endpoint(&n.url) {
             out.push(doc.error(&format!("/spec/notifications/{i}/url"), why));
         }
     }
@@ -273,7 +273,7 @@ pub fn check_workspace(ws: &Located<Workspace>, out: &mut Vec<Diagnostic>) {
             ("token", &endpoints.token),
         ] {
             if let Some(why) =
-                url.as_deref().and_then(|u| crate::backend::google::check_endpoint(u).err())
+                url.as_deref().and_then(|u| crate::google_api::check_endpoint(u).err())
             {
                 out.push(doc.error(&format!("/spec/google/endpoints/{field}"), why));
             }

@@ -11,7 +11,7 @@ use contact_sync::backend::{Backend, ContactUpdate};
 use contact_sync::emulator;
 use contact_sync::input::{self, LoadOptions};
 use contact_sync::inventory;
-use contact_sync::model::{Contact, PersonFields};
+use contact_sync::model::{Contact, ContactGroup, PersonFields};
 use contact_sync::plan::render::{self, Style};
 use contact_sync::plan::{Plan, Status};
 
@@ -237,6 +237,16 @@ pub fn contact(store: &Store, user: &str, name: &str) -> Contact {
         .into_iter()
         .find(|c| c.display_name() == name)
         .unwrap_or_else(|| panic!("{user} has no contact {name}"))
+}
+
+/// `user`'s contact group called `name`.
+pub fn group(store: &Store, user: &str, name: &str) -> ContactGroup {
+    store
+        .contact_groups(user)
+        .unwrap()
+        .into_iter()
+        .find(|g| g.name == name)
+        .unwrap_or_else(|| panic!("{user} has no contact group {name}"))
 }
 
 /// Replaces one field of a contact, as an edit in the Contacts app does.

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
+use contact_sync::apply::{self, Batches};
 use contact_sync::backend::UserScope;
 use contact_sync::backend::store::Store;
 use contact_sync::backend::tenant;
@@ -17,10 +18,10 @@ use contact_sync::model::resolution::{
 use contact_sync::model::{ClientData, MARKER_SYNC, NewContact};
 use contact_sync::plan::planner::Planner;
 use contact_sync::plan::{
-    Action, ErrorKind, GroupRef, Op, Plan, PlanError, PlanInput, Reason, Status, SyncInput,
+    Action, ErrorKind, Op, Plan, PlanError, PlanInput, Reason, Status, SyncInput,
 };
 
-use crate::harness::{contact, set_field};
+use crate::harness::{contact, group, set_field};
 
 const SALES: &str = "
 apiVersion: contact-sync/v1
@@ -155,22 +156,19 @@ fn plan(store: &Store, input: &PlanInput) -> Plan {
     plan_with(store, input, &resolve(store, input), &[])
 }
 
-/// Carries a plan's operations out on the store, as apply does.
+/// Carries a plan's operations out on the store: apply's batches, sent
+/// synchronously.
 fn apply(store: &mut Store, plan: &Plan) {
     for sync in plan.syncs.iter().filter(|s| s.applicable()) {
         for dest in sync.destinations.iter().filter(|d| d.status == Status::Changes) {
             let user = dest.user.as_str();
+            let batches = Batches::of(&dest.changes);
             let mut created = None;
-            let ops: Vec<&Op> = dest.changes.iter().map(|c| &c.op).collect();
-            for op in &ops {
+            for op in &batches.groups {
                 match op {
                     Op::CreateGroup { name, client_data } => {
-                        created = Some(
-                            store
-                                .create_group(user, name, client_data.clone())
-                                .unwrap()
-                                .resource_name,
-                        );
+                        let group = store.create_group(user, name, client_data.clone()).unwrap();
+                        created = Some(group.resource_name);
                     }
                     Op::UpdateGroup { group } => {
                         store.update_group(user, group.clone()).unwrap();
@@ -178,52 +176,24 @@ fn apply(store: &mut Store, plan: &Plan) {
                     _ => {}
                 }
             }
-            let resolve = |g: &GroupRef| match g {
-                GroupRef::NewTarget => created.clone().expect("the plan creates the target group"),
-                GroupRef::Existing(rn) => rn.clone(),
-            };
-            let creates: Vec<NewContact> = ops
-                .iter()
-                .filter_map(|op| match op {
-                    Op::CreateContact { fields, memberships, client_data } => Some(NewContact {
-                        fields: (**fields).clone(),
-                        memberships: memberships.iter().map(resolve).collect(),
-                        client_data: client_data.clone(),
-                    }),
-                    _ => None,
-                })
-                .collect();
+            let created = created.as_deref();
+            let creates = batches.new_contacts(created).unwrap();
             if !creates.is_empty() {
                 store.create_contacts(user, creates).unwrap();
             }
-            for op in &ops {
-                if let Op::UpdateContact { update, resource_name, add_to, remove_from } = op {
-                    if let Some(update) = update {
-                        store.update_contacts(user, vec![update.clone()]).unwrap();
-                    }
-                    let one = std::slice::from_ref(resource_name);
-                    for g in add_to {
-                        store.modify_members(user, &resolve(g), one, &[]).unwrap();
-                    }
-                    for g in remove_from {
-                        store.modify_members(user, g, &[], one).unwrap();
-                    }
-                }
+            if !batches.updates.is_empty() {
+                store.update_contacts(user, batches.updates).unwrap();
             }
-            let deletes: Vec<String> = ops
-                .iter()
-                .filter_map(|op| match op {
-                    Op::DeleteContact { resource_name } => Some(resource_name.clone()),
-                    _ => None,
-                })
-                .collect();
-            if !deletes.is_empty() {
-                store.delete_contacts(user, &deletes).unwrap();
+            for (group, (add, remove)) in &batches.members {
+                store
+                    .modify_members(user, &apply::resolve(group, created).unwrap(), add, remove)
+                    .unwrap();
             }
-            for op in &ops {
-                if let Op::DeleteGroup { resource_name } = op {
-                    store.delete_group(user, resource_name).unwrap();
-                }
+            if !batches.deletes.is_empty() {
+                store.delete_contacts(user, &batches.deletes).unwrap();
+            }
+            for group in &batches.delete_groups {
+                store.delete_group(user, group).unwrap();
             }
         }
     }
@@ -495,12 +465,7 @@ fn deleting_more_than_the_guard_allows_is_refused() {
     guarded.max_delete_percent = 50;
     converge(&mut store, &guarded);
     let contacts = store.contacts("salesuser@example.com").unwrap();
-    let group = store
-        .contact_groups("salesuser@example.com")
-        .unwrap()
-        .into_iter()
-        .find(|g| g.name == "Sales Contacts")
-        .unwrap();
+    let group = group(&store, "salesuser@example.com", "Sales Contacts");
     let members: Vec<String> = contacts
         .iter()
         .filter(|c| c.memberships.contains(&group.resource_name))

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::harness::{ACCOUNTING, SYNC, Seed, contact, destination, set_field, status};
+use crate::harness::{ACCOUNTING, SYNC, Seed, contact, destination, group, set_field, status};
 use contact_sync::plan::Status;
 
 fn json(plan: &contact_sync::plan::Plan) -> serde_json::Value {
@@ -112,14 +112,7 @@ async fn source_adds_edits_and_removes_contacts(seed: Seed) {
                 "emailAddresses": [{"value": "barbara@clu.test"}]
             }))
             .unwrap(),
-            memberships: vec![
-                s.contact_groups("salesuser@example.com")
-                    .unwrap()
-                    .into_iter()
-                    .find(|g| g.name == "Sales Contacts")
-                    .unwrap()
-                    .resource_name,
-            ],
+            memberships: vec![group(s, "salesuser@example.com", "Sales Contacts").resource_name],
             client_data: vec![],
         };
         s.create_contacts("salesuser@example.com", vec![new]).unwrap();
@@ -167,12 +160,7 @@ async fn destination_edits_are_reverted(seed: Seed) {
 async fn contacts_a_destination_adds_to_the_target_group_are_kept(seed: Seed) {
     seed.converge().await;
     seed.edit(|s| {
-        let group = s
-            .contact_groups("ann@example.com")
-            .unwrap()
-            .into_iter()
-            .find(|g| g.name == "Sales Contacts")
-            .unwrap();
+        let group = group(s, "ann@example.com", "Sales Contacts");
         let mine = contact(s, "ann@example.com", "Tax Advisor");
         s.modify_members("ann@example.com", &group.resource_name, &[mine.resource_name], &[])
             .unwrap();
@@ -191,12 +179,7 @@ async fn a_destination_that_leaves_the_selection_is_cleaned_up(seed: Seed) {
     // Ann leaves the accounting group and the Accounting org unit; her own contact
     // in the target group survives the group's deletion.
     seed.edit(|s| {
-        let group = s
-            .contact_groups("ann@example.com")
-            .unwrap()
-            .into_iter()
-            .find(|g| g.name == "Sales Contacts")
-            .unwrap();
+        let group = group(s, "ann@example.com", "Sales Contacts");
         let mine = contact(s, "ann@example.com", "Tax Advisor");
         s.modify_members("ann@example.com", &group.resource_name, &[mine.resource_name], &[])
             .unwrap();
@@ -360,12 +343,7 @@ async fn an_unmarked_group_with_the_target_name_is_a_conflict(seed: Seed) {
 async fn an_emptied_source_group_trips_the_deletion_guard(seed: Seed) {
     seed.converge().await;
     seed.edit(|s| {
-        let group = s
-            .contact_groups("salesuser@example.com")
-            .unwrap()
-            .into_iter()
-            .find(|g| g.name == "Sales Contacts")
-            .unwrap();
+        let group = group(s, "salesuser@example.com", "Sales Contacts");
         let members: Vec<String> = s
             .contacts("salesuser@example.com")
             .unwrap()
@@ -653,12 +631,7 @@ async fn a_directory_sync_copies_no_hidden_user_and_nobody_to_themselves(seed: S
     // earlier version): both copies go.
     seed.edit_file(|t| hide(t, "caroline@example.com"));
     seed.edit(|s| {
-        let group = s
-            .contact_groups("ann@example.com")
-            .unwrap()
-            .into_iter()
-            .find(|g| g.name == "Directory")
-            .unwrap();
+        let group = group(s, "ann@example.com", "Directory");
         let own = contact_sync::backend::NewContact {
             fields: serde_json::from_value(json!({
                 "names": [{"givenName": "Ann", "familyName": "Archer"}],

@@ -96,13 +96,7 @@ async fn lost_answers_and_failed_writes_never_duplicate_a_contact() {
 fn churn(s: &mut contact_sync::backend::store::Store) {
     use contact_sync::model::{ContactUpdate, NewContact, PersonFields};
     const SOURCE: &str = "source@example.com";
-    let shared = s
-        .contact_groups(SOURCE)
-        .unwrap()
-        .into_iter()
-        .find(|g| g.name == "Shared")
-        .unwrap()
-        .resource_name;
+    let shared = crate::harness::group(s, SOURCE, "Shared").resource_name;
     let contacts = s.contacts(SOURCE).unwrap();
     let edits = contacts[..20]
         .iter()
@@ -692,12 +686,7 @@ async fn a_lapsed_lease_is_not_taken_back_and_its_holder_writes_nothing() {
     assert!(matches!(backend.renew_lease("a #1", ttl).await.unwrap(), LeaseAttempt::Taken { .. }));
     // A was stopped; its lease lapsed; B took it over and has since let it lapse too.
     seed.emulator.as_ref().unwrap().with_store(|s| {
-        let mut g = s
-            .contact_groups("admin@example.com")
-            .unwrap()
-            .into_iter()
-            .find(|g| g.name == "contact-sync lease")
-            .unwrap();
+        let mut g = crate::harness::group(s, "admin@example.com", "contact-sync lease");
         for d in &mut g.client_data {
             match d.key.as_str() {
                 "contact-sync/lease-holder" => d.value = "b #2".into(),
@@ -767,12 +756,7 @@ async fn every_write_lands_once_when_every_answer_is_lost() {
 
     // Deletes of contacts and of a group: resent, found nothing left to delete.
     emulator.with_store(|s| {
-        let group = s
-            .contact_groups("salesuser@example.com")
-            .unwrap()
-            .into_iter()
-            .find(|g| g.name == "Sales Contacts")
-            .unwrap();
+        let group = crate::harness::group(s, "salesuser@example.com", "Sales Contacts");
         let grace = crate::harness::contact(s, "salesuser@example.com", "Grace Hopper");
         s.modify_members(
             "salesuser@example.com",

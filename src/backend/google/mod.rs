@@ -38,6 +38,7 @@ use crate::model::{
     PersonFields,
 };
 
+use crate::google_api::check_endpoint;
 pub use crate::google_api::{
     CONTACTS, CONTACTS_READONLY, DIRECTORY_URL, MEMBERS_READONLY, PEOPLE_URL, USERS_READONLY,
 };
@@ -120,26 +121,6 @@ impl std::fmt::Debug for GoogleBackend {
             .field("client", &self.client)
             .field("config", &self.config)
             .finish_non_exhaustive()
-    }
-}
-
-/// Refuses an endpoint that would carry bearer tokens in cleartext: `https://`
-/// only, or `http://` to a loopback address (an emulator on this machine).
-pub fn check_endpoint(url: &str) -> std::result::Result<(), String> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("`{url}` is not a URL ({e})"))?;
-    let host = parsed.host_str().unwrap_or_default();
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    match parsed.scheme() {
-        "https" => Ok(()),
-        "http" if loopback => Ok(()),
-        "http" => Err(format!(
-            "`{url}` is plain http: access tokens would travel in cleartext. Use https://, \
-             or http:// only to a loopback address (127.0.0.1, ::1, localhost) such as an \
-             emulator on this machine"
-        )),
-        other => Err(format!("`{url}` has scheme `{other}`; expected https://")),
     }
 }
 
