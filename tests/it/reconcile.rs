@@ -391,3 +391,15 @@ async fn a_new_group_member_is_picked_up_by_the_cheap_check() {
     assert_eq!(last_run(&status, SYNC)["added"], 7, "{status:#}");
     assert_eq!(rc.terminate(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trigger_while_the_sync_runs_is_a_conflict() {
+    // A slow tenant, so that the first run is still going when the trigger comes.
+    let seed = Seed::google_with(|c| c.latency = Duration::from_millis(150));
+    let rc = Loop::start(seed.dir.path()).await;
+    rc.until("the first run to be under way", |s| s["syncs"][SYNC]["running"] == true, "/status")
+        .await;
+    assert_eq!(rc.trigger(SYNC, Some(TOKEN)).await, 409);
+    rc.until("the first run", |s| last_run(s, SYNC)["result"] == "success", "/status").await;
+    assert_eq!(rc.terminate(), Some(0));
+}
