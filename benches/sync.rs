@@ -10,7 +10,7 @@ use std::time::Instant;
 use contact_sync::backend::tenant;
 use contact_sync::emulator;
 use contact_sync::input::{self, LoadOptions};
-use contact_sync::{apply, inventory};
+use contact_sync::{apply, reader};
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -22,7 +22,7 @@ fn run(dir: &Path, label: &str) -> contact_sync::plan::Plan {
     let (input, target) = input::load(&options).unwrap();
     let backend = target.open().unwrap();
     let t = Instant::now();
-    let plan = rt.block_on(inventory::plan(backend.as_ref(), &input)).unwrap();
+    let plan = rt.block_on(reader::plan(backend.as_ref(), &input)).unwrap();
     let planned = t.elapsed();
     let t = Instant::now();
     let report = rt.block_on(apply::apply(backend.as_ref(), &plan, &|_| {}));
@@ -30,7 +30,7 @@ fn run(dir: &Path, label: &str) -> contact_sync::plan::Plan {
     assert!(!report.failed(), "{report:?}");
     let backend = target.open().unwrap();
     let t = Instant::now();
-    let again = rt.block_on(inventory::plan(backend.as_ref(), &input)).unwrap();
+    let again = rt.block_on(reader::plan(backend.as_ref(), &input)).unwrap();
     let replanned = t.elapsed();
     assert!(
         !again.summary.has_changes(),

@@ -9,7 +9,7 @@
 //! finish and starts no other. Whether this process may still write at all is the
 //! backend's to ask, before every request: see [`crate::lease`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
@@ -47,6 +47,13 @@ pub struct Report {
     pub commit_error: Option<backend::Error>,
     /// Destinations not started because the apply was interrupted.
     pub not_started: usize,
+    /// Why nothing was applied because the inventory could not be brought up to
+    /// date first (it must list every user about to receive synced contacts).
+    pub inventory_error: Option<String>,
+    /// Why the inventory could not be updated after the changes, if so: harmless
+    /// (it still lists every user holding synced contacts, and more), said as a
+    /// warning.
+    pub inventory_warning: Option<String>,
 }
 
 impl Report {
@@ -64,6 +71,10 @@ impl Report {
         let report = self;
         let total = report.destinations.len() + report.not_started;
         let destinations = |n: usize| if n == 1 { "destination" } else { "destinations" };
+        if report.inventory_error.is_some() {
+            return "Apply failed: nothing was applied. Fix the error above and run apply again."
+                .to_owned();
+        }
         if report.commit_error.is_some() {
             return format!(
                 "Apply failed: nothing was saved; 0 of {total} {} applied. Fix the error above and \
@@ -120,6 +131,7 @@ impl Report {
     /// Whether anything failed or was held back.
     pub fn failed(&self) -> bool {
         self.commit_error.is_some()
+            || self.inventory_error.is_some()
             || self.not_started > 0
             || !self.held_back.is_empty()
             || self.destinations.iter().any(|d| d.error.is_some())
@@ -158,6 +170,29 @@ pub async fn apply_with(
     progress: &(dyn Fn(&DestinationReport) + Sync),
 ) -> Report {
     let mut report = Report::default();
+    // The inventory first lists every user about to receive synced contacts, so
+    // that whatever happens next, later runs know to read them.
+    let mut stored = plan.survey.stored.clone();
+    let before = match plan.survey.before(plan, chrono::Utc::now()) {
+        Err(why) => {
+            report.inventory_error = Some(why);
+            return report;
+        }
+        Ok(before) => before,
+    };
+    if let (Some(old), Some(new)) = (&stored, &before) {
+        match backend.write_inventory(old, new).await {
+            Ok(now) => stored = Some(now),
+            Err(e) => {
+                report.inventory_error = Some(format!(
+                    "cannot record the users about to receive synced contacts in the inventory: \
+                     {}",
+                    crate::text::error_chain(&e)
+                ));
+                return report;
+            }
+        }
+    }
     let mut by_user: BTreeMap<String, Vec<(usize, &str, &DestinationPlan)>> = BTreeMap::new();
     let mut order = 0;
     for sync in &plan.syncs {
@@ -195,6 +230,22 @@ pub async fn apply_with(
     report.destinations = results.into_iter().map(|(_, r)| r).collect();
     if let Err(e) = backend.commit().await {
         report.commit_error = Some(e);
+    }
+    let applied: HashSet<(String, String)> = report
+        .destinations
+        .iter()
+        .filter(|d| d.error.is_none() && report.commit_error.is_none())
+        .map(|d| (d.sync.clone(), d.user.to_lowercase()))
+        .collect();
+    let after = plan.survey.after(plan, before.as_ref(), &applied);
+    if let (Some(old), Some(new)) = (&stored, after)
+        && let Err(e) = backend.write_inventory(old, &new).await
+    {
+        report.inventory_warning = Some(format!(
+            "the inventory was not brought up to date after the changes ({}); it still lists \
+             every user holding synced contacts, so the next run reads a few more users",
+            crate::text::error_chain(&e)
+        ));
     }
     report
 }

@@ -19,6 +19,8 @@ pub struct LoadOptions {
     pub syncs: Vec<String>,
     /// `--allow-deletes`.
     pub allow_deletes: bool,
+    /// `--full-scan` (or the reconcile loop's schedule of full scans).
+    pub full_scan: crate::plan::FullScan,
 }
 
 /// Why manifests could not be turned into a plan input.
@@ -124,6 +126,7 @@ pub fn load(options: &LoadOptions) -> Result<(PlanInput, Target), LoadError> {
         orphans: target.orphans,
         max_delete_percent: target.max_delete_percent,
         allow_deletes: options.allow_deletes,
+        full_scan: options.full_scan,
     };
     Ok((input, target))
 }

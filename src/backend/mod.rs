@@ -25,6 +25,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::model::inventory::{Inventory, StoredInventory};
 use crate::model::{ClientData, Contact, ContactGroup, DirectoryUser};
 pub use crate::model::{ContactUpdate, NewContact};
 
@@ -231,6 +232,25 @@ pub trait Backend: Send + Sync {
 
     /// Gives the writer lease up, if `holder` holds it.
     async fn release_lease(&self, holder: &str) -> Result<()>;
+
+    /// The inventory of which users hold which sync's state, as the tenant records
+    /// it (see [`crate::model::inventory`]); `None` when this backend keeps none
+    /// (every run reads every user, as the local backend does: its reads cost no
+    /// request).
+    async fn read_inventory(&self) -> Result<Option<StoredInventory>> {
+        Ok(None)
+    }
+
+    /// Replaces the inventory `old` (as read, or as last written) by `inventory`;
+    /// returns it as stored now. Refused as [`Error::Stale`] when someone changed
+    /// it since `old` was read.
+    async fn write_inventory(
+        &self,
+        _old: &StoredInventory,
+        _inventory: &Inventory,
+    ) -> Result<StoredInventory> {
+        Err(Error::Invalid("this backend keeps no inventory".into()))
+    }
 
     /// Has every later write request ask `guard` first (`None`: stop asking). Backends
     /// whose writes land only at [`Backend::commit`] need not.

@@ -19,7 +19,7 @@ use crate::input::{self, LoadError, LoadOptions};
 use crate::plan::render::{self, Style};
 use crate::plan::{Plan, PlanInput};
 use crate::validate;
-use crate::{apply, inventory, lease};
+use crate::{apply, lease, reader};
 
 /// Runs resolved settings.
 pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
@@ -33,7 +33,7 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
         Settings::Plan { run, format, out, detailed_exitcode, redact } => {
             let Some((input, target)) = prepare(&run)? else { return Ok(ExitCode::from(1)) };
             let backend = target.open_read_only()?;
-            let plan = runtime()?.block_on(inventory::plan(backend.as_ref(), &input))?;
+            let plan = runtime()?.block_on(reader::plan(backend.as_ref(), &input))?;
             print_plan(&plan, format, Style { color: term.color, redact })?;
             let code = exit_code(&plan, detailed_exitcode);
             if let Some(path) = out {
@@ -291,7 +291,7 @@ impl Apply {
         cancel: &CancellationToken,
     ) -> anyhow::Result<ExitCode> {
         let plan = tokio::select! {
-            plan = inventory::plan(backend, &self.input) => plan?,
+            plan = reader::plan(backend, &self.input) => plan?,
             () = cancel.cancelled() => anyhow::bail!("interrupted while reading the tenant; nothing was applied"),
         };
         if let Some((path, saved)) = &self.saved
@@ -307,6 +307,13 @@ impl Apply {
         }
         print_plan(&plan, PlanFormat::Text, Style { color: self.term.color, redact: false })?;
         if !plan.summary.has_changes() {
+            // Nothing to change, but the inventory may need bringing up to date
+            // (after a full scan, or when a user turned out to hold nothing).
+            let report = apply::apply_with(backend, &plan, cancel, &|_| {}).await;
+            print_inventory_notes(&report)?;
+            if report.inventory_error.is_some() {
+                return Ok(ExitCode::from(1));
+            }
             return Ok(exit_code(&plan, false));
         }
         if !self.auto_approve {
@@ -407,6 +414,20 @@ fn print_report(report: &apply::Report, plan: &Plan) -> anyhow::Result<()> {
     if let Some(e) = &report.commit_error {
         writeln!(err, "error: nothing was saved: {}", crate::text::error_chain(e))?;
     }
+    drop(err);
+    print_inventory_notes(report)?;
     writeln!(out, "{}", report.summary(plan.summary.errors))?;
+    Ok(())
+}
+
+/// What went wrong keeping the inventory, on stderr.
+fn print_inventory_notes(report: &apply::Report) -> anyhow::Result<()> {
+    let mut err = std::io::stderr().lock();
+    if let Some(e) = &report.inventory_error {
+        writeln!(err, "error: {e}")?;
+    }
+    if let Some(w) = &report.inventory_warning {
+        writeln!(err, "warning: {w}")?;
+    }
     Ok(())
 }

@@ -96,6 +96,13 @@ enum Command {
         /// run the syncs they concern. 0 turns the check off.
         #[arg(long, value_name = "SECS", default_value_t = 900)]
         check_interval: u64,
+        /// A run reads the users its sync selects and those the inventory lists as
+        /// holding synced contacts; once the inventory's last full scan is older than
+        /// this (seconds; a week by default), the next run reads every user instead,
+        /// finds contacts the inventory does not list and rebuilds it. 0: never on a
+        /// schedule (a missing or damaged inventory still causes one).
+        #[arg(long, value_name = "SECS", default_value_t = 7 * 24 * 3600)]
+        full_scan_every: u64,
     },
     /// Serve the Google APIs contact-sync uses from a local workspace file, for
     /// testing the google backend without Google.
@@ -157,6 +164,11 @@ struct CommonArgs {
     /// Let the run delete more than the Workspace's maxDeletePercent.
     #[arg(long)]
     allow_deletes: bool,
+    /// Read every user of the tenant, not only those the syncs select and the
+    /// inventory lists as holding synced contacts: finds contacts the inventory
+    /// does not know of (and `apply --full-scan` rebuilds the inventory).
+    #[arg(long)]
+    full_scan: bool,
 }
 
 /// How diagnostics are printed.
@@ -246,6 +258,11 @@ impl From<CommonArgs> for LoadOptions {
             workspace: a.workspace,
             syncs: a.syncs,
             allow_deletes: a.allow_deletes,
+            full_scan: if a.full_scan {
+                crate::plan::FullScan::Always
+            } else {
+                crate::plan::FullScan::Never
+            },
         }
     }
 }
@@ -270,9 +287,20 @@ impl Settings {
                     None => Settings::Apply { run: common.into(), auto_approve, lock_timeout },
                 }
             }
-            Command::Reconcile { paths, workspace, listen, once, check_interval } => {
+            Command::Reconcile {
+                paths,
+                workspace,
+                listen,
+                once,
+                check_interval,
+                full_scan_every,
+            } => {
+                let full_scan = match full_scan_every {
+                    0 => crate::plan::FullScan::Never,
+                    secs => crate::plan::FullScan::OlderThan(secs),
+                };
                 Settings::Reconcile(crate::reconcile::Options {
-                    load: LoadOptions { paths, workspace, ..LoadOptions::default() },
+                    load: LoadOptions { paths, workspace, full_scan, ..LoadOptions::default() },
                     listen,
                     once,
                     trigger_token: std::env::var("CONTACT_SYNC_TRIGGER_TOKEN")
@@ -303,6 +331,7 @@ fn saved_plan_alone(common: &CommonArgs) -> Result<(), String> {
         ("--sync", !common.syncs.is_empty()),
         ("--workspace", common.workspace.is_some()),
         ("--allow-deletes", common.allow_deletes),
+        ("--full-scan", common.full_scan),
     ];
     for (flag, given) in options {
         if given {

@@ -7,6 +7,7 @@
 //! [`normalize`] says when two contacts' contents are the same, for the planner
 //! (drift) and for the google backend (did a resent update land?) alike.
 
+pub mod inventory;
 pub mod normalize;
 pub mod resolution;
 

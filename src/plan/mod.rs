@@ -4,7 +4,7 @@
 //! The planner is pure and synchronous (no tokio, no I/O, no backend): it takes the
 //! desired state of a sync ([`desired::DesiredSync`]) and the actual state of one
 //! destination, and returns that destination's part of the plan. Reading actual
-//! state one user at a time is [`crate::inventory`]'s job; executing a plan is
+//! state one user at a time is [`crate::reader`]'s job; executing a plan is
 //! [`crate::apply`]'s, which makes no decision of its own: every change carries the
 //! operation ([`Op`]) that carries it out.
 
@@ -15,6 +15,7 @@ pub mod error;
 pub mod json;
 pub mod planner;
 pub mod render;
+pub mod survey;
 
 use std::collections::BTreeMap;
 
@@ -47,6 +48,34 @@ pub struct PlanInput {
     pub max_delete_percent: u8,
     /// `--allow-deletes`.
     pub allow_deletes: bool,
+    /// Whether every user is read rather than those the syncs select and the
+    /// inventory lists (`--full-scan`).
+    #[serde(default, skip_serializing_if = "FullScan::is_never")]
+    pub full_scan: FullScan,
+}
+
+/// When a run reads every active user of the tenant (a full scan) rather than the
+/// users its syncs select and the inventory lists: the full scan finds state the
+/// inventory does not list (left by a run that lost its inventory, or restored by
+/// hand) and rebuilds the inventory. A missing or damaged inventory always makes
+/// a full scan.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FullScan {
+    /// Only when the inventory cannot be used.
+    #[default]
+    Never,
+    /// Every run (`--full-scan`).
+    Always,
+    /// When the inventory's last full scan is older than this many seconds (the
+    /// reconcile loop).
+    OlderThan(u64),
+}
+
+impl FullScan {
+    fn is_never(&self) -> bool {
+        *self == FullScan::Never
+    }
 }
 
 /// One sync's manifest with the `file:line:col` of the values errors point at.
@@ -132,6 +161,10 @@ pub struct Plan {
     pub notes: Vec<String>,
     /// Hash of the actual state the plan was computed from.
     pub fingerprint: String,
+    /// What the run read, for keeping the inventory true (not part of the plan's
+    /// documents).
+    #[serde(skip)]
+    pub survey: survey::Survey,
 }
 
 /// Counts of a plan. Contacts and groups alike; a membership change is an update.
@@ -535,6 +568,7 @@ mod tests {
             orphans: OrphanPolicy::Delete,
             max_delete_percent,
             allow_deletes,
+            full_scan: FullScan::Never,
         }
     }
 

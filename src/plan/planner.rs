@@ -4,7 +4,7 @@
 //! [`Planner::new`] takes the plan input and what the directory said
 //! ([`Resolution`]) and judges every source and destination: a source not found,
 //! renamed or suspended, a destination not found or renamed, who is selected,
-//! excluded, held back or skipped. The driver ([`crate::inventory`]) then reads
+//! excluded, held back or skipped. The driver ([`crate::reader`]) then reads
 //! what the planner asks for — each personal source's groups and, if the group is
 //! there, its contacts ([`Planner::source_groups`], [`Planner::source_contacts`]);
 //! then every active user's groups and, if [`Reads::needs_contacts`] says so, its
@@ -23,10 +23,13 @@ use sha2::{Digest, Sha256};
 use super::desired::DesiredSync;
 use super::destination::{Actual, plan_removed, plan_selected};
 use super::{
-    Action, DestinationPlan, Orphan, Plan, PlanError, PlanInput, Reason, Resource, SyncInput,
-    SyncPlan,
+    Action, DestinationPlan, FullScan, Orphan, Plan, PlanError, PlanInput, Reason, Resource,
+    SyncInput, SyncPlan,
 };
+use chrono::{DateTime, Utc};
+
 use crate::manifest::OrphanPolicy;
+use crate::model::inventory::Inventory;
 use crate::model::resolution::{Resolution, SourceResolution, SyncResolution};
 use crate::model::{Contact, ContactGroup, DirectoryUser};
 
@@ -49,6 +52,9 @@ pub struct Planner<'a> {
 /// they can run concurrently while the planner works).
 #[derive(Clone, Debug, Default)]
 pub struct Reads {
+    /// Users the inventory lists as holding state of a sync this run looks at, by
+    /// id; `None`: a full scan, every active user is read.
+    listed: Option<HashSet<String>>,
     /// Users some sync selects, by id: their contacts are read.
     selected: HashSet<String>,
     /// Syncs planned in this run: a user holding their state is read.
@@ -59,11 +65,26 @@ pub struct Reads {
 }
 
 impl Reads {
+    /// Whether every active user is read (a full scan).
+    pub fn full(&self) -> bool {
+        self.listed.is_none()
+    }
+
+    /// Whether `user` is read at all: a sync selects it, the inventory lists it, or
+    /// this is a full scan.
+    pub fn reads_user(&self, user: &DirectoryUser) -> bool {
+        self.listed.as_ref().is_none_or(|l| l.contains(&user.id))
+            || self.selected.contains(&user.id)
+    }
+
     /// Whether `user`, whose contact groups are `groups`, needs its contacts read:
     /// a sync selects it, or has left state there (a sync planned now, or one whose
     /// manifest is gone).
+    /// A user the inventory lists is read whole, so the run can tell whether it
+    /// still holds anything.
     pub fn needs_contacts(&self, user: &DirectoryUser, groups: &[ContactGroup]) -> bool {
         self.selected.contains(&user.id)
+            || self.listed.as_ref().is_some_and(|l| l.contains(&user.id))
             || groups.iter().filter_map(|g| g.owner()).any(|owner| {
                 self.planned.contains(owner)
                     || self.known.as_ref().is_some_and(|known| !known.contains(owner))
@@ -160,8 +181,9 @@ impl<'a> Planner<'a> {
     }
 
     /// Ends the sources: from now on the planner takes users. Returns what to read
-    /// of each active user.
-    pub fn reads(&mut self) -> Reads {
+    /// of each active user, given the inventory (`None`: there is none to use, so
+    /// every user is read) and the time now (a full scan may be due).
+    pub fn reads(&mut self, inventory: Option<&Inventory>, now: DateTime<Utc>) -> Reads {
         for run in &mut self.runs {
             // A source whose contacts were never given (its group was missing) has
             // its error already; any other pending state is a driver's mistake,
@@ -175,9 +197,26 @@ impl<'a> Planner<'a> {
             }
         }
         let planned: Vec<&Run> = self.runs.iter().filter(|r| r.desired().is_some()).collect();
+        let planned_names: HashSet<String> = planned.iter().map(|r| r.name().to_owned()).collect();
+        let full = match self.input.full_scan {
+            FullScan::Never => false,
+            FullScan::Always => true,
+            FullScan::OlderThan(secs) => inventory.is_some_and(|i| {
+                i.scanned.is_none_or(|t| {
+                    (now - t).num_seconds() >= i64::try_from(secs).unwrap_or(i64::MAX)
+                })
+            }),
+        };
+        let listed = inventory.filter(|_| !full).map(|inventory| {
+            let looked_at = |sync: &str| {
+                planned_names.contains(sync) || (self.find_orphans && !self.known.contains(sync))
+            };
+            inventory.holding(looked_at).map(str::to_owned).collect()
+        });
         Reads {
+            listed,
             selected: planned.iter().flat_map(|r| r.selected.iter().cloned()).collect(),
-            planned: planned.iter().map(|r| r.name().to_owned()).collect(),
+            planned: planned_names.clone(),
             known: self.find_orphans.then(|| self.known.iter().map(|s| (*s).to_owned()).collect()),
         }
     }

@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use crate::backend::open::Target;
 use crate::input::{self, LoadError, LoadOptions};
 use crate::plan::{ErrorKind, Plan, PlanInput, Status};
-use crate::{apply, inventory, lease};
+use crate::{apply, lease, reader};
 
 use self::metrics::Metrics;
 use self::schedule::Timetable;
@@ -649,18 +649,18 @@ async fn run_syncs(
         .map_err(|e| crate::text::error_chain(&e))?;
     let result = async {
         let plan = tokio::select! {
-            plan = inventory::plan(backend.as_ref(), input) => {
+            plan = reader::plan(backend.as_ref(), input) => {
                 plan.map_err(|e| crate::text::error_chain(&e))?
             }
             () = cancel.cancelled() => {
                 return Err("interrupted while reading the tenant; nothing was applied".to_owned());
             }
         };
-        let report = if plan.summary.has_changes() {
-            apply::apply_with(backend.as_ref(), &plan, cancel, &|_| {}).await
-        } else {
-            apply::Report::default()
-        };
+        // Without changes too: the inventory may need bringing up to date.
+        let report = apply::apply_with(backend.as_ref(), &plan, cancel, &|_| {}).await;
+        if let Some(w) = &report.inventory_warning {
+            tracing::warn!("{w}");
+        }
         // What the cheap check compares with until the next run.
         let mut seen = BTreeMap::new();
         for sync in &input.syncs {
@@ -710,6 +710,9 @@ fn judge(name: &str, plan: &Plan, report: &apply::Report) -> RunRecord {
             }
             None => {}
         }
+    }
+    if let Some(e) = &report.inventory_error {
+        record.errors.push(RunError::api(e.clone()));
     }
     if let Some(e) = &report.commit_error {
         record

@@ -211,7 +211,7 @@ fn check_tenant(text: &str) -> Result<(), TestCaseError> {
         }
         Ok(backend) => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            let _ = rt.block_on(contact_sync::inventory::plan(backend.as_ref(), &input));
+            let _ = rt.block_on(contact_sync::reader::plan(backend.as_ref(), &input));
         }
     }
     Ok(())

@@ -10,10 +10,10 @@ use contact_sync::backend::tenant::{self, TenantFile};
 use contact_sync::backend::{Backend, ContactUpdate};
 use contact_sync::emulator;
 use contact_sync::input::{self, LoadOptions};
-use contact_sync::inventory;
 use contact_sync::model::{Contact, ContactGroup, PersonFields};
 use contact_sync::plan::render::{self, Style};
 use contact_sync::plan::{Plan, Status};
+use contact_sync::reader;
 
 /// The seed scenario of `examples/`, copied; on the local backend, or on the
 /// google backend talking to an emulator that serves the same tenant.
@@ -143,7 +143,7 @@ impl Seed {
     pub async fn plan_with(&self, options: LoadOptions) -> Plan {
         let (input, target) = input::load(&options).unwrap();
         let backend = target.open().unwrap();
-        inventory::plan(backend.as_ref(), &input).await.unwrap()
+        reader::plan(backend.as_ref(), &input).await.unwrap()
     }
 
     /// The tenant file as the local backend reads it (with the google backend too:

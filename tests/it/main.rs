@@ -9,6 +9,7 @@ mod examples;
 mod fuzz;
 mod google;
 mod harness;
+mod inventory;
 mod plan_cli;
 mod planner;
 mod properties;

@@ -61,6 +61,7 @@ fn input(syncs: Vec<SyncInput>) -> PlanInput {
         orphans: OrphanPolicy::Delete,
         max_delete_percent: 100,
         allow_deletes: false,
+        full_scan: contact_sync::plan::FullScan::Never,
     }
 }
 
@@ -137,7 +138,7 @@ fn plan_with(
             planner.source_contacts(i, store.contacts(&source).map_err(|e| e.to_string()));
         }
     }
-    let reads = planner.reads();
+    let reads = planner.reads(None, chrono::Utc::now());
     for user in resolution.users.iter().filter(|u| !u.inactive()) {
         if unreadable.contains(&user.primary_email.as_str()) {
             planner.unreadable(user, "HTTP 500");

@@ -13,7 +13,7 @@ use contact_sync::backend::tenant::{
     self, TenantContact, TenantContactGroup, TenantFile, TenantGroup, TenantUser,
 };
 use contact_sync::input::{self, LoadOptions};
-use contact_sync::inventory;
+use contact_sync::reader;
 
 const NAMES: [&str; 6] = ["Ada", "Grace", "Alan", "Linus", "Mum", "Pat"];
 /// Users' own groups; the target is one of these (a conflict when the destination
@@ -184,7 +184,7 @@ async fn round(dir: &std::path::Path, t: &TenantFile) -> Result<(), TestCaseErro
     let (input, target) = input::load(&options).unwrap();
     let backend = LocalBackend::open(&dir.join("tenant.yaml")).unwrap();
     let before = unmarked(&backend, t).await;
-    let plan = inventory::plan(&backend, &input).await.unwrap();
+    let plan = reader::plan(&backend, &input).await.unwrap();
     let report = apply::apply(&backend, &plan, &|_| {}).await;
     prop_assert!(
         report.commit_error.is_none() && report.destinations.iter().all(|d| d.error.is_none()),
@@ -197,7 +197,7 @@ async fn round(dir: &std::path::Path, t: &TenantFile) -> Result<(), TestCaseErro
         &unmarked(&after_backend, t).await,
         "an unmarked contact or group changed"
     );
-    let again = inventory::plan(backend.as_ref(), &input).await.unwrap();
+    let again = reader::plan(backend.as_ref(), &input).await.unwrap();
     prop_assert!(
         !again.summary.has_changes(),
         "{}",

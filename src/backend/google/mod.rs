@@ -18,6 +18,7 @@
 
 pub mod auth;
 mod http;
+mod inventory;
 mod lease;
 mod writes;
 
@@ -33,6 +34,7 @@ pub use self::auth::{DEFAULT_TOKEN_URI, ServiceAccountKey};
 pub use self::http::RetryPolicy;
 use self::http::{Client, Failure, Request, Resend};
 use super::{Backend, Error, LeaseAttempt, Result, UserScope, WriteGuard};
+use crate::model::inventory::{Inventory, StoredInventory};
 use crate::model::{
     ClientData, Contact, ContactGroup, ContactUpdate, DirectoryUser, NewContact, PERSON_FIELDS,
     PersonFields,
@@ -547,6 +549,18 @@ impl Backend for GoogleBackend {
 
     async fn release_lease(&self, holder: &str) -> Result<()> {
         lease::release(self, holder).await
+    }
+
+    async fn read_inventory(&self) -> Result<Option<StoredInventory>> {
+        inventory::read(self).await.map(Some)
+    }
+
+    async fn write_inventory(
+        &self,
+        old: &StoredInventory,
+        new: &Inventory,
+    ) -> Result<StoredInventory> {
+        inventory::write(self, old, new).await
     }
 
     fn concurrency(&self) -> usize {

@@ -1,7 +1,9 @@
 //! The driver that reads the tenant for the planner: resolve the directory
 //! ([`crate::directory`]), read what the planner asks for — the personal sources,
-//! then every active user, concurrently, one at a time into the planner — and
-//! hand back the plan. Every decision is the planner's
+//! the inventory, then the users the planner wants read (those its syncs select and
+//! those the inventory lists as holding their state; every active user on a full
+//! scan), concurrently, one at a time into the planner — and hand back the plan
+//! with what was read ([`Survey`]). Every decision is the planner's
 //! ([`crate::plan::planner`]); this module only reads, in the order it is told.
 //! Memory is bounded by the source groups and the users in flight, not by the
 //! tenant.
@@ -9,8 +11,10 @@
 use futures::StreamExt;
 
 use crate::backend::{self, Backend};
+use crate::model::inventory::StoredInventory;
 use crate::model::{Contact, ContactGroup, DirectoryUser};
 use crate::plan::planner::{Planner, Reads};
+use crate::plan::survey::{Seen, Survey};
 use crate::plan::{Plan, PlanInput};
 use crate::text::error_chain;
 
@@ -18,7 +22,8 @@ use crate::text::error_chain;
 ///
 /// Only listing the directory is fatal: a sync whose source or selectors cannot be
 /// read is held back, and a user whose contacts cannot be read is an error of that
-/// user — the rest is planned.
+/// user — the rest is planned. An inventory that cannot be read makes the run read
+/// every user.
 pub async fn plan(backend: &dyn Backend, input: &PlanInput) -> backend::Result<Plan> {
     let resolution = crate::directory::resolve(backend, input).await?;
     let mut planner = Planner::new(input, &resolution);
@@ -29,24 +34,48 @@ pub async fn plan(backend: &dyn Backend, input: &PlanInput) -> backend::Result<P
             planner.source_contacts(sync, contacts);
         }
     }
-    let wanted = planner.reads();
-    let reads = futures::stream::iter(resolution.users.iter().filter(|u| !u.inactive()))
+    let mut survey = Survey::default();
+    match backend.read_inventory().await {
+        Ok(stored) => survey.stored = stored,
+        Err(e) => {
+            survey.stored = Some(StoredInventory::default());
+            survey.unreadable = Some(error_chain(&e));
+        }
+    }
+    let wanted = planner.reads(survey.listed(), chrono::Utc::now());
+    survey.full = wanted.full();
+    let active: Vec<&DirectoryUser> = resolution.users.iter().filter(|u| !u.inactive()).collect();
+    survey.active = active.len();
+    if let Some(listed) = survey.listed() {
+        let ids: std::collections::HashSet<&str> =
+            resolution.users.iter().map(|u| u.id.as_str()).collect();
+        survey.gone =
+            listed.holders.keys().filter(|id| !ids.contains(id.as_str())).cloned().collect();
+    }
+    let reads = futures::stream::iter(active.into_iter().filter(|u| wanted.reads_user(u)))
         .map(|user| read_user(backend, user, &wanted))
         .buffered(backend.concurrency());
     futures::pin_mut!(reads);
     while let Some((user, read)) = reads.next().await {
         match read {
-            Ok(None) => {}
-            Ok(Some((groups, contacts))) => planner.user(user, &groups, &contacts),
+            Ok((groups, contacts)) => {
+                survey.seen.insert(user.id.clone(), Seen::of(user, &groups, contacts.as_deref()));
+                if let Some(contacts) = contacts {
+                    planner.user(user, &groups, &contacts);
+                }
+            }
             Err(e) => planner.unreadable(user, &error_chain(&e)),
         }
     }
-    Ok(planner.finish())
+    let mut plan = planner.finish();
+    plan.notes.extend(survey.why_full());
+    plan.survey = survey;
+    Ok(plan)
 }
 
 /// One user's groups and, if the planner wants them, contacts (`None`: no sync
-/// selects the user and none has left state there).
-type UserRead = backend::Result<Option<(Vec<ContactGroup>, Vec<Contact>)>>;
+/// selects the user, the inventory does not list it and none has left state there).
+type UserRead = backend::Result<(Vec<ContactGroup>, Option<Vec<Contact>>)>;
 
 async fn read_user<'u>(
     backend: &dyn Backend,
@@ -56,10 +85,10 @@ async fn read_user<'u>(
     let read = async {
         let groups = backend.contact_groups(&user.primary_email).await?;
         if !wanted.needs_contacts(user, &groups) {
-            return Ok(None);
+            return Ok((groups, None));
         }
         let contacts = backend.contacts(&user.primary_email).await?;
-        Ok(Some((groups, contacts)))
+        Ok((groups, Some(contacts)))
     };
     (user, read.await)
 }
