@@ -49,8 +49,15 @@ pub async fn plan(backend: &dyn Backend, input: &PlanInput) -> backend::Result<P
     if let Some(listed) = survey.listed() {
         let ids: std::collections::HashSet<&str> =
             resolution.users.iter().map(|u| u.id.as_str()).collect();
-        survey.gone =
+        // Listings can lag: a user missing from it is gone only if a lookup by id
+        // says so too.
+        let missing: Vec<String> =
             listed.holders.keys().filter(|id| !ids.contains(id.as_str())).cloned().collect();
+        for id in missing {
+            if let Ok(None) = backend.user(&id).await {
+                survey.gone.push(id);
+            }
+        }
     }
     let reads = futures::stream::iter(active.into_iter().filter(|u| wanted.reads_user(u)))
         .map(|user| read_user(backend, user, &wanted))

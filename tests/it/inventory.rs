@@ -199,3 +199,13 @@ async fn a_full_scan_falls_due_when_the_last_is_older_than_the_interval() {
     assert!(reads(&before, &between).0 < 10, "not due: {between:#}");
     assert!(reads(&between, &after).0 > 50, "due: {after:#}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_user_is_taken_off_once_a_lookup_confirms_it() {
+    let seed = tenant(2, 4, 0);
+    seed.converge().await;
+    seed.edit_file(|t| t.users.retain(|u| u.primary_email != "d000@example.com"));
+    seed.converge().await;
+    let users = listed(&seed).await;
+    assert_eq!(users.len(), 3, "{users:?}");
+}
