@@ -1,6 +1,6 @@
-//! The driver that reads the tenant for the planner: resolve the directory
-//! ([`crate::directory`]), read what the planner asks for — the personal sources,
-//! the inventory, then the users the planner wants read (those its syncs select and
+//! The driver that reads the tenant for the planner: read the inventory, resolve
+//! the directory ([`crate::directory`]) for the users the run needs, read what the
+//! planner asks for — the personal sources, then the users the planner wants read (those its syncs select and
 //! those the inventory lists as holding their state; every active user on a full
 //! scan), concurrently, one at a time into the planner — and hand back the plan
 //! with what was read ([`Survey`]). Every decision is the planner's
@@ -13,7 +13,7 @@ use futures::StreamExt;
 use crate::backend::{self, Backend};
 use crate::model::inventory::StoredInventory;
 use crate::model::{Contact, ContactGroup, DirectoryUser};
-use crate::plan::planner::{Planner, Reads};
+use crate::plan::planner::{self, Planner, Reads};
 use crate::plan::survey::{Seen, Survey};
 use crate::plan::{Plan, PlanInput};
 use crate::text::error_chain;
@@ -25,15 +25,6 @@ use crate::text::error_chain;
 /// user — the rest is planned. An inventory that cannot be read makes the run read
 /// every user.
 pub async fn plan(backend: &dyn Backend, input: &PlanInput) -> backend::Result<Plan> {
-    let resolution = crate::directory::resolve(backend, input).await?;
-    let mut planner = Planner::new(input, &resolution);
-    for (sync, source) in planner.source_reads() {
-        let groups = backend.contact_groups(&source).await.map_err(|e| error_chain(&e));
-        if planner.source_groups(sync, groups) {
-            let contacts = backend.contacts(&source).await.map_err(|e| error_chain(&e));
-            planner.source_contacts(sync, contacts);
-        }
-    }
     let mut survey = Survey::default();
     match backend.read_inventory().await {
         Ok(stored) => survey.stored = stored,
@@ -42,17 +33,31 @@ pub async fn plan(backend: &dyn Backend, input: &PlanInput) -> backend::Result<P
             survey.unreadable = Some(error_chain(&e));
         }
     }
-    let wanted = planner.reads(survey.listed(), chrono::Utc::now());
+    let scope = planner::scope(input, survey.listed(), chrono::Utc::now());
+    let resolution = crate::directory::resolve(backend, input, scope.as_ref()).await?;
+    let mut planner = Planner::new(input, &resolution);
+    for (sync, source) in planner.source_reads() {
+        let groups = backend.contact_groups(&source).await.map_err(|e| error_chain(&e));
+        if planner.source_groups(sync, groups) {
+            let contacts = backend.contacts(&source).await.map_err(|e| error_chain(&e));
+            planner.source_contacts(sync, contacts);
+        }
+    }
+    let wanted = planner.reads(scope.as_ref());
     survey.full = wanted.full();
     let active: Vec<&DirectoryUser> = resolution.users.iter().filter(|u| !u.inactive()).collect();
-    survey.active = active.len();
     if let Some(listed) = survey.listed() {
         let ids: std::collections::HashSet<&str> =
             resolution.users.iter().map(|u| u.id.as_str()).collect();
         // Listings can lag: a user missing from it is gone only if a lookup by id
         // says so too.
-        let missing: Vec<String> =
-            listed.holders.keys().filter(|id| !ids.contains(id.as_str())).cloned().collect();
+        let looked_for = |id: &String| scope.as_ref().is_none_or(|s| s.contains(id));
+        let missing: Vec<String> = listed
+            .holders
+            .keys()
+            .filter(|id| looked_for(id) && !ids.contains(id.as_str()))
+            .cloned()
+            .collect();
         for id in missing {
             if let Ok(None) = backend.user(&id).await {
                 survey.gone.push(id);

@@ -4,24 +4,103 @@
 //! ([`Resolution`]) and decides nothing: a missing user, a renamed address or a
 //! suspended source is the planner's to judge.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::StreamExt;
+
 use crate::backend::{self, Backend, UserScope};
 use crate::manifest::{ContactSync, SyncType};
+use crate::model::DirectoryUser;
 use crate::model::resolution::{
     Exclusion, Resolution, Selection, SourceResolution, SyncResolution,
 };
 use crate::plan::PlanInput;
 
-/// Resolves every sync of `input`. Only listing the directory is fatal; a sync
-/// whose selectors cannot be read gets the error in its place.
-pub async fn resolve(backend: &dyn Backend, input: &PlanInput) -> backend::Result<Resolution> {
-    let mut users = backend.users(UserScope::All).await?;
-    users.sort_by_key(|a| a.primary_email.to_lowercase());
+/// Users looked up one by one at most; past this, one listing of every user (500
+/// a page) is what the directory is asked instead.
+const LOOKUPS: usize = 200;
+
+/// Resolves every sync of `input`, and the users the run needs: every user when
+/// `wanted` is `None` (a full scan); otherwise the users the syncs' selectors
+/// name, the members of their groups, and the users with the ids in `wanted` —
+/// looked up one by one, or, when that would take more than a few hundred
+/// lookups, listed all at once. Only reading the directory's users is fatal; a
+/// sync whose selectors cannot be read gets the error in its place.
+pub async fn resolve(
+    backend: &dyn Backend,
+    input: &PlanInput,
+    wanted: Option<&BTreeSet<String>>,
+) -> backend::Result<Resolution> {
     let mut syncs = Vec::with_capacity(input.syncs.len());
     for sync in &input.syncs {
         let resolved = resolve_sync(backend, &sync.manifest).await;
         syncs.push(resolved.map_err(|e| crate::text::error_chain(&e)));
     }
+    let known = match wanted {
+        Some(ids) => known_users(backend, &syncs, ids).await?,
+        None => None,
+    };
+    let mut users = match known {
+        Some(users) => users,
+        None => backend.users(UserScope::All).await?,
+    };
+    users.sort_by_key(|a| a.primary_email.to_lowercase());
     Ok(Resolution { users, syncs })
+}
+
+/// The users the resolved syncs name or list, with the members of their groups
+/// and the users of `ids` looked up; `None` when that takes more than
+/// [`LOOKUPS`] lookups.
+async fn known_users(
+    backend: &dyn Backend,
+    syncs: &[Result<SyncResolution, String>],
+    ids: &BTreeSet<String>,
+) -> backend::Result<Option<Vec<DirectoryUser>>> {
+    let mut users: BTreeMap<String, DirectoryUser> = BTreeMap::new();
+    let mut members: BTreeSet<String> = BTreeSet::new();
+    for sync in syncs.iter().flatten() {
+        let mut named: Vec<&DirectoryUser> = Vec::new();
+        match &sync.source {
+            SourceResolution::Personal(user) => named.extend(user),
+            SourceResolution::Directory { listed, groups } => {
+                named.extend(listed);
+                members.extend(groups.iter().flatten().flatten().cloned());
+            }
+        }
+        let dest = &sync.destinations;
+        named.extend(dest.users.iter().flatten());
+        named.extend(&dest.scoped);
+        named.extend(sync.exclude.users.iter().flatten());
+        members.extend(dest.groups.iter().flatten().flatten().cloned());
+        members.extend(sync.exclude.groups.iter().flatten().cloned());
+        for u in named {
+            users.insert(u.id.clone(), u.clone());
+        }
+    }
+    let addresses: BTreeSet<String> = users
+        .values()
+        .flat_map(|u| std::iter::once(&u.primary_email).chain(&u.aliases))
+        .map(|a| a.to_lowercase())
+        .collect();
+    let keys: Vec<String> = members
+        .into_iter()
+        .filter(|m| !addresses.contains(&m.to_lowercase()))
+        .chain(ids.iter().filter(|id| !users.contains_key(*id)).cloned())
+        .collect();
+    if keys.len() > LOOKUPS {
+        return Ok(None);
+    }
+    let found: Vec<backend::Result<Option<DirectoryUser>>> = futures::stream::iter(&keys)
+        .map(|key| backend.user(key))
+        .buffered(backend.concurrency())
+        .collect()
+        .await;
+    for user in found {
+        if let Some(u) = user? {
+            users.insert(u.id.clone(), u);
+        }
+    }
+    Ok(Some(users.into_values().collect()))
 }
 
 /// What a sync's selectors resolve to now, and the etag of a personal source's

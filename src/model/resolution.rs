@@ -10,7 +10,9 @@ use super::DirectoryUser;
 /// The directory as one run saw it.
 #[derive(Clone, Debug, Default)]
 pub struct Resolution {
-    /// Every user of the customer, sorted by primary address (lower case).
+    /// The users the run needs, sorted by primary address (lower case): every user
+    /// of the customer on a full scan; otherwise those the syncs name and list,
+    /// their groups' members, and the users the inventory lists.
     pub users: Vec<DirectoryUser>,
     /// Per sync of the plan input, in its order: what the sync's selectors resolved
     /// to, or why they could not be read (the backend's words).

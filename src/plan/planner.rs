@@ -92,6 +92,33 @@ impl Reads {
     }
 }
 
+/// Which users a run reads beyond those its syncs select: `None` for every user (a
+/// full scan: asked for, due, or the inventory is missing or unusable); otherwise
+/// the users the inventory lists as holding state of a sync of the run, or — when
+/// the run sees the whole manifest set — of a sync whose manifest is gone.
+pub fn scope(
+    input: &PlanInput,
+    inventory: Option<&Inventory>,
+    now: DateTime<Utc>,
+) -> Option<BTreeSet<String>> {
+    let inventory = inventory?;
+    let due = match input.full_scan {
+        FullScan::Never => false,
+        FullScan::Always => true,
+        FullScan::OlderThan(secs) => inventory
+            .scanned
+            .is_none_or(|t| (now - t).num_seconds() >= i64::try_from(secs).unwrap_or(i64::MAX)),
+    };
+    if due {
+        return None;
+    }
+    let planned: HashSet<&str> = input.syncs.iter().map(SyncInput::name).collect();
+    let known: HashSet<&str> = input.known_syncs.iter().map(String::as_str).collect();
+    let orphans = input.partial.is_none();
+    let looked_at = |sync: &str| planned.contains(sync) || (orphans && !known.contains(sync));
+    Some(inventory.holding(looked_at).map(str::to_owned).collect())
+}
+
 /// The directory indexed by address and alias.
 struct Directory<'r> {
     by_email: HashMap<String, &'r DirectoryUser>,
@@ -181,9 +208,9 @@ impl<'a> Planner<'a> {
     }
 
     /// Ends the sources: from now on the planner takes users. Returns what to read
-    /// of each active user, given the inventory (`None`: there is none to use, so
-    /// every user is read) and the time now (a full scan may be due).
-    pub fn reads(&mut self, inventory: Option<&Inventory>, now: DateTime<Utc>) -> Reads {
+    /// of each active user, given what [`scope`] said: the inventory's users this
+    /// run looks at, or `None` for a full scan.
+    pub fn reads(&mut self, scope: Option<&BTreeSet<String>>) -> Reads {
         for run in &mut self.runs {
             // A source whose contacts were never given (its group was missing) has
             // its error already; any other pending state is a driver's mistake,
@@ -198,25 +225,10 @@ impl<'a> Planner<'a> {
         }
         let planned: Vec<&Run> = self.runs.iter().filter(|r| r.desired().is_some()).collect();
         let planned_names: HashSet<String> = planned.iter().map(|r| r.name().to_owned()).collect();
-        let full = match self.input.full_scan {
-            FullScan::Never => false,
-            FullScan::Always => true,
-            FullScan::OlderThan(secs) => inventory.is_some_and(|i| {
-                i.scanned.is_none_or(|t| {
-                    (now - t).num_seconds() >= i64::try_from(secs).unwrap_or(i64::MAX)
-                })
-            }),
-        };
-        let listed = inventory.filter(|_| !full).map(|inventory| {
-            let looked_at = |sync: &str| {
-                planned_names.contains(sync) || (self.find_orphans && !self.known.contains(sync))
-            };
-            inventory.holding(looked_at).map(str::to_owned).collect()
-        });
         Reads {
-            listed,
+            listed: scope.map(|ids| ids.iter().cloned().collect()),
             selected: planned.iter().flat_map(|r| r.selected.iter().cloned()).collect(),
-            planned: planned_names.clone(),
+            planned: planned_names,
             known: self.find_orphans.then(|| self.known.iter().map(|s| (*s).to_owned()).collect()),
         }
     }

@@ -36,8 +36,6 @@ pub struct Survey {
     pub seen: BTreeMap<String, Seen>,
     /// Users the inventory lists that are gone from the directory.
     pub gone: Vec<String>,
-    /// Active users of the directory (for the report).
-    pub active: usize,
 }
 
 /// Two plans are the same plan whatever their runs read: what was read is not

@@ -138,7 +138,7 @@ fn plan_with(
             planner.source_contacts(i, store.contacts(&source).map_err(|e| e.to_string()));
         }
     }
-    let reads = planner.reads(None, chrono::Utc::now());
+    let reads = planner.reads(None);
     for user in resolution.users.iter().filter(|u| !u.inactive()) {
         if unreadable.contains(&user.primary_email.as_str()) {
             planner.unreadable(user, "HTTP 500");
