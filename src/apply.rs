@@ -50,6 +50,9 @@ pub struct Report {
     /// Why nothing was applied because the inventory could not be brought up to
     /// date first (it must list every user about to receive synced contacts).
     pub inventory_error: Option<String>,
+    /// The inventory as it stands after the run (`None`: the backend keeps none, or
+    /// it could not be read).
+    pub inventory: Option<crate::model::inventory::Inventory>,
     /// Why the inventory could not be updated after the changes, if so: harmless
     /// (it still lists every user holding synced contacts, and more), said as a
     /// warning.
@@ -238,14 +241,19 @@ pub async fn apply_with(
         .map(|d| (d.sync.clone(), d.user.to_lowercase()))
         .collect();
     let after = plan.survey.after(plan, before.as_ref(), &applied);
-    if let (Some(old), Some(new)) = (&stored, after)
-        && let Err(e) = backend.write_inventory(old, &new).await
-    {
-        report.inventory_warning = Some(format!(
-            "the inventory was not brought up to date after the changes ({}); it still lists \
-             every user holding synced contacts, so the next run reads a few more users",
-            crate::text::error_chain(&e)
-        ));
+    report.inventory = before.or_else(|| plan.survey.listed().cloned());
+    if let (Some(old), Some(new)) = (&stored, after) {
+        match backend.write_inventory(old, &new).await {
+            Ok(_) => report.inventory = Some(new),
+            Err(e) => {
+                report.inventory_warning = Some(format!(
+                    "the inventory was not brought up to date after the changes ({}); it still \
+                     lists every user holding synced contacts, so the next run reads a few more \
+                     users",
+                    crate::text::error_chain(&e)
+                ));
+            }
+        }
     }
     report
 }

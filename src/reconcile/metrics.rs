@@ -60,6 +60,8 @@ pub struct Metrics {
     next_run: Family<SyncLabel, Seconds>,
     requests: Family<RequestLabels, Counter>,
     manifest_errors: Gauge,
+    inventory_users: Gauge,
+    full_scan: Seconds,
     /// Label values set per sync, to remove a sync's series.
     seen: Mutex<BTreeMap<String, Seen>>,
     /// API requests already counted, per (backend, code).
@@ -133,6 +135,19 @@ impl Default for Metrics {
             "Validation errors of the manifests on disk (the last good ones keep running)",
             manifest_errors.clone(),
         );
+        let inventory_users = Gauge::default();
+        registry.register(
+            "inventory_users",
+            "Users the inventory lists as holding synced contacts, after the last run (the \
+             users a run reads besides those its syncs select)",
+            inventory_users.clone(),
+        );
+        let full_scan = Seconds::default();
+        registry.register(
+            "last_full_scan_timestamp_seconds",
+            "When a run last read every user and rebuilt the inventory (Unix time)",
+            full_scan.clone(),
+        );
         let build = Family::<VersionLabel, Gauge>::default();
         build.get_or_create(&VersionLabel { version: env!("CARGO_PKG_VERSION").into() }).set(1);
         registry.register("build_info", "The running version of contact-sync", build);
@@ -146,6 +161,8 @@ impl Default for Metrics {
             next_run,
             requests,
             manifest_errors,
+            inventory_users,
+            full_scan,
             seen: Mutex::default(),
             exported: Mutex::default(),
         }
@@ -221,6 +238,14 @@ impl Metrics {
         }
         for kind in seen.kinds {
             self.drift.remove(&DriftLabels { sync: sync.into(), kind });
+        }
+    }
+
+    /// Sets what the inventory says after a run.
+    pub fn inventory(&self, users: usize, scanned: Option<f64>) {
+        self.inventory_users.set(users as i64);
+        if let Some(t) = scanned {
+            self.full_scan.set(t);
         }
     }
 

@@ -502,6 +502,12 @@ impl Shared {
         let end = Utc::now();
         let seconds = clock.elapsed().as_secs_f64();
         let mut records = Vec::new();
+        if let Ok((_, report, _)) = &outcome
+            && let Some(inventory) = &report.inventory
+        {
+            let scanned = inventory.scanned.map(|t| t.timestamp() as f64);
+            self.metrics.inventory(inventory.holders.len(), scanned);
+        }
         let mut state = self.lock();
         state.backend_ok = Some(outcome.is_ok());
         for (name, trigger) in due {

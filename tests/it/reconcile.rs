@@ -290,6 +290,9 @@ async fn reconcile_runs_against_the_emulator_and_counts_its_requests() {
         metrics.contains("contact_sync_api_requests_total{backend=\"google\",code=\"200\"}"),
         "{metrics}"
     );
+    // The first run read every user and recorded the five destinations.
+    assert!(metrics.contains("contact_sync_inventory_users 5\n"), "{metrics}");
+    assert!(!metrics.contains("contact_sync_last_full_scan_timestamp_seconds 0\n"), "{metrics}");
     check_exposition(&metrics);
     assert_eq!(rc.terminate(), Some(0));
     seed.flush();
