@@ -28,6 +28,9 @@ pub use changes::Changes;
 pub use diff::FieldChange;
 pub use error::PlanError;
 
+/// The `formatVersion` of the plan's JSON document.
+pub const FORMAT_VERSION: &str = "1";
+
 /// Everything the planner needs from the manifests, in a form a saved plan can
 /// carry so `apply PLAN.json` can check that the actual state has not moved.
 #[derive(Clone, Debug, Serialize, Deserialize)]
