@@ -30,11 +30,11 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
             writeln!(std::io::stdout().lock(), "{schema}")?;
             Ok(ExitCode::SUCCESS)
         }
-        Settings::Plan { run, format, out, detailed_exitcode, redact } => {
+        Settings::Plan { run, format, out, detailed_exitcode, redact, expand } => {
             let Some((input, target)) = prepare(&run)? else { return Ok(ExitCode::from(1)) };
             let backend = target.open_read_only()?;
             let plan = runtime()?.block_on(reader::plan(backend.as_ref(), &input))?;
-            print_plan(&plan, format, Style { color: term.color, redact })?;
+            print_plan(&plan, format, Style { color: term.color, redact, expand })?;
             let code = exit_code(&plan, detailed_exitcode);
             if let Some(path) = out {
                 SavedPlan::new(plan, input, target).save(&path)?;
@@ -46,18 +46,20 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
             }
             Ok(code)
         }
-        Settings::Apply { run, auto_approve, lock_timeout } => {
+        Settings::Apply { run, auto_approve, expand, lock_timeout } => {
             let Some((input, target)) = prepare(&run)? else { return Ok(ExitCode::from(1)) };
-            let job = Apply { input, target, saved: None, auto_approve, lock_timeout, term };
+            let job =
+                Apply { input, target, saved: None, auto_approve, expand, lock_timeout, term };
             run_apply(job)
         }
-        Settings::ApplySaved { path, lock_timeout } => {
+        Settings::ApplySaved { path, expand, lock_timeout } => {
             let saved = SavedPlan::load(&path)?;
             let job = Apply {
                 input: saved.input,
                 target: saved.target,
                 saved: Some((path, saved.plan)),
                 auto_approve: true,
+                expand,
                 lock_timeout,
                 term,
             };
@@ -187,7 +189,7 @@ fn print_plan(plan: &Plan, format: PlanFormat, style: Style) -> anyhow::Result<(
     let mut out = std::io::stdout().lock();
     match format {
         PlanFormat::Text => write!(out, "{}", render::text(plan, style))?,
-        PlanFormat::Markdown => write!(out, "{}", render::markdown(plan, style.redact))?,
+        PlanFormat::Markdown => write!(out, "{}", render::markdown(plan, style))?,
         PlanFormat::Json => crate::plan::json::write(plan, style.redact, &mut out)?,
     }
     Ok(())
@@ -247,6 +249,8 @@ struct Apply {
     /// A saved plan to apply exactly: its path and the plan.
     saved: Option<(PathBuf, Plan)>,
     auto_approve: bool,
+    /// `--expand`: every destination on its own in the plan shown.
+    expand: bool,
     lock_timeout: Duration,
     term: Terminal,
 }
@@ -305,7 +309,8 @@ impl Apply {
             );
             return Ok(ExitCode::from(1));
         }
-        print_plan(&plan, PlanFormat::Text, Style { color: self.term.color, redact: false })?;
+        let style = Style { color: self.term.color, redact: false, expand: self.expand };
+        print_plan(&plan, PlanFormat::Text, style)?;
         if !plan.summary.has_changes() {
             // Nothing to change, but the inventory may need bringing up to date
             // (after a full scan, or when a user turned out to hold nothing).

@@ -51,6 +51,13 @@ enum Command {
         /// Hide contact field values and addresses in the output.
         #[arg(long)]
         redact: bool,
+        /// Show every destination user on its own. Without it, the text and markdown
+        /// plans show the users of a sync that get the same changes (or are up to
+        /// date) once, as a group: "4000 users (ann@example.com, bob@example.com,
+        /// and 3998 more), each:" and the changes below. JSON always lists every
+        /// destination.
+        #[arg(long)]
+        expand: bool,
     },
     /// Plan and apply the changes; or apply a plan saved with `plan --out`, exactly
     /// as saved or not at all (no prompt: the saved plan was the review).
@@ -64,6 +71,10 @@ enum Command {
         /// Apply without asking (required when stdin is not a terminal).
         #[arg(long)]
         auto_approve: bool,
+        /// Show every destination user on its own in the plan shown before applying,
+        /// not the users that get the same changes as one group.
+        #[arg(long)]
+        expand: bool,
         /// How long to wait for another apply that holds the writer lease, in seconds.
         #[arg(long, value_name = "SECS", default_value_t = crate::lease::DEFAULT_WAIT.as_secs())]
         lock_timeout: u64,
@@ -228,6 +239,8 @@ pub enum Settings {
         detailed_exitcode: bool,
         /// `--redact`.
         redact: bool,
+        /// `--expand`.
+        expand: bool,
     },
     /// `apply`.
     Apply {
@@ -235,6 +248,8 @@ pub enum Settings {
         run: LoadOptions,
         /// `--auto-approve`.
         auto_approve: bool,
+        /// `--expand`.
+        expand: bool,
         /// `--lock-timeout`.
         lock_timeout: std::time::Duration,
     },
@@ -242,6 +257,8 @@ pub enum Settings {
     ApplySaved {
         /// The saved plan.
         path: PathBuf,
+        /// `--expand`.
+        expand: bool,
         /// `--lock-timeout`.
         lock_timeout: std::time::Duration,
     },
@@ -274,17 +291,26 @@ impl Settings {
         Ok(match cli.command {
             Command::Validate { paths, format } => Settings::Validate { paths, format },
             Command::Schema => Settings::Schema,
-            Command::Plan { common, format, out, detailed_exitcode, redact } => {
-                Settings::Plan { run: common.into(), format, out, detailed_exitcode, redact }
+            Command::Plan { common, format, out, detailed_exitcode, redact, expand } => {
+                Settings::Plan {
+                    run: common.into(),
+                    format,
+                    out,
+                    detailed_exitcode,
+                    redact,
+                    expand,
+                }
             }
-            Command::Apply { common, auto_approve, lock_timeout } => {
+            Command::Apply { common, auto_approve, expand, lock_timeout } => {
                 let lock_timeout = std::time::Duration::from_secs(lock_timeout);
                 match saved_plan(&common.paths) {
                     Some(path) => {
                         saved_plan_alone(&common)?;
-                        Settings::ApplySaved { path, lock_timeout }
+                        Settings::ApplySaved { path, expand, lock_timeout }
                     }
-                    None => Settings::Apply { run: common.into(), auto_approve, lock_timeout },
+                    None => {
+                        Settings::Apply { run: common.into(), auto_approve, expand, lock_timeout }
+                    }
                 }
             }
             Command::Reconcile {

@@ -374,9 +374,9 @@ mod tests {
         };
         plan_selected(sync, &actual)
             .changes
-            .into_iter()
+            .iter()
             .filter(|c| c.resource == Resource::Contact)
-            .map(|c| (c.action, c.name, c.reason))
+            .map(|c| (c.action, c.name.clone(), c.reason))
             .collect()
     }
 

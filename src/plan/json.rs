@@ -1,5 +1,7 @@
 //! The `--format json` document, written as it is serialized: views that borrow
-//! the plan (no copy of it, no intermediate JSON tree), without the operations,
+//! the plan and are made one destination at a time as the writer reaches it (no
+//! copy of the plan, no intermediate JSON tree; a change list that destinations
+//! share is written out for each of them), without the operations,
 //! contact data hidden under `--redact`, and the characters JSON allows raw but
 //! terminals act on (C1 controls, U+2028, U+2029) written as `\uXXXX` escapes.
 
@@ -39,7 +41,31 @@ struct SyncView<'a> {
     orphaned: bool,
     errors: &'a [PlanError],
     users: usize,
-    destinations: Vec<DestinationView<'a>>,
+    destinations: Each<'a, DestinationPlan>,
+}
+
+/// A list serialized item by item through its view, made as it is written.
+struct Each<'a, T> {
+    items: &'a [T],
+    redact: bool,
+}
+
+impl<'a, T> Each<'a, T> {
+    fn new(items: &'a [T], redact: bool) -> Self {
+        Self { items, redact }
+    }
+}
+
+impl Serialize for Each<'_, DestinationPlan> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.items.iter().map(|d| DestinationView::new(d, self.redact)))
+    }
+}
+
+impl Serialize for Each<'_, Change> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.items.iter().map(|c| ChangeView::new(c, self.redact)))
+    }
 }
 
 #[derive(Serialize)]
@@ -50,7 +76,7 @@ struct DestinationView<'a> {
     error: &'a Option<PlanError>,
     #[serde(skip_serializing_if = "Option::is_none")]
     skipped: &'a Option<String>,
-    changes: Vec<ChangeView<'a>>,
+    changes: Each<'a, Change>,
 }
 
 #[derive(Serialize)]
@@ -95,7 +121,7 @@ impl<'a> SyncView<'a> {
             orphaned: s.orphaned,
             errors: &s.errors,
             users: s.users,
-            destinations: s.destinations.iter().map(|d| DestinationView::new(d, redact)).collect(),
+            destinations: Each::new(&s.destinations, redact),
         }
     }
 }
@@ -107,7 +133,7 @@ impl<'a> DestinationView<'a> {
             status: d.status,
             error: &d.error,
             skipped: &d.skipped,
-            changes: d.changes.iter().map(|c| ChangeView::new(c, redact)).collect(),
+            changes: Each::new(&d.changes, redact),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! [`crate::apply`]'s, which makes no decision of its own: every change carries the
 //! operation ([`Op`]) that carries it out.
 
+pub mod changes;
 pub mod desired;
 pub mod destination;
 pub mod diff;
@@ -24,8 +25,12 @@ use serde::{Deserialize, Serialize};
 use crate::manifest::{ContactSync, Located, OrphanPolicy};
 use crate::model::{ClientData, ContactGroup, ContactUpdate, PersonFields};
 
+pub use changes::Changes;
 pub use diff::FieldChange;
 pub use error::PlanError;
+
+/// The `formatVersion` of the plan's JSON document.
+pub const FORMAT_VERSION: &str = "1";
 
 /// Everything the planner needs from the manifests, in a form a saved plan can
 /// carry so `apply PLAN.json` can check that the actual state has not moved.
@@ -230,15 +235,16 @@ pub struct DestinationPlan {
     /// Why the destination is skipped, when `status` is `skipped`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
-    /// The changes, groups first, then contacts by name.
-    pub changes: Vec<Change>,
+    /// The changes, groups first, then contacts by name; shared with every other
+    /// destination of the sync whose changes are the same.
+    pub changes: Changes,
 }
 
 impl DestinationPlan {
     /// A destination with the given changes (status from whether there are any).
     pub fn with_changes(user: &str, changes: Vec<Change>) -> Self {
         let status = if changes.is_empty() { Status::UpToDate } else { Status::Changes };
-        Self { user: user.to_owned(), status, error: None, skipped: None, changes }
+        Self { user: user.to_owned(), status, error: None, skipped: None, changes: changes.into() }
     }
 
     /// A destination held back by an error.
@@ -248,7 +254,7 @@ impl DestinationPlan {
             status: Status::Error,
             error: Some(error),
             skipped: None,
-            changes: Vec::new(),
+            changes: Changes::default(),
         }
     }
 
@@ -259,7 +265,7 @@ impl DestinationPlan {
             status: Status::Skipped,
             error: None,
             skipped: Some(why.to_owned()),
-            changes: Vec::new(),
+            changes: Changes::default(),
         }
     }
 }

@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
 
+use super::changes::Interner;
 use super::desired::DesiredSync;
 use super::destination::{Actual, plan_removed, plan_selected};
 use super::{
@@ -356,6 +357,8 @@ struct Run<'a> {
     managed: usize,
     /// What of the source goes into the fingerprint, in order.
     source_fp: Vec<Vec<String>>,
+    /// The destinations' distinct change lists.
+    shared: Interner,
 }
 
 impl<'a> Run<'a> {
@@ -379,6 +382,7 @@ impl<'a> Run<'a> {
             held: HashSet::new(),
             managed: 0,
             source_fp: Vec::new(),
+            shared: Interner::default(),
         };
         match resolved {
             Err(e) => run.unreadable_source(e),
@@ -627,19 +631,25 @@ impl<'a> Run<'a> {
         self.plan.destinations.push(DestinationPlan::error(address, error));
     }
 
-    /// Plans `user` for this sync if it is selected, or has state to prune.
+    /// Plans `user` for this sync if it is selected, or has state to prune. The
+    /// destination's changes are interned at once: destinations with the same
+    /// changes (every one, on a first sync) hold one list between them.
     fn plan_user(&mut self, user: &DirectoryUser, actual: &Actual) {
         let SourceState::Desired(desired) = &self.state else { return };
         let name = desired.name.as_str();
         self.managed += actual.marked_contacts(name).count();
-        if self.selected.contains(&user.id) {
-            self.plan.destinations.push(plan_selected(desired, actual));
+        let mut planned = if self.selected.contains(&user.id) {
+            plan_selected(desired, actual)
         } else if !self.held.contains(&user.id)
             && (actual.marked_contacts(name).next().is_some()
                 || !actual.marked_groups(name).is_empty())
         {
-            self.plan.destinations.push(plan_removed(name, actual, Reason::DestinationRemoved));
-        }
+            plan_removed(name, actual, Reason::DestinationRemoved)
+        } else {
+            return;
+        };
+        planned.changes = self.shared.intern(planned.changes);
+        self.plan.destinations.push(planned);
     }
 
     /// Sorts destinations and applies the deletion guard.

@@ -4,15 +4,31 @@
 //! Output is sorted and stable: syncs by name, destinations by address, changes
 //! groups first then by name — the planner sorts; rendering only walks.
 //!
+//! Destinations of a sync that the plan would show alike — the same changes, or
+//! up to date — are shown once, as a group at the place of its first address
+//! (a first sync to 4,000 users is one list of changes, not 4,000 copies of it):
+//!
+//! ```text
+//!   4000 users (ann@example.com, bob@example.com, and 3998 more), each:
+//!     + group "Sales Contacts"
+//!     + contact "Ada Lovelace" <ada@acme.test>
+//!   3 users (carol@example.com, dan@example.com, and erin@example.com): up to date
+//! ```
+//!
+//! A destination unlike any other shows as it always has; [`Style::expand`] shows
+//! every destination on its own.
+//!
 //! Every value that comes from a manifest or a tenant (names, addresses, field
 //! values, error messages quoting them) passes through [`crate::text::printable`]:
 //! a contact named `"x\n::error::y"` or holding an ESC sequence cannot forge a line
 //! or drive the terminal of whoever reads the plan.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 
 use serde_json::Value;
 
+use super::changes::{hash, same_display};
 use super::{
     Action, Change, DestinationPlan, FieldChange, Plan, PlanError, Resource, Status, SyncPlan,
 };
@@ -34,6 +50,9 @@ pub struct Style {
     pub color: bool,
     /// Hide field values and contact addresses.
     pub redact: bool,
+    /// Show every destination on its own, not destinations with the same changes
+    /// as one group.
+    pub expand: bool,
 }
 
 fn paint(style: Style, code: &str, text: &str) -> String {
@@ -108,8 +127,81 @@ fn render_sync(out: &mut String, sync: &SyncPlan, style: Style) {
     for e in &sync.errors {
         let _ = writeln!(out, "  {}", paint(style, "1;31", &format!("! {}", p(&e.message()))));
     }
-    for d in &sync.destinations {
-        render_destination(out, d, style);
+    if style.expand {
+        for d in &sync.destinations {
+            render_destination(out, d, style);
+        }
+        return;
+    }
+    for members in grouped(&sync.destinations) {
+        match members.as_slice() {
+            [d] => render_destination(out, d, style),
+            _ => render_group(out, &members, style),
+        }
+    }
+}
+
+/// The destinations in order, those the plan shows alike (the same changes, or
+/// up to date) gathered at the place of the first of them. Errors and skipped
+/// destinations stay on their own: each says something of its own.
+fn grouped(destinations: &[DestinationPlan]) -> Vec<Vec<&DestinationPlan>> {
+    let mut entries: Vec<Vec<&DestinationPlan>> = Vec::new();
+    // Entries by the address of a list (the planner shares equal lists, so this
+    // finds nearly all), then by a hash of what is shown, confirmed.
+    let mut by_addr: HashMap<usize, usize> = HashMap::new();
+    let mut by_hash: HashMap<u64, Vec<usize>> = HashMap::new();
+    for d in destinations {
+        if !matches!(d.status, Status::Changes | Status::UpToDate) {
+            entries.push(vec![d]);
+            continue;
+        }
+        let alike = |e: &Vec<&DestinationPlan>| {
+            e[0].status == d.status && same_display(&e[0].changes, &d.changes)
+        };
+        let known = by_addr.get(&d.changes.addr()).copied().filter(|&i| alike(&entries[i]));
+        let i = match known {
+            Some(i) => i,
+            None => {
+                let candidates = by_hash.entry(hash(&d.changes, false)).or_default();
+                let i = match candidates.iter().copied().find(|&i| alike(&entries[i])) {
+                    Some(i) => i,
+                    None => {
+                        entries.push(Vec::new());
+                        candidates.push(entries.len() - 1);
+                        entries.len() - 1
+                    }
+                };
+                by_addr.insert(d.changes.addr(), i);
+                i
+            }
+        };
+        entries[i].push(d);
+    }
+    entries
+}
+
+/// Destinations the plan shows alike: how many, a few addresses, then what each
+/// gets (or that they are up to date).
+fn render_group(out: &mut String, members: &[&DestinationPlan], style: Style) {
+    let who = format!("{} users ({})", members.len(), some_addresses(members));
+    if members[0].status == Status::UpToDate {
+        let _ = writeln!(out, "  {who}: up to date");
+        return;
+    }
+    let _ = writeln!(out, "  {who}, each:");
+    for c in &members[0].changes {
+        render_change(out, c, style);
+    }
+}
+
+/// `a and b`, `a, b, and c`, `a, b, and 3998 more`.
+fn some_addresses(members: &[&DestinationPlan]) -> String {
+    let user = |i: usize| p(&members[i].user).into_owned();
+    match members.len() {
+        0 | 1 => members.first().map(|d| p(&d.user).into_owned()).unwrap_or_default(),
+        2 => format!("{} and {}", user(0), user(1)),
+        3 => format!("{}, {}, and {}", user(0), user(1), user(2)),
+        n => format!("{}, {}, and {} more", user(0), user(1), n - 2),
     }
 }
 
@@ -208,8 +300,8 @@ fn render_field(out: &mut String, f: &FieldChange, style: Style) {
 /// the start of the line so GitHub colours them). A plan too long for one comment
 /// is split into parts below [`MARKDOWN_PART_LIMIT`] characters, separated by
 /// [`MARKDOWN_PART_BREAK`] lines.
-pub fn markdown(plan: &Plan, redact: bool) -> String {
-    let body = text(plan, Style { color: false, redact });
+pub fn markdown(plan: &Plan, style: Style) -> String {
+    let body = text(plan, Style { color: false, ..style });
     let lines: Vec<String> = body
         .lines()
         .take_while(|l| !l.starts_with("Plan: ") && !l.starts_with("No changes."))
@@ -331,7 +423,7 @@ mod tests {
 
     #[test]
     fn markdown_is_split_below_the_comment_limit() {
-        let md = markdown(&plan_with(3000, vec![]), false);
+        let md = markdown(&plan_with(3000, vec![]), Style { expand: true, ..Style::default() });
         let parts: Vec<&str> = md.split(MARKDOWN_PART_BREAK).collect();
         assert!(parts.len() > 1, "a 3000-destination plan needs several comments");
         for (i, part) in parts.iter().enumerate() {
@@ -347,13 +439,67 @@ mod tests {
     }
 
     #[test]
+    fn destinations_with_the_same_changes_are_shown_once() {
+        let f = FieldChange {
+            field: "phoneNumbers[0].value".into(),
+            before: Some("+1 555 0101".into()),
+            after: Some("+1 555 0199".into()),
+        };
+        let mut plan = plan_with(50, vec![f]);
+        let sync = &mut plan.syncs[0];
+        sync.destinations.push(DestinationPlan::skipped("erin@example.com", "suspended"));
+        sync.destinations.push(DestinationPlan::with_changes("zed@example.com", vec![]));
+        sync.destinations.push(DestinationPlan::with_changes("zoe@example.com", vec![]));
+        plan.summarize();
+        let grouped = text(&plan, Style::default());
+        assert_eq!(
+            grouped,
+            "sync s  (sam@example.com / \"Sales\" -> 50 users)\n\
+             \x20 50 users (user00000@example.com, user00001@example.com, and 48 more), each:\n\
+             \x20   ~ contact \"Ada Lovelace\" <ada@acme.test>   (edited outside contact-sync)\n\
+             \x20       phoneNumbers[0].value: \"+1 555 0101\" -> \"+1 555 0199\"\n\
+             \x20 erin@example.com: skipped (suspended)\n\
+             \x20 2 users (zed@example.com and zoe@example.com): up to date\n\
+             \n\
+             Plan: 0 to add, 50 to change, 0 to delete.\n"
+        );
+        let expanded = text(&plan, Style { expand: true, ..Style::default() });
+        assert_eq!(expanded.matches("~ contact \"Ada Lovelace\"").count(), 50, "{expanded}");
+        assert!(expanded.contains("\n  user00049@example.com\n    ~ contact"), "{expanded}");
+        assert!(expanded.contains("\n  zoe@example.com: up to date\n"), "{expanded}");
+        assert!(expanded.ends_with("Plan: 0 to add, 50 to change, 0 to delete.\n"));
+    }
+
+    #[test]
+    fn a_destination_unlike_the_others_is_shown_as_before() {
+        let mut plan = plan_with(3, vec![]);
+        let mut other = plan.syncs[0].destinations[1].changes[0].clone();
+        other.name = "Grace Hopper".into();
+        plan.syncs[0].destinations[1] =
+            DestinationPlan::with_changes("user00001@example.com", vec![other]);
+        let text = text(&plan, Style::default());
+        assert!(
+            text.contains(
+                "  2 users (user00000@example.com and user00002@example.com), each:\n    ~ contact \"Ada Lovelace\""
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n  user00001@example.com\n    ~ contact \"Grace Hopper\""),
+            "{text}"
+        );
+        let one = super::text(&plan_with(1, vec![]), Style::default());
+        assert!(one.contains("\n  user00000@example.com\n    ~ contact \"Ada"), "{one}");
+    }
+
+    #[test]
     fn redacted_text_hides_values_and_addresses() {
         let f = FieldChange {
             field: "phoneNumbers[0].value".into(),
             before: Some("+1 555 0101".into()),
             after: Some("+1 555 0199".into()),
         };
-        let text = text(&plan_with(1, vec![f]), Style { color: false, redact: true });
+        let text = text(&plan_with(1, vec![f]), Style { redact: true, ..Style::default() });
         assert!(!text.contains("555") && !text.contains("ada@acme.test"), "{text}");
         assert!(text.contains("phoneNumbers[0].value: (redacted) -> (redacted)"), "{text}");
     }

@@ -286,6 +286,26 @@ pub fn status(plan: &Plan, sync: &str, user: &str) -> Status {
 
 pub const SYNC: &str = "sales-to-accounting";
 
+/// A local synthetic tenant: `contacts` contacts of `source@example.com` for the
+/// `destinations` users of /Dest; returns the folder and its manifests.
+pub fn synthetic_local(
+    contacts: usize,
+    destinations: usize,
+) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = dir.path().join("manifests");
+    std::fs::create_dir_all(&manifests).unwrap();
+    let tenant = tenant::synthetic(contacts, destinations);
+    tenant::write_atomic(&dir.path().join("tenant.yaml"), &tenant).unwrap();
+    std::fs::write(manifests.join("sync.yaml"), tenant::SYNTHETIC_SYNC).unwrap();
+    std::fs::write(
+        manifests.join("workspace.yaml"),
+        "apiVersion: contact-sync/v1\nkind: Workspace\nmetadata: {name: t}\nspec: {backend: local, local: {path: ../tenant.yaml}}\n",
+    )
+    .unwrap();
+    (dir, manifests)
+}
+
 /// The sync of [`Seed::synthetic_google`].
 pub const BULK_SYNC: &str = tenant::SYNTHETIC_SYNC;
 pub const ACCOUNTING: [&str; 5] = [

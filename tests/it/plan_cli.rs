@@ -15,10 +15,19 @@ fn plan_apply_plan_on_a_copy_of_the_examples() {
     let dir = seed.dir.path();
     let out = contact_sync().arg("plan").arg(dir).arg("--detailed-exitcode").assert().code(2);
     let text = stdout(&out);
+    // The five users get the same changes: shown once, for all of them.
+    assert!(
+        text.contains(
+            "\n  5 users (ann@example.com, bob@example.com, and 3 more), each:\n    + group \"Sales Contacts\"\n"
+        ),
+        "{text}"
+    );
+    let expanded = contact_sync().arg("plan").arg(dir).arg("--expand").assert().success();
+    let expanded = stdout(&expanded);
     for user in ACCOUNTING {
         assert!(
-            text.contains(&format!("  {user}\n    + group \"Sales Contacts\"")),
-            "{user}:\n{text}"
+            expanded.contains(&format!("  {user}\n    + group \"Sales Contacts\"")),
+            "{user}:\n{expanded}"
         );
     }
     for name in [
@@ -29,9 +38,13 @@ fn plan_apply_plan_on_a_copy_of_the_examples() {
         "Linus Torvalds",
         "Margaret Hamilton",
     ] {
-        assert_eq!(text.matches(&format!("+ contact \"{name}\"")).count(), 5, "{name}");
+        let line = format!("+ contact \"{name}\"");
+        assert_eq!(text.matches(&line).count(), 1, "{name}");
+        assert_eq!(expanded.matches(&line).count(), 5, "{name}");
     }
-    assert!(text.ends_with("Plan: 35 to add, 0 to change, 0 to delete.\n"), "{text}");
+    for text in [&text, &expanded] {
+        assert!(text.ends_with("Plan: 35 to add, 0 to change, 0 to delete.\n"), "{text}");
+    }
 
     contact_sync()
         .arg("apply")
@@ -283,4 +296,39 @@ fn errors_in_the_tenant_file_name_their_line() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains(format!("workspace.yaml:{line}:25: /users/0/contacts/6/contactGroups/0: no contact group named \"Famly\"")));
+}
+
+#[test]
+fn users_with_the_same_changes_are_one_group_unless_expanded() {
+    let (_dir, manifests) = crate::harness::synthetic_local(20, 50);
+    let plan = |args: &[&str]| {
+        stdout(&contact_sync().arg("plan").arg(&manifests).args(args).assert().success())
+    };
+    let contact = "+ contact \"Contact 00007\" <c7@partners.test>";
+    let summary = "Plan: 1050 to add, 0 to change, 0 to delete.";
+    let text = plan(&[]);
+    assert!(
+        text.contains(
+            "\n  50 users (d000@example.com, d001@example.com, and 48 more), each:\n    + group \"Shared\"\n"
+        ),
+        "{text}"
+    );
+    assert_eq!(text.matches(contact).count(), 1, "{text}");
+    assert!(text.ends_with(&format!("{summary}\n")), "the summary counts every user: {text}");
+    let expanded = plan(&["--expand"]);
+    assert_eq!(expanded.matches(contact).count(), 50);
+    assert!(expanded.contains("\n  d049@example.com\n    + group \"Shared\"\n"), "{expanded}");
+    assert!(expanded.ends_with(&format!("{summary}\n")));
+
+    let markdown = plan(&["--format", "markdown"]);
+    assert!(markdown.contains(&format!("**contact-sync plan:** {summary}")), "{markdown}");
+    assert_eq!(markdown.matches("\n+     contact \"Contact 00007\"").count(), 1, "{markdown}");
+    let markdown = plan(&["--format", "markdown", "--expand"]);
+    assert_eq!(markdown.matches("\n+     contact \"Contact 00007\"").count(), 50, "{markdown}");
+
+    // JSON lists every destination with its changes, grouped or not.
+    let json: serde_json::Value = serde_json::from_str(&plan(&["--format", "json"])).unwrap();
+    let destinations = json["syncs"][0]["destinations"].as_array().unwrap();
+    assert_eq!(destinations.len(), 50);
+    assert!(destinations.iter().all(|d| d["changes"].as_array().unwrap().len() == 21));
 }

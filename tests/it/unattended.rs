@@ -233,10 +233,14 @@ fn an_edited_saved_plan_is_refused_and_nothing_is_applied() {
 
     // A contact renamed in its operation, and one destination's changes dropped.
     let mut evil = plan.clone();
-    let ann = &mut evil["syncs"][0]["destinations"][0];
-    ann["changes"][1]["name"] = "EVIL".into();
-    ann["changes"][1]["op"]["fields"]["names"] = serde_json::json!([{ "givenName": "EVIL" }]);
-    evil["syncs"][0]["destinations"][1]["changes"] = serde_json::json!([]);
+    let list = evil["syncs"][0]["destinations"][0]["changes"].as_u64().unwrap() as usize;
+    let ada = &mut evil["changeLists"][list][1];
+    ada["name"] = "EVIL".into();
+    let body = ada["op"]["body"].as_u64().unwrap() as usize;
+    evil["bodies"][body]["names"] = serde_json::json!([{ "givenName": "EVIL" }]);
+    let lists = evil["changeLists"].as_array_mut().unwrap();
+    lists.push(serde_json::json!([]));
+    evil["syncs"][0]["destinations"][1]["changes"] = (lists.len() - 1).into();
     write(&evil);
     let err = stderr(&apply());
     assert!(err.contains("was changed after `plan --out` saved it"), "{err}");
@@ -246,13 +250,17 @@ fn an_edited_saved_plan_is_refused_and_nothing_is_applied() {
     let err = stderr(&apply());
     assert!(err.contains("is stale"), "{err}");
     assert!(err.contains("\n  -    + contact \"EVIL\" <ada@acme.test>\n"), "{err}");
+    assert!(
+        err.contains("\n  +  5 users (ann@example.com, bob@example.com, and 3 more), each:\n"),
+        "{err}"
+    );
     assert!(err.contains("\n  +    + contact \"Ada Lovelace\" <ada@acme.test>\n"), "{err}");
 
     let mut future = plan.clone();
-    future["formatVersion"] = "2".into();
+    future["formatVersion"] = "3".into();
     write(&reseal(future));
     let err = stderr(&apply());
-    assert!(err.contains("formatVersion \"2\""), "{err}");
+    assert!(err.contains("formatVersion \"3\""), "{err}");
 
     assert_eq!(seed.read("workspace.yaml"), before, "nothing was applied");
     assert!(!seed.read("workspace.yaml").contains("EVIL"));
@@ -260,6 +268,50 @@ fn an_edited_saved_plan_is_refused_and_nothing_is_applied() {
     let (path, _) = saved_plan(&seed);
     contact_sync().arg("apply").arg(&path).assert().success();
     contact_sync().arg("plan").arg(seed.dir.path()).arg("--detailed-exitcode").assert().code(0);
+}
+
+#[test]
+fn a_plan_saved_by_an_earlier_version_is_refused_with_what_to_do() {
+    let seed = Seed::new();
+    let before = seed.read("workspace.yaml");
+    let (path, mut plan) = saved_plan(&seed);
+    plan["formatVersion"] = "1".into();
+    std::fs::write(&path, serde_json::to_string_pretty(&reseal(plan)).unwrap()).unwrap();
+    let err = stderr(&contact_sync().arg("apply").arg(&path).assert().code(1));
+    assert!(err.contains("was saved by an earlier contact-sync, in formatVersion \"1\""), "{err}");
+    assert!(
+        err.contains(&format!(
+            "make the plan again with this version: contact-sync plan --out {}",
+            path.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(seed.read("workspace.yaml"), before, "nothing was applied");
+}
+
+#[test]
+fn a_saved_plan_grows_with_the_contacts_not_with_the_destinations() {
+    let saved = |destinations: usize| {
+        let (dir, manifests) = crate::harness::synthetic_local(100, destinations);
+        let path = dir.path().join("plan.json");
+        contact_sync().arg("plan").arg(&manifests).arg("--out").arg(&path).assert().success();
+        let size = std::fs::metadata(&path).unwrap().len();
+        (dir, manifests, path, size)
+    };
+    let (_small, _, _, two) = saved(2);
+    let (_dir, manifests, path, fifty) = saved(50);
+    // 25 times the destinations, each given the same 101 creates: one list of
+    // changes and one body per contact, plus a line or two per destination.
+    assert!(fifty * 10 < two * 12, "2 destinations: {two} bytes, 50: {fifty} bytes");
+
+    // Read back, it is the plan: it applies, and the next plan is empty.
+    contact_sync()
+        .arg("apply")
+        .arg(&path)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("Apply complete: 5050 added, 0 changed, 0 deleted."));
+    contact_sync().arg("plan").arg(&manifests).arg("--detailed-exitcode").assert().code(0);
 }
 
 #[test]
