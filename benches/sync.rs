@@ -1,129 +1,1199 @@
-//! `cargo bench`: plan and apply a synthetic tenant — one source group of N contacts
-//! copied to D destinations — on the local backend and on the google backend against
-//! the emulator, printing times and the API requests per endpoint beside the lower
-//! bound the batch limits allow. Sizes: `CS_BENCH_CONTACTS` (default 1000) and
-//! `CS_BENCH_DESTINATIONS` (default 20).
+//! `cargo bench --bench sync` (`-- --quick` for smaller sizes): four seeded,
+//! deterministic workloads that count what contact-sync asks of Google and set it
+//! beside the least the APIs allow. BENCHMARKS.md explains each workload, its lower
+//! bounds and the latest figures.
+//!
+//! 1. A first sync, an immediate no-change run and a churn run, through the emulator.
+//! 2. A no-change run in a large tenant against the same sync in a small one.
+//! 3. Time to converge under Google's per-user quotas (with a compressed window),
+//!    against what those quotas allow and against one request per contact.
+//! 4. Planning on the local backend: time, CPU and peak memory as destinations grow,
+//!    each size in a child process of its own (this binary, run again).
+//!
+//! Every table is Markdown. The bench asserts only correctness (a no-change run
+//! writes nothing, a plan after apply is empty): figures of a wrong run mean
+//! nothing. It asserts nothing about time.
+//!
+//! Options: `--quick` (small sizes, under three minutes on two cores), `--only 1,3`
+//! (some workloads), `--w3 50,200` (workload 3's destination counts).
 
-use std::path::Path;
-use std::time::Instant;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use contact_sync::backend::tenant;
-use contact_sync::emulator;
+use async_trait::async_trait;
+use contact_sync::backend::tenant::{self, TenantFile, TenantUser};
+use contact_sync::backend::{
+    self, Backend, ContactUpdate, LeaseAttempt, NewContact, UserScope, WriteGuard,
+};
+use contact_sync::emulator::{self, quota::Limits};
 use contact_sync::input::{self, LoadOptions};
+use contact_sync::model::inventory::{Inventory, StoredInventory};
+use contact_sync::model::{ClientData, Contact, ContactGroup, DirectoryUser};
+use contact_sync::plan::Plan;
 use contact_sync::{apply, reader};
+use serde_json::{Value, json};
 
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+/// The private argument that makes this binary plan one size of workload 4.
+const CHILD: &str = "--local-plan-child";
+
+const SOURCE: &str = "source@example.com";
+
+// The APIs' limits and Google's default per-user quotas.
+const CREATE_BATCH: u64 = 200;
+const UPDATE_BATCH: u64 = 200;
+const DELETE_BATCH: u64 = 500;
+const CONNECTIONS_PAGE: u64 = 1000;
+const USERS_PAGE: u64 = 500;
+const WRITE_UNITS: u64 = 30;
+const BATCH_COST: u64 = 6;
+
+const USERS: &str = "GET /admin/directory/v1/users";
+const USER: &str = "GET /admin/directory/v1/users/{user_key}";
+const GROUPS: &str = "GET /v1/contactGroups";
+const CONNECTIONS: &str = "GET /v1/people/me/connections";
+const CREATE_GROUP: &str = "POST /v1/contactGroups";
+const BATCH_CREATE: &str = "POST /v1/people:batchCreateContacts";
+const BATCH_UPDATE: &str = "POST /v1/people:batchUpdateContacts";
+const BATCH_DELETE: &str = "POST /v1/people:batchDeleteContacts";
+const TOKEN: &str = "POST /token";
+
+/// Sizes of one mode.
+struct Sizes {
+    mode: &'static str,
+    /// Workload 1: contacts, destinations.
+    w1: (usize, usize),
+    /// Workload 2: users of the large tenant, contacts, destinations.
+    w2: (usize, usize, usize),
+    /// Workload 3: contacts, destination counts, concurrency, window.
+    w3: (usize, Vec<usize>, usize, Duration),
+    /// Workload 4: contacts, destination counts.
+    w4: (usize, Vec<usize>),
 }
 
-fn run(dir: &Path, label: &str) -> contact_sync::plan::Plan {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let options = LoadOptions { paths: vec![dir.join("manifests")], ..LoadOptions::default() };
-    let (input, target) = input::load(&options).unwrap();
-    let backend = target.open().unwrap();
-    let t = Instant::now();
-    let plan = rt.block_on(reader::plan(backend.as_ref(), &input)).unwrap();
-    let planned = t.elapsed();
-    let t = Instant::now();
-    let report = rt.block_on(apply::apply(backend.as_ref(), &plan, &|_| {}));
-    let applied = t.elapsed();
-    assert!(!report.failed(), "{report:?}");
-    let backend = target.open().unwrap();
-    let t = Instant::now();
-    let again = rt.block_on(reader::plan(backend.as_ref(), &input)).unwrap();
-    let replanned = t.elapsed();
-    assert!(
-        !again.summary.has_changes(),
-        "{}",
-        contact_sync::plan::render::text(&again, Default::default())
-            .lines()
-            .take(30)
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    println!(
-        "{label:<7} plan {:>8.1} ms   apply {:>8.1} ms   re-plan {:>8.1} ms   ({} created, second plan empty)",
-        planned.as_secs_f64() * 1e3,
-        applied.as_secs_f64() * 1e3,
-        replanned.as_secs_f64() * 1e3,
-        plan.summary.create
-    );
-    plan
+impl Sizes {
+    fn full() -> Self {
+        Self {
+            mode: "full",
+            w1: (500, 200),
+            w2: (10_000, 100, 20),
+            w3: (1200, vec![50, 200], 64, Duration::from_secs(10)),
+            w4: (1000, vec![500, 1000, 2000, 4000]),
+        }
+    }
+
+    fn quick() -> Self {
+        Self {
+            mode: "quick",
+            w1: (100, 40),
+            w2: (2000, 100, 20),
+            w3: (1200, vec![10, 40], 64, Duration::from_secs(10)),
+            w4: (1000, vec![100, 200, 400, 800]),
+        }
+    }
 }
 
 fn main() {
-    let contacts = env("CS_BENCH_CONTACTS", 1000);
-    let destinations = env("CS_BENCH_DESTINATIONS", 20);
-    println!("contact-sync bench: {contacts} contacts copied to {destinations} destinations\n");
-
-    let local = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(local.path().join("manifests")).unwrap();
-    tenant::write_atomic(
-        &local.path().join("tenant.yaml"),
-        &tenant::synthetic(contacts, destinations),
-    )
-    .unwrap();
-    std::fs::write(local.path().join("manifests/sync.yaml"), tenant::SYNTHETIC_SYNC).unwrap();
-    std::fs::write(
-        local.path().join("manifests/workspace.yaml"),
-        "apiVersion: contact-sync/v1\nkind: Workspace\nmetadata: {name: b}\nspec: {backend: local, local: {path: ../tenant.yaml}}\n",
-    )
-    .unwrap();
-    run(local.path(), "local");
-
-    let google = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(google.path().join("manifests")).unwrap();
-    let data = google.path().join("tenant.yaml");
-    tenant::write_atomic(&data, &tenant::synthetic(contacts, destinations)).unwrap();
-    let key = google.path().join("sa.json");
-    let mut config = emulator::Config::new(data);
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/service-account.json"),
-        &key,
-    )
-    .unwrap();
-    config.trusted_key = Some(emulator::public_key(&key).unwrap());
-    let server = emulator::Background::start(config).unwrap();
-    let url = format!("http://{}", server.addr);
-    std::fs::write(google.path().join("manifests/sync.yaml"), tenant::SYNTHETIC_SYNC).unwrap();
-    std::fs::write(
-        google.path().join("manifests/workspace.yaml"),
-        format!(
-            "apiVersion: contact-sync/v1\nkind: Workspace\nmetadata: {{name: b}}\nspec:\n  backend: google\n  google:\n    adminUser: source@example.com\n    credentialsFile: {}\n    endpoints: {{people: \"{url}\", directory: \"{url}\", token: \"{url}/token\"}}\n",
-            key.display()
-        ),
-    )
-    .unwrap();
-    run(google.path(), "google");
-
-    let stats = tokio::runtime::Runtime::new().unwrap().block_on(server.stats()).unwrap();
-    let batches = contacts.div_ceil(200);
-    let bounds = [
-        ("POST /v1/people:batchCreateContacts", destinations * batches),
-        ("POST /v1/contactGroups", destinations),
-    ];
-    println!("\nrequests to the emulator (plan + apply + plan), {} in all:", stats["total"]);
-    println!("  {:<52} {:>7} {:>12}", "endpoint status", "count", "lower bound");
-    for r in stats["requests"].as_array().unwrap() {
-        let endpoint = r["endpoint"].as_str().unwrap();
-        let bound = bounds
-            .iter()
-            .find(|(e, _)| *e == endpoint)
-            .map_or(String::new(), |(_, b)| b.to_string());
-        println!("  {:<52} {:>7} {:>12}", format!("{endpoint} {}", r["status"]), r["count"], bound);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == CHILD) {
+        child(Path::new(&args[i + 1]));
+        return;
     }
-    let written = contacts * destinations + destinations;
-    let writes: u64 = stats["requests"]
-        .as_array()
-        .unwrap()
+    // `cargo bench` adds `--bench`; anything unknown is ignored the same way.
+    let mut sizes =
+        if args.iter().any(|a| a == "--quick") { Sizes::quick() } else { Sizes::full() };
+    if let Some(list) = args.iter().position(|a| a == "--w3").and_then(|i| args.get(i + 1)) {
+        sizes.w3.1 = list.split(',').filter_map(|n| n.trim().parse().ok()).collect();
+    }
+    let only: Option<BTreeSet<u32>> = args
         .iter()
-        .filter(|r| {
-            r["endpoint"].as_str().is_some_and(|e| e.starts_with("POST /v1/")) && r["status"] == 200
-        })
-        .map(|r| r["count"].as_u64().unwrap())
-        .sum();
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(|list| list.split(',').filter_map(|n| n.trim().parse().ok()).collect());
+    let wanted = |n: u32| only.as_ref().is_none_or(|o| o.contains(&n));
+
+    let started = Instant::now();
+    println!("# contact-sync benchmark ({} mode)\n", sizes.mode);
     println!(
-        "\n{written} contacts and groups written with {writes} write requests ({:.1} per request)",
-        written as f64 / writes as f64
+        "Machine: {} cores, load average at start {}.\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load_average()
     );
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
+    let rt = rt.expect("a runtime");
+    let mut summary = Vec::new();
+    if wanted(1) {
+        rt.block_on(workload_1(&sizes, &mut summary));
+    }
+    if wanted(2) {
+        rt.block_on(workload_2(&sizes, &mut summary));
+    }
+    if wanted(3) {
+        rt.block_on(workload_3(&sizes, &mut summary));
+    }
+    if wanted(4) {
+        workload_4(&sizes, &mut summary);
+    }
+    println!("## Summary ({} mode)\n", sizes.mode);
+    println!(
+        "Requests are API requests (token grants apart); bounds exclude the inventory, \
+         ratios are shown with it and without it.\n"
+    );
+    println!(
+        "| workload | requests | bound | ratio | ratio without inventory | time | time bound | \
+         time ratio |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for row in &summary {
+        println!("{row}");
+    }
+    println!(
+        "\nWhole run: {:.1} s, load average at end {}.",
+        started.elapsed().as_secs_f64(),
+        load_average()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Request counts
+
+/// Requests the emulator answered, by (`METHOD /route`, status).
+#[derive(Clone, Debug, Default)]
+struct Counts(BTreeMap<(String, u16), u64>);
+
+impl Counts {
+    fn from_stats(stats: &Value) -> Self {
+        let mut map = BTreeMap::new();
+        for r in stats["requests"].as_array().into_iter().flatten() {
+            let endpoint = r["endpoint"].as_str().unwrap_or_default().to_owned();
+            let status = r["status"].as_u64().unwrap_or_default() as u16;
+            *map.entry((endpoint, status)).or_default() += r["count"].as_u64().unwrap_or_default();
+        }
+        Self(map)
+    }
+
+    /// `self - before`.
+    fn since(&self, before: &Counts) -> Counts {
+        let mut out = BTreeMap::new();
+        for (key, n) in &self.0 {
+            let d = n - before.0.get(key).copied().unwrap_or_default();
+            if d > 0 {
+                out.insert(key.clone(), d);
+            }
+        }
+        Counts(out)
+    }
+
+    fn add(&mut self, other: &Counts) {
+        for (key, n) in &other.0 {
+            *self.0.entry(key.clone()).or_default() += n;
+        }
+    }
+
+    fn sum(&self, f: impl Fn(&str, u16) -> bool) -> u64 {
+        self.0.iter().filter(|((e, s), _)| f(e, *s)).map(|(_, n)| n).sum()
+    }
+
+    fn endpoint(&self, endpoint: &str) -> u64 {
+        self.sum(|e, _| e == endpoint)
+    }
+
+    fn api(e: &str) -> bool {
+        e != TOKEN
+    }
+
+    fn reads(&self) -> u64 {
+        self.sum(|e, _| Self::api(e) && e.starts_with("GET "))
+    }
+
+    fn writes(&self) -> u64 {
+        self.sum(|e, _| Self::api(e) && !e.starts_with("GET "))
+    }
+
+    fn requests(&self) -> u64 {
+        self.reads() + self.writes()
+    }
+
+    fn tokens(&self) -> u64 {
+        self.endpoint(TOKEN)
+    }
+
+    fn refused(&self, endpoint: &str) -> u64 {
+        self.sum(|e, s| e == endpoint && !(200..300).contains(&s))
+    }
+
+    fn endpoints(&self) -> BTreeSet<String> {
+        self.0.keys().map(|(e, _)| e.clone()).collect()
+    }
+}
+
+/// A lower bound, by endpoint, each with the formula it came from.
+#[derive(Default)]
+struct Bound(Vec<(&'static str, u64, String)>);
+
+impl Bound {
+    fn add(&mut self, endpoint: &'static str, n: u64, formula: impl Into<String>) {
+        self.0.push((endpoint, n, formula.into()));
+    }
+
+    fn get(&self, endpoint: &str) -> Option<(u64, &str)> {
+        self.0.iter().find(|(e, _, _)| *e == endpoint).map(|(_, n, f)| (*n, f.as_str()))
+    }
+
+    fn reads(&self) -> u64 {
+        self.0.iter().filter(|(e, _, _)| e.starts_with("GET ")).map(|(_, n, _)| n).sum()
+    }
+
+    fn writes(&self) -> u64 {
+        self.0.iter().filter(|(e, _, _)| !e.starts_with("GET ")).map(|(_, n, _)| n).sum()
+    }
+
+    fn total(&self) -> u64 {
+        self.reads() + self.writes()
+    }
+}
+
+/// `n / d`, rounded up, at least `min`.
+fn pages(n: u64, size: u64, min: u64) -> u64 {
+    n.div_ceil(size).max(min)
+}
+
+/// The reads a plan cannot do without: the source looked up, /Dest listed, the
+/// source's groups and contacts, each destination's groups and contacts
+/// (`at_destinations[d]` contacts at destination `d`).
+fn read_bound(source_contacts: u64, at_destinations: &[u64]) -> Bound {
+    let d = at_destinations.len() as u64;
+    let mut b = Bound::default();
+    b.add(USER, 1, "1: the source user looked up");
+    b.add(USERS, pages(d, USERS_PAGE, 1), format!("ceil(D/500) = ceil({d}/500): /Dest listed"));
+    b.add(
+        GROUPS,
+        1 + d,
+        format!("1 + D = 1 + {d}: the groups of the source and of each destination"),
+    );
+    let dest_pages: u64 = at_destinations.iter().map(|n| pages(*n, CONNECTIONS_PAGE, 1)).sum();
+    let n_d = match (at_destinations.iter().min(), at_destinations.iter().max()) {
+        (Some(lo), Some(hi)) if lo == hi => lo.to_string(),
+        (Some(lo), Some(hi)) => format!("{lo}..{hi}"),
+        _ => "0".into(),
+    };
+    b.add(
+        CONNECTIONS,
+        pages(source_contacts, CONNECTIONS_PAGE, 1) + dest_pages,
+        format!(
+            "ceil(N/1000) + Σ ceil(n_d/1000), at least 1 page each (N = {source_contacts}, n_d \
+             = {n_d})"
+        ),
+    );
+    b
+}
+
+fn ratio(requests: u64, bound: u64) -> String {
+    if bound == 0 {
+        if requests == 0 { "1.00".into() } else { "∞".into() }
+    } else {
+        format!("{:.3}", requests as f64 / bound as f64)
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+// ---------------------------------------------------------------------------
+// The emulator, the workspace, and a backend that tells the inventory's requests apart
+
+/// A tenant served by an emulator, with the manifests of one sync in a folder.
+struct Emulated {
+    dir: tempfile::TempDir,
+    server: emulator::Background,
+}
+
+impl Emulated {
+    fn start(tenant: &TenantFile, limits: Limits, concurrency: usize) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let data = dir.path().join("tenant.yaml");
+        tenant::write_atomic(&data, tenant).expect("the tenant file");
+        let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/service-account.json");
+        let mut config = emulator::Config::new(data);
+        config.trusted_key = Some(emulator::public_key(&key).expect("the test key"));
+        config.limits = limits;
+        config.seed = 1;
+        let server = emulator::Background::start(config).expect("the emulator");
+        let url = format!("http://{}", server.addr);
+        let manifests = dir.path().join("manifests");
+        std::fs::create_dir_all(&manifests).expect("a manifest folder");
+        std::fs::write(manifests.join("sync.yaml"), tenant::SYNTHETIC_SYNC).expect("the sync");
+        std::fs::write(
+            manifests.join("workspace.yaml"),
+            format!(
+                "apiVersion: contact-sync/v1\nkind: Workspace\nmetadata: {{name: bench}}\nspec:\n  \
+                 backend: google\n  google:\n    adminUser: admin@example.com\n    \
+                 credentialsFile: {}\n    concurrency: {concurrency}\n    endpoints: {{people: \
+                 \"{url}\", directory: \"{url}\", token: \"{url}/token\"}}\n",
+                key.display()
+            ),
+        )
+        .expect("the workspace");
+        Self { dir, server }
+    }
+
+    fn options(&self) -> LoadOptions {
+        LoadOptions { paths: vec![self.dir.path().join("manifests")], ..LoadOptions::default() }
+    }
+
+    fn stats_url(&self) -> String {
+        format!("http://{}/_emulator/stats", self.server.addr)
+    }
+
+    async fn counts(&self) -> Counts {
+        Counts::from_stats(&self.server.stats().await.expect("emulator stats"))
+    }
+
+    /// A backend as `contact-sync apply` opens it (`read_only`: as `plan` does).
+    fn backend(&self, read_only: bool) -> (contact_sync::plan::PlanInput, Metered) {
+        let (input, target) = input::load(&self.options()).expect("the manifests load");
+        let inner = if read_only { target.open_read_only() } else { target.open() };
+        (input, Metered::new(inner.expect("the backend opens"), self.stats_url()))
+    }
+}
+
+/// Limits no workload reaches: workloads 1 and 2 count requests, not waits (their
+/// edits between runs would otherwise meet the one-minute window).
+fn lifted() -> Limits {
+    Limits {
+        window: Duration::from_secs(60),
+        critical_read: 1_000_000,
+        critical_write: 1_000_000,
+        delete_and_group_write: 1_000_000,
+        group_read: 1_000_000,
+        directory: 1_000_000,
+    }
+}
+
+/// The backend, passing everything through, except that the emulator's counts are
+/// read before and after the inventory is read or written: the reader reads it
+/// first, and apply writes it before and after the destinations, so nothing else
+/// is in flight then and the difference is the inventory's own.
+struct Metered {
+    inner: Arc<dyn Backend>,
+    stats_url: String,
+    http: reqwest::Client,
+    inventory: Mutex<Counts>,
+}
+
+impl Metered {
+    fn new(inner: Arc<dyn Backend>, stats_url: String) -> Self {
+        Self { inner, stats_url, http: reqwest::Client::new(), inventory: Mutex::default() }
+    }
+
+    async fn snapshot(&self) -> Counts {
+        let get = self.http.get(&self.stats_url).send().await.expect("emulator stats");
+        Counts::from_stats(&get.json().await.expect("emulator stats"))
+    }
+
+    async fn metered<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        let before = self.snapshot().await;
+        let out = f.await;
+        let spent = self.snapshot().await.since(&before);
+        self.inventory.lock().expect("counts").add(&spent);
+        out
+    }
+
+    fn inventory(&self) -> Counts {
+        self.inventory.lock().expect("counts").clone()
+    }
+}
+
+#[async_trait]
+impl Backend for Metered {
+    async fn user(&self, key: &str) -> backend::Result<Option<DirectoryUser>> {
+        self.inner.user(key).await
+    }
+
+    async fn users(&self, scope: UserScope) -> backend::Result<Vec<DirectoryUser>> {
+        self.inner.users(scope).await
+    }
+
+    async fn group_members(&self, group: &str) -> backend::Result<Option<Vec<String>>> {
+        self.inner.group_members(group).await
+    }
+
+    async fn contact_groups(&self, user: &str) -> backend::Result<Vec<ContactGroup>> {
+        self.inner.contact_groups(user).await
+    }
+
+    async fn contacts(&self, user: &str) -> backend::Result<Vec<Contact>> {
+        self.inner.contacts(user).await
+    }
+
+    async fn create_contacts(
+        &self,
+        user: &str,
+        contacts: Vec<NewContact>,
+    ) -> backend::Result<Vec<Contact>> {
+        self.inner.create_contacts(user, contacts).await
+    }
+
+    async fn update_contacts(
+        &self,
+        user: &str,
+        updates: Vec<ContactUpdate>,
+    ) -> backend::Result<Vec<Contact>> {
+        self.inner.update_contacts(user, updates).await
+    }
+
+    async fn delete_contacts(
+        &self,
+        user: &str,
+        resource_names: Vec<String>,
+    ) -> backend::Result<()> {
+        self.inner.delete_contacts(user, resource_names).await
+    }
+
+    async fn create_group(
+        &self,
+        user: &str,
+        name: &str,
+        client_data: Vec<ClientData>,
+    ) -> backend::Result<ContactGroup> {
+        self.inner.create_group(user, name, client_data).await
+    }
+
+    async fn update_group(&self, user: &str, group: ContactGroup) -> backend::Result<ContactGroup> {
+        self.inner.update_group(user, group).await
+    }
+
+    async fn delete_group(&self, user: &str, resource_name: &str) -> backend::Result<()> {
+        self.inner.delete_group(user, resource_name).await
+    }
+
+    async fn modify_members(
+        &self,
+        user: &str,
+        group: &str,
+        add: Vec<String>,
+        remove: Vec<String>,
+    ) -> backend::Result<()> {
+        self.inner.modify_members(user, group, add, remove).await
+    }
+
+    async fn commit(&self) -> backend::Result<()> {
+        self.inner.commit().await
+    }
+
+    async fn try_lease(&self, holder: &str, ttl: Duration) -> backend::Result<LeaseAttempt> {
+        self.inner.try_lease(holder, ttl).await
+    }
+
+    async fn renew_lease(&self, holder: &str, ttl: Duration) -> backend::Result<LeaseAttempt> {
+        self.inner.renew_lease(holder, ttl).await
+    }
+
+    async fn release_lease(&self, holder: &str) -> backend::Result<()> {
+        self.inner.release_lease(holder).await
+    }
+
+    async fn read_inventory(&self) -> backend::Result<Option<StoredInventory>> {
+        self.metered(self.inner.read_inventory()).await
+    }
+
+    async fn write_inventory(
+        &self,
+        old: &StoredInventory,
+        new: &Inventory,
+    ) -> backend::Result<StoredInventory> {
+        self.metered(self.inner.write_inventory(old, new)).await
+    }
+
+    fn guard_writes(&self, guard: Option<WriteGuard>) {
+        self.inner.guard_writes(guard)
+    }
+
+    fn request_timeout(&self) -> Duration {
+        self.inner.request_timeout()
+    }
+
+    fn concurrency(&self) -> usize {
+        self.inner.concurrency()
+    }
+}
+
+/// What one run (a plan, or a plan and its apply) asked of the emulator.
+struct Phase {
+    plan: Plan,
+    counts: Counts,
+    /// The part of `counts` that read or wrote the inventory.
+    inventory: Counts,
+    plan_time: Duration,
+    apply_time: Option<Duration>,
+}
+
+impl Phase {
+    fn time(&self) -> Duration {
+        self.plan_time + self.apply_time.unwrap_or_default()
+    }
+}
+
+/// Plans (and applies, if `apply`) with a backend opened for the run, as the
+/// command line does: `plan` read-only, `apply` planning and applying with one.
+async fn run(e: &Emulated, apply: bool) -> Phase {
+    let before = e.counts().await;
+    let (input, backend) = e.backend(!apply);
+    let t = Instant::now();
+    let plan = reader::plan(&backend, &input).await.expect("the plan");
+    let plan_time = t.elapsed();
+    assert_eq!(plan.summary.errors, 0, "{}", text(&plan));
+    let mut apply_time = None;
+    if apply {
+        let t = Instant::now();
+        let report = apply::apply(&backend, &plan, &|_| {}).await;
+        apply_time = Some(t.elapsed());
+        assert!(!report.failed(), "{}", report.summary(0));
+        assert!(report.inventory_warning.is_none(), "{:?}", report.inventory_warning);
+    }
+    let counts = e.counts().await.since(&before);
+    Phase { plan, counts, inventory: backend.inventory(), plan_time, apply_time }
+}
+
+/// The first lines of a plan, for a failed assertion.
+fn text(plan: &Plan) -> String {
+    let text = contact_sync::plan::render::text(plan, Default::default());
+    text.lines().take(40).collect::<Vec<_>>().join("\n")
+}
+
+fn assert_empty(phase: &Phase, what: &str) {
+    assert!(
+        !phase.plan.summary.has_changes(),
+        "{what}: the plan is not empty:\n{}",
+        text(&phase.plan)
+    );
+}
+
+/// Prints a phase's requests by endpoint beside `bound`, and returns the summary
+/// row.
+fn report(workload: &str, title: &str, phase: &Phase, bound: &Bound, tokens: (u64, &str)) -> Row {
+    let c = &phase.counts;
+    let inv = &phase.inventory;
+    let times = match phase.apply_time {
+        Some(a) => format!("plan {}, apply {}", secs(phase.plan_time), secs(a)),
+        None => format!("plan {}", secs(phase.plan_time)),
+    };
+    println!("### {title}\n");
+    println!(
+        "{times}; plan: {} to add, {} to change, {} to delete{}.\n",
+        phase.plan.summary.create,
+        phase.plan.summary.update,
+        phase.plan.summary.delete,
+        if phase.plan.survey.full {
+            "; a full scan (no inventory yet: every user listed and every user's groups read, \
+             beyond the bound)"
+        } else {
+            ""
+        }
+    );
+    println!("| endpoint | requests | not 2xx | of which inventory | lower bound | formula |");
+    println!("|---|---:|---:|---:|---:|---|");
+    let mut endpoints: BTreeSet<String> = c.endpoints();
+    endpoints.extend(bound.0.iter().map(|(e, _, _)| (*e).to_owned()));
+    endpoints.remove(TOKEN);
+    for e in &endpoints {
+        let (b, formula) = bound.get(e).unwrap_or((0, "not needed"));
+        println!(
+            "| `{e}` | {} | {} | {} | {b} | {formula} |",
+            c.endpoint(e),
+            c.refused(e),
+            inv.endpoint(e)
+        );
+    }
+    let (reads, writes) = (c.reads(), c.writes());
+    let (inv_reads, inv_writes) = (inv.reads(), inv.writes());
+    println!(
+        "| **reads** | **{reads}** | | {inv_reads} | **{}** | ratio {} (without the inventory {}) |",
+        bound.reads(),
+        ratio(reads, bound.reads()),
+        ratio(reads - inv_reads, bound.reads())
+    );
+    println!(
+        "| **writes** | **{writes}** | | {inv_writes} | **{}** | ratio {} (without the inventory {}) |",
+        bound.writes(),
+        ratio(writes, bound.writes()),
+        ratio(writes - inv_writes, bound.writes())
+    );
+    println!(
+        "| **all** | **{}** | | {} | **{}** | ratio {} (without the inventory {}) |",
+        c.requests(),
+        inv.requests(),
+        bound.total(),
+        ratio(c.requests(), bound.total()),
+        ratio(c.requests() - inv.requests(), bound.total())
+    );
+    println!(
+        "| `{TOKEN}` (token grants) | {} | {} | | {} | {} |\n",
+        c.tokens(),
+        c.refused(TOKEN),
+        tokens.0,
+        tokens.1
+    );
+    Row {
+        label: format!("{workload}: {}", title.to_lowercase()),
+        requests: c.requests().to_string(),
+        bound: bound.total().to_string(),
+        ratio: ratio(c.requests(), bound.total()),
+        without: ratio(c.requests() - inv.requests(), bound.total()),
+        time: secs(phase.time()),
+        time_bound: String::new(),
+        time_ratio: String::new(),
+    }
+}
+
+/// A line of the summary table.
+struct Row {
+    label: String,
+    requests: String,
+    bound: String,
+    ratio: String,
+    without: String,
+    time: String,
+    time_bound: String,
+    time_ratio: String,
+}
+
+impl std::fmt::Display for Row {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            self.label,
+            self.requests,
+            self.bound,
+            self.ratio,
+            self.without,
+            self.time,
+            self.time_bound,
+            self.time_ratio
+        )
+    }
+}
+
+/// Token grants a run needs: one per user it reads or writes as, one for the
+/// directory (as the admin) and one for the state user's contact groups.
+fn token_bound(users: u64) -> (u64, String) {
+    (users + 2, format!("users touched + 2 = {users} + 2 (the directory; the inventory)"))
+}
+
+// ---------------------------------------------------------------------------
+// A deterministic generator (SplitMix64) for the churn workload's choices
+
+struct Seeded(u64);
+
+impl Seeded {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// `k` distinct numbers below `n` not in `not`, sorted.
+    fn pick(&mut self, k: usize, n: usize, not: &BTreeSet<usize>) -> BTreeSet<usize> {
+        assert!(k + not.len() <= n);
+        let mut out = BTreeSet::new();
+        while out.len() < k {
+            let i = self.below(n);
+            if !not.contains(&i) {
+                out.insert(i);
+            }
+        }
+        out
+    }
+}
+
+/// The synthetic contact number `i` of the source (`Contact 00042`), by its family name.
+fn index_of(c: &Contact) -> Option<usize> {
+    c.fields.get("names")?[0]["familyName"].as_str()?.parse().ok()
+}
+
+// ---------------------------------------------------------------------------
+// Workload 1
+
+async fn workload_1(sizes: &Sizes, summary: &mut Vec<Row>) {
+    let (n, d) = sizes.w1;
+    let (n64, d64) = (n as u64, d as u64);
+    println!("## 1. First sync, no-change run, churn: {n} contacts to {d} destinations\n");
+    println!(
+        "Google backend against the emulator (concurrency 8, the default; per-user quotas \
+         lifted: this workload counts requests). `source@example.com` keeps N = {n} contacts in \
+         \"Shared\", copied to the D = {d} users of /Dest. Each run opens its backend afresh, as \
+         a command does: a plan + apply is `contact-sync apply`, a plan alone `contact-sync \
+         plan` (without the writer lease, which costs a few requests of the state user per \
+         apply). The inventory (contact groups of the state user, admin@example.com) is counted \
+         apart: 1 group list per plan, and its own group writes on apply.\n"
+    );
+    let e = Emulated::start(&tenant::synthetic(n, d), lifted(), 8);
+    let none: Vec<u64> = vec![0; d];
+    let full: Vec<u64> = vec![n64; d];
+
+    // First sync.
+    let first = run(&e, true).await;
+    let mut bound = read_bound(n64, &none);
+    bound.add(CREATE_GROUP, d64, format!("D = {d}: a target group per destination"));
+    let batches = n64.div_ceil(CREATE_BATCH);
+    bound.add(BATCH_CREATE, d64 * batches, format!("D × ceil(N/200) = {d} × {batches}"));
+    let tb = token_bound(d64 + 1);
+    summary.push(report("1", "First sync (plan + apply)", &first, &bound, (tb.0, &tb.1)));
+    assert_eq!(first.plan.summary.create, d * (n + 1));
+
+    // An immediate no-change run.
+    let again = run(&e, true).await;
+    assert_empty(&again, "the run after the first sync");
+    assert_eq!(again.counts.writes(), 0, "a no-change run writes nothing: {:?}", again.counts);
+    let bound = read_bound(n64, &full);
+    summary.push(report("1", "No-change run (plan + apply)", &again, &bound, (tb.0, &tb.1)));
+
+    // Churn, made through the API as the Contacts app would (not counted).
+    let edited = n * 5 / 100;
+    let moved = (n / 100).max(1);
+    let copies = d * n * 2 / 100;
+    println!(
+        "Churn, made between the runs through the API as the Contacts app would (not counted): \
+         at the source, {edited} contacts (5 %) get a new phone number, {moved} (1 %) are deleted \
+         and {moved} new ones added to \"Shared\"; at the destinations, {copies} copies (2 % of \
+         D × N, seeded, spread over the destinations, none of a deleted contact) get their \
+         organization's title edited. Per destination the bound is ceil(u_d/200) batch updates, \
+         u_d = the source's edited contacts ∪ the copies edited there (edited copies are reverted \
+         by update), ceil(added/200) batch creates and ceil(deleted/500) batch deletes.\n"
+    );
+    let (input, user) = e.backend(false);
+    drop(input);
+    let mut rng = Seeded(0x5EED);
+    let changed = rng.pick(edited, n, &BTreeSet::new());
+    let deleted = rng.pick(moved, n, &changed);
+    let at_source = user.contacts(SOURCE).await.expect("the source's contacts");
+    let by_index: BTreeMap<usize, &Contact> =
+        at_source.iter().filter_map(|c| Some((index_of(c)?, c))).collect();
+    let updates = changed
+        .iter()
+        .map(|i| {
+            let c = by_index[i];
+            let mut fields = contact_sync::model::PersonFields::new();
+            fields.insert(
+                "phoneNumbers".into(),
+                json!([{ "value": format!("+1 555 9{i:04}"), "type": "work" }]),
+            );
+            ContactUpdate {
+                resource_name: c.resource_name.clone(),
+                etag: c.etag.clone(),
+                fields,
+                update_mask: vec!["phoneNumbers".into()],
+                client_data: c.client_data.clone(),
+            }
+        })
+        .collect();
+    user.update_contacts(SOURCE, updates).await.expect("edits at the source");
+    let gone = deleted.iter().map(|i| by_index[i].resource_name.clone()).collect();
+    user.delete_contacts(SOURCE, gone).await.expect("deletes at the source");
+    let shared = user.contact_groups(SOURCE).await.expect("the source's groups");
+    let shared = shared.into_iter().find(|g| g.name == "Shared").expect("Shared").resource_name;
+    let extra = tenant::synthetic(n + moved, 0).users[1].contacts[n..].to_vec();
+    let added: Vec<NewContact> = extra
+        .into_iter()
+        .map(|c| NewContact {
+            fields: c.fields.into_iter().collect(),
+            memberships: vec![shared.clone()],
+            client_data: Vec::new(),
+        })
+        .collect();
+    user.create_contacts(SOURCE, added).await.expect("new contacts at the source");
+    let mut at: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+    let mut picked = 0;
+    while picked < copies {
+        let (dest, i) = (rng.below(d), rng.below(n));
+        if !deleted.contains(&i) && at.entry(dest).or_default().insert(i) {
+            picked += 1;
+        }
+    }
+    for (dest, indices) in &at {
+        let address = format!("d{dest:03}@example.com");
+        let have = user.contacts(&address).await.expect("a destination's contacts");
+        let updates = have
+            .iter()
+            .filter(|c| index_of(c).is_some_and(|i| indices.contains(&i)))
+            .map(|c| {
+                let mut fields = contact_sync::model::PersonFields::new();
+                fields.insert(
+                    "organizations".into(),
+                    json!([{ "name": "Partner Inc", "title": "Buyer (edited here)" }]),
+                );
+                ContactUpdate {
+                    resource_name: c.resource_name.clone(),
+                    etag: c.etag.clone(),
+                    fields,
+                    update_mask: vec!["organizations".into()],
+                    client_data: c.client_data.clone(),
+                }
+            })
+            .collect::<Vec<_>>();
+        assert_eq!(updates.len(), indices.len());
+        user.update_contacts(&address, updates).await.expect("edits at a destination");
+    }
+    drop(user);
+
+    let churn = run(&e, true).await;
+    let n_after = n64; // as many added as deleted
+    let mut bound = read_bound(n_after, &full);
+    let mut update_batches = 0;
+    let mut u_max = 0;
+    for dest in 0..d {
+        let u = changed.union(at.get(&dest).unwrap_or(&BTreeSet::new())).count() as u64;
+        u_max = u_max.max(u);
+        update_batches += u.div_ceil(UPDATE_BATCH);
+    }
+    bound.add(
+        BATCH_UPDATE,
+        update_batches,
+        format!("Σ ceil(u_d/200), u_d ≤ {u_max}: changed at the source ∪ edited at d"),
+    );
+    let (m, m64) = (moved, moved as u64);
+    bound.add(BATCH_CREATE, d64 * m64.div_ceil(CREATE_BATCH), format!("D × ceil({m}/200)"));
+    bound.add(BATCH_DELETE, d64 * m64.div_ceil(DELETE_BATCH), format!("D × ceil({m}/500)"));
+    let expected_updates: usize =
+        (0..d).map(|dest| changed.union(at.get(&dest).unwrap_or(&BTreeSet::new())).count()).sum();
+    assert_eq!(churn.plan.summary.update, expected_updates, "{}", text(&churn.plan));
+    assert_eq!(churn.plan.summary.create, d * m);
+    assert_eq!(churn.plan.summary.delete, d * m);
+    summary.push(report("1", "Churn run (plan + apply)", &churn, &bound, (tb.0, &tb.1)));
+
+    let last = run(&e, false).await;
+    assert_empty(&last, "the plan after the churn run");
+    let bound = read_bound(n_after, &full);
+    summary.push(report("1", "Final plan", &last, &bound, (tb.0, &tb.1)));
+}
+
+// ---------------------------------------------------------------------------
+// Workload 2
+
+async fn workload_2(sizes: &Sizes, summary: &mut Vec<Row>) {
+    let (users, n, d) = sizes.w2;
+    let small_users = d + 2;
+    println!(
+        "## 2. A no-change run in a {users}-user tenant against a {small_users}-user one: one \
+         sync of {n} contacts to {d} users\n"
+    );
+    println!(
+        "The same sync (source, {d} destinations in /Dest, admin@example.com) in two tenants: \
+         the large one has {} more users in /Other that no sync selects. Each converges first \
+         (a full scan: no inventory yet), then a no-change plan (`contact-sync plan`) and a \
+         no-change apply (`contact-sync apply`: plan + apply) are counted. Concurrency 8, quotas \
+         lifted. Target: the large tenant's reads ≤ 1.1 × the small tenant's reads without the \
+         inventory + 1 (the inventory's read); token grants ≤ users touched + 2; no writes.\n",
+        users - small_users
+    );
+    let mut figures = Vec::new();
+    for total in [small_users, users] {
+        let mut t = tenant::synthetic(n, d);
+        t.users.extend((0..total - small_users).map(|i| TenantUser {
+            primary_email: format!("other{i:05}@example.com"),
+            org_unit_path: "/Other".into(),
+            ..TenantUser::default()
+        }));
+        let e = Emulated::start(&t, lifted(), 8);
+        let first = run(&e, true).await;
+        assert!(first.plan.survey.full);
+        println!(
+            "{total}-user tenant, first converge (full scan): {} reads, {} writes, {} token \
+             grants, {}.\n",
+            first.counts.reads(),
+            first.counts.writes(),
+            first.counts.tokens(),
+            secs(first.time())
+        );
+        let bound = read_bound(n as u64, &vec![n as u64; d]);
+        let tb = token_bound(d as u64 + 1);
+        let plan = run(&e, false).await;
+        assert_empty(&plan, "the no-change plan");
+        let title = format!("{total}-user tenant: no-change plan");
+        summary.push(report("2", &title, &plan, &bound, (tb.0, &tb.1)));
+        let applied = run(&e, true).await;
+        assert_empty(&applied, "the no-change apply");
+        assert_eq!(applied.counts.writes(), 0, "a no-change apply writes nothing");
+        let title = format!("{total}-user tenant: no-change apply");
+        summary.push(report("2", &title, &applied, &bound, (tb.0, &tb.1)));
+        figures.push((total, [plan, applied], bound.reads(), tb.0));
+    }
+    println!("### Large against small\n");
+    println!(
+        "| run | tenant | reads | of which inventory | writes | token grants | read bound | \
+         target (large) | within target |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---|");
+    let small = &figures[0];
+    for (i, what) in ["no-change plan", "no-change apply"].iter().enumerate() {
+        let s = &small.1[i];
+        let target = 1.1 * (s.counts.reads() - s.inventory.reads()) as f64 + 1.0;
+        for f in &figures {
+            let p = &f.1[i];
+            let large = f.0 != small.0;
+            println!(
+                "| {what} | {} users | {} | {} | {} | {} (bound {}) | {} | {} | {} |",
+                f.0,
+                p.counts.reads(),
+                p.inventory.reads(),
+                p.counts.writes(),
+                p.counts.tokens(),
+                f.3,
+                f.2,
+                if large { format!("{target:.1}") } else { String::new() },
+                if !large {
+                    String::new()
+                } else if p.counts.reads() as f64 <= target && p.counts.tokens() <= f.3 {
+                    "yes".into()
+                } else {
+                    "**no**".into()
+                }
+            );
+        }
+    }
+    println!();
+}
+
+// ---------------------------------------------------------------------------
+// Workload 3
+
+async fn workload_3(sizes: &Sizes, summary: &mut Vec<Row>) {
+    let (n, ref ds, c, window) = sizes.w3;
+    let limits = Limits { window, ..Limits::default() };
+    let n64 = n as u64;
+    let batches = n64.div_ceil(CREATE_BATCH);
+    let per_window = WRITE_UNITS / BATCH_COST;
+    let windows = batches.div_ceil(per_window);
+    let naive_windows = n64.div_ceil(WRITE_UNITS);
+    let w = window.as_secs_f64();
+    println!(
+        "## 3. Time to converge under Google's per-user quotas: a first sync of {n} contacts\n"
+    );
+    println!(
+        "Google's default per-user quotas ({} critical write units, {} delete and group write \
+         units, {} critical reads, {} group reads per window) with the window compressed from \
+         60 s to {w} s (not 1 s: the client and the emulator share this machine's cores, and C \
+         users' first batches take several seconds to send, so a 1 s window would never fill \
+         and the figure would measure the machine, not the quotas); concurrency C = {c} (the most a Workspace allows); default retries \
+         (a 429 waits the server's `Retry-After`). A user needs ceil(N/200) = {batches} batch \
+         creates of 6 units each, {per_window} per window, so W = ceil({batches}/{per_window}) = \
+         {windows} windows; its writes are sequential, users proceed in parallel, C at a time. \
+         Bound on time: ceil(D/C) × (W − 1) × window — it assumes requests take no time, \
+         reads never wait, and each wave of C users starts as the previous one ends. The naive \
+         way, one create per contact (1 unit each, 30 per window): D × N + D requests and \
+         ceil(D/C) × (ceil(N/30) − 1) windows = ceil(D/C) × {} windows (the same rule: the last \
+         window is not waited out). Requests: bound = the reads of workload 1 + D group creates \
+         + D × {batches} batch creates; answers 429 are extra requests. 800 destinations \
+         (`--w3 50,200,800`) are left out of the default run: at 960,000 contacts the \
+         emulator rewrites a file of over 500 MB each time it saves, under its store's lock, \
+         and that, not the client, sets the time.\n",
+        limits.critical_write,
+        limits.delete_and_group_write,
+        limits.critical_read,
+        limits.group_read,
+        naive_windows - 1
+    );
+    let mut rows = Vec::new();
+    for &d in ds {
+        let d64 = d as u64;
+        let e = Emulated::start(&tenant::synthetic(n, d), limits.clone(), c);
+        let phase = run(&e, true).await;
+        assert_eq!(phase.plan.summary.create, d * (n + 1));
+        let mut bound = read_bound(n64, &vec![0; d]);
+        bound.add(CREATE_GROUP, d64, format!("D = {d}"));
+        bound.add(BATCH_CREATE, d64 * batches, format!("D × ceil(N/200) = {d} × {batches}"));
+        let waves = d64.div_ceil(c as u64);
+        let time_bound = waves as f64 * (windows - 1) as f64 * w;
+        let naive_time = waves as f64 * (naive_windows - 1) as f64 * w;
+        let naive_requests = d64 * n64 + d64;
+        let tb = token_bound(d64 + 1);
+        let title = format!("First sync to {d} destinations under quotas");
+        let mut row = report("3", &title, &phase, &bound, (tb.0, &tb.1));
+        row.time_bound = format!("{time_bound:.1} s");
+        row.time_ratio = ratio_f(phase.time().as_secs_f64(), time_bound);
+        summary.push(row);
+        if std::env::var_os("CS_EXPERIMENT").is_some() {
+            for wait in [0u64, 0, 1000, 1000, 3000] {
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                let p = run(&e, false).await;
+                let q = run(&e, true).await;
+                eprintln!(
+                    "after {wait} ms: plan {:?}, plan+apply {:?} {:?}",
+                    p.plan_time, q.plan_time, q.apply_time
+                );
+            }
+        }
+        let last = run(&e, false).await;
+        assert_empty(&last, "the plan after the first sync under quotas");
+        rows.push((d, phase, bound.total(), time_bound, naive_requests, naive_time, waves));
+    }
+    println!("### Time against the bound and the naive way\n");
+    println!(
+        "| D | requests | of which 429 | bound | ratio | time (plan + apply) | time bound | \
+         ratio | naive requests | naive time | at a 60 s window: bound | naive |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let scale = 60.0 / w;
+    for (d, phase, bound, time_bound, naive_requests, naive_time, _) in &rows {
+        let took = phase.time().as_secs_f64();
+        println!(
+            "| {d} | {} | {} | {bound} | {} | {took:.1} s | {time_bound:.1} s | {} | {naive_requests} | {naive_time:.0} s | {} | {} |",
+            phase.counts.requests(),
+            phase.counts.sum(|_, s| s == 429),
+            ratio(phase.counts.requests(), *bound),
+            ratio_f(took, *time_bound),
+            minutes(time_bound * scale),
+            minutes(naive_time * scale),
+        );
+    }
+    println!();
+}
+
+fn ratio_f(x: f64, bound: f64) -> String {
+    if bound == 0.0 { "∞".into() } else { format!("{:.2}", x / bound) }
+}
+
+fn minutes(s: f64) -> String {
+    if s >= 3600.0 { format!("{:.1} h", s / 3600.0) } else { format!("{:.0} min", s / 60.0) }
+}
+
+// ---------------------------------------------------------------------------
+// Workload 4
+
+/// One size of workload 4, in a process of its own: loads the manifests in `dir`,
+/// plans on the local backend, and prints its figures as one JSON line.
+fn child(dir: &Path) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
+    let rt = rt.expect("a runtime");
+    let cpu = cpu_ms();
+    let t = Instant::now();
+    let options = LoadOptions { paths: vec![dir.join("manifests")], ..LoadOptions::default() };
+    let (input, target) = input::load(&options).expect("the manifests load");
+    let backend = target.open_read_only().expect("the tenant file");
+    let plan = rt.block_on(reader::plan(backend.as_ref(), &input)).expect("the plan");
+    let wall = t.elapsed();
+    let cpu = cpu_ms() - cpu;
+    let out = json!({
+        "wall_ms": wall.as_secs_f64() * 1e3,
+        "cpu_ms": cpu,
+        "vmhwm_kb": status_kb("VmHWM"),
+        "creates": plan.summary.create,
+    });
+    println!("{out}");
+}
+
+/// CPU time of this process (user + system), from /proc/self/stat, in
+/// milliseconds (Linux reports it in ticks of 1/100 s).
+fn cpu_ms() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<u64> = after.split_whitespace().map(|f| f.parse().unwrap_or(0)).collect();
+    // utime and stime are the 14th and 15th fields; `after` starts at the 3rd.
+    (fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0)) * 10
+}
+
+/// A `kB` line of /proc/self/status.
+fn status_kb(key: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn load_average() -> String {
+    let avg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    avg.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+fn workload_4(sizes: &Sizes, summary: &mut Vec<Row>) {
+    let (n, ref ds) = sizes.w4;
+    println!(
+        "## 4. Planning on the local backend: {n} contacts to a growing number of destinations\n"
+    );
+    println!(
+        "A first sync's plan (every copy to create) of the synthetic tenant, on the local \
+         backend, each size in a child process of its own (this binary, run again), which \
+         loads the manifests and the tenant file, plans, and reports its wall time, CPU time \
+         (user + system) and peak resident memory (VmHWM, the whole process). Growth is \
+         against the first size.\n"
+    );
+    println!(
+        "| destinations | changes | wall time | CPU time | peak memory | size × | time × | CPU × \
+         | memory × |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let exe = std::env::current_exe().expect("this binary");
+    let mut first: Option<(f64, f64, f64, f64)> = None;
+    for &d in ds {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        write_local(dir.path(), n, d);
+        let out = std::process::Command::new(&exe)
+            .arg(CHILD)
+            .arg(dir.path())
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .expect("the child runs");
+        assert!(out.status.success(), "the child failed: {}", String::from_utf8_lossy(&out.stdout));
+        let line = String::from_utf8_lossy(&out.stdout);
+        let v: Value = serde_json::from_str(line.trim()).expect("the child's JSON line");
+        let wall = v["wall_ms"].as_f64().unwrap_or_default();
+        let cpu = v["cpu_ms"].as_f64().unwrap_or_default();
+        let mem = v["vmhwm_kb"].as_f64().unwrap_or_default();
+        let creates = v["creates"].as_u64().unwrap_or_default();
+        assert_eq!(creates as usize, d * (n + 1));
+        let base = *first.get_or_insert((d as f64, wall, cpu, mem));
+        let x = |a: f64, b: f64| if b > 0.0 { format!("{:.2}", a / b) } else { "—".into() };
+        println!(
+            "| {d} | {creates} | {:.2} s | {:.2} s | {:.0} MiB | {} | {} | {} | {} |",
+            wall / 1e3,
+            cpu / 1e3,
+            mem / 1024.0,
+            x(d as f64, base.0),
+            x(wall, base.1),
+            x(cpu, base.2),
+            x(mem, base.3)
+        );
+        summary.push(Row {
+            label: format!("4: local plan, {n} contacts to {d} destinations"),
+            requests: "—".into(),
+            bound: "—".into(),
+            ratio: "—".into(),
+            without: "—".into(),
+            time: format!(
+                "{:.2} s (CPU {:.2} s, peak {:.0} MiB)",
+                wall / 1e3,
+                cpu / 1e3,
+                mem / 1024.0
+            ),
+            time_bound: String::new(),
+            time_ratio: String::new(),
+        });
+    }
+    println!();
+}
+
+/// The synthetic tenant on the local backend, in `dir`.
+fn write_local(dir: &Path, n: usize, d: usize) -> PathBuf {
+    let manifests = dir.join("manifests");
+    std::fs::create_dir_all(&manifests).expect("a manifest folder");
+    tenant::write_atomic(&dir.join("tenant.yaml"), &tenant::synthetic(n, d)).expect("the tenant");
+    std::fs::write(manifests.join("sync.yaml"), tenant::SYNTHETIC_SYNC).expect("the sync");
+    std::fs::write(
+        manifests.join("workspace.yaml"),
+        "apiVersion: contact-sync/v1\nkind: Workspace\nmetadata: {name: bench}\nspec: {backend: \
+         local, local: {path: ../tenant.yaml}}\n",
+    )
+    .expect("the workspace");
+    manifests
 }

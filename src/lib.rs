@@ -5,8 +5,9 @@
 //! [`validate`] (schema and semantic checks) → [`input`] (the run's options, the
 //! Workspace resolved, the planner's input) → [`directory`] (who is who: data
 //! only) → [`plan`] (the pure planner that makes every decision, and its
-//! renderings), fed by [`inventory`] (the driver that reads what the planner asks
-//! for, one user at a time) → [`apply`] (executes a plan verbatim, under the writer
+//! renderings), fed by [`reader`] (the driver that reads what the planner asks
+//! for, one user at a time: the users the syncs select and those the inventory in
+//! [`model::inventory`] lists) → [`apply`] (executes a plan verbatim, under the writer
 //! [`lease`] that keeps a second writer out). [`backend`] holds the one trait both
 //! backends implement, the local backend and [`backend::open`]; [`model`] the
 //! domain types they share with the planner; [`google_api`] what the google
