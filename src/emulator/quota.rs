@@ -93,7 +93,9 @@ impl Quotas {
                 format!(
                     "Quota exceeded for quota metric '{bucket:?}' and limit 'per minute per user' of service 'people.googleapis.com' for user {user}."
                 ),
-                left.as_secs().max(1),
+                // Whole seconds, rounded up: a client that waits as told finds
+                // the window turned, not a few hundred milliseconds short of it.
+                left.as_secs_f64().ceil().max(1.0) as u64,
             ));
         }
         entry.1 += cost;

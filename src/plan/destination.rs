@@ -235,12 +235,10 @@ fn update_contact(
         fields = diff(&actual, &want.fields);
         let mut mask = changed_fields(&actual, &want.fields);
         mask.push("clientData".into());
-        let masked = want
-            .fields
-            .iter()
-            .filter(|(k, _)| mask.contains(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        // Every synced field's value, not only the changed ones': a backend may
+        // send updates with different masks in one request under the union of
+        // their masks, and a field named by the mask but absent is cleared.
+        let masked = (*want.fields).clone();
         // Other applications' clientData entries are kept.
         let mut data: Vec<ClientData> = have
             .client_data

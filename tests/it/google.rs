@@ -240,3 +240,20 @@ async fn slow_answers_time_out() {
     assert!(err.contains("no answer within the request timeout"), "{err}");
     assert!(err.contains("2 attempts over"), "the retries are summarised: {err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_of_different_fields_share_one_request() {
+    let seed = Seed::google();
+    seed.converge().await;
+    // Ann edits two copies, each in another field: both are reverted with one
+    // batchUpdateContacts, the other fields of each written back as they were.
+    let ann = ACCOUNTING[0];
+    seed.set_field(ann, "Ada Lovelace", "nicknames", json!([{ "value": "Countess" }])).await;
+    seed.set_field(ann, "Alan Turing", "biographies", json!([{ "value": "Edited by Ann" }])).await;
+    let before = seed.stats().await;
+    seed.converge().await;
+    let after = seed.stats().await;
+    let updates = |s: &Value| count(s, "POST /v1/people:batchUpdateContacts", Some(200));
+    assert_eq!(updates(&after) - updates(&before), 1, "{after:#}");
+    assert_no_duplicates(&seed).await;
+}

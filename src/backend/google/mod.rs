@@ -22,7 +22,7 @@ mod inventory;
 mod lease;
 mod writes;
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -452,18 +452,16 @@ impl Backend for GoogleBackend {
         user: &str,
         updates: Vec<ContactUpdate>,
     ) -> Result<Vec<Contact>> {
-        // One request carries one updateMask: batch the updates that share a mask.
-        let mut by_mask: BTreeMap<String, Vec<ContactUpdate>> = BTreeMap::new();
-        for u in updates {
-            let mut mask = u.update_mask.clone();
-            mask.sort();
-            by_mask.entry(mask.join(",")).or_default().push(u);
-        }
+        // One request carries one updateMask: each batch of 200 goes under the
+        // union of its updates' masks. Every update carries the values of all the
+        // synced fields (the planner's contract), so a field another update of the
+        // batch changes is written back as it is, not cleared.
         let mut updated = Vec::new();
-        for (mask, group) in by_mask {
-            for chunk in group.chunks(UPDATE_BATCH) {
-                updated.extend(self.update_batch(user, &mask, chunk.to_vec()).await?);
-            }
+        for chunk in updates.chunks(UPDATE_BATCH) {
+            let mask: BTreeSet<&str> =
+                chunk.iter().flat_map(|u| u.update_mask.iter().map(String::as_str)).collect();
+            let mask = mask.into_iter().collect::<Vec<_>>().join(",");
+            updated.extend(self.update_batch(user, &mask, chunk.to_vec()).await?);
         }
         Ok(updated)
     }

@@ -306,10 +306,17 @@ impl GoogleBackend {
         mask: &str,
         chunk: &[ContactUpdate],
     ) -> Result<Value, Failure> {
+        let masked: std::collections::HashSet<&str> = mask.split(',').collect();
         let contacts: serde_json::Map<String, Value> = chunk
             .iter()
             .map(|u| {
-                let mut person = person_json(&u.fields, &u.client_data);
+                let fields: PersonFields = u
+                    .fields
+                    .iter()
+                    .filter(|(k, _)| masked.contains(k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                let mut person = person_json(&fields, &u.client_data);
                 person.insert("etag".into(), u.etag.clone().into());
                 (u.resource_name.clone(), Value::Object(person))
             })
