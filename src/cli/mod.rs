@@ -108,8 +108,9 @@ pub struct EmulatorArgs {
     /// The tenant to serve: a local workspace file, or a tenant database (a path
     /// ending in .db, .sqlite or .sqlite3). A workspace file is served from a
     /// database beside it (.NAME.db, kept for the next start unless the file is
-    /// edited meanwhile) and written back when the emulator stops; edits made to
-    /// it while the emulator runs are loaded.
+    /// edited meanwhile) and written back when the emulator stops. Edits made to
+    /// it while the emulator runs are loaded, unless that would drop writes not
+    /// yet written back.
     #[arg(long, value_name = "WORKSPACE.yaml")]
     pub data: PathBuf,
     /// Do not serve: write the tenant as the emulator would serve it (with the
