@@ -236,10 +236,6 @@ impl LocalBackend {
         }
         let (file_hash, tenant) = read_yaml(path)?;
         let store = Store::create_file(&db_path, tenant, &Origin::text(file_stamp, &file_hash))?;
-        if let Ok(meta) = std::fs::metadata(&target) {
-            // No wider access to the contact data than the file it mirrors.
-            let _ = std::fs::set_permissions(&db_path, meta.permissions());
-        }
         Ok(Self::with(path, Kind::Mirrored, store, file_hash, file_stamp))
     }
 

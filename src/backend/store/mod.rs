@@ -86,7 +86,8 @@ impl Store {
     }
 
     /// Creates the tenant database at `path` holding `tenant`, replacing whatever
-    /// is there, and records `origin` (see [`Store::origin`]). The data goes in
+    /// is there, and records `origin` (see [`Store::origin`]). The file is readable
+    /// by its owner only. The data goes in
     /// one transaction: a process killed half-way leaves a database that
     /// [`Store::open_file`] refuses, never half a tenant.
     pub fn create_file(path: &Path, tenant: TenantFile, origin: &str) -> Result<Self> {
@@ -94,6 +95,13 @@ impl Store {
         for file in [path.to_path_buf(), sidecar(path, "-wal"), sidecar(path, "-shm")] {
             remove_if_there(&file).map_err(|e| fail(e.to_string()))?;
         }
+        // Contact data, readable by its owner only; SQLite gives its `-wal` and
+        // `-shm` files the database file's mode.
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(path).map_err(|e| fail(e.to_string()))?;
         let db = Connection::open(path).map_err(|e| fail(e.to_string()))?;
         configure(&db).map_err(|e| fail(e.to_string()))?;
         let mut store = Self { db, path: Some(path.to_path_buf()), dirty: false };
@@ -1059,6 +1067,12 @@ future: { anything: 1 }
         let copy = dir.path().join("copy.db");
         Store::write_file(&copy, exported.clone()).unwrap();
         assert_eq!(Store::open_file(&copy).unwrap().tenant().unwrap(), exported);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "contact data readable by others");
+        }
         let names: Vec<_> =
             std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert!(!names.iter().any(|n| n.to_string_lossy().contains("tmp")), "{names:?}");
