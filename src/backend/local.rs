@@ -6,6 +6,13 @@
 //! overwritten), writes a temporary file, flushes it and renames it into place.
 //! Any failure leaves the previous file untouched.
 //!
+//! Two other ways to keep the tenant share the rest. The emulator's
+//! ([`LocalBackend::open_mirrored`]) keeps the store in a database file beside the
+//! YAML file, so that its writes are durable as they are answered and a restart
+//! finds them, and writes the YAML file back by the same `commit`. A workspace path
+//! ending in `.db` or `.sqlite` names a tenant database, written as it goes, with
+//! no YAML file at all: for a tenant too large to parse and rewrite whole.
+//!
 //! The same lock is the writer lease: `apply` takes it before it reads the tenant
 //! and keeps it until its writes are committed, recording who holds it in the lock
 //! file so that a second writer can say whom it waits for. The operating system
@@ -240,18 +247,18 @@ impl LocalBackend {
     }
 
     /// The tenant at `path` as [`LocalBackend::open_mirrored`] would serve it, without
-    /// creating or changing anything: a tenant database as it is; a YAML file's
+    /// creating or changing any file: a tenant database as it is; a YAML file's
     /// mirror database when it holds the file as it is now (with the writes made
-    /// since); else the file itself.
-    pub fn read_tenant(path: &Path) -> Result<tenant::TenantFile, OpenError> {
+    /// since); else the file itself, read into memory.
+    pub fn served(path: &Path) -> Result<Store, OpenError> {
         if is_database(path) {
-            return Ok(Store::open_file(path)?.tenant()?);
+            return Ok(Store::open_file(path)?);
         }
         let target = crate::fsutil::resolve(path).unwrap_or_else(|_| path.to_path_buf());
         if let Mirror::Current(store, _) = mirror(path, &mirror_path(&target), stamp(path))? {
-            return Ok(store.tenant()?);
+            return Ok(store);
         }
-        Ok(Store::new(read_yaml(path)?.1).tenant()?)
+        Ok(Store::new(read_yaml(path)?.1))
     }
 
     fn with(
@@ -355,9 +362,8 @@ impl LocalBackend {
                 self.path.display()
             )));
         }
-        let written = tenant::write_atomic(&self.target, &state.store.tenant()?)
-            .map_err(|e| store_err("cannot write", e))?;
-        state.file_hash = short_hash(&[&written]);
+        state.file_hash =
+            state.store.write_yaml(&self.target).map_err(|e| store_err("cannot write", e))?;
         state.file_stamp = stamp(&self.path);
         let origin = Origin::text(state.file_stamp, &state.file_hash);
         state.store.mark_clean(&origin)?;
@@ -717,6 +723,14 @@ future: { anything: 1 }
         // The next start finds the file as it was, and serves the write.
         let backend = LocalBackend::open_mirrored(&path).unwrap();
         assert!(group_names(&backend, "ann@example.com").contains(&"Synced".to_owned()));
+        // A copy of what it serves, as a database, from the mirror.
+        let copy = dir.path().join("copy.db");
+        LocalBackend::served(&path).unwrap().write_database(&copy).unwrap();
+        let copied = LocalBackend::open(&copy).unwrap();
+        assert_eq!(
+            copied.with_store(|s| s.tenant().unwrap()),
+            backend.with_store(|s| s.tenant().unwrap())
+        );
         // An edit of the file while it serves is picked up once written back…
         backend.commit().await.unwrap();
         assert!(std::fs::read_to_string(&path).unwrap().contains("name: Synced"));
@@ -734,7 +748,7 @@ future: { anything: 1 }
         assert_eq!(group_names(&backend, "ann@example.com")[2..], ["Friends"]);
         // The file as exported equals the file as loaded, ids assigned.
         assert_eq!(
-            LocalBackend::read_tenant(&path).unwrap(),
+            LocalBackend::served(&path).unwrap().tenant().unwrap(),
             Store::new(tenant::parse(&path, TENANT.into()).unwrap()).tenant().unwrap()
         );
     }
@@ -744,7 +758,7 @@ future: { anything: 1 }
         let dir = tempfile::tempdir().unwrap();
         let yaml = write(dir.path(), TENANT);
         let db = dir.path().join("tenant.db");
-        Store::write_file(&db, LocalBackend::read_tenant(&yaml).unwrap()).unwrap();
+        LocalBackend::served(&yaml).unwrap().write_database(&db).unwrap();
         let backend = LocalBackend::open(&db).unwrap();
         backend.try_lease("test", Duration::from_secs(60)).await.unwrap();
         backend.create_group("ann@example.com", "Synced", vec![]).await.unwrap();

@@ -148,12 +148,13 @@ pub fn load(config: Config) -> Result<Loaded, Error> {
 /// database when `out` ends in `.db`, `.sqlite` or `.sqlite3`, else a workspace
 /// file. Changes nothing else; `out` is replaced atomically.
 pub fn export(data: &std::path::Path, out: &std::path::Path) -> Result<(), Error> {
-    use crate::backend::{local, store::Store, tenant};
-    let served = local::LocalBackend::read_tenant(data)?;
+    use crate::backend::local;
+    let served = local::LocalBackend::served(data)?;
     if local::is_database(out) {
-        Store::write_file(out, served).map_err(local::OpenError::Store)?;
+        served.write_database(out).map_err(local::OpenError::Store)?;
     } else {
-        tenant::write_atomic(out, &served)
+        served
+            .write_yaml(out)
             .map_err(|source| Error::Export { path: out.to_path_buf(), source })?;
     }
     Ok(())

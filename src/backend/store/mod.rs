@@ -109,10 +109,17 @@ impl Store {
         Ok(store)
     }
 
-    /// Writes `tenant` as a new tenant database at `path`, atomically: it is built
-    /// beside it under a temporary name and renamed into place, so a process killed
-    /// half-way leaves whatever was at `path` before.
+    /// Writes `tenant` as a new tenant database at `path`, atomically (see
+    /// [`Store::write_database`]).
     pub fn write_file(path: &Path, tenant: TenantFile) -> Result<()> {
+        Self::new(tenant).write_database(path)
+    }
+
+    /// Writes a copy of the store to `path` as a tenant database, atomically: it is
+    /// built beside it under a temporary name, synced and renamed into place, so a
+    /// process killed half-way leaves whatever was at `path` before. Readable by
+    /// its owner only.
+    pub fn write_database(&self, path: &Path) -> Result<()> {
         let fail = |e: &dyn std::fmt::Display| {
             Error::Store(format!("cannot write {}: {e}; it was left as it was", path.display()))
         };
@@ -120,23 +127,40 @@ impl Store {
             path.file_name().and_then(|n| n.to_str()).ok_or_else(|| fail(&"no file name"))?;
         let temp =
             path.with_file_name(format!(".{name}.contact-sync-tmp.{:016x}", rand::random::<u64>()));
-        let built = Self::create_file(&temp, tenant, "").and_then(|store| {
-            // One file, no write-ahead log beside it, before it is renamed.
-            store.db.pragma_update(None, "journal_mode", "DELETE").map_err(db)?;
-            store.db.close().map_err(|(_, e)| db(e))
-        });
-        let renamed = built.and_then(|()| {
+        let copied = (|| {
+            // VACUUM INTO wants an empty file or none; an empty one keeps its mode.
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            options.open(&temp).map_err(|e| fail(&e))?;
+            let target = temp.to_str().ok_or_else(|| fail(&"the path is not UTF-8"))?;
+            self.db.execute("VACUUM INTO ?1", [target]).map_err(|e| fail(&e))?;
+            std::fs::File::open(&temp).and_then(|f| f.sync_all()).map_err(|e| fail(&e))?;
             for file in [sidecar(path, "-wal"), sidecar(path, "-shm")] {
                 remove_if_there(&file).map_err(|e| fail(&e))?;
             }
             std::fs::rename(&temp, path).map_err(|e| fail(&e))
-        });
-        if renamed.is_err() {
-            for file in [temp.clone(), sidecar(&temp, "-wal"), sidecar(&temp, "-shm")] {
-                let _ = std::fs::remove_file(file);
-            }
+        })();
+        if copied.is_err() {
+            let _ = std::fs::remove_file(&temp);
         }
-        renamed
+        copied
+    }
+
+    /// Writes the tenant to `path` as a workspace file, atomically and user by
+    /// user, never holding the whole tenant or its text (see
+    /// [`super::tenant::write_atomic_streamed`]). Returns the text's hash.
+    pub fn write_yaml(&self, path: &Path) -> std::io::Result<String> {
+        let io = std::io::Error::other;
+        let tx = self.db.unchecked_transaction().map_err(io)?;
+        let head = schema::head(&tx).map_err(io)?;
+        let mut rows = tx.prepare("SELECT id, body FROM users ORDER BY id").map_err(io)?;
+        let users = rows
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .map_err(io)?
+            .map(|row| row.and_then(|(id, body)| schema::user(&tx, id, &body)).map_err(io));
+        super::tenant::write_atomic_streamed(path, &head, users)
     }
 
     /// The database file, if the store is not in memory.
@@ -331,8 +355,7 @@ impl Store {
                     g.name.clone()
                 }
             };
-            let members = schema::members_named(db, id, &name).map_err(db_err)?;
-            Ok(members.into_iter().filter_map(|(_, c)| c.resource_name).collect())
+            schema::member_names(db, id, &name).map_err(db_err)
         })
     }
 

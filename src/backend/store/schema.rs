@@ -115,23 +115,33 @@ pub(super) fn fill(tx: &Transaction, tenant: TenantFile) -> rusqlite::Result<()>
 
 /// The whole tenant, in the file's order.
 pub(super) fn export(db: &Connection) -> rusqlite::Result<TenantFile> {
-    let domains: Vec<String> = from_json(&meta(db, "domains")?.unwrap_or_else(|| "[]".into()))?;
-    let extra: Map<String, Value> = from_json(&meta(db, "extra")?.unwrap_or_else(|| "{}".into()))?;
-    let mut users = Vec::new();
+    let mut tenant = head(db)?;
     let mut rows = db.prepare("SELECT id, body FROM users ORDER BY id")?;
     for row in rows.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
         let (id, body) = row?;
-        let mut user: TenantUser = from_json(&body)?;
-        user.contact_groups = groups_of(db, id)?.into_iter().map(|(_, g)| g).collect();
-        user.contacts = contacts_of(db, id, None)?.into_iter().map(|(_, c)| c).collect();
-        users.push(user);
+        tenant.users.push(user(db, id, &body)?);
     }
+    Ok(tenant)
+}
+
+/// The tenant without its users.
+pub(super) fn head(db: &Connection) -> rusqlite::Result<TenantFile> {
+    let domains: Vec<String> = from_json(&meta(db, "domains")?.unwrap_or_else(|| "[]".into()))?;
+    let extra: Map<String, Value> = from_json(&meta(db, "extra")?.unwrap_or_else(|| "{}".into()))?;
     let mut groups = Vec::new();
     let mut rows = db.prepare("SELECT body FROM groups ORDER BY id")?;
     for body in rows.query_map([], |r| r.get::<_, String>(0))? {
         groups.push(from_json::<TenantGroup>(&body?)?);
     }
-    Ok(TenantFile { domains, users, groups, extra })
+    Ok(TenantFile { domains, users: Vec::new(), groups, extra })
+}
+
+/// The user in row `id`, whose body is `body`, with its contact groups and contacts.
+pub(super) fn user(db: &Connection, id: i64, body: &str) -> rusqlite::Result<TenantUser> {
+    let mut user: TenantUser = from_json(body)?;
+    user.contact_groups = groups_of(db, id)?.into_iter().map(|(_, g)| g).collect();
+    user.contacts = contacts_of(db, id, None)?.into_iter().map(|(_, c)| c).collect();
+    Ok(user)
 }
 
 /// A contact group as a row.
@@ -271,6 +281,20 @@ pub(super) fn members_named(
          WHERE m.user = ?1 AND m.group_name = ?2 ORDER BY m.contact",
     )?;
     stmt.query_map(params![user, group_name], contact_row)?.collect()
+}
+
+/// Resource names of the contacts of a user that belong to the group the file
+/// calls `group_name`, in order.
+pub(super) fn member_names(
+    db: &Connection,
+    user: i64,
+    group_name: &str,
+) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = db.prepare_cached(
+        "SELECT c.resource_name FROM memberships m JOIN contacts c ON c.id = m.contact \
+         WHERE m.user = ?1 AND m.group_name = ?2 ORDER BY m.contact",
+    )?;
+    stmt.query_map(params![user, group_name], |r| r.get(0))?.collect()
 }
 
 /// A contact's row body: the file's contact without `resourceName` and `etag`
