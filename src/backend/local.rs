@@ -6,6 +6,13 @@
 //! overwritten), writes a temporary file, flushes it and renames it into place.
 //! Any failure leaves the previous file untouched.
 //!
+//! Two other ways to keep the tenant share the rest. The emulator's
+//! ([`LocalBackend::open_mirrored`]) keeps the store in a database file beside the
+//! YAML file, so that its writes are durable as they are answered and a restart
+//! finds them, and writes the YAML file back by the same `commit`. A workspace path
+//! ending in `.db` or `.sqlite` names a tenant database, written as it goes, with
+//! no YAML file at all: for a tenant too large to parse and rewrite whole.
+//!
 //! The same lock is the writer lease: `apply` takes it before it reads the tenant
 //! and keeps it until its writes are committed, recording who holds it in the lock
 //! file so that a second writer can say whom it waits for. The operating system
@@ -32,16 +39,32 @@ use super::{
 use crate::diagnostic::Diagnostic;
 use crate::model::{ClientData, Contact, ContactGroup, DirectoryUser, short_hash};
 
-/// A tenant kept in a local YAML file.
+/// A tenant kept in a local YAML file (or in a tenant database).
 #[derive(Debug)]
 pub struct LocalBackend {
     /// The path as given, for messages.
     path: PathBuf,
     /// The file it stands for, symbolic links followed: what is written and locked.
     target: PathBuf,
+    /// How the tenant is kept.
+    kind: Kind,
     state: Mutex<State>,
     /// The lock file, locked, while this process holds the writer lease.
     lease: Mutex<Option<File>>,
+}
+
+/// How the local backend keeps its tenant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// The YAML file, read into a database in memory and written back by commit:
+    /// an apply's writes reach the file all at once or not at all.
+    Yaml,
+    /// The YAML file, mirrored in a database file beside it (the emulator's): each
+    /// write is durable once made, and the YAML file is written back by commit.
+    Mirrored,
+    /// A tenant database, named by the workspace path itself (`.db`, `.sqlite`):
+    /// each write is durable once made; there is no YAML file.
+    Database,
 }
 
 /// How long a commit without the lease waits for another process's lock.
@@ -50,16 +73,57 @@ const COMMIT_LOCK_WAIT: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 struct State {
     store: Store,
-    /// Hash of the file's bytes as last read or written.
+    /// Hash of the YAML file's bytes as last read or written.
     file_hash: String,
-    /// Size and modification time of the file as last read or written: while they
-    /// stay the same, the file is taken to be unchanged without reading it.
-    file_stamp: Option<(u64, std::time::SystemTime)>,
+    /// Size and modification time of the YAML file as last read or written: while
+    /// they stay the same, the file is taken to be unchanged without reading it.
+    file_stamp: Option<Stamp>,
+    /// An edit of the YAML file was set aside because of writes not yet written
+    /// back (warned about once).
+    edit_ignored: bool,
 }
 
-fn stamp(path: &Path) -> Option<(u64, std::time::SystemTime)> {
+/// Size and modification time of a file.
+type Stamp = (u64, std::time::SystemTime);
+
+fn stamp(path: &Path) -> Option<Stamp> {
     let meta = std::fs::metadata(path).ok()?;
     Some((meta.len(), meta.modified().ok()?))
+}
+
+/// What a mirrored store records about the YAML file it was seeded from or last
+/// wrote: its stamp and hash, to tell on the next start whether the file was
+/// edited since.
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Origin {
+    len: u64,
+    /// Modification time, nanoseconds since the Unix epoch.
+    modified: u128,
+    hash: String,
+}
+
+impl Origin {
+    fn of(stamp: Option<Stamp>, hash: &str) -> Self {
+        let (len, modified) = stamp.map_or((0, 0), |(len, time)| {
+            (len, time.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()))
+        });
+        Self { len, modified, hash: hash.to_owned() }
+    }
+
+    /// As the store records it.
+    fn text(stamp: Option<Stamp>, hash: &str) -> String {
+        serde_json::to_string(&Self::of(stamp, hash)).unwrap_or_default()
+    }
+
+    fn parse(text: &str) -> Self {
+        serde_json::from_str(text).unwrap_or_default()
+    }
+
+    /// Whether the file has the size and time recorded.
+    fn stamp_matches(&self, stamp: Option<Stamp>) -> bool {
+        let now = Self::of(stamp, "");
+        stamp.is_some() && (now.len, now.modified) == (self.len, self.modified)
+    }
 }
 
 /// Why the workspace file could not be opened.
@@ -71,28 +135,157 @@ pub enum OpenError {
     /// The file has errors; each names its `file:line:col`.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<Diagnostic>),
+    /// The tenant database could not be opened or written.
+    #[error(transparent)]
+    Store(#[from] Error),
+}
+
+/// Whether `path` names a tenant database rather than a YAML file: it ends in
+/// `.db`, `.sqlite` or `.sqlite3`.
+pub fn is_database(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| ["db", "sqlite", "sqlite3"].contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// The database file that mirrors the YAML file `target` (symbolic links
+/// followed): `.<name>.db` beside it, with SQLite's `-wal` and `-shm` files.
+pub fn mirror_path(target: &Path) -> PathBuf {
+    let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("workspace");
+    target.with_file_name(format!(".{name}.db"))
+}
+
+/// Reads and parses a YAML workspace file: (text's hash, tenant).
+fn read_yaml(path: &Path) -> Result<(String, tenant::TenantFile), OpenError> {
+    let text = crate::manifest::load::read_limited(path, crate::manifest::load::MAX_TENANT_BYTES)?;
+    let hash = short_hash(&[&text]);
+    let tenant = tenant::parse(path, text).map_err(OpenError::Invalid)?;
+    Ok((hash, tenant))
+}
+
+/// The mirror database of a YAML file, as found.
+enum Mirror {
+    /// It holds the file as it is now (seeded from it, or written back to it,
+    /// since the file last changed), with the file's hash.
+    Current(Store, String),
+    /// It holds an older version of the file.
+    Stale(Store),
+    /// It cannot be used (not a database, another version).
+    Unusable(Error),
+    /// There is none.
+    Missing,
+}
+
+fn mirror(path: &Path, db_path: &Path, file_stamp: Option<Stamp>) -> Result<Mirror, OpenError> {
+    if !db_path.exists() {
+        return Ok(Mirror::Missing);
+    }
+    let store = match Store::open_file(db_path) {
+        Ok(store) => store,
+        Err(e) => return Ok(Mirror::Unusable(e)),
+    };
+    let origin = Origin::parse(&store.origin()?);
+    if origin.hash.is_empty() {
+        return Ok(Mirror::Stale(store));
+    }
+    if origin.stamp_matches(file_stamp) {
+        return Ok(Mirror::Current(store, origin.hash));
+    }
+    // Touched or copied, perhaps not changed.
+    let text = crate::manifest::load::read_limited(path, crate::manifest::load::MAX_TENANT_BYTES)?;
+    Ok(if short_hash(&[&text]) == origin.hash {
+        Mirror::Current(store, origin.hash)
+    } else {
+        Mirror::Stale(store)
+    })
 }
 
 impl LocalBackend {
-    /// Loads the workspace file at `path`.
+    /// Opens the workspace at `path`: a YAML file, read into memory; or a tenant
+    /// database when the path ends in `.db`, `.sqlite` or `.sqlite3`.
     pub fn open(path: &Path) -> Result<Self, OpenError> {
+        if is_database(path) {
+            let store = Store::open_file(path)?;
+            return Ok(Self::with(path, Kind::Database, store, String::new(), None));
+        }
         let file_stamp = stamp(path);
-        let text =
-            crate::manifest::load::read_limited(path, crate::manifest::load::MAX_TENANT_BYTES)?;
-        let file_hash = short_hash(&[&text]);
-        let tenant = tenant::parse(path, text).map_err(OpenError::Invalid)?;
-        Ok(Self {
-            path: path.to_path_buf(),
-            target: crate::fsutil::resolve(path).unwrap_or_else(|_| path.to_path_buf()),
-            state: Mutex::new(State { store: Store::new(tenant), file_hash, file_stamp }),
-            lease: Mutex::new(None),
-        })
+        let (file_hash, tenant) = read_yaml(path)?;
+        Ok(Self::with(path, Kind::Yaml, Store::new(tenant), file_hash, file_stamp))
     }
 
-    /// Reloads the file if someone else changed it since it was read or written
-    /// (the emulator serves a file people and tests may edit). Returns whether it
-    /// did. Writes not yet committed would be lost, so callers commit first.
+    /// Opens the YAML workspace file at `path` mirrored in a database file beside
+    /// it (see [`mirror_path`]; a database path is opened as it is). The database
+    /// of an earlier run is used again, with every write made since, when the YAML
+    /// file was not edited since that run seeded it or wrote it back; otherwise it
+    /// is seeded afresh from the file.
+    pub fn open_mirrored(path: &Path) -> Result<Self, OpenError> {
+        if is_database(path) {
+            return Self::open(path);
+        }
+        let target = crate::fsutil::resolve(path).unwrap_or_else(|_| path.to_path_buf());
+        let db_path = mirror_path(&target);
+        let file_stamp = stamp(path);
+        match mirror(path, &db_path, file_stamp)? {
+            Mirror::Current(mut store, hash) => {
+                store.set_origin(&Origin::text(file_stamp, &hash))?;
+                return Ok(Self::with(path, Kind::Mirrored, store, hash, file_stamp));
+            }
+            Mirror::Stale(store) if store.is_dirty() => tracing::warn!(
+                "{} was edited since {} last wrote it back: serving the file as it is now; \
+                 the writes made since were not in the file and are dropped",
+                path.display(),
+                db_path.display()
+            ),
+            Mirror::Unusable(e) => {
+                tracing::info!("seeding {} afresh from {}: {e}", db_path.display(), path.display());
+            }
+            Mirror::Stale(_) | Mirror::Missing => {}
+        }
+        let (file_hash, tenant) = read_yaml(path)?;
+        let store = Store::create_file(&db_path, tenant, &Origin::text(file_stamp, &file_hash))?;
+        Ok(Self::with(path, Kind::Mirrored, store, file_hash, file_stamp))
+    }
+
+    /// The tenant at `path` as [`LocalBackend::open_mirrored`] would serve it, without
+    /// creating or changing any file: a tenant database as it is; a YAML file's
+    /// mirror database when it holds the file as it is now (with the writes made
+    /// since); else the file itself, read into memory.
+    pub fn served(path: &Path) -> Result<Store, OpenError> {
+        if is_database(path) {
+            return Ok(Store::open_file(path)?);
+        }
+        let target = crate::fsutil::resolve(path).unwrap_or_else(|_| path.to_path_buf());
+        if let Mirror::Current(store, _) = mirror(path, &mirror_path(&target), stamp(path))? {
+            return Ok(store);
+        }
+        Ok(Store::new(read_yaml(path)?.1))
+    }
+
+    fn with(
+        path: &Path,
+        kind: Kind,
+        store: Store,
+        file_hash: String,
+        file_stamp: Option<Stamp>,
+    ) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            target: crate::fsutil::resolve(path).unwrap_or_else(|_| path.to_path_buf()),
+            kind,
+            state: Mutex::new(State { store, file_hash, file_stamp, edit_ignored: false }),
+            lease: Mutex::new(None),
+        }
+    }
+
+    /// Reloads the YAML file if someone else changed it since it was read or
+    /// written (the emulator serves a file people and tests may edit). Returns
+    /// whether it did. Costs a `stat` while the file is unchanged. An edit made
+    /// while writes are not yet written back is not loaded (that would drop them),
+    /// so callers commit first.
     pub fn reload_if_changed(&self) -> Result<bool, OpenError> {
+        if self.kind == Kind::Database {
+            return Ok(false);
+        }
         // Read under the lock, so a commit in progress is not mistaken for an edit.
         let mut state = self.state.lock().expect("store lock poisoned");
         let file_stamp = stamp(&self.path);
@@ -106,13 +299,30 @@ impl LocalBackend {
         let hash = short_hash(&[&text]);
         if hash == state.file_hash {
             state.file_stamp = file_stamp;
+            if self.kind == Kind::Mirrored {
+                state.store.set_origin(&Origin::text(file_stamp, &hash))?;
+            }
             return Ok(false);
         }
         if state.store.is_dirty() {
+            if !state.edit_ignored {
+                state.edit_ignored = true;
+                tracing::warn!(
+                    "{} was edited while writes to it were not yet written back; the edit is \
+                     not loaded",
+                    self.path.display()
+                );
+            }
             return Ok(false);
         }
         let tenant = tenant::parse(&self.path, text).map_err(OpenError::Invalid)?;
-        *state = State { store: Store::new(tenant), file_hash: hash, file_stamp };
+        match self.kind {
+            Kind::Mirrored => state.store.seed(tenant, &Origin::text(file_stamp, &hash))?,
+            _ => state.store = Store::new(tenant),
+        }
+        state.file_hash = hash;
+        state.file_stamp = file_stamp;
+        state.edit_ignored = false;
         Ok(true)
     }
 
@@ -121,10 +331,11 @@ impl LocalBackend {
         f(&mut self.state.lock().expect("store lock poisoned").store)
     }
 
-    /// Writes the store back to the file if anything changed: under the lock,
-    /// only if the file is still the one that was read, atomically.
+    /// Writes the store back to the YAML file if anything changed: under the lock,
+    /// only if the file is still the one that was read, atomically. A tenant
+    /// database has nothing to write back: its writes are durable as they are made.
     pub fn commit_now(&self) -> Result<()> {
-        if !self.with_store(|s| s.is_dirty()) {
+        if self.kind == Kind::Database || !self.with_store(|s| s.is_dirty()) {
             return Ok(());
         }
         // Under the lease the lock is ours already (a second lock of the same file
@@ -151,11 +362,11 @@ impl LocalBackend {
                 self.path.display()
             )));
         }
-        let written = tenant::write_atomic(&self.target, state.store.tenant())
-            .map_err(|e| store_err("cannot write", e))?;
-        state.file_hash = short_hash(&[&written]);
+        state.file_hash =
+            state.store.write_yaml(&self.target).map_err(|e| store_err("cannot write", e))?;
         state.file_stamp = stamp(&self.path);
-        state.store.mark_clean();
+        let origin = Origin::text(state.file_stamp, &state.file_hash);
+        state.store.mark_clean(&origin)?;
         if let Some(lock) = lock {
             let _ = lock.set_len(0);
         }
@@ -260,15 +471,15 @@ fn record_holder(file: &mut File, holder: &str) {
 #[async_trait]
 impl Backend for LocalBackend {
     async fn user(&self, key: &str) -> Result<Option<DirectoryUser>> {
-        Ok(self.with_store(|s| s.user(key)))
+        self.with_store(|s| s.user(key))
     }
 
     async fn users(&self, scope: UserScope) -> Result<Vec<DirectoryUser>> {
-        Ok(self.with_store(|s| s.users(&scope)))
+        self.with_store(|s| s.users(&scope))
     }
 
     async fn group_members(&self, group: &str) -> Result<Option<Vec<String>>> {
-        Ok(self.with_store(|s| s.group_members(group)))
+        self.with_store(|s| s.group_members(group))
     }
 
     async fn contact_groups(&self, user: &str) -> Result<Vec<ContactGroup>> {
@@ -490,6 +701,74 @@ future: { anything: 1 }
         let again = LocalBackend::open(&link).unwrap();
         let groups = again.contact_groups("ann@example.com").await.unwrap();
         assert!(groups.iter().any(|g| g.name == "Synced"), "{groups:?}");
+    }
+
+    fn group_names(backend: &LocalBackend, user: &str) -> Vec<String> {
+        backend
+            .with_store(|s| s.contact_groups(user).unwrap())
+            .into_iter()
+            .map(|g| g.name)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_mirror_keeps_unwritten_writes_until_the_file_is_edited() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), TENANT);
+        let backend = LocalBackend::open_mirrored(&path).unwrap();
+        assert!(dir.path().join(".tenant.yaml.db").is_file());
+        backend.create_group("ann@example.com", "Synced", vec![]).await.unwrap();
+        drop(backend);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), TENANT, "not written back yet");
+        // The next start finds the file as it was, and serves the write.
+        let backend = LocalBackend::open_mirrored(&path).unwrap();
+        assert!(group_names(&backend, "ann@example.com").contains(&"Synced".to_owned()));
+        // A copy of what it serves, as a database, from the mirror.
+        let copy = dir.path().join("copy.db");
+        LocalBackend::served(&path).unwrap().write_database(&copy).unwrap();
+        let copied = LocalBackend::open(&copy).unwrap();
+        assert_eq!(
+            copied.with_store(|s| s.tenant().unwrap()),
+            backend.with_store(|s| s.tenant().unwrap())
+        );
+        // An edit of the file while it serves is picked up once written back…
+        backend.commit().await.unwrap();
+        assert!(std::fs::read_to_string(&path).unwrap().contains("name: Synced"));
+        let edited = std::fs::read_to_string(&path).unwrap().replace("Friends", "Pals");
+        std::fs::write(&path, &edited).unwrap();
+        assert!(backend.reload_if_changed().unwrap());
+        assert!(group_names(&backend, "ann@example.com").contains(&"Pals".to_owned()));
+        drop(backend);
+        // … and an edit made while it was stopped wins over its database.
+        let backend = LocalBackend::open_mirrored(&path).unwrap();
+        backend.create_group("ann@example.com", "Dropped", vec![]).await.unwrap();
+        drop(backend);
+        std::fs::write(&path, TENANT).unwrap();
+        let backend = LocalBackend::open_mirrored(&path).unwrap();
+        assert_eq!(group_names(&backend, "ann@example.com")[2..], ["Friends"]);
+        // The file as exported equals the file as loaded, ids assigned.
+        assert_eq!(
+            LocalBackend::served(&path).unwrap().tenant().unwrap(),
+            Store::new(tenant::parse(&path, TENANT.into()).unwrap()).tenant().unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tenant_database_is_a_workspace_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = write(dir.path(), TENANT);
+        let db = dir.path().join("tenant.db");
+        LocalBackend::served(&yaml).unwrap().write_database(&db).unwrap();
+        let backend = LocalBackend::open(&db).unwrap();
+        backend.try_lease("test", Duration::from_secs(60)).await.unwrap();
+        backend.create_group("ann@example.com", "Synced", vec![]).await.unwrap();
+        backend.commit().await.unwrap();
+        backend.release_lease("test").await.unwrap();
+        assert!(dir.path().join(".tenant.db.lock").exists());
+        let again = LocalBackend::open(&db).unwrap();
+        assert!(group_names(&again, "ann@example.com").contains(&"Synced".to_owned()));
+        let err = LocalBackend::open(&dir.path().join("missing.db")).unwrap_err();
+        assert!(err.to_string().contains("missing.db"), "{err}");
     }
 
     #[test]

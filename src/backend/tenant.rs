@@ -6,11 +6,13 @@
 //! YAML comments are not part of the data model and do not survive a rewrite).
 
 use std::collections::HashSet;
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
 use crate::diagnostic::{Diagnostic, SourceFile};
 use crate::manifest::Document;
@@ -258,16 +260,68 @@ pub fn to_text(tenant: &TenantFile) -> std::io::Result<String> {
     Ok(crate::yaml::emit::to_text(&value))
 }
 
+/// The first line of a workspace file contact-sync writes.
+const HEADER: &str = "# contact-sync local workspace, rewritten by `contact-sync apply`; format: see examples/workspace.yaml.\n";
+
 /// Writes `tenant` to `path` atomically (see [`crate::fsutil::write_atomic`]: a
 /// symbolic link is written through; on any failure the old file is left as it
 /// was). Returns the text written.
 pub fn write_atomic(path: &Path, tenant: &TenantFile) -> std::io::Result<String> {
-    let text = format!(
-        "# contact-sync local workspace, rewritten by `contact-sync apply`; format: see examples/workspace.yaml.\n{}",
-        to_text(tenant)?
-    );
+    let text = format!("{HEADER}{}", to_text(tenant)?);
     crate::fsutil::write_atomic(path, text.as_bytes())?;
     Ok(text)
+}
+
+/// [`write_atomic`] for a tenant whose users come one at a time from `users`
+/// (`head` holds the rest; its own users are ignored): the same text, without the
+/// tenant or the text held whole. Returns [`crate::model::short_hash`] of the text.
+pub fn write_atomic_streamed(
+    path: &Path,
+    head: &TenantFile,
+    users: impl Iterator<Item = std::io::Result<TenantUser>>,
+) -> std::io::Result<String> {
+    let mut hash = String::new();
+    crate::fsutil::write_atomic_with(path, |out| {
+        let mut out = Hashing { out, hasher: Sha256::new() };
+        out.write_all(HEADER.as_bytes())?;
+        let mut w = crate::yaml::emit::MappingWriter::new(&mut out);
+        w.entry("domains", &json(&head.domains)?)?;
+        w.sequence("users", users.map(|u| json(&u?)))?;
+        if !head.groups.is_empty() {
+            w.entry("groups", &json(&head.groups)?)?;
+        }
+        for (key, value) in &head.extra {
+            w.entry(key, value)?;
+        }
+        w.finish()?;
+        out.hasher.update([0]);
+        hash = hex::encode(&out.hasher.finalize()[..8]);
+        Ok(())
+    })?;
+    Ok(hash)
+}
+
+fn json<T: serde::Serialize>(value: &T) -> std::io::Result<Value> {
+    serde_json::to_value(value).map_err(std::io::Error::other)
+}
+
+/// A writer that hashes what goes through it as [`crate::model::short_hash`] does
+/// a single part (SHA-256 of the bytes and a zero byte).
+struct Hashing<'a> {
+    out: &'a mut dyn Write,
+    hasher: Sha256,
+}
+
+impl Write for Hashing<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// A synthetic tenant, for benchmarks and tests: `source@example.com` (org unit
@@ -356,6 +410,20 @@ mod tests {
         let back = parse(&path, text).unwrap();
         assert_eq!(back, tenant, "{value:?}");
         back.users[0].contacts[0].fields["nicknames"][0]["value"].clone()
+    }
+
+    #[test]
+    fn a_tenant_written_user_by_user_is_the_tenant_written_whole() {
+        let mut tenant = synthetic(3, 2);
+        tenant.groups.push(TenantGroup { email: "g@example.com".into(), ..Default::default() });
+        tenant.extra.insert("future".into(), serde_json::json!({ "x": [1] }));
+        let dir = tempfile::tempdir().unwrap();
+        let (whole, streamed) = (dir.path().join("whole.yaml"), dir.path().join("streamed.yaml"));
+        let text = write_atomic(&whole, &tenant).unwrap();
+        let users = tenant.users.clone().into_iter().map(Ok);
+        let hash = write_atomic_streamed(&streamed, &tenant, users).unwrap();
+        assert_eq!(std::fs::read_to_string(&streamed).unwrap(), text);
+        assert_eq!(hash, crate::model::short_hash(&[&text]));
     }
 
     #[test]

@@ -103,6 +103,15 @@ fn emulator(args: super::EmulatorArgs) -> anyhow::Result<ExitCode> {
             anyhow::bail!("{flag} must be between 0.0 and 1.0, not {rate}");
         }
     }
+    if let Some(out) = &args.export {
+        crate::emulator::export(&args.data, out)?;
+        eprintln!(
+            "contact-sync emulator: wrote the tenant of {} to {}",
+            args.data.display(),
+            out.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut config = Config::new(args.data);
     config.fail_rate = args.fail_rate;
     config.drop_response_rate = args.drop_response_rate;
@@ -129,7 +138,10 @@ fn emulator(args: super::EmulatorArgs) -> anyhow::Result<ExitCode> {
         let mut stop = termination_signals()?;
         let shutdown = async move {
             stop.recv().await;
-            eprintln!("contact-sync emulator: stopping; saving the writes to {}", data.display());
+            eprintln!(
+                "contact-sync emulator: stopping; writing the tenant back to {}",
+                data.display()
+            );
         };
         crate::emulator::serve_until(loaded, listener, shutdown).await?;
         anyhow::Ok(())

@@ -123,9 +123,21 @@ enum Command {
 /// Options of `contact-sync emulator`.
 #[derive(Debug, Clone, Args)]
 pub struct EmulatorArgs {
-    /// The local workspace file to serve; writes go back to it.
+    /// The tenant to serve: a local workspace file, or a tenant database (a path
+    /// ending in .db, .sqlite or .sqlite3). A workspace file is served from a
+    /// database beside it (.NAME.db, kept for the next start unless the file is
+    /// edited meanwhile) and written back when the emulator stops. Edits made to
+    /// it while the emulator runs are loaded, unless that would drop writes not
+    /// yet written back.
     #[arg(long, value_name = "WORKSPACE.yaml")]
     pub data: PathBuf,
+    /// Do not serve: write the tenant as the emulator would serve it (with the
+    /// writes of an earlier run not yet written back to the data file) to this
+    /// file and exit. A path ending in .db, .sqlite or .sqlite3 gets a tenant
+    /// database, which the local backend and the emulator can use in place of
+    /// the YAML file; any other path a workspace file.
+    #[arg(long, value_name = "OUT")]
+    pub export: Option<PathBuf>,
     /// Address to listen on (port 0 picks a free one; the address is printed).
     #[arg(long, default_value = "127.0.0.1:8089")]
     pub listen: String,

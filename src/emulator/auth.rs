@@ -112,8 +112,22 @@ pub async fn token(State(state): State<SharedState>, Form(req): Form<TokenReques
             "Domain-wide delegation needs a sub claim.",
         );
     };
-    let Some(user) = state.backend.with_store(|s| s.user(&sub)) else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid email or User ID");
+    let user = match state.backend.with_store(|s| s.user(&sub)) {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                "Invalid email or User ID",
+            );
+        }
+        Err(e) => {
+            return oauth_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_failure",
+                &e.to_string(),
+            );
+        }
     };
     let token = format!(
         "ya29.emulator-{}",

@@ -56,6 +56,7 @@ pub async fn get_user(
     let user = state
         .backend
         .with_store(|s| s.user(&key))
+        .map_err(ApiError::from_store)?
         .ok_or_else(|| ApiError::not_found("Resource Not Found: userKey"))?;
     Ok(Json(user_json(&user)))
 }
@@ -86,7 +87,7 @@ pub async fn list_users(
             return Err(ApiError::invalid("Bad Request: one of customer or domain is required"));
         }
     };
-    let mut users = state.backend.with_store(|s| s.users(&scope));
+    let mut users = state.backend.with_store(|s| s.users(&scope)).map_err(ApiError::from_store)?;
     if let Some(query) = param(&q, "query") {
         let unit = org_unit_query(query)?;
         users.retain(|u| crate::model::in_org_unit(&u.org_unit_path, &unit));
@@ -111,33 +112,34 @@ pub async fn list_members(
     let q = query_pairs(raw.as_deref());
     let size = page_size(&q, "maxResults", 200, 200)?;
     let derived = param(&q, "includeDerivedMembership") == Some("true");
-    let members = state.backend.with_store(|s| {
-        if derived {
-            s.group_members(&group)
-                .map(|emails| emails.into_iter().map(|e| (e, false)).collect::<Vec<_>>())
-        } else {
-            s.direct_members(&group)
-        }
-    });
+    let members = state
+        .backend
+        .with_store(|s| {
+            if derived {
+                s.group_members(&group).map(|members| {
+                    members.map(|emails| emails.into_iter().map(|e| (e, false)).collect::<Vec<_>>())
+                })
+            } else {
+                s.direct_members(&group)
+            }
+        })
+        .map_err(ApiError::from_store)?;
     let members = members.ok_or_else(|| ApiError::not_found("Resource Not Found: groupKey"))?;
     let (items, next) = page(&members, &q, size)?;
-    let items: Vec<Value> = items
-        .iter()
-        .map(|(email, is_group)| {
-            let id = state
-                .backend
-                .with_store(|s| s.user(email))
-                .map_or_else(|| crate::model::short_hash(&[email]), |u| u.id);
-            json!({
-                "kind": "admin#directory#member",
-                "email": email,
-                "id": id,
-                "role": "MEMBER",
-                "type": if *is_group { "GROUP" } else { "USER" },
-                "status": "ACTIVE",
-            })
-        })
-        .collect();
+    let mut out = Vec::with_capacity(items.len());
+    for (email, is_group) in &items {
+        let user = state.backend.with_store(|s| s.user(email)).map_err(ApiError::from_store)?;
+        let id = user.map_or_else(|| crate::model::short_hash(&[email]), |u| u.id);
+        out.push(json!({
+            "kind": "admin#directory#member",
+            "email": email,
+            "id": id,
+            "role": "MEMBER",
+            "type": if *is_group { "GROUP" } else { "USER" },
+            "status": "ACTIVE",
+        }));
+    }
+    let items = out;
     let mut body = json!({ "kind": "admin#directory#members", "members": items });
     if let Some(next) = next {
         body["nextPageToken"] = next.into();

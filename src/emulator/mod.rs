@@ -4,12 +4,16 @@
 //! end to end (auth, pagination, batch limits, etags, quotas, faults) without
 //! Google.
 //!
-//! It shares the local backend's store (and its atomic, locked writes to the data
-//! file), not the Google client: requests and responses are written from Google's
-//! discovery documents, so a client bug is not mirrored here. Writes are saved to
-//! the data file once they pause for a moment (at the latest every two seconds
-//! while they go on), and when the emulator stops: saving a large file after every
-//! request would make the emulator, not the client, what tests measure.
+//! It shares the local backend's store, not the Google client: requests and
+//! responses are written from Google's discovery documents, so a client bug is not
+//! mirrored here. The tenant is served from a database file beside the data file
+//! (`.<name>.db`, see [`crate::backend::local::LocalBackend::open_mirrored`]),
+//! seeded from it, where a write costs what it touches and is durable once
+//! answered; rewriting a large YAML file after writes would make the emulator,
+//! not the client, what tests measure. The data file is written back (atomically,
+//! under the local backend's lock) when the emulator stops, and on
+//! [`Background::flush`]; an edit of the data file while it serves is noticed by
+//! its size and time, and loaded.
 
 mod auth;
 mod conn;
@@ -21,7 +25,7 @@ pub mod quota;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -98,16 +102,9 @@ pub struct Emulator {
     /// Writes whose answer was dropped, by endpoint.
     dropped: Mutex<BTreeMap<String, u64>>,
     faults: Mutex<Faults>,
-    /// When unsaved writes began and when the last one was made.
-    unsaved: Mutex<Option<(Instant, Instant)>>,
     config: Config,
     trusted_key: Option<TrustedKey>,
 }
-
-/// Save once writes have paused this long…
-const SAVE_AFTER_PAUSE: Duration = Duration::from_millis(200);
-/// …or once the oldest unsaved write is this old.
-const SAVE_AT_LATEST: Duration = Duration::from_secs(2);
 
 type SharedState = Arc<Emulator>;
 
@@ -120,6 +117,15 @@ pub enum Error {
     /// Listening failed.
     #[error("cannot serve: {0}")]
     Io(std::io::Error),
+    /// The tenant could not be written out.
+    #[error("cannot write {}", path.display())]
+    Export {
+        /// Where it was to go.
+        path: PathBuf,
+        /// Why not.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl From<std::io::Error> for Error {
@@ -137,9 +143,26 @@ pub fn load(config: Config) -> Result<Loaded, Error> {
     Ok(Loaded(load_state(config)?))
 }
 
+/// Writes the tenant `data` holds, as the emulator would serve it (with the writes
+/// an earlier run made that were not yet written back to it), to `out`: a tenant
+/// database when `out` ends in `.db`, `.sqlite` or `.sqlite3`, else a workspace
+/// file. Changes nothing else; `out` is replaced atomically.
+pub fn export(data: &std::path::Path, out: &std::path::Path) -> Result<(), Error> {
+    use crate::backend::local;
+    let served = local::LocalBackend::served(data)?;
+    if local::is_database(out) {
+        served.write_database(out).map_err(local::OpenError::Store)?;
+    } else {
+        served
+            .write_yaml(out)
+            .map_err(|source| Error::Export { path: out.to_path_buf(), source })?;
+    }
+    Ok(())
+}
+
 /// Loads the data file into the emulator's state.
 fn load_state(config: Config) -> Result<SharedState, Error> {
-    let backend = LocalBackend::open(&config.data)?;
+    let backend = LocalBackend::open_mirrored(&config.data)?;
     Ok(Arc::new(Emulator {
         backend,
         tokens: Mutex::default(),
@@ -151,7 +174,6 @@ fn load_state(config: Config) -> Result<SharedState, Error> {
             requests: 0,
             burst_left: 0,
         }),
-        unsaved: Mutex::default(),
         trusted_key: config.trusted_key.clone(),
         config,
     }))
@@ -183,18 +205,16 @@ fn router(state: SharedState) -> Router {
         .with_state(state)
 }
 
-/// Serves `state` on `listener` until `shutdown` completes, saving writes as they
-/// pause and once more at the end.
+/// Serves `state` on `listener` until `shutdown` completes, then writes the tenant
+/// back to the data file.
 async fn serve_state(
     state: SharedState,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     let app = router(state.clone()).into_make_service_with_connect_info::<conn::Cut>();
-    let saver = tokio::spawn(save_while_serving(state.clone()));
     let served =
         axum::serve(conn::CuttableListener(listener), app).with_graceful_shutdown(shutdown).await;
-    saver.abort();
     let saved = tokio::task::spawn_blocking(move || state.save()).await;
     served?;
     if let Ok(Err(e)) = saved {
@@ -210,29 +230,6 @@ pub async fn serve_until(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     serve_state(loaded.0, listener, shutdown).await
-}
-
-/// Saves unsaved writes once they pause, or at the latest every [`SAVE_AT_LATEST`].
-async fn save_while_serving(state: SharedState) {
-    let mut tick = tokio::time::interval(SAVE_AFTER_PAUSE / 2);
-    let mut last_error = String::new();
-    loop {
-        tick.tick().await;
-        let due = state.unsaved.lock().expect("unsaved lock").is_some_and(|(first, last)| {
-            last.elapsed() >= SAVE_AFTER_PAUSE || first.elapsed() >= SAVE_AT_LATEST
-        });
-        if !due {
-            continue;
-        }
-        let saver = state.clone();
-        match tokio::task::spawn_blocking(move || saver.save()).await {
-            Ok(Err(e)) if e != last_error => {
-                tracing::warn!("{e}");
-                last_error = e;
-            }
-            _ => {}
-        }
-    }
 }
 
 /// The public half of a service account's RSA key (DER), that token assertions
@@ -317,9 +314,7 @@ fn pick_fault(state: &Emulator, write: bool) -> Option<Fault> {
 /// Injects latency, 500/503 faults, 429 bursts and dropped answers into API
 /// requests, and picks up edits made to the data file by others before serving.
 async fn faults(State(state): State<SharedState>, request: Request, next: Next) -> Response {
-    if let Err(e) = state.backend.reload_if_changed() {
-        tracing::warn!("cannot reload {}: {e}", state.config.data.display());
-    }
+    state.reload_if_changed();
     if !state.config.latency.is_zero() {
         tokio::time::sleep(state.config.latency).await;
     }
@@ -389,22 +384,18 @@ impl Emulator {
         Ok(user)
     }
 
-    /// Notes a write, to be saved to the data file shortly.
-    fn note_write(&self) {
-        let now = Instant::now();
-        let mut unsaved = self.unsaved.lock().expect("unsaved lock");
-        let first = unsaved.map_or(now, |(first, _)| first);
-        *unsaved = Some((first, now));
+    /// Writes the tenant back to the data file, if anything changed.
+    fn save(&self) -> Result<(), String> {
+        self.backend
+            .commit_now()
+            .map_err(|e| format!("cannot write the emulator's tenant back: {e}"))
     }
 
-    /// Saves the writes so far to the data file.
-    fn save(&self) -> Result<(), String> {
-        let pending = self.unsaved.lock().expect("unsaved lock").take();
-        self.backend.commit_now().map_err(|e| {
-            // Still unsaved: try again later.
-            *self.unsaved.lock().expect("unsaved lock") = pending;
-            format!("cannot save the emulator's writes: {e}")
-        })
+    /// Loads the data file if someone edited it (a `stat` while nobody did).
+    fn reload_if_changed(&self) {
+        if let Err(e) = self.backend.reload_if_changed() {
+            tracing::warn!("cannot reload {}: {e}", self.config.data.display());
+        }
     }
 }
 
@@ -444,19 +435,29 @@ fn page_size(
     }
 }
 
+/// Where a page starts: `pageToken`, an offset.
+fn page_start(pairs: &[(String, String)]) -> Result<usize, ApiError> {
+    match param(pairs, "pageToken") {
+        None | Some("") => Ok(0),
+        Some(t) => t.parse::<usize>().map_err(|_| ApiError::invalid("Invalid pageToken")),
+    }
+}
+
+/// The `nextPageToken` after a page of `size` from `start`, of `total` items.
+fn next_page(start: usize, size: usize, total: usize) -> Option<String> {
+    let end = start.saturating_add(size).min(total);
+    (end < total).then(|| end.to_string())
+}
+
 /// One page of `items` from `pageToken` (an offset).
 fn page<T: Clone>(
     items: &[T],
     pairs: &[(String, String)],
     size: usize,
 ) -> Result<(Vec<T>, Option<String>), ApiError> {
-    let start = match param(pairs, "pageToken") {
-        None | Some("") => 0,
-        Some(t) => t.parse::<usize>().map_err(|_| ApiError::invalid("Invalid pageToken"))?,
-    };
-    let end = (start + size).min(items.len());
-    let next = (end < items.len()).then(|| end.to_string());
-    Ok((items.get(start..end).unwrap_or_default().to_vec(), next))
+    let start = page_start(pairs)?;
+    let end = start.saturating_add(size).min(items.len());
+    Ok((items.get(start..end).unwrap_or_default().to_vec(), next_page(start, size, items.len())))
 }
 
 /// An emulator on 127.0.0.1 and a free port, in a thread and runtime of its own,
@@ -510,21 +511,18 @@ impl Background {
         Ok(Self { addr, state, stop: Some(stop), thread: Some(thread) })
     }
 
-    /// Saves the writes so far to the data file now (they are otherwise saved
-    /// once writes pause), so that the file can be read or edited.
+    /// Writes the tenant back to the data file now (it is otherwise written when
+    /// the emulator stops), so that the file can be read or edited.
     pub fn flush(&self) -> Result<(), String> {
         self.state.save()
     }
 
-    /// Runs `f` on the tenant as the emulator holds it in memory (to look at it or
-    /// change it the way a user of the Contacts app would, without going through
-    /// the data file); changes are saved like any other write.
+    /// Runs `f` on the tenant as the emulator serves it (to look at it or change
+    /// it the way a user of the Contacts app would, without going through the data
+    /// file); changes are kept like any other write.
     pub fn with_store<T>(&self, f: impl FnOnce(&mut crate::backend::store::Store) -> T) -> T {
-        let out = self.state.backend.with_store(f);
-        if self.state.backend.with_store(|s| s.is_dirty()) {
-            self.state.note_write();
-        }
-        out
+        self.state.reload_if_changed();
+        self.state.backend.with_store(f)
     }
 
     /// `GET /_emulator/stats`.

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use super::auth::{CONTACTS, CONTACTS_READONLY};
 use super::error::ApiError;
 use super::quota::Bucket;
-use super::{SharedState, page, page_size, param, query_pairs};
+use super::{SharedState, next_page, page, page_size, page_start, param, query_pairs};
 use crate::model::{
     ClientData, Contact, ContactGroup, ContactUpdate, NewContact, PERSON_FIELDS, PersonFields,
     SINGLETON_FIELDS, contact_id,
@@ -267,25 +267,16 @@ fn group_json(
     out
 }
 
-/// Members of each of `user`'s groups.
-fn members_of(state: &SharedState, user: &str, group: &str) -> Vec<String> {
-    state.backend.with_store(|s| {
-        s.contacts(user)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|c| c.memberships.iter().any(|m| m == group))
-            .map(|c| c.resource_name)
-            .collect()
-    })
+/// Resource names of the contacts in one of `user`'s groups.
+fn members_of(state: &SharedState, user: &str, group: &str) -> Result<Vec<String>, ApiError> {
+    state.backend.with_store(|s| s.group_contacts(user, group)).map_err(ApiError::from_store)
 }
 
 fn find_group(state: &SharedState, user: &str, rn: &str) -> Result<ContactGroup, ApiError> {
     state
         .backend
-        .with_store(|s| s.contact_groups(user))
+        .with_store(|s| s.contact_group(user, rn))
         .map_err(ApiError::from_store)?
-        .into_iter()
-        .find(|g| g.resource_name == rn)
         .ok_or_else(|| ApiError::not_found(format!("Requested entity was not found: {rn}")))
 }
 
@@ -303,10 +294,10 @@ pub async fn list_groups(
         state.backend.with_store(|s| s.contact_groups(&user)).map_err(ApiError::from_store)?;
     let total = groups.len();
     let (items, next) = page(&groups, &q, size)?;
-    let items: Vec<Value> = items
+    let items = items
         .iter()
-        .map(|g| group_json(g, &members_of(&state, &user, &g.resource_name), &fields, 0))
-        .collect();
+        .map(|g| Ok(group_json(g, &members_of(&state, &user, &g.resource_name)?, &fields, 0)))
+        .collect::<Result<Vec<Value>, ApiError>>()?;
     let mut body = json!({ "contactGroups": items, "totalItems": total });
     if let Some(next) = next {
         body["nextPageToken"] = next.into();
@@ -327,7 +318,7 @@ pub async fn get_group(
     let group = find_group(&state, &user, &rn)?;
     let max = param(&q, "maxMembers").and_then(|m| m.parse().ok()).unwrap_or(0);
     let fields = mask(param(&q, "groupFields").or(Some("metadata,groupType,memberCount,name")));
-    Ok(Json(group_json(&group, &members_of(&state, &user, &rn), &fields, max)))
+    Ok(Json(group_json(&group, &members_of(&state, &user, &rn)?, &fields, max)))
 }
 
 fn read_fields(body: &Value, key: &str) -> HashSet<String> {
@@ -371,7 +362,6 @@ pub async fn create_group(
         .backend
         .with_store(|s| s.create_group(&user, name, data))
         .map_err(ApiError::from_store)?;
-    state.note_write();
     Ok(Json(group_json(&group, &[], &read_fields(&body, "readGroupFields"), 0)))
 }
 
@@ -406,10 +396,9 @@ pub async fn update_group(
     }
     let updated =
         state.backend.with_store(|s| s.update_group(&user, group)).map_err(ApiError::from_store)?;
-    state.note_write();
     Ok(Json(group_json(
         &updated,
-        &members_of(&state, &user, &rn),
+        &members_of(&state, &user, &rn)?,
         &read_fields(&body, "readGroupFields"),
         0,
     )))
@@ -428,7 +417,7 @@ pub async fn delete_group(
         return Err(ApiError::invalid("System contact groups cannot be deleted"));
     }
     let delete_contacts = param(&query_pairs(raw.as_deref()), "deleteContacts") == Some("true");
-    let members = members_of(&state, &user, &rn);
+    let members = members_of(&state, &user, &rn)?;
     state
         .backend
         .with_store(|s| {
@@ -436,7 +425,6 @@ pub async fn delete_group(
             if delete_contacts { s.delete_contacts(&user, &members) } else { Ok(()) }
         })
         .map_err(ApiError::from_store)?;
-    state.note_write();
     Ok(Json(json!({})))
 }
 
@@ -467,11 +455,13 @@ pub async fn modify_members(
     if !add.is_empty() && group.system && !matches!(id.as_str(), "myContacts" | "starred") {
         return Err(ApiError::invalid(format!("Cannot add contacts to system group {rn}")));
     }
+    let named: Vec<&str> = add.iter().chain(&remove).map(String::as_str).collect();
     let existing: HashSet<String> = state
         .backend
-        .with_store(|s| s.contacts(&user))
+        .with_store(|s| s.contacts_named(&user, &named))
         .map_err(ApiError::from_store)?
         .into_iter()
+        .flatten()
         .map(|c| c.resource_name)
         .collect();
     let not_found: Vec<&String> =
@@ -483,7 +473,6 @@ pub async fn modify_members(
         .backend
         .with_store(|s| s.modify_members(&user, &rn, &keep(&add), &keep(&remove)))
         .map_err(ApiError::from_store)?;
-    state.note_write();
     let mut out = json!({});
     if !not_found.is_empty() {
         out["notFoundResourceNames"] = json!(not_found);
@@ -511,9 +500,12 @@ pub async fn connections(
     let q = query_pairs(raw.as_deref());
     let fields = person_fields(&q, "personFields")?;
     let size = page_size(&q, "pageSize", 100, 1000)?;
-    let contacts = state.backend.with_store(|s| s.contacts(&user)).map_err(ApiError::from_store)?;
-    let total = contacts.len();
-    let (items, next) = page(&contacts, &q, size)?;
+    let start = page_start(&q)?;
+    let (items, total) = state
+        .backend
+        .with_store(|s| s.contacts_page(&user, start, size))
+        .map_err(ApiError::from_store)?;
+    let next = next_page(start, size, total);
     let mut body = json!({
         "connections": items.iter().map(|c| person_json(c, &fields)).collect::<Vec<_>>(),
         "totalPeople": total,
@@ -537,10 +529,14 @@ pub async fn batch_get(
     let names: Vec<&str> =
         q.iter().filter(|(k, _)| k == "resourceNames").map(|(_, v)| v.as_str()).collect();
     check_batch(names.len(), 200, "resourceNames")?;
-    let contacts = state.backend.with_store(|s| s.contacts(&user)).map_err(ApiError::from_store)?;
+    let contacts = state
+        .backend
+        .with_store(|s| s.contacts_named(&user, &names))
+        .map_err(ApiError::from_store)?;
     let responses: Vec<Value> = names
         .iter()
-        .map(|rn| match contacts.iter().find(|c| c.resource_name == *rn) {
+        .zip(&contacts)
+        .map(|(rn, contact)| match contact {
             Some(c) => json!({ "requestedResourceName": rn, "httpStatusCode": 200, "person": person_json(c, &fields), "status": {} }),
             None => json!({ "requestedResourceName": rn, "httpStatusCode": 404, "status": { "code": 5, "message": "Requested entity was not found." } }),
         })
@@ -575,7 +571,6 @@ pub async fn batch_create(
         .backend
         .with_store(|s| s.create_contacts(&user, new))
         .map_err(ApiError::from_store)?;
-    state.note_write();
     let people: Vec<Value> = created
         .iter()
         .map(|c| json!({ "httpStatusCode": 200, "person": person_json(c, &read), "status": {} }))
@@ -619,7 +614,6 @@ pub async fn batch_update(
         .backend
         .with_store(|s| s.update_contacts(&user, updates))
         .map_err(ApiError::from_store)?;
-    state.note_write();
     let result: Map<String, Value> = updated
         .iter()
         .map(|c| (c.resource_name.clone(), json!({ "httpStatusCode": 200, "person": person_json(c, &read), "requestedResourceName": c.resource_name })))
@@ -642,6 +636,5 @@ pub async fn batch_delete(
         .collect();
     check_batch(names.len(), 500, "resourceNames")?;
     state.backend.with_store(|s| s.delete_contacts(&user, &names)).map_err(ApiError::from_store)?;
-    state.note_write();
     Ok(Json(json!({})))
 }

@@ -22,6 +22,71 @@ pub fn to_text(value: &Value) -> String {
     emitter.out
 }
 
+/// Writes, entry by entry, the document [`to_text`] makes of a mapping, without
+/// holding the mapping: for a document too large to build as one value. An entry
+/// whose value is a sequence can be given item by item
+/// ([`MappingWriter::sequence`]).
+pub struct MappingWriter<'a> {
+    out: &'a mut dyn std::io::Write,
+    entries: usize,
+}
+
+impl<'a> MappingWriter<'a> {
+    /// A writer of one document to `out`.
+    pub fn new(out: &'a mut dyn std::io::Write) -> Self {
+        Self { out, entries: 0 }
+    }
+
+    /// An emitter at the mapping's level, having written the key of the next entry.
+    fn key(&mut self, key: &str) -> Emitter {
+        let mut e = Emitter { out: String::new(), level: 0 };
+        if self.entries > 0 {
+            e.out.push('\n');
+        }
+        self.entries += 1;
+        e.scalar(key);
+        e.out.push(':');
+        e
+    }
+
+    /// An entry.
+    pub fn entry(&mut self, key: &str, value: &Value) -> std::io::Result<()> {
+        let mut e = self.key(key);
+        e.value(false, value);
+        self.out.write_all(e.out.as_bytes())
+    }
+
+    /// An entry whose value is the sequence of `items`, written as they come.
+    pub fn sequence(
+        &mut self,
+        key: &str,
+        items: impl Iterator<Item = std::io::Result<Value>>,
+    ) -> std::io::Result<()> {
+        let mut e = self.key(key);
+        let mut items = items.peekable();
+        if items.peek().is_none() {
+            e.out.push_str(" []");
+            return self.out.write_all(e.out.as_bytes());
+        }
+        self.out.write_all(e.out.as_bytes())?;
+        for item in items {
+            // An item under its key: one level deeper, as `value` and `array` put it.
+            let mut e = Emitter { out: String::from("\n  -"), level: 1 };
+            e.value(true, &item?);
+            self.out.write_all(e.out.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Ends the document.
+    pub fn finish(self) -> std::io::Result<()> {
+        if self.entries == 0 {
+            self.out.write_all(b"{}")?;
+        }
+        self.out.write_all(b"\n")
+    }
+}
+
 struct Emitter {
     out: String,
     /// Nesting depth of the collection being written; -1 at the top.
@@ -211,6 +276,31 @@ fn quote(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mapping_written_entry_by_entry_is_the_mapping_written_whole() {
+        let doc = serde_json::json!({
+            "domains": ["example.com"],
+            "users": [{ "primaryEmail": "a@example.com", "contacts": [{ "names": [{ "givenName": "Bo" }] }] },
+                      { "primaryEmail": "b@example.com", "name": {} }, "plain", [], [1, [2]]],
+            "groups": [],
+            "extra": { "nested": { "deeper": ["x"] } },
+            "empty": {},
+        });
+        let mut streamed = Vec::new();
+        let mut w = MappingWriter::new(&mut streamed);
+        for (key, value) in doc.as_object().unwrap() {
+            match value {
+                Value::Array(items) => w.sequence(key, items.iter().cloned().map(Ok)).unwrap(),
+                other => w.entry(key, other).unwrap(),
+            }
+        }
+        w.finish().unwrap();
+        assert_eq!(String::from_utf8(streamed).unwrap(), to_text(&doc));
+        let mut empty = Vec::new();
+        MappingWriter::new(&mut empty).finish().unwrap();
+        assert_eq!(String::from_utf8(empty).unwrap(), to_text(&serde_json::json!({})));
+    }
     use serde_json::json;
 
     /// What yaml-rust2's emitter writes, for comparison.

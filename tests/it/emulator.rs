@@ -6,10 +6,12 @@ use serde_json::{Value, json};
 use crate::harness::{EmulatorThread, service_account};
 use contact_sync::backend::google::auth::{Authenticator, ServiceAccountKey};
 use contact_sync::backend::google::{CONTACTS, MEMBERS_READONLY, USERS_READONLY};
+use contact_sync::backend::local::LocalBackend;
 use contact_sync::emulator::Config;
 
 struct Api {
-    emulator: EmulatorThread,
+    emulator: Option<EmulatorThread>,
+    addr: std::net::SocketAddr,
     auth: Authenticator,
     http: reqwest::Client,
     _dir: tempfile::TempDir,
@@ -29,7 +31,7 @@ impl Api {
         let auth =
             Authenticator::new(key, Some(format!("http://{}/token", emulator.addr)), http.clone())
                 .unwrap();
-        Self { emulator, auth, http, _dir: dir }
+        Self { addr: emulator.addr, emulator: Some(emulator), auth, http, _dir: dir }
     }
 
     async fn call(
@@ -41,10 +43,8 @@ impl Api {
         body: Option<Value>,
     ) -> (u16, Value) {
         let token = self.auth.token(user, scope).await.unwrap();
-        let mut req = self
-            .http
-            .request(method, format!("http://{}{path}", self.emulator.addr))
-            .bearer_auth(token);
+        let mut req =
+            self.http.request(method, format!("http://{}{path}", self.addr)).bearer_auth(token);
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -220,6 +220,150 @@ async fn people_limits_etags_and_conflicts() {
     let (status, body) = api.post(sam, "/v1/people:batchUpdateContacts", update(etag)).await;
     assert_eq!((status, body["error"]["status"].as_str()), (400, Some("FAILED_PRECONDITION")));
 
-    let stats = api.emulator.stats().await.unwrap();
+    let stats = api.emulator.as_ref().unwrap().stats().await.unwrap();
     assert!(stats["total"].as_u64().unwrap() >= 8);
+}
+
+/// `count` new contacts for a batchCreateContacts body, named `{tag}-{i}`.
+fn batch(tag: &str, count: usize) -> Value {
+    let contacts: Vec<Value> = (0..count)
+        .map(|i| json!({ "contactPerson": { "names": [{ "givenName": format!("{tag}-{i}") }] } }))
+        .collect();
+    json!({ "contacts": contacts, "readMask": "names" })
+}
+
+/// Every contact of `user` the API serves: (resourceName, etag, names).
+async fn served(api: &Api, user: &str) -> Vec<(String, String, Value)> {
+    let mut out = Vec::new();
+    let mut token = String::new();
+    loop {
+        let path =
+            format!("/v1/people/me/connections?personFields=names&pageSize=3&pageToken={token}");
+        let (status, page) = api.get(user, CONTACTS, &path).await;
+        assert_eq!(status, 200, "{page}");
+        for p in page["connections"].as_array().unwrap() {
+            let text = |k: &str| p[k].as_str().unwrap().to_owned();
+            out.push((text("resourceName"), text("etag"), p["names"][0]["givenName"].clone()));
+        }
+        match page["nextPageToken"].as_str() {
+            Some(t) => token = t.to_owned(),
+            None => return out,
+        }
+    }
+}
+
+/// The writes an emulator answered are there after a restart, and `--export`
+/// writes the tenant exactly as the API serves it, while the emulator runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_survive_a_restart_and_the_export_is_what_the_api_serves() {
+    let sam = "salesuser@example.com";
+    let mut api = Api::start();
+    let (status, body) = api.post(sam, "/v1/people:batchCreateContacts", batch("new", 5)).await;
+    assert_eq!(status, 200, "{body}");
+    let before = served(&api, sam).await;
+    assert_eq!(before.len(), 13);
+
+    let data = api._dir.path().join("tenant.yaml");
+    let out = api._dir.path().join("export.yaml");
+    crate::contact_sync()
+        .args(["emulator", "--data"])
+        .arg(&data)
+        .arg("--export")
+        .arg(&out)
+        .assert()
+        .success();
+    let exported = LocalBackend::open(&out).unwrap();
+    let contacts = exported.with_store(|s| s.contacts(sam).unwrap());
+    let listed: Vec<_> = contacts
+        .iter()
+        .map(|c| {
+            (c.resource_name.clone(), c.etag.clone(), c.fields["names"][0]["givenName"].clone())
+        })
+        .collect();
+    assert_eq!(listed, before, "the export is what the API serves");
+
+    // A restart, on the same address and data: the writes and their etags are there.
+    drop(api.emulator.take());
+    let (_, public) = service_account();
+    let mut config = Config::new(data.clone());
+    config.trusted_key = Some(public);
+    api.emulator = Some(EmulatorThread::start_on(config, api.addr).unwrap());
+    // Tokens are forgotten by a restart, as at Google.
+    let key = ServiceAccountKey::load(&service_account().0).unwrap();
+    let token_uri = Some(format!("http://{}/token", api.addr));
+    api.auth = Authenticator::new(key, token_uri, api.http.clone()).unwrap();
+    assert_eq!(served(&api, sam).await, before);
+    // And the data file, written back when the emulator stopped, holds them too.
+    let file = LocalBackend::open(&data).unwrap();
+    assert_eq!(file.with_store(|s| s.contacts(sam).unwrap()), contacts);
+}
+
+/// An emulator killed (SIGKILL) while it writes loses none of the writes it
+/// answered and applies no batch half; its data file is left as it was, and the
+/// next emulator serves those writes and writes them back when it stops.
+#[test]
+fn a_killed_emulator_keeps_every_write_it_answered() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("tenant.yaml");
+    std::fs::copy(crate::root().join("examples/workspace.yaml"), &data).unwrap();
+    let original = std::fs::read_to_string(&data).unwrap();
+    let (key_file, public) = service_account();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("contact-sync"))
+        .args(["emulator", "--listen", "127.0.0.1:0", "--trust-key"])
+        .arg(&key_file)
+        .arg("--data")
+        .arg(&data)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("the emulator announces its address").unwrap();
+        if let Some(addr) = line.split(" on http://").nth(1) {
+            break addr.to_owned();
+        }
+    };
+    let sam = "salesuser@example.com";
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let answered = rt.block_on(async {
+        let http = reqwest::Client::new();
+        let key = ServiceAccountKey::load(&key_file).unwrap();
+        let auth =
+            Authenticator::new(key, Some(format!("http://{addr}/token")), http.clone()).unwrap();
+        let token = auth.token(sam, CONTACTS).await.unwrap();
+        let send = move |round: usize| {
+            http.post(format!("http://{addr}/v1/people:batchCreateContacts"))
+                .bearer_auth(&token)
+                .json(&batch(&format!("r{round}"), 200))
+                .send()
+        };
+        let mut answered = 0;
+        for round in 0..3 {
+            assert_eq!(send(round).await.unwrap().status(), 200);
+            answered += 200;
+        }
+        // One more on its way when the process is killed.
+        let last = tokio::spawn(send(3));
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        if last.await.unwrap().is_ok_and(|r| r.status() == 200) {
+            answered += 200;
+        }
+        answered
+    });
+    assert_eq!(std::fs::read_to_string(&data).unwrap(), original, "the file is as it was");
+
+    let mut config = Config::new(data.clone());
+    config.trusted_key = Some(public);
+    let emulator = EmulatorThread::start(config).unwrap();
+    let count = emulator.with_store(|s| s.contacts(sam).unwrap().len());
+    assert!(
+        count == 8 + answered || count == 8 + answered + 200,
+        "{count} contacts after {answered} answered: a batch was lost or applied in part"
+    );
+    drop(emulator);
+    let file = LocalBackend::open(&data).unwrap();
+    assert_eq!(file.with_store(|s| s.contacts(sam).unwrap().len()), count, "written back");
 }

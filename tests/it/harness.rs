@@ -153,8 +153,8 @@ impl Seed {
         LocalBackend::open(&self.tenant).unwrap()
     }
 
-    /// Has the emulator save its writes to the tenant file now, so the file can be
-    /// read or edited (it saves them on its own once writes pause).
+    /// Has the emulator write its tenant back to the tenant file now, so the file
+    /// can be read or edited (it does so on its own only when it stops).
     pub fn flush(&self) {
         if let Some(emulator) = &self.emulator {
             emulator.flush().unwrap();

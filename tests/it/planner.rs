@@ -67,8 +67,11 @@ fn input(syncs: Vec<SyncInput>) -> PlanInput {
 
 /// What the directory says, from the store: what `directory::resolve` reads.
 fn resolve(store: &Store, input: &PlanInput) -> Resolution {
-    let mut users = store.users(&UserScope::All);
-    users.sort_by_key(|u| u.primary_email.to_lowercase());
+    let user = |key: &str| store.user(key).unwrap();
+    let users = |scope: UserScope| store.users(&scope).unwrap();
+    let members = |group: &str| store.group_members(group).unwrap();
+    let mut all = users(UserScope::All);
+    all.sort_by_key(|u| u.primary_email.to_lowercase());
     let syncs = input
         .syncs
         .iter()
@@ -76,19 +79,19 @@ fn resolve(store: &Store, input: &PlanInput) -> Resolution {
             let spec = &s.manifest.spec;
             let source = match spec.sync_type {
                 SyncType::Personal => {
-                    SourceResolution::Personal(store.user(spec.source.user.as_deref().unwrap()))
+                    SourceResolution::Personal(user(spec.source.user.as_deref().unwrap()))
                 }
                 SyncType::Directory => {
                     let d = spec.source.directory.clone().unwrap_or_default();
                     let mut listed: Vec<_> = d
                         .org_units
                         .iter()
-                        .flat_map(|ou| store.users(&UserScope::OrgUnit(ou.clone())))
+                        .flat_map(|ou| users(UserScope::OrgUnit(ou.clone())))
                         .collect();
                     listed.extend(
-                        d.domains.iter().flat_map(|dm| store.users(&UserScope::Domain(dm.clone()))),
+                        d.domains.iter().flat_map(|dm| users(UserScope::Domain(dm.clone()))),
                     );
-                    let groups = d.groups.iter().map(|g| store.group_members(g)).collect();
+                    let groups = d.groups.iter().map(|g| members(g)).collect();
                     SourceResolution::Directory { listed, groups }
                 }
             };
@@ -96,31 +99,29 @@ fn resolve(store: &Store, input: &PlanInput) -> Resolution {
             let mut scoped: Vec<_> = dest
                 .org_units
                 .iter()
-                .flat_map(|ou| store.users(&UserScope::OrgUnit(ou.clone())))
+                .flat_map(|ou| users(UserScope::OrgUnit(ou.clone())))
                 .collect();
-            scoped.extend(
-                dest.domains.iter().flat_map(|d| store.users(&UserScope::Domain(d.clone()))),
-            );
+            scoped.extend(dest.domains.iter().flat_map(|d| users(UserScope::Domain(d.clone()))));
             Ok(SyncResolution {
                 source,
                 destinations: Selection {
-                    users: dest.users.iter().map(|u| store.user(u)).collect(),
-                    groups: dest.groups.iter().map(|g| store.group_members(g)).collect(),
+                    users: dest.users.iter().map(|u| user(u)).collect(),
+                    groups: dest.groups.iter().map(|g| members(g)).collect(),
                     scoped,
                 },
                 exclude: Exclusion {
-                    users: dest.exclude.users.iter().map(|u| store.user(u)).collect(),
+                    users: dest.exclude.users.iter().map(|u| user(u)).collect(),
                     groups: dest
                         .exclude
                         .groups
                         .iter()
-                        .map(|g| store.group_members(g).unwrap_or_default())
+                        .map(|g| members(g).unwrap_or_default())
                         .collect(),
                 },
             })
         })
         .collect();
-    Resolution { users, syncs }
+    Resolution { users: all, syncs }
 }
 
 /// The planner fed synchronously, as the driver feeds it; `unreadable` users'
@@ -341,7 +342,7 @@ fn a_user_hidden_from_the_address_list_is_no_longer_copied() {
     let mut store = store();
     let input = input(vec![sync(DIRECTORY)]);
     converge(&mut store, &input);
-    let mut tenant = store.tenant().clone();
+    let mut tenant = store.tenant().unwrap();
     let dave = tenant.users.iter_mut().find(|u| u.primary_email == "dave@example.com").unwrap();
     dave.include_in_global_address_list = false;
     let mut store = Store::new(tenant);
