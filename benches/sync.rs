@@ -1,4 +1,4 @@
-//! `cargo bench --bench sync` (`-- --quick` for smaller sizes): four seeded,
+//! `cargo bench --bench sync` (`-- --quick` for smaller sizes): five seeded,
 //! deterministic workloads that count what contact-sync asks of Google and set it
 //! beside the least the APIs allow. BENCHMARKS.md explains each workload, its lower
 //! bounds and the latest figures.
@@ -9,6 +9,7 @@
 //!    against what those quotas allow and against one request per contact.
 //! 4. Planning on the local backend: time, CPU and peak memory as destinations grow,
 //!    each size in a child process of its own (this binary, run again).
+//! 5. The same first sync applied on the local backend and through the emulator.
 //!
 //! Every table is Markdown. The bench asserts only correctness (a no-change run
 //! writes nothing, a plan after apply is empty): figures of a wrong run mean
@@ -70,6 +71,8 @@ struct Sizes {
     w3: (usize, Vec<usize>, usize, Duration),
     /// Workload 4: contacts, destination counts.
     w4: (usize, Vec<usize>),
+    /// Workload 5: contacts, destination counts.
+    w5: (usize, Vec<usize>),
 }
 
 impl Sizes {
@@ -80,6 +83,7 @@ impl Sizes {
             w2: (10_000, 100, 20),
             w3: (1200, vec![50, 200], 64, Duration::from_secs(10)),
             w4: (1000, vec![500, 1000, 2000, 4000]),
+            w5: (1000, vec![50, 100, 200]),
         }
     }
 
@@ -90,6 +94,7 @@ impl Sizes {
             w2: (2000, 100, 20),
             w3: (1200, vec![10, 40], 64, Duration::from_secs(10)),
             w4: (1000, vec![100, 200, 400, 800]),
+            w5: (200, vec![10, 20, 40]),
         }
     }
 }
@@ -134,6 +139,9 @@ fn main() {
     }
     if wanted(4) {
         workload_4(&sizes, &mut summary);
+    }
+    if wanted(5) {
+        rt.block_on(workload_5(&sizes, &mut summary));
     }
     println!("## Summary ({} mode)\n", sizes.mode);
     println!(
@@ -1178,6 +1186,55 @@ fn workload_4(sizes: &Sizes, summary: &mut Vec<Row>) {
             ),
             time_bound: String::new(),
             time_ratio: String::new(),
+        });
+    }
+    println!();
+}
+
+/// Workload 5: the same first sync applied on the local backend and through the
+/// emulator, for a growing number of destinations.
+async fn workload_5(sizes: &Sizes, summary: &mut Vec<Row>) {
+    let (n, ref ds) = sizes.w5;
+    println!("## 5. The emulator beside the local backend: a first sync of {n} contacts\n");
+    println!(
+        "The same plan applied on the local backend (its tenant file rewritten once) and \
+         through the google backend against the emulator (every batch an HTTP request, the \
+         emulator's database written as they come). Target: the emulator within 5 × the \
+         local backend, and linear in destinations.\n"
+    );
+    println!("| destinations | local apply | emulator apply | ratio | emulator per destination |");
+    println!("|---:|---:|---:|---:|---:|");
+    for &d in ds {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let manifests = write_local(dir.path(), n, d);
+        let options = LoadOptions { paths: vec![manifests], ..LoadOptions::default() };
+        let (input, target) = input::load(&options).expect("the manifests load");
+        let backend = target.open().expect("the local backend");
+        let plan = reader::plan(backend.as_ref(), &input).await.expect("the plan");
+        let t = Instant::now();
+        let report = apply::apply(backend.as_ref(), &plan, &|_| {}).await;
+        let local = t.elapsed();
+        assert!(!report.failed(), "{}", report.summary(0));
+
+        let e = Emulated::start(&tenant::synthetic(n, d), lifted(), 8);
+        let phase = run(&e, true).await;
+        let emulated = phase.apply_time.expect("applied");
+        let ratio = emulated.as_secs_f64() / local.as_secs_f64().max(1e-3);
+        println!(
+            "| {d} | {} | {} | {ratio:.2} | {:.1} ms |",
+            secs(local),
+            secs(emulated),
+            emulated.as_secs_f64() * 1e3 / d as f64
+        );
+        summary.push(Row {
+            label: format!("5: apply of {n} contacts to {d} destinations, emulator vs local"),
+            requests: "—".into(),
+            bound: "—".into(),
+            ratio: "—".into(),
+            without: "—".into(),
+            time: secs(emulated),
+            time_bound: format!("5 × {}", secs(local)),
+            time_ratio: format!("{:.2}", ratio / 5.0),
         });
     }
     println!();
