@@ -326,6 +326,14 @@ impl Emulated {
         let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/service-account.json");
         let mut config = emulator::Config::new(data);
         config.trusted_key = Some(emulator::public_key(&key).expect("the test key"));
+        // The Workspace states the quotas the emulator keeps, as an admin states
+        // their project's: the client paces each user's writes by them.
+        let quota = format!(
+            "{{windowSeconds: {}, criticalWrites: {}, deletesAndGroupWrites: {}}}",
+            limits.window.as_secs().max(1),
+            limits.critical_write,
+            limits.delete_and_group_write
+        );
         config.limits = limits;
         config.seed = 1;
         let server = emulator::Background::start(config).expect("the emulator");
@@ -338,7 +346,7 @@ impl Emulated {
             format!(
                 "apiVersion: contact-sync/v1\nkind: Workspace\nmetadata: {{name: bench}}\nspec:\n  \
                  backend: google\n  google:\n    adminUser: admin@example.com\n    \
-                 credentialsFile: {}\n    concurrency: {concurrency}\n    endpoints: {{people: \
+                 credentialsFile: {}\n    concurrency: {concurrency}\n    quota: {quota}\n    endpoints: {{people: \
                  \"{url}\", directory: \"{url}\", token: \"{url}/token\"}}\n",
                 key.display()
             ),

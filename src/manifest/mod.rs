@@ -490,6 +490,49 @@ pub struct GoogleBackend {
     /// Retries of failed requests (429, 5xx, rate-limit 403).
     #[serde(default)]
     pub retry: Retry,
+    /// Google's per-user write quotas, which writes are paced by so that a run
+    /// waits for a user's quota instead of drawing 429s. The defaults are Google's
+    /// published defaults; raise them if your project was granted more.
+    #[serde(default)]
+    pub quota: Quota,
+}
+
+/// Per-user write quotas of the People API.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Quota {
+    /// The quota window in seconds. Default 60.
+    #[serde(default = "default_window")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub window_seconds: u32,
+    /// Critical write units per user and window; a batch create or update of up to
+    /// 200 contacts costs 6. Default 30.
+    #[serde(default = "default_units")]
+    #[schemars(range(min = 6))]
+    pub critical_writes: u32,
+    /// Contact delete and contact group write units per user and window; a batch
+    /// delete costs 10, a group write 1. Default 30.
+    #[serde(default = "default_units")]
+    #[schemars(range(min = 10))]
+    pub deletes_and_group_writes: u32,
+}
+
+impl Default for Quota {
+    fn default() -> Self {
+        Self {
+            window_seconds: default_window(),
+            critical_writes: default_units(),
+            deletes_and_group_writes: default_units(),
+        }
+    }
+}
+
+fn default_window() -> u32 {
+    60
+}
+
+fn default_units() -> u32 {
+    30
 }
 
 fn default_concurrency() -> u32 {

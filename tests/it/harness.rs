@@ -97,12 +97,14 @@ impl Seed {
         config.trusted_key = Some(public);
         adjust(&mut config);
         let emulator_config = Some(config.clone());
+        // The client paces writes by the same quota window the emulator keeps.
+        let window = config.limits.window.as_secs().max(1);
         let emulator = EmulatorThread::start(config).unwrap();
         let url = format!("http://{}", emulator.addr);
         std::fs::write(
             dir.path().join("contact-sync.yaml"),
             format!(
-                "apiVersion: contact-sync/v1\nkind: Workspace\nmetadata: {{ name: emulated }}\nspec:\n  backend: google\n  google:\n    adminUser: admin@example.com\n    credentialsFile: {}\n    concurrency: 4\n    retry: {{ baseDelayMs: 10, maxAttempts: 12 }}\n    endpoints: {{ people: \"{url}\", directory: \"{url}\", token: \"{url}/token\" }}\n  orphans: delete\n  maxDeletePercent: 50\n",
+                "apiVersion: contact-sync/v1\nkind: Workspace\nmetadata: {{ name: emulated }}\nspec:\n  backend: google\n  google:\n    adminUser: admin@example.com\n    credentialsFile: {}\n    concurrency: 4\n    retry: {{ baseDelayMs: 10, maxAttempts: 12 }}\n    quota: {{ windowSeconds: {window} }}\n    endpoints: {{ people: \"{url}\", directory: \"{url}\", token: \"{url}/token\" }}\n  orphans: delete\n  maxDeletePercent: 50\n",
                 key_file.display()
             ),
         )

@@ -20,6 +20,7 @@ pub mod auth;
 mod http;
 mod inventory;
 mod lease;
+mod pace;
 mod writes;
 
 use std::collections::BTreeSet;
@@ -77,6 +78,8 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// Read only: tokens carry [`CONTACTS_READONLY`], and no write is sent.
     pub read_only: bool,
+    /// Per-user write quotas that writes are paced by.
+    pub quotas: pace::Quotas,
 }
 
 impl Config {
@@ -105,6 +108,11 @@ impl Config {
                 ..RetryPolicy::default()
             },
             read_only,
+            quotas: pace::Quotas {
+                window: Duration::from_secs(u64::from(settings.quota.window_seconds)),
+                critical_writes: settings.quota.critical_writes,
+                deletes_and_group_writes: settings.quota.deletes_and_group_writes,
+            },
         }
     }
 }
@@ -115,6 +123,8 @@ pub struct GoogleBackend {
     config: Config,
     /// Asked before every write request while an apply holds the writer lease.
     write_guard: std::sync::Mutex<Option<WriteGuard>>,
+    /// Spends each user's write quotas, waiting rather than drawing a 429.
+    pacer: pace::Pacer,
 }
 
 impl std::fmt::Debug for GoogleBackend {
@@ -161,6 +171,7 @@ impl GoogleBackend {
         let auth = auth::Authenticator::new(key, config.token_url.clone(), http.clone())?;
         Ok(Self {
             client: Client::new(http, auth, config.retry),
+            pacer: pace::Pacer::new(config.quotas),
             config,
             write_guard: std::sync::Mutex::new(None),
         })
@@ -211,6 +222,9 @@ impl GoogleBackend {
         let guard = (guarded && method != Method::GET)
             .then(|| self.write_guard.lock().expect("write guard lock").clone())
             .flatten();
+        if let Some((bucket, cost)) = pace::cost(&method, path) {
+            self.pacer.spend(user, bucket, cost).await;
+        }
         let request = Request {
             subject: user,
             scopes: if self.config.read_only { CONTACTS_READONLY } else { CONTACTS },
