@@ -118,12 +118,16 @@ impl Survey {
             }
         }
         let ids = self.ids();
-        for (sync, user, creates, _) in writes(plan) {
-            if creates > 0
-                && let Some(id) = ids.get(user.to_lowercase().as_str())
-            {
-                new.holders.entry((*id).to_owned()).or_default().insert(sync.to_owned());
-            }
+        for (sync, user, _, _) in writes(plan).filter(|w| w.2 > 0) {
+            // Every destination with changes was read; one that was not cannot be
+            // recorded, so nothing is sent rather than state left unlisted.
+            let Some(id) = ids.get(user.to_lowercase().as_str()) else {
+                return Err(format!(
+                    "{user} is about to receive contacts of {sync} but was not read by this \
+                     run, so the inventory could not list it; nothing was applied"
+                ));
+            };
+            new.holders.entry((*id).to_owned()).or_default().insert(sync.to_owned());
         }
         for id in &self.gone {
             new.holders.remove(id);
