@@ -467,9 +467,10 @@ pub struct GoogleBackend {
     /// Admin user impersonated for Directory API reads.
     #[schemars(email)]
     pub admin_user: String,
-    /// User whose contact groups hold the writer lease: a contact group named
+    /// User whose contact groups hold the writer lease (a contact group named
     /// "contact-sync lease" that says which apply is writing, so that two never write
-    /// at once. Default: `adminUser`.
+    /// at once) and the inventory of the users holding synced contacts ("contact-sync
+    /// inventory"). Default: `adminUser`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(email)]
     pub state_user: Option<String>,
