@@ -43,7 +43,7 @@ impl Location {
     /// without a trailing comment or whitespace, at least one byte.
     fn span_len(&self) -> usize {
         let text = &self.file.text;
-        let start = self.mark.offset.min(text.len());
+        let start = char_floor(text, self.mark.offset);
         let line = text[start..].lines().next().unwrap_or("");
         let token = match line.find(" #") {
             Some(i) => &line[..i],
@@ -51,6 +51,16 @@ impl Location {
         };
         token.trim_end().len().max(1)
     }
+}
+
+/// `i`, within `text` and moved back to the start of the character it falls in (a
+/// position inside a multi-byte character counts from that character).
+fn char_floor(text: &str, i: usize) -> usize {
+    let mut i = i.min(text.len());
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
 }
 
 impl fmt::Display for Location {
@@ -150,7 +160,8 @@ struct Window {
 impl Window {
     fn around(loc: &Location) -> Option<Self> {
         let text = &loc.file.text;
-        let offset = loc.mark.offset.min(text.len());
+        let floor = |i: usize| char_floor(text, i);
+        let offset = floor(loc.mark.offset);
         let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
         let end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
         let line = text[start..end].trim_end_matches('\r');
@@ -170,8 +181,9 @@ impl Window {
             window.push_str(b);
             window.push('\n');
         }
-        let token =
-            &text[offset..offset + loc.span_len().min((start + line.len()).saturating_sub(offset))];
+        let token_end =
+            floor(offset + loc.span_len().min((start + line.len()).saturating_sub(offset)));
+        let token = &text[offset..token_end.max(offset)];
         let label_start = window.len() + printable(&text[start..offset]).len();
         let label_len = printable(token).len().max(1);
         window.push_str(&printable(line));
@@ -270,5 +282,16 @@ mod tests {
         let snippet = Diagnostic::at(loc, "/user", "not an address").snippet(false).unwrap();
         assert!(snippet.contains("user: bob@"), "{snippet}");
         assert!(snippet.contains("────"), "{snippet}");
+    }
+
+    #[test]
+    fn a_position_inside_a_multibyte_character_does_not_panic() {
+        // What the fuzz test found: a mark in the middle of a no-break space.
+        for offset in 0..=2 {
+            let d = Diagnostic::at(location("\u{a0}", 1, 1, offset), "", "not a mapping");
+            assert!(
+                d.snippet(false).is_some_and(|s| s.contains("\\u{a0}") || s.contains('\u{a0}'))
+            );
+        }
     }
 }
