@@ -82,11 +82,6 @@ impl Inventory {
             .map(|(id, _)| id.as_str())
     }
 
-    /// Number of (user, sync) pairs.
-    pub fn pairs(&self) -> usize {
-        self.holders.values().map(BTreeSet::len).sum()
-    }
-
     /// The `clientData` of each of its groups, for `n` groups (a power of two, at
     /// least the `at_least` it has now, grown until every bucket fits).
     pub fn encode(&self, at_least: usize) -> Vec<Vec<ClientData>> {
