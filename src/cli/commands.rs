@@ -67,6 +67,48 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
         }
         Settings::Reconcile(options) => reconcile(options),
         Settings::Emulator(args) => emulator(args),
+        Settings::Healthcheck { listen, timeout } => healthcheck(&listen, timeout),
+        Settings::Generated(what) => {
+            what.write(&mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// GET /healthz of a running `reconcile`; 0 on 200. An unspecified address
+/// (0.0.0.0, [::]) listens on every interface, loopback included: ask there.
+fn healthcheck(listen: &str, timeout: std::time::Duration) -> anyhow::Result<ExitCode> {
+    let literal = match listen.strip_prefix("localhost:") {
+        Some(port) => format!("127.0.0.1:{port}"),
+        None => listen.to_owned(),
+    };
+    let mut addr: std::net::SocketAddr = literal.parse().map_err(|_| {
+        anyhow::anyhow!("--listen {listen}: expected an address like 127.0.0.1:9090")
+    })?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let url = format!("http://{addr}/healthz");
+    let answer = runtime()?.block_on(async {
+        let client = reqwest::Client::builder().timeout(timeout).build()?;
+        anyhow::Ok(client.get(&url).send().await?.status())
+    });
+    match answer {
+        Ok(status) if status.is_success() => {
+            println!("{url}: {status}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(status) => {
+            eprintln!("unhealthy: {url} answered {status}");
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => {
+            eprintln!("unhealthy: {url}: {}", crate::text::error_chain(e.as_ref()));
+            Ok(ExitCode::from(1))
+        }
     }
 }
 

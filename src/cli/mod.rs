@@ -94,8 +94,8 @@ enum Command {
         /// A file with the Workspace document to use instead of the manifests' own.
         #[arg(long, value_name = "FILE")]
         workspace: Option<PathBuf>,
-        /// Address of the HTTP server.
-        #[arg(long, default_value = "127.0.0.1:9090")]
+        /// Address of the HTTP server (the container image sets 0.0.0.0:9090).
+        #[arg(long, env = "CONTACT_SYNC_LISTEN", default_value = "127.0.0.1:9090")]
         listen: String,
         /// Run every sync once (manual ones too), then exit: 0 when every run
         /// succeeded, 1 otherwise.
@@ -118,6 +118,33 @@ enum Command {
     /// Serve the Google APIs contact-sync uses from a local workspace file, for
     /// testing the google backend without Google.
     Emulator(EmulatorArgs),
+    /// Ask a running `reconcile` whether it is alive: GET /healthz on its address,
+    /// exit 0 on 200 and 1 otherwise. For container health checks, where the image
+    /// has no curl.
+    Healthcheck {
+        /// The address `reconcile` listens on; 0.0.0.0 and [::] are asked on loopback.
+        #[arg(long, env = "CONTACT_SYNC_LISTEN", default_value = "127.0.0.1:9090")]
+        listen: String,
+        /// Give up after this many seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 5)]
+        timeout: u64,
+    },
+    /// Print a shell completion script: `contact-sync completions bash >
+    /// /etc/bash_completion.d/contact-sync` (zsh: a file `_contact-sync` in a folder
+    /// of $fpath; fish: ~/.config/fish/completions/contact-sync.fish).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) of contact-sync: `contact-sync man | man -l -`.
+    /// With --dir, write contact-sync.1 and a page per command
+    /// (contact-sync-plan.1, …) into that folder instead.
+    Man {
+        /// Folder to write the pages into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// Options of `contact-sync emulator`.
@@ -278,6 +305,49 @@ pub enum Settings {
     Reconcile(crate::reconcile::Options),
     /// `emulator`.
     Emulator(EmulatorArgs),
+    /// `healthcheck`.
+    Healthcheck {
+        /// The address asked.
+        listen: String,
+        /// How long to wait.
+        timeout: std::time::Duration,
+    },
+    /// `completions` and `man`: text made from the command line's own definition.
+    Generated(Generated),
+}
+
+/// What `completions` and `man` print or write.
+#[derive(Debug)]
+pub enum Generated {
+    /// A completion script for the shell, on stdout.
+    Completions(clap_complete::Shell),
+    /// The manual page on stdout, or every page into the folder.
+    Man(Option<PathBuf>),
+}
+
+impl Generated {
+    /// Prints or writes it.
+    pub fn write(&self, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+        use clap::CommandFactory;
+        let mut command = Cli::command();
+        match self {
+            Generated::Completions(shell) => {
+                // Made in memory: clap_complete panics on a failed write.
+                let mut script = Vec::new();
+                clap_complete::generate(*shell, &mut command, "contact-sync", &mut script);
+                out.write_all(&script)?;
+            }
+            Generated::Man(None) => clap_mangen::Man::new(command).render(out)?,
+            Generated::Man(Some(dir)) => {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+                clap_mangen::generate_to(command, dir)
+                    .map_err(|e| anyhow::anyhow!("cannot write into {}: {e}", dir.display()))?;
+                writeln!(out, "manual pages written to {}", dir.display())?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl From<CommonArgs> for LoadOptions {
@@ -348,6 +418,12 @@ impl Settings {
                 })
             }
             Command::Emulator(args) => Settings::Emulator(args),
+            Command::Healthcheck { listen, timeout } => Settings::Healthcheck {
+                listen,
+                timeout: std::time::Duration::from_secs(timeout.max(1)),
+            },
+            Command::Completions { shell } => Settings::Generated(Generated::Completions(shell)),
+            Command::Man { dir } => Settings::Generated(Generated::Man(dir)),
         })
     }
 }

@@ -205,8 +205,8 @@ pub async fn run(options: Options, cancel: CancellationToken) -> anyhow::Result<
             axum::serve(listener, app).with_graceful_shutdown(cancel.cancelled_owned()).await
         })
     };
-    let (_watcher, mut edits) =
-        watch(&shared.options.load.paths, shared.options.load.workspace.as_ref())?;
+    let (mut watch, mut edits) =
+        Watch::new(&shared.options.load.paths, shared.options.load.workspace.as_ref())?;
     let interval = shared.options.check_interval;
     let mut next_check = Instant::now() + interval;
     loop {
@@ -236,6 +236,7 @@ pub async fn run(options: Options, cancel: CancellationToken) -> anyhow::Result<
                 // Let the edit settle, then take it whole.
                 tokio::time::sleep(DEBOUNCE).await;
                 while edits.try_recv().is_ok() {}
+                watch.follow();
                 shared.reload();
             }
             () = cancel.cancelled() => break,
@@ -256,27 +257,90 @@ fn trigger_allowed(listen: &str, has_token: bool) -> bool {
 }
 
 /// Watches the manifest paths; every change sends a unit (the loop debounces).
-fn watch(
-    paths: &[PathBuf],
-    workspace: Option<&PathBuf>,
-) -> anyhow::Result<(notify::RecommendedWatcher, tokio::sync::mpsc::UnboundedReceiver<()>)> {
-    use notify::Watcher;
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        // Hidden files are never manifests: the tenant's lock, temporary copies.
-        let hidden = |p: &PathBuf| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'))
-        };
-        if event.is_ok_and(|e| !e.kind.is_access() && !e.paths.iter().all(hidden)) {
-            let _ = tx.send(());
-        }
-    })?;
-    for path in paths.iter().chain(workspace) {
-        watcher
-            .watch(path, notify::RecursiveMode::Recursive)
-            .map_err(|e| anyhow::anyhow!("cannot watch {}: {e}", path.display()))?;
+///
+/// A path is watched where it leads now. One that goes through a symbolic link —
+/// git-sync's `--link`, which it swaps atomically to each new checkout — also has
+/// the folder holding the link watched, so the swap is seen; [`Watch::follow`]
+/// then watches the new checkout.
+struct Watch {
+    paths: Vec<PathBuf>,
+    /// Where each path led when it was last watched.
+    leads_to: Vec<Option<PathBuf>>,
+    tx: tokio::sync::mpsc::UnboundedSender<()>,
+    watcher: notify::RecommendedWatcher,
+}
+
+impl Watch {
+    fn new(
+        paths: &[PathBuf],
+        workspace: Option<&PathBuf>,
+    ) -> anyhow::Result<(Self, tokio::sync::mpsc::UnboundedReceiver<()>)> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let paths: Vec<PathBuf> = paths.iter().chain(workspace).cloned().collect();
+        let (watcher, leads_to) = Self::watch(&paths, &tx)?;
+        Ok((Self { paths, leads_to, tx, watcher }, rx))
     }
-    Ok((watcher, rx))
+
+    fn watch(
+        paths: &[PathBuf],
+        tx: &tokio::sync::mpsc::UnboundedSender<()>,
+    ) -> anyhow::Result<(notify::RecommendedWatcher, Vec<Option<PathBuf>>)> {
+        use notify::Watcher;
+        let tx = tx.clone();
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                // Hidden files are never manifests: the tenant's lock, temporary
+                // copies, git-sync's .git and .worktrees.
+                let hidden = |p: &PathBuf| {
+                    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'))
+                };
+                if event.is_ok_and(|e| !e.kind.is_access() && !e.paths.iter().all(hidden)) {
+                    let _ = tx.send(());
+                }
+            })?;
+        for path in paths {
+            watcher
+                .watch(path, notify::RecursiveMode::Recursive)
+                .map_err(|e| anyhow::anyhow!("cannot watch {}: {e}", path.display()))?;
+            for link in links_on(path) {
+                if let Some(folder) = link.parent() {
+                    watcher
+                        .watch(folder, notify::RecursiveMode::NonRecursive)
+                        .map_err(|e| anyhow::anyhow!("cannot watch {}: {e}", folder.display()))?;
+                }
+            }
+        }
+        Ok((watcher, paths.iter().map(|p| std::fs::canonicalize(p).ok()).collect()))
+    }
+
+    /// Watches anew when a path leads elsewhere than it did (a swapped link).
+    /// A path that leads nowhere for the moment keeps the old watch.
+    fn follow(&mut self) {
+        let now: Vec<Option<PathBuf>> =
+            self.paths.iter().map(|p| std::fs::canonicalize(p).ok()).collect();
+        if now == self.leads_to || now.iter().any(Option::is_none) {
+            return;
+        }
+        match Self::watch(&self.paths, &self.tx) {
+            Ok((watcher, leads_to)) => {
+                tracing::info!(
+                    "manifest paths lead elsewhere now (a swapped link); watching there"
+                );
+                self.watcher = watcher;
+                self.leads_to = leads_to;
+            }
+            Err(e) => tracing::warn!("{e}; still watching the old location"),
+        }
+    }
+}
+
+/// The symbolic links on the way to `path`, itself included.
+fn links_on(path: &std::path::Path) -> Vec<PathBuf> {
+    let Ok(path) = std::path::absolute(path) else { return Vec::new() };
+    path.ancestors()
+        .filter(|a| std::fs::symlink_metadata(a).is_ok_and(|m| m.file_type().is_symlink()))
+        .map(std::path::Path::to_path_buf)
+        .collect()
 }
 
 impl Shared {

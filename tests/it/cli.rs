@@ -101,3 +101,39 @@ fn a_file_with_several_documents_reports_each_at_its_own_line() {
         )))
         .stdout(predicate::str::ends_with("1 file, 2 syncs: 1 error\n"));
 }
+
+#[test]
+fn completions_are_printed_for_bash_zsh_and_fish() {
+    for (shell, marker) in [
+        ("bash", "complete -F _contact__sync"),
+        ("zsh", "#compdef contact-sync"),
+        ("fish", "complete -c contact-sync"),
+    ] {
+        let out = contact_sync().args(["completions", shell]).assert().success();
+        let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+        assert!(text.contains(marker), "{shell}: no `{marker}` in\n{text}");
+        for command in ["validate", "plan", "apply", "reconcile"] {
+            assert!(text.contains(command), "{shell}: `{command}` is not completed");
+        }
+    }
+    contact_sync().args(["completions", "tcsh"]).assert().code(1);
+}
+
+#[test]
+fn the_manual_page_is_printed_or_written_one_page_per_command() {
+    contact_sync()
+        .arg("man")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(".TH contact-sync 1"))
+        .stdout(predicate::str::contains("reconcile"));
+    let dir = tempfile::tempdir().unwrap();
+    let pages = dir.path().join("man1");
+    contact_sync().args(["man", "--dir"]).arg(&pages).assert().success();
+    for page in ["contact-sync.1", "contact-sync-plan.1", "contact-sync-reconcile.1"] {
+        let text = std::fs::read_to_string(pages.join(page)).unwrap();
+        assert!(text.starts_with(".ie \\n(.g") || text.contains(".TH"), "{page}:\n{text}");
+    }
+    let plan = std::fs::read_to_string(pages.join("contact-sync-plan.1")).unwrap();
+    assert!(plan.contains("detailed\\-exitcode"), "{plan}");
+}

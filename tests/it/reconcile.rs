@@ -300,6 +300,72 @@ async fn reconcile_runs_against_the_emulator_and_counts_its_requests() {
     assert!(!plan.summary.has_changes(), "the loop converged the tenant");
 }
 
+/// A checkout as git-sync lays it out: `root/.worktrees/NAME` holding the
+/// manifests, and `root/manifests` a symbolic link to the current one, swapped
+/// atomically (a new link renamed over the old) on every update.
+fn checkout(root: &Path, name: &str, from: &Path, sync: &str) {
+    let tree = root.join(".worktrees").join(name);
+    std::fs::create_dir_all(tree.join("syncs")).unwrap();
+    std::fs::copy(from.join("contact-sync.yaml"), tree.join("contact-sync.yaml")).unwrap();
+    std::fs::write(tree.join("syncs/sales-to-accounting.yaml"), sync).unwrap();
+    let link = root.join(".manifests-new");
+    std::os::unix::fs::symlink(Path::new(".worktrees").join(name), &link).unwrap();
+    std::fs::rename(&link, root.join("manifests")).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_follows_a_git_sync_checkout_through_its_link_swaps() {
+    let seed = Seed::google();
+    let root = tempfile::tempdir().unwrap();
+    let sync = seed.read("syncs/sales-to-accounting.yaml");
+    checkout(root.path(), "a", seed.dir.path(), &sync);
+    let rc = Loop::start(&root.path().join("manifests")).await;
+    rc.until("the first run", |s| last_run(s, SYNC)["result"] == "success", "/status").await;
+
+    // git-sync checks out a new commit beside the old one, swaps the link, and
+    // removes the old checkout.
+    let with_frank = sync.replace(
+        "    orgUnits: [/Accounting]\n",
+        "    orgUnits: [/Accounting]\n    users: [frank@example.com]\n",
+    );
+    assert_ne!(with_frank, sync);
+    checkout(root.path(), "b", seed.dir.path(), &with_frank);
+    std::fs::remove_dir_all(root.path().join(".worktrees/a")).unwrap();
+    let status = rc
+        .until(
+            "the new checkout to be applied",
+            |s| last_run(s, SYNC)["trigger"] == "manifestChanged",
+            "/status",
+        )
+        .await;
+    assert_eq!(last_run(&status, SYNC)["added"], 7, "{status:#}");
+
+    // The new checkout is watched too: an edit inside it is seen.
+    let before = runs(&status, SYNC);
+    std::fs::write(
+        root.path().join(".worktrees/b/syncs/sales-to-accounting.yaml"),
+        format!("{with_frank}bogus: 1\n"),
+    )
+    .unwrap();
+    let status = rc
+        .until(
+            "the edit inside the new checkout",
+            |s| !s["manifestErrors"].as_array().unwrap().is_empty(),
+            "/status",
+        )
+        .await;
+    assert_eq!(runs(&status, SYNC), before, "a bad edit runs nothing");
+    std::fs::write(root.path().join(".worktrees/b/syncs/sales-to-accounting.yaml"), &with_frank)
+        .unwrap();
+    rc.until("the fix", |s| s["manifestErrors"].as_array().unwrap().is_empty(), "/status").await;
+    assert_eq!(rc.terminate(), Some(0));
+    crate::contact_sync()
+        .args(["plan", "--detailed-exitcode"])
+        .arg(root.path().join("manifests"))
+        .assert()
+        .code(0);
+}
+
 #[test]
 fn reconcile_once_runs_every_sync_and_exits_with_the_usual_codes() {
     let seed = Seed::new();
@@ -405,4 +471,27 @@ async fn a_trigger_while_the_sync_runs_is_a_conflict() {
     assert_eq!(rc.trigger(SYNC, Some(TOKEN)).await, 409);
     rc.until("the first run", |s| last_run(s, SYNC)["result"] == "success", "/status").await;
     assert_eq!(rc.terminate(), Some(0));
+}
+
+/// The container image's health check: `contact-sync healthcheck` asks the loop's
+/// /healthz at the address it listens on (CONTACT_SYNC_LISTEN, as the image sets
+/// it), loopback for an address on every interface.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_asks_the_loop_it_names() {
+    let seed = Seed::new();
+    let rc = Loop::start(seed.dir.path()).await;
+    let port = rc.base.rsplit(':').next().unwrap().to_owned();
+    let healthcheck = |listen: &str| {
+        crate::contact_sync()
+            .arg("healthcheck")
+            .env("CONTACT_SYNC_LISTEN", listen)
+            .timeout(Duration::from_secs(20))
+            .assert()
+    };
+    healthcheck(&format!("127.0.0.1:{port}")).success();
+    healthcheck(&format!("0.0.0.0:{port}")).success();
+    assert_eq!(rc.terminate(), Some(0));
+    let closed = healthcheck(&format!("127.0.0.1:{port}")).code(1);
+    let stderr = String::from_utf8(closed.get_output().stderr.clone()).unwrap();
+    assert!(stderr.starts_with("unhealthy: http://127.0.0.1:"), "{stderr}");
 }
