@@ -27,15 +27,16 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
         Settings::Validate { paths, format } => validate(&paths, format, term),
         Settings::Schema => {
             let schema = serde_json::to_string_pretty(&crate::manifest::json_schema())?;
-            writeln!(std::io::stdout().lock(), "{schema}")?;
+            writeln!(super::stdout::lock(), "{schema}")?;
             Ok(ExitCode::SUCCESS)
         }
         Settings::Plan { run, format, out, detailed_exitcode, redact, expand } => {
             let Some((input, target)) = prepare(&run)? else { return Ok(ExitCode::from(1)) };
             let backend = target.open_read_only()?;
             let plan = runtime()?.block_on(reader::plan(backend.as_ref(), &input))?;
-            print_plan(&plan, format, Style { color: term.color, redact, expand })?;
+            let printed = print_plan(&plan, format, Style { color: term.color, redact, expand });
             let code = exit_code(&plan, detailed_exitcode);
+            // Saved even when nobody reads stdout any more (`plan --out p.json | head`).
             if let Some(path) = out {
                 SavedPlan::new(plan, input, target).save(&path)?;
                 eprintln!(
@@ -44,7 +45,13 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
                     path.display()
                 );
             }
+            printed?;
             Ok(code)
+        }
+        Settings::Show { path, format, redact, expand } => {
+            let saved = SavedPlan::load(&path)?;
+            print_plan(&saved.plan, format, Style { color: term.color, redact, expand })?;
+            Ok(exit_code(&saved.plan, false))
         }
         Settings::Apply { run, auto_approve, expand, lock_timeout } => {
             let Some((input, target)) = prepare(&run)? else { return Ok(ExitCode::from(1)) };
@@ -69,7 +76,7 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
         Settings::Emulator(args) => emulator(args),
         Settings::Healthcheck { listen, timeout } => healthcheck(&listen, timeout),
         Settings::Generated(what) => {
-            what.write(&mut std::io::stdout().lock())?;
+            what.write(&mut super::stdout::lock())?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -98,7 +105,7 @@ fn healthcheck(listen: &str, timeout: std::time::Duration) -> anyhow::Result<Exi
     });
     match answer {
         Ok(status) if status.is_success() => {
-            println!("{url}: {status}");
+            writeln!(super::stdout::lock(), "{url}: {status}")?;
             Ok(ExitCode::SUCCESS)
         }
         Ok(status) => {
@@ -201,7 +208,7 @@ fn validate(
     term: Terminal,
 ) -> anyhow::Result<ExitCode> {
     let report = validate::validate_paths(paths);
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout::lock();
     for d in &report.diagnostics {
         match format {
             DiagnosticFormat::Text => {
@@ -240,7 +247,7 @@ fn prepare(options: &LoadOptions) -> anyhow::Result<Option<(PlanInput, Target)>>
 }
 
 fn print_plan(plan: &Plan, format: PlanFormat, style: Style) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout::lock();
     match format {
         PlanFormat::Text => write!(out, "{}", render::text(plan, style))?,
         PlanFormat::Markdown => write!(out, "{}", render::markdown(plan, style))?,
@@ -364,7 +371,16 @@ impl Apply {
             return Ok(ExitCode::from(1));
         }
         let style = Style { color: self.term.color, redact: false, expand: self.expand };
-        print_plan(&plan, PlanFormat::Text, style)?;
+        if let Err(e) = print_plan(&plan, PlanFormat::Text, style) {
+            if super::stdout::closed(&e) {
+                // Nobody saw the plan: apply nothing rather than what was not shown.
+                eprintln!(
+                    "error: standard output was closed before the plan was shown; nothing was applied"
+                );
+                return Ok(ExitCode::from(1));
+            }
+            return Err(e);
+        }
         if !plan.summary.has_changes() {
             // Nothing to change, but the inventory may need bringing up to date
             // (after a full scan, or when a user turned out to hold nothing).
@@ -395,7 +411,12 @@ impl Apply {
         let bar = progress_bar(apply::work(&plan), self.term);
         let report = apply::apply_with(backend, &plan, cancel, &|_| bar.inc(1)).await;
         bar.finish_and_clear();
-        print_report(&report, &plan)?;
+        // What was applied decides the exit code, whether or not anyone still reads.
+        if let Err(e) = print_report(&report, &plan)
+            && !super::stdout::closed(&e)
+        {
+            return Err(e);
+        }
         Ok(if report.failed() || plan.summary.errors > 0 {
             ExitCode::from(1)
         } else {
@@ -451,7 +472,7 @@ fn progress_bar(len: usize, term: Terminal) -> indicatif::ProgressBar {
 /// (failures in full on stderr), and a last line that accounts for everything.
 fn print_report(report: &apply::Report, plan: &Plan) -> anyhow::Result<()> {
     use crate::text::printable as p;
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout::lock();
     let mut err = std::io::stderr().lock();
     writeln!(out)?;
     let saved = report.commit_error.is_none();

@@ -3,6 +3,7 @@
 
 mod commands;
 mod saved;
+mod stdout;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -19,6 +20,10 @@ use crate::input::LoadOptions;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// No colour in the output (also when NO_COLOR is set, TERM is dumb, or stdout
+    /// is not a terminal).
+    #[arg(long, global = true)]
+    no_color: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,6 +61,22 @@ enum Command {
         /// date) once, as a group: "4000 users (ann@example.com, bob@example.com,
         /// and 3998 more), each:" and the changes below. JSON always lists every
         /// destination.
+        #[arg(long)]
+        expand: bool,
+    },
+    /// Print a plan saved with `plan --out` as `plan` printed it, without reading
+    /// the tenant (what `apply PLAN.json` would apply, if the tenant has not moved).
+    Show {
+        /// The saved plan.
+        #[arg(value_name = "PLAN.json")]
+        plan: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
+        /// Hide contact field values and addresses in the output.
+        #[arg(long)]
+        redact: bool,
+        /// Show every destination user on its own (text and markdown).
         #[arg(long)]
         expand: bool,
     },
@@ -281,6 +302,17 @@ pub enum Settings {
         /// `--expand`.
         expand: bool,
     },
+    /// `show`.
+    Show {
+        /// The saved plan.
+        path: PathBuf,
+        /// Output format.
+        format: PlanFormat,
+        /// `--redact`.
+        redact: bool,
+        /// `--expand`.
+        expand: bool,
+    },
     /// `apply`.
     Apply {
         /// Shared options.
@@ -383,6 +415,9 @@ impl Settings {
                     expand,
                 }
             }
+            Command::Show { plan, format, redact, expand } => {
+                Settings::Show { path: plan, format, redact, expand }
+            }
             Command::Apply { common, auto_approve, expand, lock_timeout } => {
                 let lock_timeout = std::time::Duration::from_secs(lock_timeout);
                 match saved_plan(&common.paths) {
@@ -459,14 +494,18 @@ fn saved_plan_alone(common: &CommonArgs) -> Result<(), String> {
 }
 
 impl Terminal {
-    /// Reads the process's terminal state and `NO_COLOR`.
-    pub fn detect() -> Self {
+    /// Reads the process's terminal state, `NO_COLOR` and `TERM`; `no_color` is
+    /// `--no-color`.
+    pub fn detect(no_color: bool) -> Self {
         let stdout = std::io::stdout().is_terminal();
+        // NO_COLOR counts when set to anything but the empty string (no-color.org).
+        let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
         Self {
             stdout,
             stdin: std::io::stdin().is_terminal(),
             stderr: std::io::stderr().is_terminal(),
-            color: stdout && std::env::var_os("NO_COLOR").is_none(),
+            color: stdout && !no_color && !no_color_env && !dumb,
         }
     }
 }
@@ -482,7 +521,8 @@ pub fn main() -> ExitCode {
             return if e.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
         }
     };
-    init_tracing(matches!(cli.command, Command::Reconcile { .. }));
+    init_tracing(matches!(cli.command, Command::Reconcile { .. }), cli.no_color);
+    let no_color = cli.no_color;
     let settings = match Settings::resolve(cli) {
         Ok(settings) => settings,
         Err(usage) => {
@@ -490,8 +530,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match commands::run(settings, Terminal::detect()) {
+    match commands::run(settings, Terminal::detect(no_color)) {
         Ok(code) => code,
+        // `contact-sync plan | head`: the reader has what it wanted.
+        Err(e) if stdout::closed(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", crate::text::error_chain(e.as_ref()));
             ExitCode::from(1)
@@ -502,13 +544,16 @@ pub fn main() -> ExitCode {
 /// Logs on stderr, filtered by `CONTACT_SYNC_LOG` (default `warn`; `info` for the
 /// long-running `reconcile`, one line per run): for people on a terminal, JSON
 /// lines otherwise (a container's log collector).
-fn init_tracing(long_running: bool) {
+fn init_tracing(long_running: bool, no_color: bool) {
     let default = if long_running { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CONTACT_SYNC_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = if std::io::stderr().is_terminal() {
-        builder.with_ansi(true).try_init()
+        let plain = no_color
+            || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+            || std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+        builder.with_ansi(!plain).try_init()
     } else {
         builder.json().try_init()
     };

@@ -175,7 +175,10 @@ pub fn to_value(plan: &Plan, redact: bool) -> Value {
 pub fn write(plan: &Plan, redact: bool, out: impl Write) -> io::Result<()> {
     let mut out = io::BufWriter::new(out);
     let mut serializer = serde_json::Serializer::with_formatter(&mut out, Escaping::default());
-    PlanView::new(plan, redact).serialize(&mut serializer).map_err(io::Error::other)?;
+    PlanView::new(plan, redact)
+        .serialize(&mut serializer)
+        // An I/O error comes back as it was (a closed stdout stays recognisable).
+        .map_err(io::Error::from)?;
     out.write_all(b"\n")?;
     out.flush()
 }

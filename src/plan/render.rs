@@ -307,7 +307,12 @@ pub fn markdown(plan: &Plan, style: Style) -> String {
         .take_while(|l| !l.starts_with("Plan: ") && !l.starts_with("No changes."))
         .map(diff_line)
         .collect();
+    // "**contact-sync plan:** 35 to add, …", not "…plan:** Plan: 35 to add".
     let summary = summary_line(plan);
+    let summary = match summary.strip_prefix("Plan: ") {
+        Some(counts) => counts.to_owned(),
+        None => summary,
+    };
     // A fence longer than any run of backticks in the plan: a value holding
     // "```" cannot close the block and turn the rest of the comment into markdown.
     let longest = lines.iter().map(|l| longest_run(l, '`')).max().unwrap_or(0);

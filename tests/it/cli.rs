@@ -137,3 +137,89 @@ fn the_manual_page_is_printed_or_written_one_page_per_command() {
     let plan = std::fs::read_to_string(pages.join("contact-sync-plan.1")).unwrap();
     assert!(plan.contains("detailed\\-exitcode"), "{plan}");
 }
+
+/// Runs contact-sync with its stdout a pipe nobody reads any more, as in
+/// `contact-sync plan | head -0`: (exit code, stderr).
+fn into_a_closed_pipe(args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("contact-sync"))
+        .current_dir(crate::root())
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    (out.status.code(), String::from_utf8(out.stderr).unwrap())
+}
+
+#[test]
+fn a_closed_pipe_ends_output_quietly_with_exit_0() {
+    for args in [
+        &["plan", "examples/"][..],
+        &["plan", "examples/", "--format", "json"],
+        &["plan", "examples/", "--format", "markdown"],
+        &["validate", "examples/"],
+        &["schema"],
+        &["completions", "bash"],
+        &["man"],
+    ] {
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+        let (code, stderr) = into_a_closed_pipe(&args);
+        assert_eq!((code, stderr.as_str()), (Some(0), ""), "{args:?}");
+    }
+}
+
+#[test]
+fn apply_into_a_closed_pipe_applies_nothing_it_could_not_show() {
+    let seed = crate::harness::Seed::new();
+    let dir = seed.dir.path().as_os_str();
+    let args = ["apply".as_ref(), dir, "--auto-approve".as_ref()];
+    let (code, stderr) = into_a_closed_pipe(&args);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("nothing was applied"), "{stderr}");
+    contact_sync()
+        .args(["plan", "--detailed-exitcode"])
+        .arg(dir)
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("Plan: 35 to add"));
+}
+
+/// `contact-sync ARGS` on a pseudo-terminal (util-linux `script`), with `env`:
+/// what it printed, or `None` where `script` is missing.
+fn on_a_terminal(args: &str, env: &[(&str, &str)]) -> Option<String> {
+    let binary = assert_cmd::cargo::cargo_bin("contact-sync");
+    let mut command = std::process::Command::new("script");
+    command
+        .args(["-qec", &format!("{} {args}", binary.display()), "/dev/null"])
+        .current_dir(crate::root())
+        .env("TERM", "xterm-256color")
+        .env_remove("NO_COLOR");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().ok()?;
+    assert!(out.status.success(), "script {args}: {out:?}");
+    Some(String::from_utf8(out.stdout).unwrap())
+}
+
+#[test]
+fn colour_on_a_terminal_unless_no_color_no_color_env_or_term_dumb() {
+    let Some(coloured) = on_a_terminal("plan examples/", &[]) else {
+        eprintln!("`script` (util-linux) is missing: no pseudo-terminal, colour not checked");
+        return;
+    };
+    assert!(coloured.contains("\x1b[32m+ group"), "{coloured}");
+    for (args, env) in [
+        ("plan examples/ --no-color", &[][..]),
+        ("--no-color plan examples/", &[]),
+        ("plan examples/", &[("NO_COLOR", "1")]),
+        ("plan examples/", &[("TERM", "dumb")]),
+    ] {
+        let plain = on_a_terminal(args, env).unwrap();
+        assert!(plain.contains("+ group \"Sales Contacts\""), "{args} {env:?}: {plain}");
+        assert!(!plain.contains('\x1b'), "{args} {env:?}: colour in\n{plain}");
+    }
+}

@@ -141,9 +141,7 @@ fn markdown_plan_for_pull_requests() {
         .success();
     let md = stdout(&out);
     assert!(
-        md.starts_with(
-            "**contact-sync plan:** Plan: 35 to add, 0 to change, 0 to delete.\n\n<details>"
-        ),
+        md.starts_with("**contact-sync plan:** 35 to add, 0 to change, 0 to delete.\n\n<details>"),
         "{md}"
     );
     assert!(md.contains("```diff\n"));
@@ -321,7 +319,8 @@ fn users_with_the_same_changes_are_one_group_unless_expanded() {
     assert!(expanded.ends_with(&format!("{summary}\n")));
 
     let markdown = plan(&["--format", "markdown"]);
-    assert!(markdown.contains(&format!("**contact-sync plan:** {summary}")), "{markdown}");
+    let counts = summary.strip_prefix("Plan: ").unwrap();
+    assert!(markdown.contains(&format!("**contact-sync plan:** {counts}")), "{markdown}");
     assert_eq!(markdown.matches("\n+     contact \"Contact 00007\"").count(), 1, "{markdown}");
     let markdown = plan(&["--format", "markdown", "--expand"]);
     assert_eq!(markdown.matches("\n+     contact \"Contact 00007\"").count(), 50, "{markdown}");
@@ -331,4 +330,43 @@ fn users_with_the_same_changes_are_one_group_unless_expanded() {
     let destinations = json["syncs"][0]["destinations"].as_array().unwrap();
     assert_eq!(destinations.len(), 50);
     assert!(destinations.iter().all(|d| d["changes"].as_array().unwrap().len() == 21));
+}
+
+/// `show PLAN.json` prints a saved plan as `plan` printed it, in every format,
+/// without reading the tenant.
+#[test]
+fn show_prints_a_saved_plan_as_plan_printed_it() {
+    let seed = crate::harness::Seed::new();
+    let saved = seed.dir.path().join("plan.json");
+    for args in
+        [&[][..], &["--format", "json"], &["--format", "markdown", "--redact"], &["--expand"]]
+    {
+        let planned = contact_sync()
+            .arg("plan")
+            .arg(seed.dir.path())
+            .args(args)
+            .arg("--out")
+            .arg(&saved)
+            .assert()
+            .success();
+        let shown = contact_sync().arg("show").arg(&saved).args(args).assert().success();
+        assert_eq!(
+            String::from_utf8_lossy(&shown.get_output().stdout),
+            String::from_utf8_lossy(&planned.get_output().stdout),
+            "{args:?}"
+        );
+    }
+    // The tenant is not read: gone, and the plan still shows.
+    std::fs::remove_file(seed.dir.path().join("workspace.yaml")).unwrap();
+    contact_sync()
+        .arg("show")
+        .arg(&saved)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("Plan: 35 to add"));
+    contact_sync()
+        .args(["show", "no-such-plan.json"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("no-such-plan.json"));
 }
