@@ -81,6 +81,24 @@ pub struct Diagnostic {
     pub message: String,
     /// This line only says that more problems were found than are listed.
     pub omission: bool,
+    /// Which check found it.
+    pub kind: Kind,
+}
+
+/// Which check found a problem: `validate --format json` names it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A path or file that cannot be read, or holds no manifest.
+    File,
+    /// YAML syntax.
+    Yaml,
+    /// `apiVersion`, `kind` and the JSON Schema: a missing, unknown or mistyped field.
+    Schema,
+    /// A rule the schema cannot express: addresses, names, schedules, conflicts
+    /// between documents.
+    #[default]
+    Semantic,
 }
 
 impl Diagnostic {
@@ -92,12 +110,39 @@ impl Diagnostic {
             pointer: (!pointer.is_empty()).then_some(pointer),
             message: message.into(),
             omission: false,
+            kind: Kind::default(),
         }
     }
 
     /// A problem with no position.
     pub fn bare(message: impl Into<String>) -> Self {
-        Self { location: None, pointer: None, message: message.into(), omission: false }
+        Self {
+            location: None,
+            pointer: None,
+            message: message.into(),
+            omission: false,
+            kind: Kind::File,
+        }
+    }
+
+    /// The same problem, found by `kind`.
+    pub fn of_kind(mut self, kind: Kind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// One JSON object: file, line, column, pointer, message, kind (`null` where a
+    /// problem has no position or pointer).
+    pub fn to_json(&self) -> serde_json::Value {
+        let location = self.location.as_ref();
+        serde_json::json!({
+            "file": location.map(|l| l.file.path.display().to_string()),
+            "line": location.map(|l| l.mark.line),
+            "column": location.map(|l| l.mark.column),
+            "pointer": self.pointer,
+            "message": self.message,
+            "kind": self.kind,
+        })
     }
 
     /// The pointer and message: `/spec/source/user: message`, with control

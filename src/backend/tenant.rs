@@ -180,7 +180,10 @@ pub fn parse(path: &Path, text: String) -> Result<TenantFile, Vec<Diagnostic>> {
     let file = Arc::new(SourceFile { path: path.to_path_buf(), text });
     let roots = crate::yaml::parse_documents(&file.text).map_err(|e| {
         let loc = crate::diagnostic::Location { file: file.clone(), mark: e.mark };
-        vec![Diagnostic::at(loc, "", format!("invalid YAML: {}", e.message))]
+        vec![
+            Diagnostic::at(loc, "", format!("invalid YAML: {}", e.message))
+                .of_kind(crate::diagnostic::Kind::Yaml),
+        ]
     })?;
     let Some(root) = roots.into_iter().next() else {
         return Ok(TenantFile::default());

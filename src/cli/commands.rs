@@ -209,15 +209,29 @@ fn validate(
 ) -> anyhow::Result<ExitCode> {
     let report = validate::validate_paths(paths);
     let mut out = super::stdout::lock();
+    if format == DiagnosticFormat::Json {
+        let errors = report.diagnostics.iter().filter(|d| !d.omission).count() + report.omitted;
+        let document = serde_json::json!({
+            "valid": report.is_valid(),
+            "files": report.files_seen,
+            "syncs": report.syncs_seen,
+            "errors": errors,
+            "diagnostics": report.diagnostics.iter().filter(|d| !d.omission).map(Diagnostic::to_json).collect::<Vec<_>>(),
+            "omitted": report.omitted,
+        });
+        serde_json::to_writer_pretty(&mut out, &document).map_err(std::io::Error::from)?;
+        writeln!(out)?;
+        return Ok(if report.is_valid() { ExitCode::SUCCESS } else { ExitCode::from(1) });
+    }
     for d in &report.diagnostics {
-        match format {
-            DiagnosticFormat::Text => {
-                writeln!(out, "{d}")?;
-                if let Some(snippet) = term.stdout.then(|| d.snippet(term.color)).flatten() {
-                    writeln!(out, "{snippet}")?;
-                }
-            }
-            DiagnosticFormat::Github => writeln!(out, "{}", d.to_github())?,
+        if format == DiagnosticFormat::Github {
+            writeln!(out, "{}", d.to_github())?;
+            continue;
+        }
+        // On a terminal the snippet says it all: where, what, and the line.
+        match term.stdout.then(|| d.snippet(term.color)).flatten() {
+            Some(snippet) => writeln!(out, "{snippet}")?,
+            None => writeln!(out, "{d}")?,
         }
     }
     writeln!(out, "{report}")?;

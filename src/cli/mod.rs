@@ -33,8 +33,9 @@ enum Command {
         /// Manifest files or folders (searched recursively for *.yaml and *.yml).
         #[arg(default_value = ".")]
         paths: Vec<PathBuf>,
-        /// How to print errors: `text` (file:line:col lines, with a snippet on a
-        /// terminal) or `github` (workflow annotations for GitHub Actions).
+        /// How to print errors: `text` (file:line:col lines; on a terminal, each
+        /// with a snippet of the file), `github` (workflow annotations for GitHub
+        /// Actions) or `json`.
         #[arg(long, value_enum, default_value_t = DiagnosticFormat::Text)]
         format: DiagnosticFormat,
     },
@@ -249,6 +250,10 @@ pub enum DiagnosticFormat {
     Text,
     /// `::error file=…,line=…,col=…::message`.
     Github,
+    /// One JSON document: `valid`, `files`, `syncs`, `errors` and `diagnostics`,
+    /// each with `file`, `line`, `column`, `pointer`, `message` and `kind` (file,
+    /// yaml, schema or semantic).
+    Json,
 }
 
 /// How a plan is printed.

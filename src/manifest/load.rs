@@ -207,6 +207,7 @@ pub fn read_documents(path: &Path) -> Result<(Arc<SourceFile>, Vec<Document>), D
     let roots = yaml::parse_documents(&file.text).map_err(|e| {
         let location = Location { file: file.clone(), mark: e.mark };
         Diagnostic::at(location, "", format!("invalid YAML: {}", e.message))
+            .of_kind(crate::diagnostic::Kind::Yaml)
     })?;
     let docs = roots
         .into_iter()

@@ -93,6 +93,7 @@ pub fn validate_paths(paths: &[PathBuf]) -> Report {
     report.files_seen = files.iter().filter(|f| !is_tenant(f)).count();
 
     let mut workspaces = Vec::new();
+    let schema_from = report.diagnostics.len();
     for doc in docs {
         match classify(&doc, &mut report.diagnostics) {
             Some(Kind::ContactSync) => {
@@ -110,6 +111,9 @@ pub fn validate_paths(paths: &[PathBuf]) -> Report {
         }
     }
 
+    for d in &mut report.diagnostics[schema_from..] {
+        d.kind = crate::diagnostic::Kind::Schema;
+    }
     checks::check_all(&report.manifests.syncs, &workspaces, &mut report.diagnostics);
     report.manifests.workspace = workspaces.into_iter().next();
     sort(&mut report.diagnostics, &files);
@@ -179,11 +183,27 @@ fn tenant_files(docs: &[Arc<Document>]) -> HashSet<PathBuf> {
 /// Checks `apiVersion` and `kind`, the two fields that decide which schema applies.
 fn classify(doc: &Document, out: &mut Vec<Diagnostic>) -> Option<Kind> {
     const KINDS: [&str; 2] = ["ContactSync", "Workspace"];
+    let not_ours = format!(
+        "not a contact-sync manifest: expected a mapping with `apiVersion: {API_VERSION}` \
+         and `kind: ContactSync` or `kind: Workspace`"
+    );
+    if let Some(what) = foreign(doc) {
+        let file = doc.file.path.file_name().map(|n| n.to_string_lossy().into_owned());
+        out.push(doc.error(
+            "",
+            format!(
+                    "{not_ours}; this looks like {what}: list it in {IGNORE} (a line `{}` in \
+                 a {IGNORE} file of the manifest folder, gitignore syntax) so that \
+                 contact-sync skips it",
+                    file.as_deref()
+                        .map_or_else(String::new, |n| crate::text::printable(n).into_owned()),
+                    IGNORE = load::IGNORE_FILE,
+                ),
+        ));
+        return None;
+    }
     if doc.root.get("apiVersion").is_none() && doc.root.get("kind").is_none() {
-        let mut message = format!(
-            "not a contact-sync manifest: expected a mapping with `apiVersion: {API_VERSION}` \
-             and `kind: ContactSync` or `kind: Workspace`"
-        );
+        let mut message = not_ours;
         if doc.root.get("users").is_some() || doc.root.get("domains").is_some() {
             message.push_str(
                 "; this looks like a local workspace file: name it in the Workspace's \
@@ -229,6 +249,34 @@ fn classify(doc: &Document, out: &mut Vec<Diagnostic>) -> Option<Kind> {
         }
     };
     kind.filter(|_| ok)
+}
+
+/// What a YAML file that often sits beside manifests looks like, when `doc` is
+/// one: a Kubernetes or kustomize manifest (an `apiVersion` of another API), a
+/// GitHub Actions workflow, a GitLab CI file, a Compose file.
+fn foreign(doc: &Document) -> Option<&'static str> {
+    let has = |key: &str| doc.root.get(key).is_some();
+    if let Some(Some(api)) = doc.root.get("apiVersion").map(|v| v.as_str()) {
+        let ours = api.split('/').next().is_some_and(|group| group.contains("contact"));
+        return match api {
+            _ if ours => None,
+            a if a.starts_with("kustomize.config.k8s.io/") => Some("a kustomization"),
+            _ if has("kind") => Some("a Kubernetes manifest"),
+            _ => None,
+        };
+    }
+    if has("kind") {
+        return None;
+    }
+    if has("jobs") && (has("on") || has("runs-on") || has("name")) {
+        Some("a GitHub Actions workflow")
+    } else if has("stages") || has("include") || has("default") && has("variables") {
+        Some("a GitLab CI file")
+    } else if has("services") && (has("version") || has("volumes") || has("networks")) {
+        Some("a Compose file")
+    } else {
+        None
+    }
 }
 
 /// Runs the schema, then deserializes into the typed manifest.

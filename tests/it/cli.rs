@@ -201,7 +201,6 @@ fn on_a_terminal(args: &str, env: &[(&str, &str)]) -> Option<String> {
         command.env(k, v);
     }
     let out = command.output().ok()?;
-    assert!(out.status.success(), "script {args}: {out:?}");
     Some(String::from_utf8(out.stdout).unwrap())
 }
 
@@ -222,4 +221,87 @@ fn colour_on_a_terminal_unless_no_color_no_color_env_or_term_dumb() {
         assert!(plain.contains("+ group \"Sales Contacts\""), "{args} {env:?}: {plain}");
         assert!(!plain.contains('\x1b'), "{args} {env:?}: colour in\n{plain}");
     }
+}
+
+#[test]
+fn validate_json_lists_each_error_with_its_position_and_kind() {
+    let out = contact_sync()
+        .args(["validate", "--format", "json"])
+        .args(["examples/invalid/bad-email.yaml", "examples/invalid/yaml-syntax.yaml"])
+        .arg("examples/invalid/unknown-field.yaml")
+        .assert()
+        .code(1);
+    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["files"], 3);
+    assert_eq!(report["errors"], 3);
+    let kinds: Vec<(&str, &str)> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["file"].as_str().unwrap(), d["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("examples/invalid/bad-email.yaml", "semantic"),
+            ("examples/invalid/yaml-syntax.yaml", "yaml"),
+            ("examples/invalid/unknown-field.yaml", "schema"),
+        ]
+    );
+    let email = &report["diagnostics"][0];
+    assert_eq!((email["line"].as_u64(), email["column"].as_u64()), (Some(10), Some(11)));
+    assert_eq!(email["pointer"], "/spec/source/user");
+    let ok = contact_sync().args(["validate", "--format", "json", "examples/"]).assert().success();
+    let report: serde_json::Value = serde_json::from_slice(&ok.get_output().stdout).unwrap();
+    assert_eq!((report["valid"].as_bool(), report["errors"].as_u64()), (Some(true), Some(0)));
+}
+
+#[test]
+fn a_known_foreign_yaml_file_gets_the_ignore_file_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        crate::root().join("examples/ci/github-actions.yml"),
+        dir.path().join("plan.yml"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("kustomization.yaml"),
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [a.yaml]\n",
+    )
+    .unwrap();
+    let out = contact_sync().arg("validate").arg(dir.path()).assert().code(1);
+    let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    for (file, what) in
+        [("kustomization.yaml", "a kustomization"), ("plan.yml", "a GitHub Actions workflow")]
+    {
+        let line = stdout.lines().find(|l| l.contains(file)).unwrap_or_else(|| panic!("{stdout}"));
+        assert!(line.contains(&format!("this looks like {what}")), "{line}");
+        assert!(
+            line.contains(&format!("list it in .contactsyncignore (a line `{file}`")),
+            "{line}"
+        );
+    }
+    assert!(stdout.ends_with("2 files, 0 syncs: 2 errors\n"), "one error per file: {stdout}");
+    // Listed, they are skipped.
+    std::fs::write(dir.path().join(".contactsyncignore"), "kustomization.yaml\nplan.yml\n")
+        .unwrap();
+    contact_sync()
+        .arg("validate")
+        .arg(dir.path())
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("no manifest found"));
+}
+
+#[test]
+fn on_a_terminal_each_error_is_printed_once_with_its_snippet() {
+    let Some(out) = on_a_terminal("validate --no-color examples/invalid/bad-email.yaml", &[])
+    else {
+        eprintln!("`script` (util-linux) is missing: no pseudo-terminal, not checked");
+        return;
+    };
+    assert_eq!(out.matches("is not a valid e-mail address").count(), 1, "{out}");
+    assert!(out.contains("examples/invalid/bad-email.yaml:10:11"), "{out}");
+    assert!(out.contains("user: salesuser(at)example.com"), "the snippet: {out}");
 }
