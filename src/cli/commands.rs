@@ -11,7 +11,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use super::saved::{self, SavedPlan};
-use super::{DiagnosticFormat, PlanFormat, Settings, Terminal};
+use super::{ApplyFormat, ApplyOutput, DiagnosticFormat, PlanFormat, Settings, Terminal};
 use crate::backend::Backend;
 use crate::backend::open::Target;
 use crate::diagnostic::Diagnostic;
@@ -53,13 +53,21 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
             print_plan(&saved.plan, format, Style { color: term.color, redact, expand })?;
             Ok(exit_code(&saved.plan, false))
         }
-        Settings::Apply { run, auto_approve, expand, lock_timeout } => {
+        Settings::Apply { run, auto_approve, expand, lock_timeout, report } => {
             let Some((input, target)) = prepare(&run)? else { return Ok(ExitCode::from(1)) };
-            let job =
-                Apply { input, target, saved: None, auto_approve, expand, lock_timeout, term };
+            let job = Apply {
+                input,
+                target,
+                saved: None,
+                auto_approve,
+                expand,
+                lock_timeout,
+                report,
+                term,
+            };
             run_apply(job)
         }
-        Settings::ApplySaved { path, expand, lock_timeout } => {
+        Settings::ApplySaved { path, expand, lock_timeout, report } => {
             let saved = SavedPlan::load(&path)?;
             let job = Apply {
                 input: saved.input,
@@ -68,6 +76,7 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
                 auto_approve: true,
                 expand,
                 lock_timeout,
+                report,
                 term,
             };
             run_apply(job)
@@ -327,6 +336,8 @@ struct Apply {
     /// `--expand`: every destination on its own in the plan shown.
     expand: bool,
     lock_timeout: Duration,
+    /// `--redact` and `--format`.
+    report: ApplyOutput,
     term: Terminal,
 }
 
@@ -384,8 +395,11 @@ impl Apply {
             );
             return Ok(ExitCode::from(1));
         }
-        let style = Style { color: self.term.color, redact: false, expand: self.expand };
-        if let Err(e) = print_plan(&plan, PlanFormat::Text, style) {
+        let json = self.report.format == ApplyFormat::Json;
+        let redact = self.report.redact;
+        let style = Style { color: self.term.color, redact, expand: self.expand };
+        let shown = if json { Ok(()) } else { print_plan(&plan, PlanFormat::Text, style) };
+        if let Err(e) = shown {
             if super::stdout::closed(&e) {
                 // Nobody saw the plan: apply nothing rather than what was not shown.
                 eprintln!(
@@ -399,7 +413,11 @@ impl Apply {
             // Nothing to change, but the inventory may need bringing up to date
             // (after a full scan, or when a user turned out to hold nothing).
             let report = apply::apply_with(backend, &plan, cancel, &|_| {}).await;
-            print_inventory_notes(&report)?;
+            if json {
+                print_json_report(&report, &plan, redact)?;
+            } else {
+                print_inventory_notes(&report)?;
+            }
             if report.inventory_error.is_some() {
                 return Ok(ExitCode::from(1));
             }
@@ -422,11 +440,26 @@ impl Apply {
                 return Ok(ExitCode::from(1));
             }
         }
+        if !json {
+            // Each destination's line follows as it finishes.
+            let _ = writeln!(super::stdout::lock());
+        }
         let bar = progress_bar(apply::work(&plan), self.term);
-        let report = apply::apply_with(backend, &plan, cancel, &|_| bar.inc(1)).await;
+        let report = apply::apply_with(backend, &plan, cancel, &|done| {
+            bar.inc(1);
+            if !json {
+                bar.suspend(|| print_destination(done));
+            }
+        })
+        .await;
         bar.finish_and_clear();
+        let printed = if json {
+            print_json_report(&report, &plan, redact)
+        } else {
+            print_report(&report, &plan)
+        };
         // What was applied decides the exit code, whether or not anyone still reads.
-        if let Err(e) = print_report(&report, &plan)
+        if let Err(e) = printed
             && !super::stdout::closed(&e)
         {
             return Err(e);
@@ -482,35 +515,101 @@ fn progress_bar(len: usize, term: Terminal) -> indicatif::ProgressBar {
     bar
 }
 
-/// The apply report: a line per destination on stdout saying what really happened
-/// (failures in full on stderr), and a last line that accounts for everything.
-fn print_report(report: &apply::Report, plan: &Plan) -> anyhow::Result<()> {
+/// One destination's line, printed as it finishes: what was applied on stdout, a
+/// failure in full on stderr. (A stdout nobody reads any more is not an error
+/// here: the report at the end decides.)
+fn print_destination(d: &apply::DestinationReport) {
     use crate::text::printable as p;
+    let (sync, user) = (p(&d.sync), p(&d.user));
     let mut out = super::stdout::lock();
-    let mut err = std::io::stderr().lock();
-    writeln!(out)?;
-    let saved = report.commit_error.is_none();
-    for d in &report.destinations {
-        let (sync, user) = (p(&d.sync), p(&d.user));
-        match (&d.error, saved) {
-            (None, true) => writeln!(
+    match &d.error {
+        None => {
+            let _ = writeln!(
                 out,
                 "{sync}  {user}: {} added, {} changed, {} deleted",
                 d.added, d.changed, d.deleted
-            )?,
-            (None, false) => writeln!(out, "! {sync}  {user}: not saved")?,
-            (Some(e), _) => {
-                writeln!(out, "! {sync}  {user}: failed")?;
-                writeln!(err, "error: {sync}  {user}: {}", crate::text::error_chain(e))?;
-            }
+            );
+        }
+        Some(e) => {
+            let _ = writeln!(out, "! {sync}  {user}: failed");
+            eprintln!("error: {sync}  {user}: {}", crate::text::error_chain(e));
         }
     }
+}
+
+/// The end of the apply report, after the destinations' lines: whether they were
+/// saved, the inventory, and a last line that accounts for everything.
+fn print_report(report: &apply::Report, plan: &Plan) -> anyhow::Result<()> {
+    let mut out = super::stdout::lock();
     if let Some(e) = &report.commit_error {
-        writeln!(err, "error: nothing was saved: {}", crate::text::error_chain(e))?;
+        if !report.destinations.is_empty() {
+            writeln!(
+                out,
+                "! none of the {} destinations above was saved",
+                report.destinations.len()
+            )?;
+        }
+        eprintln!("error: nothing was saved: {}", crate::text::error_chain(e));
     }
-    drop(err);
     print_inventory_notes(report)?;
     writeln!(out, "{}", report.summary(plan.summary.errors))?;
+    Ok(())
+}
+
+/// `apply --format json`: one document with the plan, what was done per
+/// destination, and the result.
+fn print_json_report(report: &apply::Report, plan: &Plan, redact: bool) -> anyhow::Result<()> {
+    let mut plan_json = Vec::new();
+    crate::plan::json::write(plan, redact, &mut plan_json)?;
+    let plan_json: serde_json::Value = serde_json::from_slice(&plan_json)?;
+    let saved = report.commit_error.is_none();
+    let destinations: Vec<serde_json::Value> = report
+        .destinations
+        .iter()
+        .map(|d| {
+            let status = match (&d.error, saved) {
+                (Some(_), _) => "failed",
+                (None, true) => "applied",
+                (None, false) => "notSaved",
+            };
+            serde_json::json!({
+                "sync": d.sync,
+                "user": d.user,
+                "status": status,
+                "added": d.added,
+                "changed": d.changed,
+                "deleted": d.deleted,
+                "error": d.error.as_ref().map(|e| crate::text::error_chain(e)),
+            })
+        })
+        .collect();
+    let (added, changed, deleted) = if saved { report.totals() } else { (0, 0, 0) };
+    let failed = report.failed() || plan.summary.errors > 0;
+    let mut errors: Vec<String> = Vec::new();
+    errors.extend(
+        report
+            .commit_error
+            .as_ref()
+            .map(|e| format!("nothing was saved: {}", crate::text::error_chain(e))),
+    );
+    errors.extend(report.inventory_error.clone());
+    let document = serde_json::json!({
+        "formatVersion": "1",
+        "result": if failed { "failed" } else { "complete" },
+        "summary": report.summary(plan.summary.errors),
+        "added": added,
+        "changed": changed,
+        "deleted": deleted,
+        "destinations": destinations,
+        "notStarted": report.not_started,
+        "heldBack": report.held_back,
+        "errors": errors,
+        "warnings": report.inventory_warning.iter().collect::<Vec<_>>(),
+        "plan": plan_json,
+    });
+    let mut out = super::stdout::lock();
+    serde_json::to_writer_pretty(&mut out, &document).map_err(std::io::Error::from)?;
+    writeln!(out)?;
     Ok(())
 }
 

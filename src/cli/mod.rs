@@ -100,6 +100,16 @@ enum Command {
         /// How long to wait for another apply that holds the writer lease, in seconds.
         #[arg(long, value_name = "SECS", default_value_t = crate::lease::DEFAULT_WAIT.as_secs())]
         lock_timeout: u64,
+        /// Hide contact field values and addresses in the plan shown (and in the
+        /// plan inside the JSON report).
+        #[arg(long)]
+        redact: bool,
+        /// `text`: the plan, then a line per destination as it finishes and the
+        /// summary. `json`: nothing but one JSON document at the end — the plan,
+        /// per destination what was done and any error, and the result (needs
+        /// --auto-approve or a saved plan: there is no prompt).
+        #[arg(long, value_enum, default_value_t = ApplyFormat::Text)]
+        format: ApplyFormat,
     },
     /// Keep every destination in step with the manifests, on each sync's schedule,
     /// until stopped (SIGTERM/SIGINT): the long-running loop for a container.
@@ -267,6 +277,15 @@ pub enum PlanFormat {
     Markdown,
 }
 
+/// How `apply` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApplyFormat {
+    /// For people: the plan, a line per destination, the summary.
+    Text,
+    /// One JSON document, for scripts.
+    Json,
+}
+
 /// What the terminal allows.
 #[derive(Debug, Clone, Copy)]
 pub struct Terminal {
@@ -328,6 +347,8 @@ pub enum Settings {
         expand: bool,
         /// `--lock-timeout`.
         lock_timeout: std::time::Duration,
+        /// `--redact` and `--format`.
+        report: ApplyOutput,
     },
     /// `apply PLAN.json`.
     ApplySaved {
@@ -337,6 +358,8 @@ pub enum Settings {
         expand: bool,
         /// `--lock-timeout`.
         lock_timeout: std::time::Duration,
+        /// `--redact` and `--format`.
+        report: ApplyOutput,
     },
     /// `reconcile`.
     Reconcile(crate::reconcile::Options),
@@ -351,6 +374,15 @@ pub enum Settings {
     },
     /// `completions` and `man`: text made from the command line's own definition.
     Generated(Generated),
+}
+
+/// How `apply` shows the plan and reports.
+#[derive(Debug, Clone, Copy)]
+pub struct ApplyOutput {
+    /// `--redact`.
+    pub redact: bool,
+    /// `--format`.
+    pub format: ApplyFormat,
 }
 
 /// What `completions` and `man` print or write.
@@ -423,16 +455,26 @@ impl Settings {
             Command::Show { plan, format, redact, expand } => {
                 Settings::Show { path: plan, format, redact, expand }
             }
-            Command::Apply { common, auto_approve, expand, lock_timeout } => {
+            Command::Apply { common, auto_approve, expand, lock_timeout, redact, format } => {
                 let lock_timeout = std::time::Duration::from_secs(lock_timeout);
+                let report = ApplyOutput { redact, format };
                 match saved_plan(&common.paths) {
                     Some(path) => {
                         saved_plan_alone(&common)?;
-                        Settings::ApplySaved { path, expand, lock_timeout }
+                        Settings::ApplySaved { path, expand, lock_timeout, report }
                     }
-                    None => {
-                        Settings::Apply { run: common.into(), auto_approve, expand, lock_timeout }
+                    None if format == ApplyFormat::Json && !auto_approve => {
+                        return Err("apply --format json needs --auto-approve: the JSON report \
+                                    is for scripts, and there is no prompt to answer"
+                            .into());
                     }
+                    None => Settings::Apply {
+                        run: common.into(),
+                        auto_approve,
+                        expand,
+                        lock_timeout,
+                        report,
+                    },
                 }
             }
             Command::Reconcile {

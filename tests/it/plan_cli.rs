@@ -370,3 +370,55 @@ fn show_prints_a_saved_plan_as_plan_printed_it() {
         .code(1)
         .stderr(predicates::str::contains("no-such-plan.json"));
 }
+
+/// `apply --format json`: one document, per destination what was done; `--redact`
+/// keeps contact data out of it and out of the text plan apply shows.
+#[test]
+fn apply_reports_as_json_and_redacts() {
+    let seed = Seed::new();
+    let out = contact_sync()
+        .arg("apply")
+        .arg(seed.dir.path())
+        .args(["--auto-approve", "--format", "json", "--redact"])
+        .assert()
+        .success();
+    let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["result"], "complete");
+    assert_eq!(report["added"], 35);
+    let destinations = report["destinations"].as_array().unwrap();
+    assert_eq!(destinations.len(), 5);
+    assert!(destinations.iter().all(|d| d["status"] == "applied" && d["added"] == 7));
+    assert_eq!(report["plan"]["summary"]["create"], 35);
+    assert!(!stdout.contains("ada@acme.test"), "redacted: {stdout}");
+    // Applied: the next apply has nothing to do, and says so in JSON too.
+    let again = contact_sync()
+        .arg("apply")
+        .arg(seed.dir.path())
+        .args(["--auto-approve", "--format", "json"])
+        .assert()
+        .success();
+    let report: serde_json::Value = serde_json::from_slice(&again.get_output().stdout).unwrap();
+    assert_eq!((report["result"].as_str(), report["added"].as_u64()), (Some("complete"), Some(0)));
+
+    // Text: the plan shown is redacted too; a line per destination.
+    let seed = Seed::new();
+    contact_sync()
+        .arg("apply")
+        .arg(seed.dir.path())
+        .args(["--auto-approve", "--redact"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ada@acme.test").not())
+        .stdout(predicate::str::contains(
+            "sales-to-accounting  ann@example.com: 7 added, 0 changed, 0 deleted\n",
+        ));
+    // JSON has no prompt: it needs --auto-approve.
+    contact_sync()
+        .arg("apply")
+        .arg(seed.dir.path())
+        .args(["--format", "json"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("needs --auto-approve"));
+}
