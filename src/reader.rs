@@ -25,6 +25,16 @@ use crate::text::error_chain;
 /// user — the rest is planned. An inventory that cannot be read makes the run read
 /// every user.
 pub async fn plan(backend: &dyn Backend, input: &PlanInput) -> backend::Result<Plan> {
+    plan_with(backend, input, &|_, _| {}).await
+}
+
+/// [`plan`], calling `progress(read, to_read)` as the users' contacts are read
+/// (first with 0 once the directory is resolved and the sources are read).
+pub async fn plan_with(
+    backend: &dyn Backend,
+    input: &PlanInput,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> backend::Result<Plan> {
     let mut survey = Survey::default();
     match backend.read_inventory().await {
         Ok(stored) => survey.stored = stored,
@@ -64,11 +74,18 @@ pub async fn plan(backend: &dyn Backend, input: &PlanInput) -> backend::Result<P
             }
         }
     }
-    let reads = futures::stream::iter(active.into_iter().filter(|u| wanted.reads_user(u)))
+    let to_read: Vec<&DirectoryUser> =
+        active.into_iter().filter(|u| wanted.reads_user(u)).collect();
+    let total = to_read.len();
+    progress(0, total);
+    let reads = futures::stream::iter(to_read)
         .map(|user| read_user(backend, user, &wanted))
         .buffered(backend.concurrency());
     futures::pin_mut!(reads);
+    let mut done = 0;
     while let Some((user, read)) = reads.next().await {
+        done += 1;
+        progress(done, total);
         match read {
             Ok((groups, contacts)) => {
                 survey.seen.insert(user.id.clone(), Seen::of(user, &groups, contacts.as_deref()));

@@ -33,7 +33,11 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
         Settings::Plan { run, format, out, detailed_exitcode, redact, expand } => {
             let Some((input, target)) = prepare(&run)? else { return Ok(ExitCode::from(1)) };
             let backend = target.open_read_only()?;
-            let plan = runtime()?.block_on(reader::plan(backend.as_ref(), &input))?;
+            let bar = reading_bar(term);
+            let progress = |read, total| show_reading(&bar, read, total);
+            let plan =
+                runtime()?.block_on(reader::plan_with(backend.as_ref(), &input, &progress))?;
+            bar.finish_and_clear();
             let printed = print_plan(&plan, format, Style { color: term.color, redact, expand });
             let code = exit_code(&plan, detailed_exitcode);
             // Saved even when nobody reads stdout any more (`plan --out p.json | head`).
@@ -380,10 +384,13 @@ impl Apply {
         backend: &dyn Backend,
         cancel: &CancellationToken,
     ) -> anyhow::Result<ExitCode> {
+        let bar = reading_bar(self.term);
+        let progress = |read, total| show_reading(&bar, read, total);
         let plan = tokio::select! {
-            plan = reader::plan(backend, &self.input) => plan?,
+            plan = reader::plan_with(backend, &self.input, &progress) => plan?,
             () = cancel.cancelled() => anyhow::bail!("interrupted while reading the tenant; nothing was applied"),
         };
+        bar.finish_and_clear();
         if let Some((path, saved)) = &self.saved
             && let Some(diff) = saved::differences(saved, &plan, 60)
         {
@@ -499,6 +506,35 @@ fn confirm() -> anyhow::Result<bool> {
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(answer.trim() == "yes")
+}
+
+/// "reading the tenant: 120/4000 users" on stderr while a plan reads, on a
+/// terminal only.
+fn reading_bar(term: Terminal) -> indicatif::ProgressBar {
+    if !term.stderr {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} reading the tenant: {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.set_message("the directory and the sources");
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+fn show_reading(bar: &indicatif::ProgressBar, read: usize, total: usize) {
+    if read == 0 {
+        bar.set_length(total as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} reading the tenant: {pos}/{len} users {wide_bar} {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+    }
+    bar.set_position(read as u64);
 }
 
 fn progress_bar(len: usize, term: Terminal) -> indicatif::ProgressBar {

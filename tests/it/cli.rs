@@ -305,3 +305,19 @@ fn on_a_terminal_each_error_is_printed_once_with_its_snippet() {
     assert!(out.contains("examples/invalid/bad-email.yaml:10:11"), "{out}");
     assert!(out.contains("user: salesuser(at)example.com"), "the snippet: {out}");
 }
+
+#[test]
+fn reading_the_tenant_shows_progress_on_a_terminal_only() {
+    let Some(out) = on_a_terminal("plan --no-color examples/", &[]) else {
+        eprintln!("`script` (util-linux) is missing: no pseudo-terminal, not checked");
+        return;
+    };
+    assert!(out.contains("reading the tenant"), "{out}");
+    assert!(out.contains("Plan: 35 to add"), "{out}");
+    // Not a terminal (a CI log): the plan alone, no progress on stderr.
+    contact_sync()
+        .args(["plan", "examples/"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("reading the tenant").not());
+}
