@@ -102,6 +102,18 @@ pub async fn plan_with(
     Ok(plan)
 }
 
+/// Whom each sync of `input` reaches, and why ([`Planner::reaches`]): directory
+/// reads only — the syncs' selectors and the members of their groups — and no
+/// contact.
+pub async fn reach(
+    backend: &dyn Backend,
+    input: &PlanInput,
+) -> backend::Result<Vec<planner::SyncReach>> {
+    let none = std::collections::BTreeSet::new();
+    let resolution = crate::directory::resolve(backend, input, Some(&none)).await?;
+    Ok(Planner::new(input, &resolution).reaches(&resolution))
+}
+
 /// One user's groups and, if the planner wants them, contacts (`None`: no sync
 /// selects the user, the inventory does not list it and none has left state there).
 type UserRead = backend::Result<(Vec<ContactGroup>, Option<Vec<Contact>>)>;

@@ -11,7 +11,9 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use super::saved::{self, SavedPlan};
-use super::{ApplyFormat, ApplyOutput, DiagnosticFormat, PlanFormat, Settings, Terminal};
+use super::{
+    ApplyFormat, ApplyOutput, DiagnosticFormat, PlanFormat, ResolveFormat, Settings, Terminal,
+};
 use crate::backend::Backend;
 use crate::backend::open::Target;
 use crate::diagnostic::Diagnostic;
@@ -51,6 +53,25 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
             }
             printed?;
             Ok(code)
+        }
+        Settings::Resolve { run, format } => {
+            let Some((input, target)) = prepare(&run)? else { return Ok(ExitCode::from(1)) };
+            let backend = target.open_read_only()?;
+            let reaches = runtime()?.block_on(reader::reach(backend.as_ref(), &input))?;
+            let mut out = super::stdout::lock();
+            match format {
+                ResolveFormat::Text => write!(out, "{}", render::reach_text(&reaches))?,
+                ResolveFormat::Json => {
+                    let json = render::reach_json(&reaches);
+                    serde_json::to_writer_pretty(&mut out, &json).map_err(std::io::Error::from)?;
+                    writeln!(out)?;
+                }
+            }
+            let failed = reaches.iter().any(|r| {
+                !r.source_errors.is_empty()
+                    || r.reach.as_ref().map_or(true, |reach| !reach.unresolved.is_empty())
+            });
+            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
         Settings::Show { path, format, redact, expand } => {
             let saved = SavedPlan::load(&path)?;

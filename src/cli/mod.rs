@@ -65,6 +65,25 @@ enum Command {
         #[arg(long)]
         expand: bool,
     },
+    /// Whom each sync's destination selectors reach, and why: every user by address,
+    /// group, org unit or domain, who is excluded and by which rule, who is skipped
+    /// (suspended, archived), and which addresses and groups do not resolve or name a
+    /// renamed user. Reads the directory only, no contacts; exit 1 when a sync has
+    /// errors.
+    Resolve {
+        /// Manifest files or folders.
+        #[arg(default_value = ".")]
+        paths: Vec<PathBuf>,
+        /// A file with the Workspace document to use instead of the manifests' own.
+        #[arg(long, value_name = "FILE")]
+        workspace: Option<PathBuf>,
+        /// Only this sync (repeatable).
+        #[arg(long = "sync", value_name = "NAME")]
+        syncs: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ResolveFormat::Text)]
+        format: ResolveFormat,
+    },
     /// Print a plan saved with `plan --out` as `plan` printed it, without reading
     /// the tenant (what `apply PLAN.json` would apply, if the tenant has not moved).
     Show {
@@ -277,6 +296,15 @@ pub enum PlanFormat {
     Markdown,
 }
 
+/// How `resolve` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ResolveFormat {
+    /// For people.
+    Text,
+    /// One JSON document, for scripts.
+    Json,
+}
+
 /// How `apply` reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ApplyFormat {
@@ -325,6 +353,13 @@ pub enum Settings {
         redact: bool,
         /// `--expand`.
         expand: bool,
+    },
+    /// `resolve`.
+    Resolve {
+        /// The manifests and `--sync`.
+        run: LoadOptions,
+        /// Output format.
+        format: ResolveFormat,
     },
     /// `show`.
     Show {
@@ -452,6 +487,10 @@ impl Settings {
                     expand,
                 }
             }
+            Command::Resolve { paths, workspace, syncs, format } => Settings::Resolve {
+                run: LoadOptions { paths, workspace, syncs, ..LoadOptions::default() },
+                format,
+            },
             Command::Show { plan, format, redact, expand } => {
                 Settings::Show { path: plan, format, redact, expand }
             }
@@ -551,7 +590,8 @@ impl Terminal {
         Self {
             stdout,
             stdin: std::io::stdin().is_terminal(),
-            stderr: std::io::stderr().is_terminal(),
+            // A dumb terminal cannot redraw a progress bar in place.
+            stderr: std::io::stderr().is_terminal() && !dumb,
             color: stdout && !no_color && !no_color_env && !dumb,
         }
     }

@@ -15,6 +15,7 @@ pub mod diff;
 pub mod error;
 pub mod json;
 pub mod planner;
+pub mod reach;
 pub mod render;
 pub mod survey;
 

@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use super::changes::Interner;
 use super::desired::DesiredSync;
 use super::destination::{Actual, plan_removed, plan_selected};
+use super::reach::Outcome;
 use super::{
     Action, DestinationPlan, FullScan, Orphan, Plan, PlanError, PlanInput, Reason, Resource,
     SyncInput, SyncPlan,
@@ -120,6 +121,20 @@ pub fn scope(
     Some(inventory.holding(looked_at).map(str::to_owned).collect())
 }
 
+/// Whom one sync's selectors reach ([`Planner::reaches`]).
+#[derive(Clone, Debug)]
+pub struct SyncReach {
+    /// The sync.
+    pub name: String,
+    /// Its source, as the plan names it.
+    pub source: String,
+    /// What holds the whole sync back: its source not found, renamed or
+    /// suspended, its selectors unreadable.
+    pub source_errors: Vec<PlanError>,
+    /// Whom its destination selectors reach, or why they could not be read.
+    pub reach: Result<super::reach::Reach, String>,
+}
+
 /// The directory indexed by address and alias.
 struct Directory<'r> {
     by_email: HashMap<String, &'r DirectoryUser>,
@@ -171,6 +186,30 @@ impl<'a> Planner<'a> {
             unreadable: 0,
             managed: 0,
         }
+    }
+
+    /// Per sync, in input order: whom its selectors reach and why, and what was
+    /// found wrong with its source — what `contact-sync resolve` shows, from the
+    /// same judgement the plan is made of. Reads nothing more.
+    pub fn reaches(&self, resolution: &Resolution) -> Vec<SyncReach> {
+        let directory = Directory::new(&resolution.users);
+        self.runs
+            .iter()
+            .zip(&resolution.syncs)
+            .map(|(run, resolved)| SyncReach {
+                name: run.name().to_owned(),
+                source: match &run.input.manifest.spec.source {
+                    s if s.user.is_some() && s.contact_group.is_some() => format!(
+                        "{} / \"{}\"",
+                        s.user.as_deref().unwrap_or_default(),
+                        s.contact_group.as_deref().unwrap_or_default()
+                    ),
+                    _ => run.plan.source.clone(),
+                },
+                source_errors: run.plan.errors.clone(),
+                reach: run.reach(resolved, &directory),
+            })
+            .collect()
     }
 
     /// The personal sources to read, as (sync index, source address): each one's
@@ -551,7 +590,8 @@ impl<'a> Run<'a> {
         self.state = SourceState::Desired(Box::new(desired));
     }
 
-    /// Resolves the destinations: selectors minus exclusions minus the source user.
+    /// Resolves the destinations: selectors minus exclusions minus the source user
+    /// ([`super::reach`]).
     fn select(
         &mut self,
         resolved: &SyncResolution,
@@ -559,70 +599,52 @@ impl<'a> Run<'a> {
         source_id: Option<&str>,
     ) {
         let dest = &self.input.manifest.spec.destinations;
-        let found = &resolved.destinations;
-        let mut candidates: BTreeMap<String, DirectoryUser> = BTreeMap::new();
-        for (i, (address, user)) in dest.users.iter().zip(&found.users).enumerate() {
-            let at = self.input.at(&format!("/spec/destinations/users/{i}"));
-            match user {
-                None => {
-                    let email = address.clone();
-                    self.hold_back(address, PlanError::DestinationNotFound { email, at });
+        let input = self.input;
+        let reach = super::reach::reach(
+            dest,
+            resolved,
+            &|email| directory.get(email),
+            source_id,
+            &|pointer| input.at(pointer),
+        );
+        for unresolved in reach.unresolved {
+            self.held.extend(unresolved.renamed);
+            self.hold_back(&unresolved.address, unresolved.error);
+        }
+        for reached in reach.users {
+            match reached.outcome {
+                Outcome::Destination => {
+                    self.selected.insert(reached.user.id);
                 }
-                Some(u) if !u.primary_email.eq_ignore_ascii_case(address) => {
-                    self.held.insert(u.id.clone());
-                    let renamed_to = u.primary_email.clone();
-                    let email = address.clone();
-                    self.hold_back(
-                        address,
-                        PlanError::DestinationRenamed { email, renamed_to, at },
-                    );
+                Outcome::Skipped(why) => {
+                    self.held.insert(reached.user.id.clone());
+                    let skipped = DestinationPlan::skipped(&reached.user.primary_email, &why);
+                    self.plan.destinations.push(skipped);
                 }
-                Some(u) => {
-                    candidates.insert(u.id.clone(), u.clone());
-                }
+                Outcome::Excluded(_) => {}
             }
         }
-        for (i, (group, members)) in dest.groups.iter().zip(&found.groups).enumerate() {
-            match members {
-                None => {
-                    let at = self.input.at(&format!("/spec/destinations/groups/{i}"));
-                    let error = PlanError::DestinationGroupNotFound { group: group.clone(), at };
-                    self.hold_back(group, error);
-                }
-                Some(members) => candidates.extend(
-                    members
-                        .iter()
-                        .filter_map(|m| directory.get(m))
-                        .map(|u| (u.id.clone(), u.clone())),
-                ),
-            }
-        }
-        candidates.extend(found.scoped.iter().map(|u| (u.id.clone(), u.clone())));
+    }
 
-        let mut excluded: HashSet<&str> =
-            resolved.exclude.users.iter().flatten().map(|u| u.id.as_str()).collect();
-        for members in &resolved.exclude.groups {
-            excluded.extend(members.iter().filter_map(|m| directory.get(m)).map(|u| u.id.as_str()));
-        }
-        for u in candidates.into_values() {
-            let excluded = excluded.contains(u.id.as_str())
-                || Some(u.id.as_str()) == source_id
-                || dest
-                    .exclude
-                    .org_units
-                    .iter()
-                    .any(|ou| crate::model::in_org_unit(&u.org_unit_path, ou));
-            if excluded {
-                continue;
-            }
-            if u.inactive() {
-                let why = if u.suspended { "suspended" } else { "archived" };
-                self.held.insert(u.id.clone());
-                self.plan.destinations.push(DestinationPlan::skipped(&u.primary_email, why));
-            } else {
-                self.selected.insert(u.id);
-            }
-        }
+    /// Whom the sync's selectors reach, and why (`contact-sync resolve`).
+    fn reach(
+        &self,
+        resolved: &Result<SyncResolution, String>,
+        directory: &Directory<'_>,
+    ) -> Result<super::reach::Reach, String> {
+        let resolved = resolved.as_ref().map_err(Clone::clone)?;
+        let source_id = match &resolved.source {
+            SourceResolution::Personal(user) => user.as_ref().map(|u| u.id.as_str()),
+            SourceResolution::Directory { .. } => None,
+        };
+        let input = self.input;
+        Ok(super::reach::reach(
+            &input.manifest.spec.destinations,
+            resolved,
+            &|email| directory.get(email),
+            source_id,
+            &|pointer| input.at(pointer),
+        ))
     }
 
     /// Records a destination held back by an error about `address` (as the manifest

@@ -371,6 +371,107 @@ fn diff_line(line: &str) -> String {
     }
 }
 
+/// `contact-sync resolve`: per sync, every user its selectors reach and why, and
+/// what does not resolve.
+pub fn reach_text(reaches: &[super::planner::SyncReach]) -> String {
+    use super::reach::Outcome;
+    let mut out = String::new();
+    for sync in reaches {
+        let _ = writeln!(out, "sync {}  ({})", p(&sync.name), p(&sync.source));
+        for e in &sync.source_errors {
+            let _ = writeln!(out, "  ! {}", p(&e.message()));
+        }
+        let reach = match &sync.reach {
+            Ok(reach) => reach,
+            Err(why) => {
+                let _ = writeln!(out, "  ! the selectors could not be read: {}", p(why));
+                continue;
+            }
+        };
+        let (mut destinations, mut skipped, mut excluded) = (0, 0, 0);
+        for r in &reach.users {
+            let via: Vec<String> = r.via.iter().map(ToString::to_string).collect();
+            let what = match &r.outcome {
+                Outcome::Destination => {
+                    destinations += 1;
+                    "destination".to_owned()
+                }
+                Outcome::Skipped(why) => {
+                    skipped += 1;
+                    format!("skipped ({why}: its synced contacts are kept)")
+                }
+                Outcome::Excluded(rule) => {
+                    excluded += 1;
+                    format!("excluded by {rule}")
+                }
+            };
+            let _ = writeln!(out, "  {}: {what}, {}", p(&r.user.primary_email), p(&via.join(", ")));
+        }
+        for u in &reach.unresolved {
+            let _ = writeln!(out, "  ! {}: {}", p(&u.address), p(&u.error.message()));
+        }
+        let errors = sync.source_errors.len() + reach.unresolved.len();
+        let _ = writeln!(
+            out,
+            "  {}, {skipped} skipped, {excluded} excluded, {}.",
+            plural(destinations, "destination"),
+            plural(errors, "error")
+        );
+    }
+    if reaches.is_empty() {
+        out.push_str("No syncs.\n");
+    }
+    out
+}
+
+/// `contact-sync resolve --format json`.
+pub fn reach_json(reaches: &[super::planner::SyncReach]) -> serde_json::Value {
+    let error = |e: &PlanError| serde_json::json!({ "kind": e.kind(), "message": e.message(), "location": e.location() });
+    let syncs: Vec<serde_json::Value> = reaches
+        .iter()
+        .map(|sync| {
+            let mut value = serde_json::json!({
+                "name": sync.name,
+                "source": sync.source,
+                "errors": sync.source_errors.iter().map(error).collect::<Vec<_>>(),
+            });
+            match &sync.reach {
+                Ok(reach) => {
+                    value["users"] = reach
+                        .users
+                        .iter()
+                        .map(|r| {
+                            let mut user = serde_json::json!({
+                                "user": r.user.primary_email,
+                                "orgUnit": r.user.org_unit_path,
+                                "via": r.via,
+                            });
+                            if let (Some(map), Ok(serde_json::Value::Object(outcome))) =
+                                (user.as_object_mut(), serde_json::to_value(&r.outcome))
+                            {
+                                map.extend(outcome);
+                            }
+                            user
+                        })
+                        .collect();
+                    value["unresolved"] = reach
+                        .unresolved
+                        .iter()
+                        .map(|u| {
+                            let mut v = error(&u.error);
+                            v["address"] = u.address.clone().into();
+                            v
+                        })
+                        .collect();
+                }
+                Err(why) => value["unreadable"] = why.clone().into(),
+            }
+            value
+        })
+        .collect();
+    serde_json::json!({ "syncs": syncs })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

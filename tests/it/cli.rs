@@ -219,8 +219,19 @@ fn colour_on_a_terminal_unless_no_color_no_color_env_or_term_dumb() {
     ] {
         let plain = on_a_terminal(args, env).unwrap();
         assert!(plain.contains("+ group \"Sales Contacts\""), "{args} {env:?}: {plain}");
-        assert!(!plain.contains('\x1b'), "{args} {env:?}: colour in\n{plain}");
+        assert!(!colour(&plain), "{args} {env:?}: colour in\n{plain}");
     }
+    // A dumb terminal gets no progress bar either: nothing redrawn in place.
+    let dumb = on_a_terminal("plan examples/", &[("TERM", "dumb")]).unwrap();
+    assert!(!dumb.contains('\x1b'), "{dumb}");
+}
+
+/// Whether `text` holds an SGR (colour or style) escape sequence: ESC [ digits m.
+fn colour(text: &str) -> bool {
+    text.split("\x1b[").skip(1).any(|rest| {
+        let end = rest.find(|c: char| !(c.is_ascii_digit() || c == ';'));
+        end.is_some_and(|i| rest[i..].starts_with('m'))
+    })
 }
 
 #[test]
@@ -320,4 +331,88 @@ fn reading_the_tenant_shows_progress_on_a_terminal_only() {
         .assert()
         .success()
         .stderr(predicate::str::contains("reading the tenant").not());
+}
+
+/// `resolve` on the example, with every kind of selector, exclusion and error.
+#[test]
+fn resolve_says_whom_each_selector_reaches_and_why() {
+    let seed = crate::harness::Seed::new();
+    let sync = seed.read("syncs/sales-to-accounting.yaml").replace(
+        "    orgUnits: [/Accounting]\n",
+        "    orgUnits: [/Accounting]\n    users: [frank@example.com, carol@example.com, \
+         nobody@example.com]\n    exclude:\n      users: [bob@example.com]\n      orgUnits: \
+         [/Accounting/Payroll]\n",
+    );
+    seed.write("syncs/sales-to-accounting.yaml", &sync);
+    let out = contact_sync().arg("resolve").arg(seed.dir.path()).assert().code(1);
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    for line in [
+        "sync sales-to-accounting  (salesuser@example.com / \"Sales Contacts\")\n",
+        "  ann@example.com: destination, via group accounting@example.com, via org unit /Accounting\n",
+        "  bob@example.com: excluded by exclude.users bob@example.com, via group accounting@example.com, via org unit /Accounting\n",
+        "  caroline@example.com: excluded by exclude.orgUnits /Accounting/Payroll, via group accounting@example.com, via org unit /Accounting\n",
+        "  erin@example.com: skipped (suspended: its synced contacts are kept), via org unit /Accounting\n",
+        "  frank@example.com: destination, by address frank@example.com\n",
+        "  gina@example.com: destination, via group accounting@example.com\n",
+        "  dave@example.com: excluded by exclude.orgUnits /Accounting/Payroll, via org unit /Accounting\n",
+        "  ! carol@example.com: renamed to caroline@example.com; update destinations.users in ",
+        "  ! nobody@example.com: not found in the directory; fix destinations.users in ",
+        "  3 destinations, 1 skipped, 3 excluded, 2 errors.\n",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    // JSON: the same, for scripts.
+    let out =
+        contact_sync().args(["resolve", "--format", "json"]).arg(seed.dir.path()).assert().code(1);
+    let json: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let sync = &json["syncs"][0];
+    let users = sync["users"].as_array().unwrap();
+    let bob = users.iter().find(|u| u["user"] == "bob@example.com").unwrap();
+    assert_eq!(bob["status"], "excluded");
+    assert_eq!(bob["reason"], "exclude.users bob@example.com");
+    assert_eq!(
+        bob["via"][0],
+        serde_json::json!({"selector": "group", "value": "accounting@example.com"})
+    );
+    let kinds: Vec<&str> = sync["unresolved"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["destinationRenamed", "destinationNotFound"]);
+    // The example as it is resolves cleanly.
+    contact_sync().args(["resolve", "examples/"]).assert().success();
+}
+
+/// `resolve` reads the directory only: against the emulator, no People API request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolve_reads_no_contacts() {
+    let seed = crate::harness::Seed::google();
+    let dir = seed.dir.path().to_owned();
+    tokio::task::spawn_blocking(move || {
+        contact_sync()
+            .arg("resolve")
+            .arg(&dir)
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("5 destinations, 1 skipped, 0 excluded, 0 errors."));
+    })
+    .await
+    .unwrap();
+    let stats = seed.stats().await;
+    let people: u64 = stats["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["endpoint"]
+                .as_str()
+                .is_some_and(|e| e.contains("/v1/people") || e.contains("/v1/contactGroups"))
+        })
+        .map(|r| r["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(people, 0, "{stats:#}");
+    let members = "GET /admin/directory/v1/groups/{group_key}/members";
+    assert!(crate::harness::count(&stats, members, Some(200)) > 0, "{stats:#}");
 }

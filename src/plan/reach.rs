@@ -1,0 +1,207 @@
+//! Whom a sync's destination selectors reach, and why: every user a selector
+//! names or lists, with the selectors that reach it (`by address`, `via group
+//! accounting@…`, `via org unit /Accounting`), and whether it is a destination, or
+//! excluded (by which rule), or skipped (suspended, archived); and the addresses and
+//! groups that resolve to nobody, or to a renamed user. The planner selects
+//! destinations from this ([`crate::plan::planner`]), and `contact-sync resolve`
+//! prints it: one judgement for both.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::PlanError;
+use crate::manifest::Destinations;
+use crate::model::DirectoryUser;
+use crate::model::resolution::SyncResolution;
+
+/// A selector that reaches a user.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(tag = "selector", content = "value", rename_all = "camelCase")]
+pub enum Via {
+    /// `destinations.users`, by address or alias.
+    Address(String),
+    /// `destinations.groups`: a member (nested groups included).
+    Group(String),
+    /// `destinations.orgUnits`: a user of the unit or a sub-unit.
+    OrgUnit(String),
+    /// `destinations.domains`.
+    Domain(String),
+}
+
+impl std::fmt::Display for Via {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Via::Address(a) => write!(f, "by address {a}"),
+            Via::Group(g) => write!(f, "via group {g}"),
+            Via::OrgUnit(o) => write!(f, "via org unit {o}"),
+            Via::Domain(d) => write!(f, "via domain {d}"),
+        }
+    }
+}
+
+/// What becomes of a user a selector reaches.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", content = "reason", rename_all = "camelCase")]
+pub enum Outcome {
+    /// A destination: it gets the sync's contacts.
+    Destination,
+    /// Left out by a rule: `exclude.users ann@…`, `exclude.groups …`,
+    /// `exclude.orgUnits /…`, or because it is the sync's source user.
+    Excluded(String),
+    /// Not synced while it is suspended or archived; its synced contacts are kept.
+    Skipped(String),
+}
+
+/// One user a selector reaches.
+#[derive(Clone, Debug, Serialize)]
+pub struct Reached {
+    /// The user.
+    pub user: DirectoryUser,
+    /// The selectors that reach it, in manifest order.
+    pub via: Vec<Via>,
+    /// What becomes of it.
+    pub outcome: Outcome,
+}
+
+/// A selector entry that reaches nobody it may: an address or group the directory
+/// does not know, an address of a renamed user. It holds that entry back.
+#[derive(Clone, Debug)]
+pub struct Unresolved {
+    /// The address or group as the manifest names it.
+    pub address: String,
+    /// The renamed user's id, for a rename: the planner leaves that user alone.
+    pub renamed: Option<String>,
+    /// The error, with the manifest line to change.
+    pub error: PlanError,
+}
+
+/// Whom one sync's selectors reach.
+#[derive(Clone, Debug, Default)]
+pub struct Reach {
+    /// Every user reached, by primary address.
+    pub users: Vec<Reached>,
+    /// Entries that reach nobody they may.
+    pub unresolved: Vec<Unresolved>,
+}
+
+/// Judges `dest` against what the directory said of it (`found`, with `lookup`
+/// finding a group member by address or alias); `source_id` is the sync's source
+/// user, never its own destination; `at` gives a JSON pointer's manifest location.
+pub fn reach<'u>(
+    dest: &Destinations,
+    found: &'u SyncResolution,
+    lookup: &dyn Fn(&str) -> Option<&'u DirectoryUser>,
+    source_id: Option<&str>,
+    at: &dyn Fn(&str) -> String,
+) -> Reach {
+    let mut reach = Reach::default();
+    let mut reached: BTreeMap<String, (&DirectoryUser, Vec<Via>)> = BTreeMap::new();
+    fn add<'u>(
+        reached: &mut BTreeMap<String, (&'u DirectoryUser, Vec<Via>)>,
+        user: &'u DirectoryUser,
+        via: Via,
+    ) {
+        reached.entry(user.id.clone()).or_insert_with(|| (user, Vec::new())).1.push(via);
+    }
+    let selection = &found.destinations;
+    for (i, (address, user)) in dest.users.iter().zip(&selection.users).enumerate() {
+        let at = at(&format!("/spec/destinations/users/{i}"));
+        match user {
+            None => reach.unresolved.push(Unresolved {
+                address: address.clone(),
+                renamed: None,
+                error: PlanError::DestinationNotFound { email: address.clone(), at },
+            }),
+            Some(u) if !u.primary_email.eq_ignore_ascii_case(address) => {
+                reach.unresolved.push(Unresolved {
+                    address: address.clone(),
+                    renamed: Some(u.id.clone()),
+                    error: PlanError::DestinationRenamed {
+                        email: address.clone(),
+                        renamed_to: u.primary_email.clone(),
+                        at,
+                    },
+                });
+            }
+            Some(u) => add(&mut reached, u, Via::Address(address.clone())),
+        }
+    }
+    for (i, (group, members)) in dest.groups.iter().zip(&selection.groups).enumerate() {
+        match members {
+            None => reach.unresolved.push(Unresolved {
+                address: group.clone(),
+                renamed: None,
+                error: PlanError::DestinationGroupNotFound {
+                    group: group.clone(),
+                    at: at(&format!("/spec/destinations/groups/{i}")),
+                },
+            }),
+            Some(members) => {
+                for user in members.iter().filter_map(|m| lookup(m)) {
+                    add(&mut reached, user, Via::Group(group.clone()));
+                }
+            }
+        }
+    }
+    for user in &selection.scoped {
+        for unit in &dest.org_units {
+            if crate::model::in_org_unit(&user.org_unit_path, unit) {
+                add(&mut reached, user, Via::OrgUnit(unit.clone()));
+            }
+        }
+        for domain in &dest.domains {
+            let in_domain = std::iter::once(&user.primary_email)
+                .chain(&user.aliases)
+                .any(|a| a.rsplit_once('@').is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain)));
+            if in_domain {
+                add(&mut reached, user, Via::Domain(domain.clone()));
+            }
+        }
+        // Listed by the directory under one of them, however it matched.
+        if !reached.contains_key(&user.id) {
+            let via = dest.org_units.first().map(|o| Via::OrgUnit(o.clone()));
+            let via = via.or_else(|| dest.domains.first().map(|d| Via::Domain(d.clone())));
+            if let Some(via) = via {
+                add(&mut reached, user, via);
+            }
+        }
+    }
+
+    let exclude = &dest.exclude;
+    let excluded_by = |user: &DirectoryUser| -> Option<String> {
+        if Some(user.id.as_str()) == source_id {
+            return Some("the sync's source user".to_owned());
+        }
+        for (address, found) in exclude.users.iter().zip(&found.exclude.users) {
+            if found.as_ref().is_some_and(|f| f.id == user.id) {
+                return Some(format!("exclude.users {address}"));
+            }
+        }
+        for (group, members) in exclude.groups.iter().zip(&found.exclude.groups) {
+            if members.iter().filter_map(|m| lookup(m)).any(|m| m.id == user.id) {
+                return Some(format!("exclude.groups {group}"));
+            }
+        }
+        exclude
+            .org_units
+            .iter()
+            .find(|unit| crate::model::in_org_unit(&user.org_unit_path, unit))
+            .map(|unit| format!("exclude.orgUnits {unit}"))
+    };
+    let mut users: Vec<Reached> = reached
+        .into_values()
+        .map(|(user, via)| {
+            let outcome = match excluded_by(user) {
+                Some(rule) => Outcome::Excluded(rule),
+                None if user.suspended => Outcome::Skipped("suspended".into()),
+                None if user.archived => Outcome::Skipped("archived".into()),
+                None => Outcome::Destination,
+            };
+            Reached { user: user.clone(), via, outcome }
+        })
+        .collect();
+    users.sort_by_key(|r| r.user.primary_email.to_lowercase());
+    reach.users = users;
+    reach
+}
