@@ -6,8 +6,10 @@
 //! 2. per document: `apiVersion` and `kind`, then the generated JSON Schema
 //!    ([`schema`]), then typed deserialization;
 //! 3. semantic checks the schema cannot express, per document and across documents
-//!    ([`checks`]). These run only on documents that passed the schema, so one
-//!    mistake is never reported twice.
+//!    ([`checks`]). A document with schema errors gets the per-document checks too,
+//!    read without its values in error, in the same run; what they find about a
+//!    value the schema already reported is dropped, so one mistake is never
+//!    reported twice. Only documents that passed the schema become manifests.
 
 pub mod checks;
 pub mod schema;
@@ -93,26 +95,47 @@ pub fn validate_paths(paths: &[PathBuf]) -> Report {
     report.files_seen = files.iter().filter(|f| !is_tenant(f)).count();
 
     let mut workspaces = Vec::new();
+    // Documents with schema errors, read without the values in error: their other
+    // values still get the semantic checks, in the same run.
+    let mut partial = Vec::new();
     let schema_from = report.diagnostics.len();
     for doc in docs {
         match classify(&doc, &mut report.diagnostics) {
             Some(Kind::ContactSync) => {
                 report.syncs_seen += 1;
-                if let Some(value) = typed::<ContactSync>(&doc, Kind::ContactSync, &mut report) {
-                    report.manifests.syncs.push(Located { value, doc });
+                match typed::<ContactSync>(&doc, Kind::ContactSync, &mut report) {
+                    Typed::Valid(value) => report.manifests.syncs.push(Located { value, doc }),
+                    Typed::Partial(value, pruned) => {
+                        partial.push((Partial::Sync(Located { value, doc }), pruned));
+                    }
+                    Typed::Invalid => {}
                 }
             }
-            Some(Kind::Workspace) => {
-                if let Some(value) = typed::<Workspace>(&doc, Kind::Workspace, &mut report) {
-                    workspaces.push(Located { value, doc });
+            Some(Kind::Workspace) => match typed::<Workspace>(&doc, Kind::Workspace, &mut report) {
+                Typed::Valid(value) => workspaces.push(Located { value, doc }),
+                Typed::Partial(value, pruned) => {
+                    partial.push((Partial::Workspace(Located { value, doc }), pruned));
                 }
-            }
+                Typed::Invalid => {}
+            },
             None => {}
         }
     }
-
     for d in &mut report.diagnostics[schema_from..] {
         d.kind = crate::diagnostic::Kind::Schema;
+    }
+    for (doc, pruned) in &partial {
+        let mut found = Vec::new();
+        match doc {
+            Partial::Sync(sync) => checks::check_sync(sync, &mut found),
+            Partial::Workspace(ws) => checks::check_workspace(ws, &mut found),
+        }
+        // What concerns a value in error was said already, by the schema.
+        found.retain(|d| {
+            let at = d.pointer.as_deref().unwrap_or("");
+            !pruned.iter().any(|p| related(at, p))
+        });
+        report.diagnostics.extend(found);
     }
     checks::check_all(&report.manifests.syncs, &workspaces, &mut report.diagnostics);
     report.manifests.workspace = workspaces.into_iter().next();
@@ -279,27 +302,74 @@ fn foreign(doc: &Document) -> Option<&'static str> {
     }
 }
 
+/// A document with schema errors, read without its values in error.
+enum Partial {
+    Sync(Located<ContactSync>),
+    Workspace(Located<Workspace>),
+}
+
+/// What [`typed`] made of a document.
+enum Typed<T> {
+    /// It passed the schema: a manifest.
+    Valid(T),
+    /// It failed the schema, and reads without the values at these pointers: for
+    /// the semantic checks of the rest only, never a manifest.
+    Partial(T, Vec<String>),
+    /// It cannot be read.
+    Invalid,
+}
+
 /// Runs the schema, then deserializes into the typed manifest.
 fn typed<T: serde::de::DeserializeOwned>(
     doc: &Document,
     kind: Kind,
     report: &mut Report,
-) -> Option<T> {
+) -> Typed<T> {
     let instance = doc.root.to_json();
     let errors = schema::check(doc, kind, &instance);
     if !errors.is_empty() {
+        let pruned: Vec<String> =
+            errors.iter().map(|d| d.pointer.clone().unwrap_or_default()).collect();
         report.diagnostics.extend(errors);
-        return None;
+        let mut rest = instance;
+        for pointer in &pruned {
+            if pointer.is_empty() || !remove(&mut rest, pointer) {
+                return Typed::Invalid;
+            }
+        }
+        return match serde_json::from_value(rest) {
+            Ok(value) => Typed::Partial(value, pruned),
+            Err(_) => Typed::Invalid,
+        };
     }
     match serde_path_to_error::deserialize(instance) {
-        Ok(value) => Some(value),
+        Ok(value) => Typed::Valid(value),
         Err(e) => {
             let pointer: String =
                 e.path().iter().map(|s| format!("/{}", escape_segment(s))).collect();
             report.diagnostics.push(doc.error(&pointer, e.into_inner().to_string()));
-            None
+            Typed::Invalid
         }
     }
+}
+
+/// Removes the value at a JSON pointer; false when there is none (a pointer to a
+/// sequence item is refused: removing it would shift the others' pointers).
+fn remove(value: &mut serde_json::Value, pointer: &str) -> bool {
+    let Some((parent, last)) = pointer.rsplit_once('/') else { return false };
+    let key = last.replace("~1", "/").replace("~0", "~");
+    match value.pointer_mut(parent) {
+        Some(serde_json::Value::Object(map)) => map.remove(&key).is_some(),
+        _ => false,
+    }
+}
+
+/// Whether two JSON pointers are the same value or one holds the other.
+fn related(a: &str, b: &str) -> bool {
+    let holds = |outer: &str, inner: &str| {
+        inner.strip_prefix(outer).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    holds(a, b) || holds(b, a)
 }
 
 fn escape_segment(s: &serde_path_to_error::Segment) -> String {

@@ -416,3 +416,50 @@ async fn resolve_reads_no_contacts() {
     let members = "GET /admin/directory/v1/groups/{group_key}/members";
     assert!(crate::harness::count(&stats, members, Some(200)) > 0, "{stats:#}");
 }
+
+/// Schema and semantic errors come in one run: an unknown field does not hide a
+/// bad schedule or time zone until it is fixed.
+#[test]
+fn schema_and_semantic_errors_are_reported_in_one_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let sync =
+        std::fs::read_to_string(crate::root().join("examples/syncs/sales-to-accounting.yaml"))
+            .unwrap()
+            .replace("schedule: nightly", "schedule: \"61 * * * *\"")
+            .replace("  suspend: false\n", "  suspend: false\n  colour: blue\n");
+    assert!(sync.contains("colour: blue") && sync.contains("61 * * * *"));
+    std::fs::write(dir.path().join("sync.yaml"), sync).unwrap();
+    let workspace = std::fs::read_to_string(crate::root().join("examples/contact-sync.yaml"))
+        .unwrap()
+        .replace(
+            "apiVersion: contact-sync/v1\nkind: Workspace\n",
+            "apiVersion: contact-sync/v1\nkind: Workspace\nbogus: 1\n",
+        )
+        .replace("timeZone: UTC", "timeZone: Mars/Olympus_Mons");
+    std::fs::write(dir.path().join("contact-sync.yaml"), workspace).unwrap();
+    std::fs::copy(crate::root().join("examples/workspace.yaml"), dir.path().join("workspace.yaml"))
+        .unwrap();
+    let out =
+        contact_sync().args(["validate", "--format", "json"]).arg(dir.path()).assert().code(1);
+    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let found: Vec<(String, String)> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (d["pointer"].as_str().unwrap_or("").to_owned(), d["kind"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    for expected in [
+        ("/bogus", "schema"),
+        ("/spec/timeZone", "semantic"),
+        ("/spec/colour", "schema"),
+        ("/spec/schedule", "semantic"),
+    ] {
+        assert!(
+            found.contains(&(expected.0.to_owned(), expected.1.to_owned())),
+            "{expected:?} not in {found:?}"
+        );
+    }
+    assert_eq!(found.len(), 4, "each mistake once: {found:?}");
+}
