@@ -21,6 +21,8 @@ pub struct LoadOptions {
     pub allow_deletes: bool,
     /// `--full-scan` (or the reconcile loop's schedule of full scans).
     pub full_scan: crate::plan::FullScan,
+    /// `contact-sync adopt`.
+    pub adopt: Option<crate::plan::Adopt>,
 }
 
 /// Why manifests could not be turned into a plan input.
@@ -127,6 +129,7 @@ pub fn load(options: &LoadOptions) -> Result<(PlanInput, Target), LoadError> {
         max_delete_percent: target.max_delete_percent,
         allow_deletes: options.allow_deletes,
         full_scan: options.full_scan,
+        adopt: options.adopt.clone(),
     };
     Ok((input, target))
 }

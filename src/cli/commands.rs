@@ -164,6 +164,30 @@ fn reconcile(options: crate::reconcile::Options) -> anyhow::Result<ExitCode> {
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+/// What `adopt --user` named that the adoption plan does not take over: a user
+/// that is not a destination of the sync, or has no group of its target name to
+/// take (or already has the sync's own).
+fn adoption_gaps(plan: &Plan, adopt: &crate::plan::Adopt) -> Option<String> {
+    let planned: std::collections::HashSet<String> = plan
+        .syncs
+        .iter()
+        .filter(|s| s.name == adopt.sync)
+        .flat_map(|s| &s.destinations)
+        .map(|d| d.user.to_lowercase())
+        .collect();
+    let missing: Vec<&str> =
+        adopt.users.iter().filter(|u| !planned.contains(*u)).map(String::as_str).collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "nothing to adopt for {}: not a destination of sync {}, or no contact group of its \
+             target name there that contact-sync did not write (`contact-sync plan` and \
+             `contact-sync resolve` show which)",
+            missing.join(", "),
+            adopt.sync
+        )
+    })
+}
+
 /// Cancels `cancel` on the first SIGTERM or Ctrl-C (the loop starts nothing new,
 /// lets the users in flight finish, gives the lease up and exits 0); exits at once
 /// on the second.
@@ -421,6 +445,12 @@ impl Apply {
                      applied; run plan again.\n{diff}",
                 path.display()
             );
+            return Ok(ExitCode::from(1));
+        }
+        if let Some(adopt) = &self.input.adopt
+            && let Some(why) = adoption_gaps(&plan, adopt)
+        {
+            eprintln!("error: {why}. Nothing was applied.");
             return Ok(ExitCode::from(1));
         }
         let json = self.report.format == ApplyFormat::Json;

@@ -130,6 +130,37 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ApplyFormat::Text)]
         format: ApplyFormat,
     },
+    /// Take over existing contact groups: a destination that already has a group
+    /// named like the sync's target group, not written by contact-sync (a
+    /// targetGroupConflict in the plan), gets that group marked as the sync's. The
+    /// contacts in it that match a source contact (same e-mail address, else same
+    /// name) become that contact's copies and are brought in line with it; every
+    /// other contact in it is left alone, and none is deleted. Shows the plan of
+    /// just that first and asks, like apply.
+    Adopt {
+        /// Manifest files or folders.
+        #[arg(default_value = ".")]
+        paths: Vec<PathBuf>,
+        /// A file with the Workspace document to use instead of the manifests' own.
+        #[arg(long, value_name = "FILE")]
+        workspace: Option<PathBuf>,
+        /// The sync whose target groups to take over.
+        #[arg(long = "sync", value_name = "NAME", required = true)]
+        sync: String,
+        /// Only this destination (repeatable); without it, every destination with
+        /// such a group.
+        #[arg(long = "user", value_name = "EMAIL")]
+        users: Vec<String>,
+        /// Apply without asking (required when stdin is not a terminal).
+        #[arg(long)]
+        auto_approve: bool,
+        /// Hide contact field values and addresses in the plan shown.
+        #[arg(long)]
+        redact: bool,
+        /// How long to wait for another apply that holds the writer lease, in seconds.
+        #[arg(long, value_name = "SECS", default_value_t = crate::lease::DEFAULT_WAIT.as_secs())]
+        lock_timeout: u64,
+    },
     /// Keep every destination in step with the manifests, on each sync's schedule,
     /// until stopped (SIGTERM/SIGINT): the long-running loop for a container.
     ///
@@ -466,6 +497,7 @@ impl From<CommonArgs> for LoadOptions {
             } else {
                 crate::plan::FullScan::Never
             },
+            adopt: None,
         }
     }
 }
@@ -485,6 +517,31 @@ impl Settings {
                     detailed_exitcode,
                     redact,
                     expand,
+                }
+            }
+            Command::Adopt {
+                paths,
+                workspace,
+                sync,
+                users,
+                auto_approve,
+                redact,
+                lock_timeout,
+            } => {
+                let users = users.iter().map(|u| u.to_lowercase()).collect();
+                let adopt = crate::plan::Adopt { sync: sync.clone(), users };
+                Settings::Apply {
+                    run: LoadOptions {
+                        paths,
+                        workspace,
+                        syncs: vec![sync],
+                        adopt: Some(adopt),
+                        ..LoadOptions::default()
+                    },
+                    auto_approve,
+                    expand: true,
+                    lock_timeout: std::time::Duration::from_secs(lock_timeout),
+                    report: ApplyOutput { redact, format: ApplyFormat::Text },
                 }
             }
             Command::Resolve { paths, workspace, syncs, format } => Settings::Resolve {

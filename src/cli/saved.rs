@@ -642,6 +642,7 @@ mod tests {
             max_delete_percent: 50,
             allow_deletes: false,
             full_scan: crate::plan::FullScan::Never,
+            adopt: None,
         };
         let target = Target {
             backend: BackendTarget::Local { path: "/nowhere/tenant.yaml".into() },

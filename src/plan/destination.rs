@@ -53,9 +53,83 @@ pub fn plan_selected(sync: &DesiredSync, actual: &Actual) -> DestinationPlan {
         Ok(group) => group,
         Err(error) => return DestinationPlan::error(actual.user, *error),
     };
-    plan_contacts(sync, actual, &group, &mut changes);
+    plan_contacts(sync, actual, &group, &BTreeMap::new(), &mut changes);
     sort_changes(&mut changes);
     DestinationPlan::with_changes(actual.user, changes)
+}
+
+/// Plans a selected destination for `contact-sync adopt`: its contact group of
+/// the target name that contact-sync did not write is marked as the sync's, and
+/// the unmarked contacts in it that match a source contact (by e-mail address,
+/// else by name) become that contact's copies, brought in line with it. Every
+/// other unmarked contact is left alone. A group of that name written for another
+/// sync is not taken: the conflict stays an error.
+pub fn plan_adopted(sync: &DesiredSync, actual: &Actual) -> DestinationPlan {
+    let Some(found) =
+        actual.groups.iter().find(|g| g.name == sync.target_group && g.owner().is_none())
+    else {
+        return plan_selected(sync, actual);
+    };
+    let mut adopted_group = found.clone();
+    adopted_group.client_data.retain(|d| !d.key.starts_with("contact-sync/"));
+    adopted_group.client_data.extend(group_markers(sync));
+    let mut changes = vec![Change {
+        action: Action::Update,
+        resource: Resource::Group,
+        name: sync.target_group.clone(),
+        email: None,
+        reason: Reason::Adopted,
+        fields: vec![FieldChange {
+            field: "clientData[contact-sync/sync]".into(),
+            before: None,
+            after: Some(sync.name.clone().into()),
+        }],
+        op: Op::UpdateGroup { group: adopted_group },
+    }];
+    let group = GroupRef::Existing(found.resource_name.clone());
+    let matches = matching_contacts(sync, actual, &found.resource_name);
+    plan_contacts(sync, actual, &group, &matches, &mut changes);
+    sort_changes(&mut changes);
+    DestinationPlan::with_changes(actual.user, changes)
+}
+
+/// The unmarked contacts in `group` that match a source contact, by its source
+/// key: the same first e-mail address (ignoring case), else the same display name;
+/// each contact matches one source contact at most.
+fn matching_contacts<'a>(
+    sync: &DesiredSync,
+    actual: &Actual<'a>,
+    group: &str,
+) -> BTreeMap<String, &'a Contact> {
+    let mut unclaimed: Vec<(&'a Contact, Option<String>, String)> = actual
+        .contacts
+        .iter()
+        .filter(|c| c.owner().is_none() && c.memberships.iter().any(|m| m == group))
+        .map(|c| {
+            let fields = normalize(&c.fields);
+            let email = crate::model::primary_email(&fields).map(str::to_lowercase);
+            (c, email, crate::model::display_name(&fields))
+        })
+        .collect();
+    unclaimed.sort_by(|a, b| a.0.resource_name.cmp(&b.0.resource_name));
+    let mut matches = BTreeMap::new();
+    let by_email = |want: &DesiredContact, c: &(&Contact, Option<String>, String)| {
+        want.email.as_ref().is_some_and(|e| c.1.as_deref() == Some(e.to_lowercase().as_str()))
+    };
+    let by_name = |want: &DesiredContact, c: &(&Contact, Option<String>, String)| {
+        !want.name.is_empty() && c.2 == want.name
+    };
+    for rule in [&by_email as &dyn Fn(&DesiredContact, &_) -> bool, &by_name] {
+        for (key, want) in &sync.contacts {
+            if matches.contains_key(key) {
+                continue;
+            }
+            if let Some(i) = unclaimed.iter().position(|c| rule(want, c)) {
+                matches.insert(key.clone(), unclaimed.remove(i).0);
+            }
+        }
+    }
+    matches
 }
 
 /// Plans a user who is no longer a destination of `sync` (or whose sync's manifest
@@ -84,6 +158,7 @@ fn plan_group(
     let conflict =
         actual.groups.iter().find(|g| g.name == sync.target_group && g.owner() != Some(&sync.name));
     let conflict_error = |g: &ContactGroup| PlanError::TargetGroupConflict {
+        sync: sync.name.clone(),
         user: actual.user.to_owned(),
         group: g.name.clone(),
         at: sync.target_location.clone(),
@@ -148,7 +223,15 @@ fn group_markers(sync: &DesiredSync) -> Vec<ClientData> {
     ]
 }
 
-fn plan_contacts(sync: &DesiredSync, actual: &Actual, group: &GroupRef, changes: &mut Vec<Change>) {
+/// The contacts of a destination: `adopted` are unmarked contacts that become the
+/// copies of the source contacts they are keyed by (`contact-sync adopt`).
+fn plan_contacts(
+    sync: &DesiredSync,
+    actual: &Actual,
+    group: &GroupRef,
+    adopted: &BTreeMap<String, &Contact>,
+    changes: &mut Vec<Change>,
+) {
     let mut present: BTreeMap<&str, Vec<&Contact>> = BTreeMap::new();
     for c in actual.marked_contacts(&sync.name) {
         let key = client_data(&c.client_data, MARKER_SOURCE).unwrap_or_default();
@@ -162,7 +245,17 @@ fn plan_contacts(sync: &DesiredSync, actual: &Actual, group: &GroupRef, changes:
             continue;
         }
         let Some(mut copies) = present.remove(key.as_str()) else {
-            changes.push(create_contact(sync, want, group));
+            match adopted.get(key) {
+                Some(have) => {
+                    // Unmarked: an update always marks it, so there is one.
+                    if let Some(mut change) = update_contact(sync, want, have, group, &group_names)
+                    {
+                        change.reason = Reason::Adopted;
+                        changes.push(change);
+                    }
+                }
+                None => changes.push(create_contact(sync, want, group)),
+            }
             continue;
         };
         // Keep the copy that already matches, else the oldest resource name.

@@ -96,6 +96,8 @@ pub enum PlanError {
     /// The destination has a group of the target name that contact-sync did not
     /// create.
     TargetGroupConflict {
+        /// The sync.
+        sync: String,
         /// The destination.
         user: String,
         /// The group's name.
@@ -229,9 +231,10 @@ impl PlanError {
             DestinationGroupNotFound { at, .. } => {
                 format!("group not found; fix destinations.groups in {at}")
             }
-            TargetGroupConflict { group, at, .. } => format!(
+            TargetGroupConflict { sync, user, group, at } => format!(
                 "already has a contact group \"{group}\" that contact-sync did not create; rename \
-                 or delete that group, or set another target.groupName in {at}"
+                 or delete that group, set another target.groupName in {at}, or take the group \
+                 over with `contact-sync adopt --sync {sync} --user {user}`"
             ),
             DeleteGuard { deletes, managed, max_percent, .. } => format!(
                 "would delete {deletes} of {managed} managed contacts ({}%), more than \

@@ -19,7 +19,7 @@ pub mod reach;
 pub mod render;
 pub mod survey;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -58,6 +58,26 @@ pub struct PlanInput {
     /// inventory lists (`--full-scan`).
     #[serde(default, skip_serializing_if = "FullScan::is_never")]
     pub full_scan: FullScan,
+    /// `contact-sync adopt`: take over existing target groups of one sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopt: Option<Adopt>,
+}
+
+/// `contact-sync adopt`: a destination that already has a contact group with the
+/// sync's target name, not written by contact-sync, gets that group marked as the
+/// sync's instead of a `targetGroupConflict`. The contacts in it that match a
+/// source contact (by e-mail address, else by name) are marked as the copies of
+/// that contact and brought in line with it; the others are left alone, as every
+/// unmarked contact is. Only the destinations with such a group are planned.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Adopt {
+    /// The sync.
+    pub sync: String,
+    /// Only these destinations (lower-case addresses); every one with such a group
+    /// when empty.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub users: BTreeSet<String>,
 }
 
 /// When a run reads every active user of the tenant (a full scan) rather than the
@@ -352,6 +372,8 @@ pub enum Reason {
     Hidden,
     /// A directory sync's copy of the destination user itself.
     OwnEntry,
+    /// Taken over by `contact-sync adopt`: marked as the sync's from now on.
+    Adopted,
 }
 
 impl Reason {
@@ -368,6 +390,7 @@ impl Reason {
             Reason::Membership => "membership",
             Reason::Hidden => "hidden from the Global Address List",
             Reason::OwnEntry => "the user's own entry",
+            Reason::Adopted => "adopted",
         }
     }
 }
@@ -576,6 +599,7 @@ mod tests {
             max_delete_percent,
             allow_deletes,
             full_scan: FullScan::Never,
+            adopt: None,
         }
     }
 

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use super::changes::Interner;
 use super::desired::DesiredSync;
-use super::destination::{Actual, plan_removed, plan_selected};
+use super::destination::{Actual, plan_adopted, plan_removed, plan_selected};
 use super::reach::Outcome;
 use super::{
     Action, DestinationPlan, FullScan, Orphan, Plan, PlanError, PlanInput, Reason, Resource,
@@ -168,12 +168,17 @@ impl<'a> Planner<'a> {
             );
         }
         let directory = Directory::new(&resolution.users);
-        let runs = input
+        let mut runs: Vec<Run> = input
             .syncs
             .iter()
             .zip(&resolution.syncs)
             .map(|(sync, resolved)| Run::judge(sync, resolved, &directory))
             .collect();
+        if let Some(adopt) = &input.adopt {
+            for run in runs.iter_mut().filter(|r| r.name() == adopt.sync) {
+                run.adopt = Some(adopt.users.clone());
+            }
+        }
         Self {
             input,
             runs,
@@ -398,6 +403,8 @@ struct Run<'a> {
     source_fp: Vec<Vec<String>>,
     /// The destinations' distinct change lists.
     shared: Interner,
+    /// `contact-sync adopt` of this sync: the destinations named (all when empty).
+    adopt: Option<BTreeSet<String>>,
 }
 
 impl<'a> Run<'a> {
@@ -422,6 +429,7 @@ impl<'a> Run<'a> {
             managed: 0,
             source_fp: Vec::new(),
             shared: Interner::default(),
+            adopt: None,
         };
         match resolved {
             Err(e) => run.unreadable_source(e),
@@ -660,6 +668,20 @@ impl<'a> Run<'a> {
         let SourceState::Desired(desired) = &self.state else { return };
         let name = desired.name.as_str();
         self.managed += actual.marked_contacts(name).count();
+        if let Some(users) = &self.adopt {
+            // An adoption plans the destinations named that have a group of the
+            // target name and none of the sync's own; nobody else.
+            let named = users.is_empty() || users.contains(&user.primary_email.to_lowercase());
+            let conflict = actual.marked_groups(name).is_empty()
+                && actual.groups.iter().any(|g| g.name == desired.target_group);
+            if !(named && conflict && self.selected.contains(&user.id)) {
+                return;
+            }
+            let mut planned = plan_adopted(desired, actual);
+            planned.changes = self.shared.intern(planned.changes);
+            self.plan.destinations.push(planned);
+            return;
+        }
         let mut planned = if self.selected.contains(&user.id) {
             plan_selected(desired, actual)
         } else if !self.held.contains(&user.id)

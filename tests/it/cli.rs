@@ -112,7 +112,7 @@ fn completions_are_printed_for_bash_zsh_and_fish() {
         let out = contact_sync().args(["completions", shell]).assert().success();
         let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
         assert!(text.contains(marker), "{shell}: no `{marker}` in\n{text}");
-        for command in ["validate", "plan", "apply", "reconcile"] {
+        for command in ["validate", "plan", "apply", "reconcile", "show", "resolve", "adopt"] {
             assert!(text.contains(command), "{shell}: `{command}` is not completed");
         }
     }
@@ -130,7 +130,14 @@ fn the_manual_page_is_printed_or_written_one_page_per_command() {
     let dir = tempfile::tempdir().unwrap();
     let pages = dir.path().join("man1");
     contact_sync().args(["man", "--dir"]).arg(&pages).assert().success();
-    for page in ["contact-sync.1", "contact-sync-plan.1", "contact-sync-reconcile.1"] {
+    for page in [
+        "contact-sync.1",
+        "contact-sync-plan.1",
+        "contact-sync-reconcile.1",
+        "contact-sync-show.1",
+        "contact-sync-resolve.1",
+        "contact-sync-adopt.1",
+    ] {
         let text = std::fs::read_to_string(pages.join(page)).unwrap();
         assert!(text.starts_with(".ie \\n(.g") || text.contains(".TH"), "{page}:\n{text}");
     }

@@ -422,3 +422,83 @@ fn apply_reports_as_json_and_redacts() {
         .code(1)
         .stderr(predicate::str::contains("needs --auto-approve"));
 }
+
+/// `adopt`: Ann already keeps a "Sales Contacts" group of her own, with a copy of
+/// Ada (an old phone number) and her dentist in it. The plan refuses to write into
+/// it; adopt takes it over, Ada's copy included, leaves the dentist alone, and a
+/// plan after that is clean.
+#[test]
+fn adopt_takes_over_an_existing_group_and_leaves_unmatched_contacts_alone() {
+    let seed = Seed::new();
+    let tenant = seed.read("workspace.yaml").replace(
+        "    contacts:\n      # Ann's own contact: unmarked, so contact-sync never touches it.\n",
+        "    contactGroups:\n      - name: Sales Contacts\n    contacts:\n      \
+         - names: [{ givenName: Ada, familyName: Lovelace }]\n        \
+         emailAddresses: [{ value: ADA@acme.test }]\n        \
+         phoneNumbers: [{ value: \"+1 555 0000\" }]\n        \
+         contactGroups: [Sales Contacts]\n      \
+         - names: [{ givenName: My, familyName: Dentist }]\n        \
+         phoneNumbers: [{ value: \"+1 555 7777\" }]\n        \
+         contactGroups: [Sales Contacts]\n      \
+         # Ann's own contact: unmarked, so contact-sync never touches it.\n",
+    );
+    assert!(tenant.contains("My, familyName: Dentist"));
+    seed.write("workspace.yaml", &tenant);
+    let dir = seed.dir.path();
+    contact_sync().arg("plan").arg(dir).assert().code(1).stdout(
+        predicate::str::contains("ann@example.com")
+            .and(predicate::str::contains("already has a contact group \"Sales Contacts\"")),
+    );
+
+    // Only a destination with such a group can be adopted.
+    contact_sync()
+        .args([
+            "adopt",
+            "--sync",
+            "sales-to-accounting",
+            "--user",
+            "bob@example.com",
+            "--auto-approve",
+        ])
+        .arg(dir)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("nothing to adopt for bob@example.com"));
+
+    let out = contact_sync()
+        .args(["adopt", "--sync", "sales-to-accounting", "--auto-approve"])
+        .arg(dir)
+        .assert()
+        .success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(text.contains("~ group \"Sales Contacts\"   (adopted)"), "{text}");
+    assert!(text.contains("~ contact \"Ada Lovelace\" <ada@acme.test>   (adopted)"), "{text}");
+    assert!(text.contains("+ contact \"Grace Hopper\""), "{text}");
+    assert!(!text.contains("Dentist"), "the unmatched contact is not in the plan: {text}");
+    assert!(!text.contains("bob@example.com"), "only Ann has a group to adopt: {text}");
+    assert!(text.contains("Plan: 5 to add, 2 to change, 0 to delete."), "{text}");
+
+    // The dentist is still there, unmarked, in the group; Ada's copy is marked.
+    let after = seed.read("workspace.yaml");
+    let ann = &after[after.find("primaryEmail: ann@example.com").unwrap()..];
+    let ann = &ann[..ann.find("primaryEmail: bob@example.com").unwrap()];
+    let dentist = &ann[ann.find("familyName: Dentist").expect("the dentist is kept")..];
+    let dentist = &dentist[..dentist.find("\n      - ").unwrap_or(dentist.len())];
+    assert!(!dentist.contains("contact-sync/"), "the dentist stays unmarked: {dentist}");
+    assert!(!ann.contains("+1 555 0000"), "Ada's copy is brought in line: {ann}");
+    // Ann is up to date; the others get the sync as usual; then nothing is left.
+    contact_sync()
+        .args(["plan", "--expand"])
+        .arg(dir)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("ann@example.com: up to date"));
+    contact_sync().arg("apply").arg(dir).arg("--auto-approve").assert().success();
+    contact_sync()
+        .args(["plan", "--detailed-exitcode"])
+        .arg(dir)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("No changes."));
+    assert!(seed.read("workspace.yaml").contains("+1 555 7777"), "never deleted");
+}

@@ -62,6 +62,7 @@ fn input(syncs: Vec<SyncInput>) -> PlanInput {
         max_delete_percent: 100,
         allow_deletes: false,
         full_scan: contact_sync::plan::FullScan::Never,
+        adopt: None,
     }
 }
 

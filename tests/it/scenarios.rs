@@ -52,6 +52,7 @@ on_both_backends!(
     a_renamed_source_holds_the_sync_back_until_the_manifest_is_fixed,
     a_renamed_destination_is_held_back_and_the_others_proceed,
     an_unmarked_group_with_the_target_name_is_a_conflict,
+    an_unmarked_group_is_adopted_on_request,
     an_emptied_source_group_trips_the_deletion_guard,
     a_deleted_sync_manifest_is_cleaned_up_with_orphans_delete,
     a_deleted_sync_manifest_is_listed_with_orphans_keep,
@@ -338,6 +339,69 @@ async fn an_unmarked_group_with_the_target_name_is_a_conflict(seed: Seed) {
     let g = groups.iter().find(|g| g.name == "Sales Contacts").unwrap();
     assert!(g.client_data.is_empty(), "bob's own group is untouched");
     assert!(seed.contacts("bob@example.com").await.is_empty());
+}
+
+/// `contact-sync adopt`: Bob's own "Sales Contacts" group becomes the sync's, with
+/// his copy of Grace Hopper (matched by address) and without his plumber.
+async fn an_unmarked_group_is_adopted_on_request(seed: Seed) {
+    seed.edit(|s| {
+        let g = s.create_group("bob@example.com", "Sales Contacts", vec![]).unwrap();
+        let contact = |given: &str, family: &str, email: Option<&str>| {
+            let mut fields = contact_sync::model::PersonFields::new();
+            fields.insert("names".into(), json!([{"givenName": given, "familyName": family}]));
+            if let Some(email) = email {
+                fields.insert("emailAddresses".into(), json!([{ "value": email }]));
+            }
+            contact_sync::model::NewContact {
+                fields,
+                memberships: vec![g.resource_name.clone()],
+                client_data: vec![],
+            }
+        };
+        s.create_contacts(
+            "bob@example.com",
+            vec![
+                contact("Grace", "Hopper (old)", Some("grace@navy.test")),
+                contact("Pete", "Plumber", None),
+            ],
+        )
+        .unwrap();
+    })
+    .await;
+    let adopt = contact_sync::plan::Adopt {
+        sync: SYNC.into(),
+        users: ["bob@example.com".to_owned()].into(),
+    };
+    let options = contact_sync::input::LoadOptions {
+        syncs: vec![SYNC.into()],
+        adopt: Some(adopt),
+        ..seed.options()
+    };
+    let plan = seed.plan_with(options).await;
+    let only_bob: Vec<&str> = plan.syncs[0]
+        .destinations
+        .iter()
+        .filter(|d| !d.changes.is_empty())
+        .map(|d| d.user.as_str())
+        .collect();
+    assert_eq!(only_bob, ["bob@example.com"], "{}", seed.text(&plan));
+    let rows = rows(&plan, "bob@example.com");
+    assert!(rows.contains(&["update", "group", "Sales Contacts", "adopted"].map(String::from)));
+    assert!(rows.contains(&["update", "contact", "Grace Hopper", "adopted"].map(String::from)));
+    assert_eq!(rows.iter().filter(|r| r[0] == "create").count(), 5, "{rows:?}");
+    assert!(rows.iter().all(|r| r[0] != "delete"), "{rows:?}");
+    let report = seed.apply(&plan).await;
+    assert!(report.destinations.iter().all(|d| d.error.is_none()), "{report:?}");
+    // From now on the group is the sync's: an ordinary run finds nothing for Bob.
+    let after = seed.converge().await;
+    assert_eq!(status(&after, SYNC, "bob@example.com"), Status::UpToDate);
+    let contacts = seed.contacts("bob@example.com").await;
+    let plumber = contacts
+        .iter()
+        .find(|c| contact_sync::model::display_name(&c.fields) == "Pete Plumber")
+        .expect("the unmatched contact is kept");
+    assert!(plumber.client_data.is_empty(), "and left unmarked");
+    assert_eq!(contacts.iter().filter(|c| c.owner() == Some(SYNC)).count(), 6);
 }
 
 async fn an_emptied_source_group_trips_the_deletion_guard(seed: Seed) {
