@@ -13,6 +13,7 @@ mod inventory;
 mod plan_cli;
 mod planner;
 mod properties;
+mod readme;
 mod reconcile;
 mod scenarios;
 mod schema;
