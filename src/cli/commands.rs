@@ -134,7 +134,8 @@ fn healthcheck(listen: &str, timeout: std::time::Duration) -> anyhow::Result<Exi
     }
     let url = format!("http://{addr}/healthz");
     let answer = runtime()?.block_on(async {
-        let client = reqwest::Client::builder().timeout(timeout).build()?;
+        // Loopback, never through an HTTP_PROXY the container may have.
+        let client = reqwest::Client::builder().timeout(timeout).no_proxy().build()?;
         anyhow::Ok(client.get(&url).send().await?.status())
     });
     match answer {
@@ -452,6 +453,15 @@ impl Apply {
         {
             eprintln!("error: {why}. Nothing was applied.");
             return Ok(ExitCode::from(1));
+        }
+        if let Some(adopt) = &self.input.adopt
+            && !plan.summary.has_changes()
+        {
+            eprintln!(
+                "Nothing to adopt: no destination of sync {} has a contact group of its target \
+                 name that contact-sync did not write.",
+                adopt.sync
+            );
         }
         let json = self.report.format == ApplyFormat::Json;
         let redact = self.report.redact;
