@@ -30,7 +30,7 @@ use super::{
 };
 use chrono::{DateTime, Utc};
 
-use crate::manifest::OrphanPolicy;
+use crate::manifest::{OrphanPolicy, SyncType};
 use crate::model::inventory::Inventory;
 use crate::model::resolution::{Resolution, SourceResolution, SyncResolution};
 use crate::model::{Contact, ContactGroup, DirectoryUser};
@@ -131,6 +131,8 @@ pub struct SyncReach {
     /// What holds the whole sync back: its source not found, renamed or
     /// suspended, its selectors unreadable.
     pub source_errors: Vec<PlanError>,
+    /// For a directory sync, how many users it copies and how many are hidden.
+    pub source_note: Option<String>,
     /// Whom its destination selectors reach, or why they could not be read.
     pub reach: Result<super::reach::Reach, String>,
 }
@@ -212,6 +214,17 @@ impl<'a> Planner<'a> {
                     _ => run.plan.source.clone(),
                 },
                 source_errors: run.plan.errors.clone(),
+                source_note: run
+                    .desired()
+                    .filter(|_| run.input.manifest.spec.sync_type == SyncType::Directory)
+                    .map(|d| {
+                        format!(
+                            "copies {} users of the directory; {} hidden from the Global Address \
+                             List, and the suspended and archived, are not copied",
+                            d.contacts.len(),
+                            d.hidden.len()
+                        )
+                    }),
                 reach: run.reach(resolved, &directory),
             })
             .collect()

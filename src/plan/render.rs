@@ -378,6 +378,9 @@ pub fn reach_text(reaches: &[super::planner::SyncReach]) -> String {
     let mut out = String::new();
     for sync in reaches {
         let _ = writeln!(out, "sync {}  ({})", p(&sync.name), p(&sync.source));
+        if let Some(note) = &sync.source_note {
+            let _ = writeln!(out, "  source: {note}");
+        }
         for e in &sync.source_errors {
             let _ = writeln!(out, "  ! {}", p(&e.message()));
         }
@@ -434,6 +437,7 @@ pub fn reach_json(reaches: &[super::planner::SyncReach]) -> serde_json::Value {
                 "name": sync.name,
                 "source": sync.source,
                 "errors": sync.source_errors.iter().map(error).collect::<Vec<_>>(),
+                "sourceNote": sync.source_note,
             });
             match &sync.reach {
                 Ok(reach) => {

@@ -470,3 +470,31 @@ fn schema_and_semantic_errors_are_reported_in_one_pass() {
     }
     assert_eq!(found.len(), 4, "each mistake once: {found:?}");
 }
+
+/// For a directory sync, `resolve` also says how many users the source copies and
+/// that the hidden ones are not copied.
+#[test]
+fn resolve_counts_a_directory_syncs_hidden_users() {
+    let seed = crate::harness::Seed::new();
+    let tenant = seed.read("workspace.yaml").replace(
+        "    orgUnitPath: /Accounting/Payroll\n    name: { givenName: Dave, familyName: Davis }\n",
+        "    orgUnitPath: /Accounting/Payroll\n    includeInGlobalAddressList: false\n    name: { givenName: Dave, familyName: Davis }\n",
+    );
+    assert!(tenant.contains("includeInGlobalAddressList: false\n    name: { givenName: Dave"));
+    seed.write("workspace.yaml", &tenant);
+    seed.write(
+        "syncs/directory.yaml",
+        "apiVersion: contact-sync/v1\nkind: ContactSync\nmetadata: {name: accounting-directory}\nspec:\n  type: directory\n  source: { directory: { orgUnits: [/Accounting] } }\n  target: { groupName: Accounting }\n  destinations: { users: [frank@example.com] }\n",
+    );
+    contact_sync()
+        .args(["resolve", "--sync", "accounting-directory"])
+        .arg(seed.dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "  source: copies 3 users of the directory; 1 hidden from the Global Address List",
+        ))
+        .stdout(predicate::str::contains(
+            "  frank@example.com: destination, by address frank@example.com\n",
+        ));
+}
