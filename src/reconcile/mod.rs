@@ -290,9 +290,13 @@ impl Watch {
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
                 // Hidden files are never manifests: the tenant's lock, temporary
-                // copies, git-sync's .git and .worktrees.
+                // copies, git-sync's .git and .worktrees. Except `..data` and its
+                // `..TIMESTAMP` folders: a Kubernetes ConfigMap volume is updated by
+                // swapping that link, and its files are links through it.
                 let hidden = |p: &PathBuf| {
-                    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'))
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with('.') && !n.starts_with(".."))
                 };
                 if event.is_ok_and(|e| !e.kind.is_access() && !e.paths.iter().all(hidden)) {
                     let _ = tx.send(());

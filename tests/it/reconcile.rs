@@ -366,6 +366,47 @@ async fn reconcile_follows_a_git_sync_checkout_through_its_link_swaps() {
         .code(0);
 }
 
+/// A Kubernetes ConfigMap volume: `root/..TIMESTAMP/` holds the files, `..data`
+/// links to the current one, and every file is a link through `..data`; an update
+/// writes a new `..TIMESTAMP/` and swaps `..data`.
+fn config_map(root: &Path, version: &str, from: &Path, sync: &str) {
+    let data = root.join(format!("..{version}"));
+    std::fs::create_dir_all(data.join("syncs")).unwrap();
+    std::fs::copy(from.join("contact-sync.yaml"), data.join("contact-sync.yaml")).unwrap();
+    std::fs::write(data.join("syncs/sales-to-accounting.yaml"), sync).unwrap();
+    let link = root.join("..data_tmp");
+    std::os::unix::fs::symlink(format!("..{version}"), &link).unwrap();
+    std::fs::rename(&link, root.join("..data")).unwrap();
+    for name in ["contact-sync.yaml", "syncs"] {
+        let _ = std::os::unix::fs::symlink(Path::new("..data").join(name), root.join(name));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_follows_a_config_map_volume_update() {
+    let seed = Seed::google();
+    let root = tempfile::tempdir().unwrap();
+    let sync = seed.read("syncs/sales-to-accounting.yaml");
+    config_map(root.path(), "v1", seed.dir.path(), &sync);
+    let rc = Loop::start(root.path()).await;
+    rc.until("the first run", |s| last_run(s, SYNC)["result"] == "success", "/status").await;
+    let with_frank = sync.replace(
+        "    orgUnits: [/Accounting]\n",
+        "    orgUnits: [/Accounting]\n    users: [frank@example.com]\n",
+    );
+    config_map(root.path(), "v2", seed.dir.path(), &with_frank);
+    std::fs::remove_dir_all(root.path().join("..v1")).unwrap();
+    let status = rc
+        .until(
+            "the updated ConfigMap to be applied",
+            |s| last_run(s, SYNC)["trigger"] == "manifestChanged",
+            "/status",
+        )
+        .await;
+    assert_eq!(last_run(&status, SYNC)["added"], 7, "{status:#}");
+    assert_eq!(rc.terminate(), Some(0));
+}
+
 #[test]
 fn reconcile_once_runs_every_sync_and_exits_with_the_usual_codes() {
     let seed = Seed::new();
