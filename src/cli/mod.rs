@@ -65,8 +65,9 @@ enum Command {
         #[arg(long)]
         expand: bool,
     },
-    /// Whom each sync's destination selectors reach, and why: every user by address,
-    /// group, org unit or domain, who is excluded and by which rule, who is skipped
+    /// Show whom each sync's destination selectors reach, and why.
+    ///
+    /// Every user by address, group, org unit or domain, who is excluded and by which rule, who is skipped
     /// (suspended, archived), and which addresses and groups do not resolve or name a
     /// renamed user. Reads the directory only, no contacts; exit 1 when a sync has
     /// errors.
@@ -84,8 +85,10 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ResolveFormat::Text)]
         format: ResolveFormat,
     },
-    /// Print a plan saved with `plan --out` as `plan` printed it, without reading
-    /// the tenant (what `apply PLAN.json` would apply, if the tenant has not moved).
+    /// Print a plan saved with `plan --out`, as `plan` printed it.
+    ///
+    /// Reads no tenant: it shows what `apply PLAN.json` would apply, if the tenant
+    /// has not moved since.
     Show {
         /// The saved plan.
         #[arg(value_name = "PLAN.json")]
@@ -130,8 +133,9 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ApplyFormat::Text)]
         format: ApplyFormat,
     },
-    /// Take over existing contact groups: a destination that already has a group
-    /// named like the sync's target group, not written by contact-sync (a
+    /// Take over existing contact groups of the target name, on request.
+    ///
+    /// A destination that already has a group named like the sync's target group, not written by contact-sync (a
     /// targetGroupConflict in the plan), gets that group marked as the sync's. The
     /// contacts in it that match a source contact (same e-mail address, else same
     /// name) become that contact's copies and are brought in line with it; every
@@ -200,9 +204,10 @@ enum Command {
     /// Serve the Google APIs contact-sync uses from a local workspace file, for
     /// testing the google backend without Google.
     Emulator(EmulatorArgs),
-    /// Ask a running `reconcile` whether it is alive: GET /healthz on its address,
-    /// exit 0 on 200 and 1 otherwise. For container health checks, where the image
-    /// has no curl.
+    /// Ask a running `reconcile` whether it is alive (a container health check).
+    ///
+    /// GET /healthz on its address; exit 0 on 200 and 1 otherwise. The image has no
+    /// curl: this is its HEALTHCHECK.
     Healthcheck {
         /// The address `reconcile` listens on; 0.0.0.0 and [::] are asked on loopback.
         #[arg(long, env = "CONTACT_SYNC_LISTEN", default_value = "127.0.0.1:9090")]
@@ -211,17 +216,20 @@ enum Command {
         #[arg(long, value_name = "SECS", default_value_t = 5)]
         timeout: u64,
     },
-    /// Print a shell completion script: `contact-sync completions bash >
-    /// /etc/bash_completion.d/contact-sync` (zsh: a file `_contact-sync` in a folder
-    /// of $fpath; fish: ~/.config/fish/completions/contact-sync.fish).
+    /// Print a shell completion script.
+    ///
+    /// `contact-sync completions bash > /etc/bash_completion.d/contact-sync` (zsh:
+    /// a file `_contact-sync` in a folder of $fpath; fish:
+    /// ~/.config/fish/completions/contact-sync.fish).
     Completions {
         /// The shell.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff) of contact-sync: `contact-sync man | man -l -`.
-    /// With --dir, write contact-sync.1 and a page per command
-    /// (contact-sync-plan.1, …) into that folder instead.
+    /// Print the manual page (roff).
+    ///
+    /// `contact-sync man | man -l -`. With --dir, write contact-sync.1 and a page
+    /// per command (contact-sync-plan.1, …) into that folder instead.
     Man {
         /// Folder to write the pages into (created if missing).
         #[arg(long, value_name = "DIR")]
