@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use super::{Action, Plan, Status};
+use super::{Action, Plan, Reason, Status};
 use crate::model::inventory::{Inventory, StoredInventory};
 use crate::model::{Contact, ContactGroup, DirectoryUser};
 
@@ -203,7 +203,10 @@ fn writes(plan: &Plan) -> impl Iterator<Item = (&str, &str, usize, usize)> {
     plan.syncs.iter().filter(|s| s.applicable()).flat_map(|s| {
         s.destinations.iter().filter(|d| d.status == Status::Changes).map(move |d| {
             let count = |a: Action| d.changes.iter().filter(|c| c.action == a).count();
-            (s.name.as_str(), d.user.as_str(), count(Action::Create), count(Action::Delete))
+            // An adopted group or contact becomes the sync's as a create does.
+            let adopted = d.changes.iter().filter(|c| c.reason == Reason::Adopted).count();
+            let marks = count(Action::Create) + adopted;
+            (s.name.as_str(), d.user.as_str(), marks, count(Action::Delete))
         })
     })
 }
@@ -296,6 +299,18 @@ mod tests {
         // Read whole and holding nothing: taken off.
         let s = survey(inventory(&[("1", "s")]), vec![("1", seen("ann@x", &[], true))]);
         assert_eq!(s.after(&p, None, &applied(&[])), Some(inventory(&[])));
+    }
+
+    #[test]
+    fn a_destination_whose_group_is_adopted_is_listed_like_one_receiving_contacts() {
+        let s = survey(Inventory::default(), vec![("1", seen("ann@x", &[], true))]);
+        let mut adopt = change(Action::Update);
+        adopt.reason = Reason::Adopted;
+        let mut p = plan(&[]);
+        p.syncs[0].destinations.push(DestinationPlan::with_changes("ann@x", vec![adopt]));
+        assert_eq!(s.before(&p, Utc::now()).unwrap(), Some(inventory(&[("1", "s")])));
+        let before = s.before(&p, Utc::now()).unwrap();
+        assert_eq!(s.after(&p, before.as_ref(), &applied(&["ann@x"])), None, "and stays so");
     }
 
     #[test]
