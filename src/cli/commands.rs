@@ -18,6 +18,7 @@ use crate::backend::Backend;
 use crate::backend::open::Target;
 use crate::diagnostic::Diagnostic;
 use crate::input::{self, LoadError, LoadOptions};
+use crate::plan::json;
 use crate::plan::render::{self, Style};
 use crate::plan::{Plan, PlanInput};
 use crate::validate;
@@ -61,11 +62,7 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
             let mut out = super::stdout::lock();
             match format {
                 ResolveFormat::Text => write!(out, "{}", render::reach_text(&reaches))?,
-                ResolveFormat::Json => {
-                    let json = render::reach_json(&reaches);
-                    serde_json::to_writer_pretty(&mut out, &json).map_err(std::io::Error::from)?;
-                    writeln!(out)?;
-                }
+                ResolveFormat::Json => json::write_document(&render::reach_json(&reaches), out)?,
             }
             let failed = reaches.iter().any(|r| {
                 !r.source_errors.is_empty()
@@ -269,17 +266,15 @@ fn validate(
     let report = validate::validate_paths(paths);
     let mut out = super::stdout::lock();
     if format == DiagnosticFormat::Json {
-        let errors = report.diagnostics.iter().filter(|d| !d.omission).count() + report.omitted;
         let document = serde_json::json!({
             "valid": report.is_valid(),
             "files": report.files_seen,
             "syncs": report.syncs_seen,
-            "errors": errors,
+            "errors": report.errors(),
             "diagnostics": report.diagnostics.iter().filter(|d| !d.omission).map(Diagnostic::to_json).collect::<Vec<_>>(),
             "omitted": report.omitted,
         });
-        serde_json::to_writer_pretty(&mut out, &document).map_err(std::io::Error::from)?;
-        writeln!(out)?;
+        json::write_document(&document, out)?;
         return Ok(if report.is_valid() { ExitCode::SUCCESS } else { ExitCode::from(1) });
     }
     for d in &report.diagnostics {
@@ -324,7 +319,7 @@ fn print_plan(plan: &Plan, format: PlanFormat, style: Style) -> anyhow::Result<(
     match format {
         PlanFormat::Text => write!(out, "{}", render::text(plan, style))?,
         PlanFormat::Markdown => write!(out, "{}", render::markdown(plan, style))?,
-        PlanFormat::Json => crate::plan::json::write(plan, style.redact, &mut out)?,
+        PlanFormat::Json => json::write(plan, style.redact, &mut out)?,
     }
     Ok(())
 }
@@ -656,9 +651,6 @@ fn print_report(report: &apply::Report, plan: &Plan) -> anyhow::Result<()> {
 /// `apply --format json`: one document with the plan, what was done per
 /// destination, and the result.
 fn print_json_report(report: &apply::Report, plan: &Plan, redact: bool) -> anyhow::Result<()> {
-    let mut plan_json = Vec::new();
-    crate::plan::json::write(plan, redact, &mut plan_json)?;
-    let plan_json: serde_json::Value = serde_json::from_slice(&plan_json)?;
     let saved = report.commit_error.is_none();
     let destinations: Vec<serde_json::Value> = report
         .destinations
@@ -702,11 +694,9 @@ fn print_json_report(report: &apply::Report, plan: &Plan, redact: bool) -> anyho
         "heldBack": report.held_back,
         "errors": errors,
         "warnings": report.inventory_warning.iter().collect::<Vec<_>>(),
-        "plan": plan_json,
+        "plan": plan.to_json(redact),
     });
-    let mut out = super::stdout::lock();
-    serde_json::to_writer_pretty(&mut out, &document).map_err(std::io::Error::from)?;
-    writeln!(out)?;
+    json::write_document(&document, super::stdout::lock())?;
     Ok(())
 }
 

@@ -173,9 +173,16 @@ pub fn to_value(plan: &Plan, redact: bool) -> Value {
 
 /// Writes the plan's JSON document (pretty, then a newline) to `out`.
 pub fn write(plan: &Plan, redact: bool, out: impl Write) -> io::Result<()> {
+    write_document(&PlanView::new(plan, redact), out)
+}
+
+/// Writes any JSON document the command line prints (the plan, the apply report,
+/// `resolve`, `validate`) as the plan's is written: pretty, then a newline, with
+/// what terminals act on escaped.
+pub fn write_document<T: Serialize + ?Sized>(document: &T, out: impl Write) -> io::Result<()> {
     let mut out = io::BufWriter::new(out);
     let mut serializer = serde_json::Serializer::with_formatter(&mut out, Escaping::default());
-    PlanView::new(plan, redact)
+    document
         .serialize(&mut serializer)
         // An I/O error comes back as it was (a closed stdout stays recognisable).
         .map_err(io::Error::from)?;

@@ -49,13 +49,19 @@ impl Report {
     pub fn is_valid(&self) -> bool {
         self.diagnostics.is_empty()
     }
+
+    /// Problems found, listed or not (the line that says how many were left out
+    /// of the list is not one).
+    pub fn errors(&self) -> usize {
+        self.diagnostics.iter().filter(|d| !d.omission).count() + self.omitted
+    }
 }
 
 /// The summary line: `3 files, 2 syncs: 4 errors`.
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let files = self.files_seen;
-        let errors = self.diagnostics.iter().filter(|d| !d.omission).count() + self.omitted;
+        let errors = self.errors();
         write!(
             f,
             "{}, {}: {}",
