@@ -19,6 +19,7 @@ use crate::backend::open::Target;
 use crate::diagnostic::Diagnostic;
 use crate::input::{self, LoadError, LoadOptions};
 use crate::plan::json;
+use crate::plan::reach::ReachDocument;
 use crate::plan::render::{self, Style};
 use crate::plan::{Plan, PlanInput};
 use crate::validate;
@@ -62,7 +63,7 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
             let mut out = super::stdout::lock();
             match format {
                 ResolveFormat::Text => write!(out, "{}", render::reach_text(&reaches))?,
-                ResolveFormat::Json => json::write_document(&render::reach_json(&reaches), out)?,
+                ResolveFormat::Json => json::write_document(&ReachDocument::new(&reaches), out)?,
             }
             let failed = reaches.iter().any(|r| {
                 !r.source_errors.is_empty()

@@ -23,14 +23,14 @@ use sha2::{Digest, Sha256};
 use super::changes::Interner;
 use super::desired::DesiredSync;
 use super::destination::{Actual, plan_adopted, plan_removed, plan_selected};
-use super::reach::Outcome;
+use super::reach::{Outcome, Reach};
 use super::{
     Action, DestinationPlan, FullScan, Orphan, Plan, PlanError, PlanInput, Reason, Resource,
     SyncInput, SyncPlan,
 };
 use chrono::{DateTime, Utc};
 
-use crate::manifest::{OrphanPolicy, SyncType};
+use crate::manifest::{OrphanPolicy, Source, SyncType};
 use crate::model::inventory::Inventory;
 use crate::model::resolution::{Resolution, SourceResolution, SyncResolution};
 use crate::model::{Contact, ContactGroup, DirectoryUser};
@@ -134,7 +134,7 @@ pub struct SyncReach {
     /// For a directory sync, how many users it copies and how many are hidden.
     pub source_note: Option<String>,
     /// Whom its destination selectors reach, or why they could not be read.
-    pub reach: Result<super::reach::Reach, String>,
+    pub reach: Result<Reach, String>,
 }
 
 /// The directory indexed by address and alias.
@@ -206,11 +206,9 @@ impl<'a> Planner<'a> {
             .map(|(run, resolved)| SyncReach {
                 name: run.name().to_owned(),
                 source: match &run.input.manifest.spec.source {
-                    s if s.user.is_some() && s.contact_group.is_some() => format!(
-                        "{} / \"{}\"",
-                        s.user.as_deref().unwrap_or_default(),
-                        s.contact_group.as_deref().unwrap_or_default()
-                    ),
+                    Source { user: Some(user), contact_group: Some(group), .. } => {
+                        format!("{user} / \"{group}\"")
+                    }
                     _ => run.plan.source.clone(),
                 },
                 source_errors: run.plan.errors.clone(),
@@ -225,7 +223,7 @@ impl<'a> Planner<'a> {
                             d.hidden.len()
                         )
                     }),
-                reach: run.reach(resolved, &directory),
+                reach: resolved.as_ref().map(|r| run.reach(r, &directory)).map_err(Clone::clone),
             })
             .collect()
     }
@@ -447,8 +445,8 @@ impl<'a> Run<'a> {
         match resolved {
             Err(e) => run.unreadable_source(e),
             Ok(resolved) => {
-                let source_id = run.judge_source(&resolved.source, directory);
-                run.select(resolved, directory, source_id.as_deref());
+                run.judge_source(&resolved.source, directory);
+                run.select(resolved, directory);
             }
         }
         run
@@ -482,42 +480,35 @@ impl<'a> Run<'a> {
             self.input.manifest.spec.source.user.clone().unwrap_or_else(|| "the directory".into());
     }
 
-    /// Judges the source; returns the source user's id (left out of the
-    /// destinations), if there is one.
-    fn judge_source(
-        &mut self,
-        source: &SourceResolution,
-        directory: &Directory<'_>,
-    ) -> Option<String> {
+    /// Judges the source.
+    fn judge_source(&mut self, source: &SourceResolution, directory: &Directory<'_>) {
         match source {
             SourceResolution::Personal(user) => self.judge_personal(user.as_ref()),
             SourceResolution::Directory { listed, groups } => {
                 self.judge_directory(listed, groups, directory);
-                None
             }
         }
     }
 
-    fn judge_personal(&mut self, user: Option<&DirectoryUser>) -> Option<String> {
+    fn judge_personal(&mut self, user: Option<&DirectoryUser>) {
         let spec = &self.input.manifest.spec;
         let address = spec.source.user.clone().unwrap_or_default();
         let at = self.input.at("/spec/source/user");
         let Some(user) = user else {
             self.plan.errors.push(PlanError::SourceNotFound { email: address, at });
-            return None;
+            return;
         };
         if !user.primary_email.eq_ignore_ascii_case(&address) {
             let renamed_to = user.primary_email.clone();
             self.plan.errors.push(PlanError::SourceRenamed { email: address, renamed_to, at });
-            return Some(user.id.clone());
+            return;
         }
         if user.inactive() {
             self.plan.errors.push(PlanError::SourceSuspended { email: address, at });
-            return Some(user.id.clone());
+            return;
         }
         let group_name = spec.source.contact_group.clone().unwrap_or_default();
         self.state = SourceState::Read { user: user.clone(), group_name };
-        Some(user.id.clone())
     }
 
     /// The source user's groups: is the source group there?
@@ -612,22 +603,9 @@ impl<'a> Run<'a> {
     }
 
     /// Resolves the destinations: selectors minus exclusions minus the source user
-    /// ([`super::reach`]).
-    fn select(
-        &mut self,
-        resolved: &SyncResolution,
-        directory: &Directory<'_>,
-        source_id: Option<&str>,
-    ) {
-        let dest = &self.input.manifest.spec.destinations;
-        let input = self.input;
-        let reach = super::reach::reach(
-            dest,
-            resolved,
-            &|email| directory.get(email),
-            source_id,
-            &|pointer| input.at(pointer),
-        );
+    /// ([`Run::reach`]).
+    fn select(&mut self, resolved: &SyncResolution, directory: &Directory<'_>) {
+        let reach = self.reach(resolved, directory);
         for unresolved in reach.unresolved {
             self.held.extend(unresolved.renamed);
             self.hold_back(&unresolved.address, unresolved.error);
@@ -647,25 +625,22 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Whom the sync's selectors reach, and why (`contact-sync resolve`).
-    fn reach(
-        &self,
-        resolved: &Result<SyncResolution, String>,
-        directory: &Directory<'_>,
-    ) -> Result<super::reach::Reach, String> {
-        let resolved = resolved.as_ref().map_err(Clone::clone)?;
+    /// Whom the sync's selectors reach, and why: what the destinations are
+    /// selected from, and what `contact-sync resolve` shows. A personal sync's
+    /// source user (found, renamed or suspended) is never its own destination.
+    fn reach(&self, resolved: &SyncResolution, directory: &Directory<'_>) -> Reach {
         let source_id = match &resolved.source {
             SourceResolution::Personal(user) => user.as_ref().map(|u| u.id.as_str()),
             SourceResolution::Directory { .. } => None,
         };
         let input = self.input;
-        Ok(super::reach::reach(
+        super::reach::reach(
             &input.manifest.spec.destinations,
             resolved,
             &|email| directory.get(email),
             source_id,
             &|pointer| input.at(pointer),
-        ))
+        )
     }
 
     /// Records a destination held back by an error about `address` (as the manifest

@@ -54,7 +54,7 @@ pub enum Outcome {
 }
 
 /// One user a selector reaches.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Reached {
     /// The user.
     pub user: DirectoryUser,
@@ -204,4 +204,89 @@ pub fn reach<'u>(
     users.sort_by_key(|r| r.user.primary_email.to_lowercase());
     reach.users = users;
     reach
+}
+
+/// `contact-sync resolve --format json`: per sync its name, source, source
+/// errors, `sourceNote`, and `users` and `unresolved` — or why its selectors were
+/// `unreadable`.
+#[derive(Serialize)]
+pub struct ReachDocument<'a> {
+    syncs: Vec<SyncView<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SyncView<'a> {
+    name: &'a str,
+    source: &'a str,
+    errors: Vec<ErrorView<'a>>,
+    source_note: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    users: Option<Vec<ReachedView<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unresolved: Option<Vec<ErrorView<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unreadable: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReachedView<'a> {
+    user: &'a str,
+    org_unit: &'a str,
+    via: &'a [Via],
+    #[serde(flatten)]
+    outcome: &'a Outcome,
+}
+
+#[derive(Serialize)]
+struct ErrorView<'a> {
+    kind: super::ErrorKind,
+    message: String,
+    location: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    address: Option<&'a str>,
+}
+
+impl<'a> ErrorView<'a> {
+    fn new(error: &'a PlanError, address: Option<&'a str>) -> Self {
+        Self { kind: error.kind(), message: error.message(), location: error.location(), address }
+    }
+}
+
+impl<'a> ReachDocument<'a> {
+    /// The document for `reaches`.
+    pub fn new(reaches: &'a [super::planner::SyncReach]) -> Self {
+        let syncs = reaches
+            .iter()
+            .map(|sync| {
+                let reach = sync.reach.as_ref().ok();
+                SyncView {
+                    name: &sync.name,
+                    source: &sync.source,
+                    errors: sync.source_errors.iter().map(|e| ErrorView::new(e, None)).collect(),
+                    source_note: sync.source_note.as_deref(),
+                    users: reach.map(|r| {
+                        r.users
+                            .iter()
+                            .map(|u| ReachedView {
+                                user: &u.user.primary_email,
+                                org_unit: &u.user.org_unit_path,
+                                via: &u.via,
+                                outcome: &u.outcome,
+                            })
+                            .collect()
+                    }),
+                    unresolved: reach.map(|r| {
+                        r.unresolved
+                            .iter()
+                            .map(|u| ErrorView::new(&u.error, Some(&u.address)))
+                            .collect()
+                    }),
+                    unreadable: sync.reach.as_ref().err().map(String::as_str),
+                }
+            })
+            .collect();
+        Self { syncs }
+    }
 }

@@ -427,55 +427,6 @@ pub fn reach_text(reaches: &[super::planner::SyncReach]) -> String {
     out
 }
 
-/// `contact-sync resolve --format json`.
-pub fn reach_json(reaches: &[super::planner::SyncReach]) -> serde_json::Value {
-    let error = |e: &PlanError| serde_json::json!({ "kind": e.kind(), "message": e.message(), "location": e.location() });
-    let syncs: Vec<serde_json::Value> = reaches
-        .iter()
-        .map(|sync| {
-            let mut value = serde_json::json!({
-                "name": sync.name,
-                "source": sync.source,
-                "errors": sync.source_errors.iter().map(error).collect::<Vec<_>>(),
-                "sourceNote": sync.source_note,
-            });
-            match &sync.reach {
-                Ok(reach) => {
-                    value["users"] = reach
-                        .users
-                        .iter()
-                        .map(|r| {
-                            let mut user = serde_json::json!({
-                                "user": r.user.primary_email,
-                                "orgUnit": r.user.org_unit_path,
-                                "via": r.via,
-                            });
-                            if let (Some(map), Ok(serde_json::Value::Object(outcome))) =
-                                (user.as_object_mut(), serde_json::to_value(&r.outcome))
-                            {
-                                map.extend(outcome);
-                            }
-                            user
-                        })
-                        .collect();
-                    value["unresolved"] = reach
-                        .unresolved
-                        .iter()
-                        .map(|u| {
-                            let mut v = error(&u.error);
-                            v["address"] = u.address.clone().into();
-                            v
-                        })
-                        .collect();
-                }
-                Err(why) => value["unreadable"] = why.clone().into(),
-            }
-            value
-        })
-        .collect();
-    serde_json::json!({ "syncs": syncs })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
