@@ -63,3 +63,39 @@ fn the_readme_shows_what_the_program_prints_on_the_example() {
         }
     }
 }
+
+/// The README and every `--help` speak for themselves: no pointer at a design
+/// document or section that users do not have.
+#[test]
+fn the_readme_and_the_help_texts_point_at_nothing_outside_the_repository() {
+    let mut texts = vec![(
+        "README.md".to_owned(),
+        std::fs::read_to_string(crate::root().join("README.md")).unwrap(),
+    )];
+    let commands = [
+        "validate",
+        "schema",
+        "plan",
+        "resolve",
+        "show",
+        "apply",
+        "adopt",
+        "reconcile",
+        "emulator",
+        "healthcheck",
+        "completions",
+        "man",
+    ];
+    for command in std::iter::once(None).chain(commands.map(Some)) {
+        let mut cmd = contact_sync();
+        cmd.args(command).arg("--help");
+        let out = cmd.assert().success();
+        let help = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+        texts.push((format!("{} --help", command.unwrap_or("contact-sync")), help));
+    }
+    for (name, text) in texts {
+        for outside in ["DESIGN", "§", "../shared", "STYLE.md", "GOOGLE-APIS"] {
+            assert!(!text.contains(outside), "{name} mentions {outside}");
+        }
+    }
+}
