@@ -158,7 +158,21 @@ pub async fn acquire(
     let start = Instant::now();
     loop {
         let asked = (Instant::now(), Utc::now());
-        match backend.try_lease(&holder, ttl).await.map_err(Error::Backend)? {
+        let attempt = match backend.try_lease(&holder, ttl).await {
+            Ok(attempt) => attempt,
+            Err(e) => {
+                // Whether the lease was taken is unknown (a lost answer, say): give it
+                // up if the tenant names us, so that nobody waits for a writer that
+                // is not there.
+                if let Err(release) = backend.release_lease(&holder).await {
+                    tracing::warn!(
+                        "cannot give up the writer lease after a failed take: {release}"
+                    );
+                }
+                return Err(Error::Backend(e));
+            }
+        };
+        match attempt {
             LeaseAttempt::Taken { expires, took_over } => {
                 let shared = Arc::new(Shared {
                     margin,

@@ -218,7 +218,11 @@ fn emulator(args: super::EmulatorArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
+    if !(args.list_lag.is_finite() && args.list_lag >= 0.0) {
+        anyhow::bail!("--list-lag must be a number of seconds, 0 or more, not {}", args.list_lag);
+    }
     let mut config = Config::new(args.data);
+    config.list_lag = std::time::Duration::from_secs_f64(args.list_lag);
     config.fail_rate = args.fail_rate;
     config.drop_response_rate = args.drop_response_rate;
     config.latency = std::time::Duration::from_millis(args.latency_ms);

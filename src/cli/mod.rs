@@ -267,6 +267,13 @@ pub struct EmulatorArgs {
     /// connection is closed before the answer (0.0 to 1.0).
     #[arg(long, default_value_t = 0.0, value_name = "R")]
     pub drop_response_rate: f64,
+    /// Seconds that listings (contactGroups.list, people.connections.list) trail a
+    /// user's writes: for that long after a user's last write they show the user's
+    /// groups and contacts as they were before it. Reads by resource name
+    /// (contactGroups.get, people:batchGet) stay current. Google's listings can
+    /// lag writes like this; 0 (the default) never lags.
+    #[arg(long, default_value_t = 0.0, value_name = "SECS")]
+    pub list_lag: f64,
     /// Delay added to every API request, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,

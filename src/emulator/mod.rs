@@ -19,6 +19,7 @@ mod auth;
 mod conn;
 mod directory;
 mod error;
+mod lag;
 mod people;
 pub mod quota;
 
@@ -54,6 +55,9 @@ pub struct Config {
     pub fail_rate: f64,
     /// Share of successful writes whose connection is cut before the answer.
     pub drop_response_rate: f64,
+    /// How long listings (`contactGroups.list`, `people.connections.list`) trail a
+    /// user's writes; reads by resource name never do (see [`lag`]).
+    pub list_lag: Duration,
     /// Delay added to every API request.
     pub latency: Duration,
     /// After every this many API requests, a burst of 429s (0: none).
@@ -77,6 +81,7 @@ impl Config {
             limits: quota::Limits::default(),
             fail_rate: 0.0,
             drop_response_rate: 0.0,
+            list_lag: Duration::ZERO,
             latency: Duration::ZERO,
             burst_every: 0,
             burst_len: 0,
@@ -102,6 +107,8 @@ pub struct Emulator {
     /// Writes whose answer was dropped, by endpoint.
     dropped: Mutex<BTreeMap<String, u64>>,
     faults: Mutex<Faults>,
+    /// Listings that trail writes.
+    lag: lag::Lag,
     config: Config,
     trusted_key: Option<TrustedKey>,
 }
@@ -175,6 +182,7 @@ fn load_state(config: Config) -> Result<SharedState, Error> {
             burst_left: 0,
         }),
         trusted_key: config.trusted_key.clone(),
+        lag: lag::Lag::new(config.list_lag),
         config,
     }))
 }

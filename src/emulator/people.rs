@@ -267,6 +267,24 @@ fn group_json(
     out
 }
 
+/// Runs one of `user`'s writes on the store; the user's listings trail it when
+/// the emulator has a list lag.
+fn write<T>(
+    state: &SharedState,
+    user: &str,
+    f: impl FnOnce(&mut crate::backend::store::Store) -> crate::backend::Result<T>,
+) -> Result<T, ApiError> {
+    state
+        .backend
+        .with_store(|s| {
+            state.lag.before_write(user, s)?;
+            let out = f(s)?;
+            state.lag.after_write(user);
+            Ok(out)
+        })
+        .map_err(ApiError::from_store)
+}
+
 /// Resource names of the contacts in one of `user`'s groups.
 fn members_of(state: &SharedState, user: &str, group: &str) -> Result<Vec<String>, ApiError> {
     state.backend.with_store(|s| s.group_contacts(user, group)).map_err(ApiError::from_store)
@@ -290,14 +308,27 @@ pub async fn list_groups(
     let q = query_pairs(raw.as_deref());
     let size = page_size(&q, "pageSize", 30, 1000)?;
     let fields = mask(param(&q, "groupFields").or(Some("metadata,groupType,memberCount,name")));
-    let groups =
-        state.backend.with_store(|s| s.contact_groups(&user)).map_err(ApiError::from_store)?;
+    // While the listing trails the user's writes, it shows the groups as they were.
+    let groups = match state.lag.listing(&user) {
+        Some(listing) => listing.groups,
+        None => {
+            let groups = state
+                .backend
+                .with_store(|s| s.contact_groups(&user))
+                .map_err(ApiError::from_store)?;
+            groups
+                .into_iter()
+                .map(|g| {
+                    let members = members_of(&state, &user, &g.resource_name)?;
+                    Ok((g, members))
+                })
+                .collect::<Result<Vec<_>, ApiError>>()?
+        }
+    };
     let total = groups.len();
     let (items, next) = page(&groups, &q, size)?;
-    let items = items
-        .iter()
-        .map(|g| Ok(group_json(g, &members_of(&state, &user, &g.resource_name)?, &fields, 0)))
-        .collect::<Result<Vec<Value>, ApiError>>()?;
+    let items: Vec<Value> =
+        items.iter().map(|(g, members)| group_json(g, members, &fields, 0)).collect();
     let mut body = json!({ "contactGroups": items, "totalItems": total });
     if let Some(next) = next {
         body["nextPageToken"] = next.into();
@@ -358,10 +389,7 @@ pub async fn create_group(
         .filter(|n| !n.trim().is_empty())
         .ok_or_else(|| ApiError::invalid("contactGroup.name is required"))?;
     let data = client_data_of(&body["contactGroup"]["clientData"])?;
-    let group = state
-        .backend
-        .with_store(|s| s.create_group(&user, name, data))
-        .map_err(ApiError::from_store)?;
+    let group = write(&state, &user, |s| s.create_group(&user, name, data))?;
     Ok(Json(group_json(&group, &[], &read_fields(&body, "readGroupFields"), 0)))
 }
 
@@ -394,8 +422,7 @@ pub async fn update_group(
     if update.contains("clientData") {
         group.client_data = client_data_of(&sent["clientData"])?;
     }
-    let updated =
-        state.backend.with_store(|s| s.update_group(&user, group)).map_err(ApiError::from_store)?;
+    let updated = write(&state, &user, |s| s.update_group(&user, group))?;
     Ok(Json(group_json(
         &updated,
         &members_of(&state, &user, &rn)?,
@@ -418,13 +445,10 @@ pub async fn delete_group(
     }
     let delete_contacts = param(&query_pairs(raw.as_deref()), "deleteContacts") == Some("true");
     let members = members_of(&state, &user, &rn)?;
-    state
-        .backend
-        .with_store(|s| {
-            s.delete_group(&user, &rn)?;
-            if delete_contacts { s.delete_contacts(&user, &members) } else { Ok(()) }
-        })
-        .map_err(ApiError::from_store)?;
+    write(&state, &user, |s| {
+        s.delete_group(&user, &rn)?;
+        if delete_contacts { s.delete_contacts(&user, &members) } else { Ok(()) }
+    })?;
     Ok(Json(json!({})))
 }
 
@@ -469,10 +493,7 @@ pub async fn modify_members(
     let keep = |v: &[String]| -> Vec<String> {
         v.iter().filter(|r| existing.contains(*r)).cloned().collect()
     };
-    state
-        .backend
-        .with_store(|s| s.modify_members(&user, &rn, &keep(&add), &keep(&remove)))
-        .map_err(ApiError::from_store)?;
+    write(&state, &user, |s| s.modify_members(&user, &rn, &keep(&add), &keep(&remove)))?;
     let mut out = json!({});
     if !not_found.is_empty() {
         out["notFoundResourceNames"] = json!(not_found);
@@ -501,10 +522,18 @@ pub async fn connections(
     let fields = person_fields(&q, "personFields")?;
     let size = page_size(&q, "pageSize", 100, 1000)?;
     let start = page_start(&q)?;
-    let (items, total) = state
-        .backend
-        .with_store(|s| s.contacts_page(&user, start, size))
-        .map_err(ApiError::from_store)?;
+    // While the listing trails the user's writes, it shows the contacts as they were.
+    let (items, total) = match state.lag.listing(&user) {
+        Some(listing) => {
+            let total = listing.contacts.len();
+            let end = start.saturating_add(size).min(total);
+            (listing.contacts.get(start..end).unwrap_or_default().to_vec(), total)
+        }
+        None => state
+            .backend
+            .with_store(|s| s.contacts_page(&user, start, size))
+            .map_err(ApiError::from_store)?,
+    };
     let next = next_page(start, size, total);
     let mut body = json!({
         "connections": items.iter().map(|c| person_json(c, &fields)).collect::<Vec<_>>(),
@@ -567,10 +596,7 @@ pub async fn batch_create(
         };
         new.push(NewContact { fields: p.fields, memberships, client_data: p.client_data });
     }
-    let created = state
-        .backend
-        .with_store(|s| s.create_contacts(&user, new))
-        .map_err(ApiError::from_store)?;
+    let created = write(&state, &user, |s| s.create_contacts(&user, new))?;
     let people: Vec<Value> = created
         .iter()
         .map(|c| json!({ "httpStatusCode": 200, "person": person_json(c, &read), "status": {} }))
@@ -610,10 +636,7 @@ pub async fn batch_update(
             client_data: p.client_data,
         });
     }
-    let updated = state
-        .backend
-        .with_store(|s| s.update_contacts(&user, updates))
-        .map_err(ApiError::from_store)?;
+    let updated = write(&state, &user, |s| s.update_contacts(&user, updates))?;
     let result: Map<String, Value> = updated
         .iter()
         .map(|c| (c.resource_name.clone(), json!({ "httpStatusCode": 200, "person": person_json(c, &read), "requestedResourceName": c.resource_name })))
@@ -635,6 +658,6 @@ pub async fn batch_delete(
         .filter_map(|v| v.as_str().map(str::to_owned))
         .collect();
     check_batch(names.len(), 500, "resourceNames")?;
-    state.backend.with_store(|s| s.delete_contacts(&user, &names)).map_err(ApiError::from_store)?;
+    write(&state, &user, |s| s.delete_contacts(&user, &names))?;
     Ok(Json(json!({})))
 }

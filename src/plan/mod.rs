@@ -481,6 +481,22 @@ pub enum ErrorKind {
     Api,
 }
 
+impl ErrorKind {
+    /// Every kind.
+    pub const ALL: [ErrorKind; 10] = [
+        Self::SourceRenamed,
+        Self::SourceNotFound,
+        Self::SourceSuspended,
+        Self::SourceGroupNotFound,
+        Self::SourceIdentityChanged,
+        Self::DestinationRenamed,
+        Self::DestinationNotFound,
+        Self::TargetGroupConflict,
+        Self::DeleteGuard,
+        Self::Api,
+    ];
+}
+
 /// What becomes of the syncs whose manifest is gone that a run found — `found`,
 /// their deletions under `orphans: delete`; `kept`, their list under `keep`:
 /// nothing when a user could not be read (what the run did not see, it does not

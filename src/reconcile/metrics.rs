@@ -77,6 +77,8 @@ struct Seen {
 
 /// Results of a run, the `result` label.
 pub const RESULTS: [&str; 3] = ["success", "failure", "heldBack"];
+/// Changes a run applies, the `action` label.
+const ACTIONS: [&str; 3] = ["create", "update", "delete"];
 
 fn duration_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.5, 2.0, 14))
@@ -210,6 +212,44 @@ impl Metrics {
         }
     }
 
+    /// Exposes every series of `sync` that a run counts — runs by result, changes
+    /// by action, the run duration, drift errors by kind — at zero until a run
+    /// sets it: Prometheus's convention for known series, so that a rate or an
+    /// alert sees them from the start.
+    pub fn sync_known(&self, sync: &str) {
+        let mut seen = self.seen.lock().expect("metrics lock");
+        let seen = seen.entry(sync.to_owned()).or_default();
+        for result in RESULTS {
+            seen.results.insert(result.to_owned());
+            let _ =
+                self.runs.get_or_create(&RunLabels { sync: sync.into(), result: result.into() });
+        }
+        for action in ACTIONS {
+            seen.actions.insert(action.to_owned());
+            let _ = self
+                .changes
+                .get_or_create(&ChangeLabels { sync: sync.into(), action: action.into() });
+        }
+        let _ = self.duration.get_or_create(&SyncLabel { sync: sync.to_owned() });
+        for kind in crate::plan::ErrorKind::ALL {
+            let Some(kind) =
+                serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_owned))
+            else {
+                continue;
+            };
+            seen.kinds.insert(kind.clone());
+            let _ = self.drift.get_or_create(&DriftLabels { sync: sync.into(), kind });
+        }
+    }
+
+    /// The backend whose API requests are counted: its series is exposed at zero
+    /// until the first request (the local backend sends none).
+    pub fn backend(&self, backend: &str) {
+        let _ = self
+            .requests
+            .get_or_create(&RequestLabels { backend: backend.into(), code: "200".into() });
+    }
+
     /// Sets when `sync` runs next (none: manual).
     pub fn next_run(&self, sync: &str, at: Option<f64>) {
         let label = SyncLabel { sync: sync.to_owned() };
@@ -293,4 +333,31 @@ fn prometheus_text(openmetrics: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_series_are_exposed_at_zero_before_any_run_or_request() {
+        let metrics = Metrics::default();
+        metrics.sync_known("sales");
+        metrics.backend("local");
+        let text = metrics.encode();
+        for series in [
+            "contact_sync_runs_total{sync=\"sales\",result=\"failure\"} 0\n",
+            "contact_sync_runs_total{sync=\"sales\",result=\"success\"} 0\n",
+            "contact_sync_changes_total{sync=\"sales\",action=\"delete\"} 0\n",
+            "contact_sync_run_duration_seconds_count{sync=\"sales\"} 0\n",
+            "contact_sync_drift_errors{sync=\"sales\",kind=\"sourceRenamed\"} 0\n",
+            "contact_sync_drift_errors{sync=\"sales\",kind=\"deleteGuard\"} 0\n",
+            "contact_sync_api_requests_total{backend=\"local\",code=\"200\"} 0\n",
+        ] {
+            assert!(text.contains(series), "{series} missing:\n{text}");
+        }
+        // A sync removed takes them all with it.
+        metrics.remove_sync("sales");
+        assert!(!metrics.encode().contains("sync=\"sales\""));
+    }
 }

@@ -383,6 +383,10 @@ impl Shared {
         };
         let mut errors = Vec::new();
         let mut syncs = BTreeMap::new();
+        self.metrics.backend(match &target.backend {
+            crate::backend::open::BackendTarget::Local { .. } => "local",
+            crate::backend::open::BackendTarget::Google { .. } => "google",
+        });
         // What changed since the last good manifests runs now: the syncs whose
         // manifest changed, and every sync when the Workspace did.
         let previous = state.loaded.clone();
@@ -432,6 +436,7 @@ impl Shared {
                 },
             };
             self.metrics.next_run(&name, state_of.next_run.map(unix));
+            self.metrics.sync_known(&name);
             syncs.insert(name, state_of);
         }
         for gone in state.syncs.keys() {
@@ -619,6 +624,16 @@ impl Shared {
                 seconds,
                 "run finished"
             );
+            // Each error on its own line: what and why, not only how many.
+            for e in &record.errors {
+                tracing::warn!(
+                    sync = %name,
+                    kind = %e.kind,
+                    location = e.location.as_deref().unwrap_or_default(),
+                    "{}",
+                    e.message
+                );
+            }
             if let Some(s) = state.syncs.get_mut(&name) {
                 s.running = false;
                 if let Ok((_, _, seen)) = &outcome {

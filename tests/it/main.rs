@@ -10,6 +10,7 @@ mod fuzz;
 mod google;
 mod harness;
 mod inventory;
+mod lagging;
 mod plan_cli;
 mod planner;
 mod properties;

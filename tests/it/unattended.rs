@@ -12,13 +12,13 @@ use crate::contact_sync;
 use crate::harness::{Seed, count};
 use contact_sync::emulator::quota::Limits;
 
-fn dropped(stats: &Value) -> u64 {
+pub fn dropped(stats: &Value) -> u64 {
     stats["droppedAnswers"].as_array().unwrap().iter().map(|r| r["count"].as_u64().unwrap()).sum()
 }
 
 /// For every destination of the bulk sync: (copies, distinct source contacts), as
 /// the emulator holds them.
-fn copies(seed: &Seed, destinations: usize) -> Vec<(usize, usize)> {
+pub fn copies(seed: &Seed, destinations: usize) -> Vec<(usize, usize)> {
     let emulator = seed.emulator.as_ref().unwrap();
     (0..destinations)
         .map(|i| {

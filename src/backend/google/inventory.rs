@@ -3,8 +3,8 @@
 //! `adminUser`): "contact-sync inventory", "contact-sync inventory 2", …, their
 //! `clientData` as [`crate::model::inventory`] lays it out.
 //!
-//! Reading it is one request (the state user's contact groups, which also hold the
-//! writer lease). Writing it updates only the groups whose content changed, each
+//! Reading it is a listing of the state user's contact groups (which also hold the
+//! writer lease) and a read by name of each inventory group. Writing it updates only the groups whose content changed, each
 //! compared by etag, so a change made since it was read is refused, not lost.
 
 use super::GoogleBackend;
@@ -14,7 +14,15 @@ use crate::model::inventory::{Inventory, MARKER_INVENTORY, StoredInventory, grou
 
 /// The inventory as the state user's groups hold it.
 pub async fn read(backend: &GoogleBackend) -> Result<StoredInventory> {
-    let groups = backend.contact_groups(&backend.config.state_user).await?;
+    let user = &backend.config.state_user;
+    let mut groups = backend.contact_groups(user).await?;
+    // The listing finds the inventory's groups; each is then read by name, since a
+    // listing may trail the last run's writes and its etags be stale.
+    for g in groups.iter_mut().filter(|g| client_data(&g.client_data, MARKER_INVENTORY).is_some()) {
+        if let Some((now, _)) = backend.group_now(user, &g.resource_name).await? {
+            *g = now;
+        }
+    }
     Ok(match Inventory::decode(&groups) {
         Ok(None) => StoredInventory::default(),
         Ok(Some((inventory, groups))) => {

@@ -55,10 +55,18 @@ fn markers(holder: &str, since: Option<DateTime<Utc>>, expires: DateTime<Utc>) -
     ]
 }
 
+/// The lease group as it is now. The listing finds it; a read by name then gives
+/// its current holder and etag, since a listing may trail the last writes (a
+/// release moments ago, our own take whose answer was lost).
 async fn lease_group(backend: &GoogleBackend) -> Result<Option<ContactGroup>> {
     let user = &backend.config.state_user;
     let groups = backend.contact_groups(user).await?;
-    Ok(groups.into_iter().find(|g| client_data(&g.client_data, MARKER_LEASE).is_some()))
+    let Some(listed) =
+        groups.into_iter().find(|g| client_data(&g.client_data, MARKER_LEASE).is_some())
+    else {
+        return Ok(None);
+    };
+    Ok(backend.group_now(user, &listed.resource_name).await?.map(|(g, _)| g))
 }
 
 /// Takes or renews the lease for `holder`, unless another holder's is live.
@@ -117,8 +125,7 @@ async fn change(
                              group, or set spec.google.stateUser to another user"
                         )));
                     }
-                    // The other writer's group, not listed yet: read again.
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    // Another writer's lease group: read it again.
                     continue;
                 }
                 Err(e) => return Err(e),

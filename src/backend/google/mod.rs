@@ -10,13 +10,15 @@
 //! one user's writes one after another, as Google asks.
 //!
 //! No write is sent twice blindly (see `http::Resend`): a create whose answer was
-//! lost is followed by a re-read of the user's contacts or groups, and only what has
-//! no copy with the same markers yet is sent again; a 409 on a group that carries
-//! the same markers is the group we made; a delete that finds nothing is done; an
-//! update that meets a stale etag is checked against the contact as it now is
-//! (`writes`). The writer lease lives in `lease`.
+//! lost is followed by a read by resource name of its target group's contacts
+//! (never a listing, which may trail writes: `current`), and only what has no copy
+//! with the same markers yet is sent again; a 409 on a group that carries the same
+//! markers is the group we made; a delete that finds nothing is done; an update
+//! that meets a stale etag is checked against the contact as it now is (`writes`).
+//! The writer lease lives in `lease`.
 
 pub mod auth;
+mod current;
 mod http;
 mod inventory;
 mod lease;
@@ -125,6 +127,8 @@ pub struct GoogleBackend {
     write_guard: std::sync::Mutex<Option<WriteGuard>>,
     /// Spends each user's write quotas, waiting rather than drawing a 429.
     pacer: pace::Pacer,
+    /// What the last listings showed, and the groups this process created.
+    seen: current::Seen,
 }
 
 impl std::fmt::Debug for GoogleBackend {
@@ -174,6 +178,7 @@ impl GoogleBackend {
             pacer: pace::Pacer::new(config.quotas),
             config,
             write_guard: std::sync::Mutex::new(None),
+            seen: current::Seen::default(),
         })
     }
 
@@ -427,7 +432,7 @@ impl Backend for GoogleBackend {
     async fn contact_groups(&self, user: &str) -> Result<Vec<ContactGroup>> {
         let base = vec![
             ("pageSize", "1000".to_owned()),
-            ("groupFields", "clientData,groupType,metadata,name".to_owned()),
+            ("groupFields", current::GROUP_FIELDS.to_owned()),
         ];
         let groups = self
             .all_pages("contactGroups", |token| {
@@ -450,11 +455,15 @@ impl Backend for GoogleBackend {
             })
             .await
             .map_err(|f| f.into_error(&format!("contacts of {user}")))?;
-        Ok(people.iter().map(contact_from).collect())
+        let contacts: Vec<Contact> = people.iter().map(contact_from).collect();
+        self.seen.listed(user, &contacts);
+        Ok(contacts)
     }
 
     async fn create_contacts(&self, user: &str, contacts: Vec<NewContact>) -> Result<Vec<Contact>> {
-        let mut created = Vec::with_capacity(contacts.len());
+        // The plan was made from listings, which may trail earlier writes: copies
+        // made meanwhile are looked for by name first, and not made twice.
+        let (mut created, contacts) = self.not_made_yet(user, contacts).await?;
         for chunk in contacts.chunks(CREATE_BATCH) {
             created.extend(self.create_batch(user, chunk).await?);
         }

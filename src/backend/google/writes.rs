@@ -1,15 +1,19 @@
 //! The google backend's writes that are checked rather than resent: creates whose
-//! answer was lost are followed by a re-read and only what is missing is sent
-//! again; a group create answered 409 is ours when the group carries our markers;
-//! a delete that finds nothing is done; an update that meets a stale etag is
-//! checked against the contact as it now is. See [`super::http::Resend`] for which
-//! requests the client sends again by itself.
+//! answer was lost are followed by a read by name (never a listing, which may
+//! trail writes; see [`super::current`]) and only what is missing is sent again;
+//! a group create answered 409 is ours when the group carries our markers, and is
+//! waited for while the listing does not show it yet; a delete that finds nothing
+//! is done; an update that meets a stale etag is checked against the contact as it
+//! now is. See [`super::http::Resend`] for which requests the client sends again
+//! by itself.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use super::current::{GROUP_FIELDS, target_group};
 use super::http::{Failure, Resend};
 use super::{GoogleBackend, contact_from, group_from, person_fields, person_json};
 use crate::backend::{Backend, Error, Result};
@@ -18,6 +22,11 @@ use crate::model::{
     ClientData, Contact, ContactGroup, ContactUpdate, MARKER_SOURCE, MARKER_SYNC, NewContact,
     PersonFields, client_data,
 };
+
+/// How long a group that a 409 says exists is looked for in the listing.
+const LISTING_WAIT: Duration = Duration::from_secs(180);
+/// The longest pause between two of those looks.
+const LISTING_PAUSE: Duration = Duration::from_secs(10);
 
 /// The `(sync, source)` markers that identify a copy: two contacts with the same
 /// pair are copies of one source contact by one sync.
@@ -37,6 +46,21 @@ fn same_markers(have: &[ClientData], want: &[ClientData]) -> bool {
     ours(have) == ours(want)
 }
 
+/// The listed group `g` named `name`: ours if it carries the markers
+/// `client_data`, else in the way.
+fn ours(
+    g: ContactGroup,
+    user: &str,
+    name: &str,
+    client_data: &[ClientData],
+) -> Result<ContactGroup> {
+    if !same_markers(&g.client_data, client_data) {
+        return Err(Error::GroupExists { user: user.to_owned(), name: name.to_owned() });
+    }
+    tracing::info!(user, name, "the group exists already, with our markers: it is ours");
+    Ok(g)
+}
+
 /// A write whose outcome is unknown and could not be checked: nothing was resent.
 fn unknown_outcome(what: &str, e: Error) -> Error {
     Error::Unreachable {
@@ -48,10 +72,13 @@ fn unknown_outcome(what: &str, e: Error) -> Error {
 }
 
 impl GoogleBackend {
-    /// Creates a contact group. When the answer is lost (or a 409 comes back), the
-    /// groups are read again: the group is ours when it carries exactly the markers
-    /// we sent, and then it is not sent again. `guarded`: ask the write guard (not
-    /// for the lease's own writes).
+    /// Creates a contact group. When the answer is lost, the listing is looked at:
+    /// a group of that name with exactly the markers we sent is ours. When the
+    /// listing does not show one, the create is sent again. That is safe whether
+    /// or not the first landed, since Google refuses a second group of the same
+    /// name (409); after a 409 the group is looked for until the listing shows it
+    /// ([`Self::existing_group`]). `guarded`: ask the write guard (not for the
+    /// lease's own writes).
     pub(super) async fn create_group_checked(
         &self,
         user: &str,
@@ -61,38 +88,70 @@ impl GoogleBackend {
     ) -> Result<ContactGroup> {
         let body = json!({
             "contactGroup": { "name": name, "clientData": client_data },
-            "readGroupFields": "clientData,groupType,metadata,name",
+            "readGroupFields": GROUP_FIELDS,
         });
         let what = format!("creating group \"{name}\" of {user}");
         let mut round = 0;
         loop {
             round += 1;
             let failure = match self.people_create(user, "contactGroups", &body, guarded).await {
-                Ok(v) => return Ok(group_from(&v)),
+                Ok(v) => {
+                    let group = group_from(&v);
+                    self.seen.created(user, &group.resource_name);
+                    return Ok(group);
+                }
                 Err(f) => f,
             };
-            if failure.status != 409 && !failure.maybe_applied {
+            if failure.status == 409 {
+                return self.existing_group(user, name, &client_data, &what).await;
+            }
+            if !failure.maybe_applied {
                 return Err(failure.into_error(&what));
             }
-            // A 409 or a lost answer: the group may be the one we asked for. It is
-            // ours if it carries the same markers; then it is not made again. (A
-            // moment's wait first, for what landed to show in a full read.)
-            if failure.maybe_applied {
-                tokio::time::sleep(self.client.backoff(round - 1)).await;
-            }
             let groups = self.contact_groups(user).await.map_err(|e| unknown_outcome(&what, e))?;
-            let ours =
-                |g: &ContactGroup| g.name == name && same_markers(&g.client_data, &client_data);
-            if let Some(g) = groups.into_iter().find(ours) {
-                tracing::info!(user, name, "the group was created although its answer was lost");
-                return Ok(g);
-            }
-            if failure.status == 409 {
-                return Err(Error::GroupExists { user: user.to_owned(), name: name.to_owned() });
+            if let Some(g) = groups.into_iter().find(|g| g.name == name) {
+                return ours(g, user, name, &client_data);
             }
             if round >= self.client.retry.max_attempts {
                 return Err(failure.into_error(&format!("{what}: the answer was lost every time")));
             }
+            tracing::info!(user, name, "the answer to a group create was lost; sending it again");
+        }
+    }
+
+    /// The group named `name` that a 409 says exists: ours when it carries the
+    /// markers `client_data`, someone else's ([`Error::GroupExists`]) when not.
+    /// Only a listing finds a group by name, and a listing may not show a group
+    /// made moments ago: it is read again, with growing pauses, for up to
+    /// [`LISTING_WAIT`].
+    async fn existing_group(
+        &self,
+        user: &str,
+        name: &str,
+        client_data: &[ClientData],
+        what: &str,
+    ) -> Result<ContactGroup> {
+        let start = Instant::now();
+        let mut round = 0;
+        loop {
+            let groups = self.contact_groups(user).await.map_err(|e| unknown_outcome(what, e))?;
+            if let Some(g) = groups.into_iter().find(|g| g.name == name) {
+                return ours(g, user, name, client_data);
+            }
+            if start.elapsed() >= LISTING_WAIT {
+                return Err(Error::Api {
+                    status: 409,
+                    message: format!(
+                        "{what}: Google answers that a group of that name exists, but after {}s \
+                         its listing still does not show it (listings can trail writes); \
+                         nothing more was sent. The next run finds it",
+                        LISTING_WAIT.as_secs()
+                    ),
+                });
+            }
+            tracing::info!(user, name, "a group of that name exists but is not listed yet");
+            tokio::time::sleep(self.client.backoff(round).min(LISTING_PAUSE)).await;
+            round += 1;
         }
     }
 
@@ -113,7 +172,7 @@ impl GoogleBackend {
                 "clientData": client_data,
             },
             "updateGroupFields": "name,clientData",
-            "readGroupFields": "clientData,groupType,metadata,name",
+            "readGroupFields": GROUP_FIELDS,
         });
         let what = format!("updating group \"{name}\" of {user}");
         let path = &group.resource_name;
@@ -128,10 +187,12 @@ impl GoogleBackend {
             // Stale after a resend: our own earlier attempt, whose answer was lost,
             // may have landed. Only then is it success; a change by anyone else is
             // refused as stale.
+            // (Read by name, which never trails a write.)
             Err(f) if f.is_stale() && f.attempts > 1 => {
-                let now = self.contact_groups(user).await?;
-                match now.into_iter().find(|g| g.resource_name == group.resource_name) {
-                    Some(g) if g.name == name && same_markers(&g.client_data, &client_data) => {
+                match self.group_now(user, &group.resource_name).await? {
+                    Some((g, _))
+                        if g.name == name && same_markers(&g.client_data, &client_data) =>
+                    {
                         Ok(g)
                     }
                     _ => Err(f.into_error(&what)),
@@ -141,10 +202,52 @@ impl GoogleBackend {
         }
     }
 
+    /// Before creating `contacts`: the copies among them that exist already — made
+    /// by an earlier run whose writes the listings the plan was made from did not
+    /// show yet — found by name in their target groups ([`Self::unseen_members`]),
+    /// and the contacts still to create.
+    pub(super) async fn not_made_yet(
+        &self,
+        user: &str,
+        contacts: Vec<NewContact>,
+    ) -> Result<(Vec<Contact>, Vec<NewContact>)> {
+        let groups: BTreeSet<&str> =
+            contacts.iter().filter_map(|c| target_group(&c.memberships)).collect();
+        let mut there: HashMap<(String, String), Contact> = HashMap::new();
+        for group in groups {
+            for c in self.unseen_members(user, group).await?.unwrap_or_default() {
+                if let Some((sync, source)) = copy_key(&c.client_data) {
+                    there.insert((sync.to_owned(), source.to_owned()), c);
+                }
+            }
+        }
+        if there.is_empty() {
+            return Ok((Vec::new(), contacts));
+        }
+        let (mut found, mut missing) = (Vec::new(), Vec::new());
+        for c in contacts {
+            let key = copy_key(&c.client_data).map(|(a, b)| (a.to_owned(), b.to_owned()));
+            match key.and_then(|k| there.remove(&k)) {
+                Some(copy) => found.push(copy),
+                None => missing.push(c),
+            }
+        }
+        if !found.is_empty() {
+            tracing::warn!(
+                user,
+                copies = found.len(),
+                "copies the plan did not see exist already (the listings trailed an earlier \
+                 write); they are not made again"
+            );
+        }
+        Ok((found, missing))
+    }
+
     /// One `batchCreateContacts`, sent again only for what did not land.
     ///
-    /// When the answer is lost, the user's contacts are re-read: a contact whose
-    /// `(sync, source)` markers are now there was created, the rest are sent again.
+    /// When the answer is lost, the contacts of their target group are read by
+    /// name (never stale, unlike a listing): a contact whose `(sync, source)`
+    /// markers are now there was created, the rest are sent again.
     pub(super) async fn create_batch(
         &self,
         user: &str,
@@ -175,7 +278,9 @@ impl GoogleBackend {
                 Err(f) if f.maybe_applied => f,
                 Err(f) => return Err(f.into_error(&what)),
             };
-            if pending.iter().any(|c| copy_key(&c.client_data).is_none()) {
+            if pending.iter().any(|c| {
+                copy_key(&c.client_data).is_none() || target_group(&c.memberships).is_none()
+            }) {
                 return Err(failure.error_with(format!(
                     "{what}: {}; the contacts carry no contact-sync markers, so whether they \
                      were created cannot be checked, and they were not sent again",
@@ -188,9 +293,14 @@ impl GoogleBackend {
                 "the answer to a batch create was lost ({}); re-reading before sending what is missing",
                 failure.message
             );
-            // A moment's wait first, for what landed to show in a full read.
-            tokio::time::sleep(self.client.backoff(round - 1)).await;
-            let now = self.contacts(user).await.map_err(|e| unknown_outcome(&what, e))?;
+            let mut now = Vec::new();
+            let groups: BTreeSet<&str> =
+                pending.iter().filter_map(|c| target_group(&c.memberships)).collect();
+            for group in groups {
+                let members =
+                    self.members_now(user, group).await.map_err(|e| unknown_outcome(&what, e))?;
+                now.extend(members);
+            }
             let mut landed: HashMap<(&str, &str), &Contact> =
                 now.iter().filter_map(|c| Some((copy_key(&c.client_data)?, c))).collect();
             let before = pending.len();
@@ -228,8 +338,13 @@ impl GoogleBackend {
         {
             Ok(_) => Ok(()),
             Err(f) if f.status == 404 => {
-                let present: HashSet<String> =
-                    self.contacts(user).await?.into_iter().map(|c| c.resource_name).collect();
+                // Read by name: a listing might still show what is gone.
+                let present: HashSet<String> = self
+                    .contacts_now(user, chunk)
+                    .await?
+                    .into_iter()
+                    .map(|c| c.resource_name)
+                    .collect();
                 let left: Vec<&String> = chunk.iter().filter(|rn| present.contains(*rn)).collect();
                 if left.is_empty() {
                     return Ok(());
@@ -274,9 +389,10 @@ impl GoogleBackend {
             if !failure.is_stale() || round >= self.client.retry.max_attempts {
                 return Err(failure.into_error(&what));
             }
-            tracing::info!(user, "stale etags; re-reading contacts");
+            tracing::info!(user, "stale etags; re-reading the contacts by name");
+            let names: Vec<String> = pending.iter().map(|u| u.resource_name.clone()).collect();
             let mut current: HashMap<String, Contact> = self
-                .contacts(user)
+                .contacts_now(user, &names)
                 .await?
                 .into_iter()
                 .map(|c| (c.resource_name.clone(), c))
