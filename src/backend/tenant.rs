@@ -64,12 +64,34 @@ pub struct TenantUser {
     /// Name (`givenName`, `familyName`).
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub name: Map<String, Value>,
-    /// Directory phone numbers (`value`, `type`).
+    /// Directory phone numbers, in the Directory API's shape (`UserPhone`:
+    /// `value`, `type`, `customType`, `primary`), as are the lists below.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub phones: Vec<Value>,
-    /// Directory organizations (`title`, `department`, `name`).
+    /// Directory organizations (`UserOrganization`: `name`, `title`,
+    /// `department`, `description`, `costCenter`, `fullTimeEquivalent`…).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub organizations: Vec<Value>,
+    /// Directory addresses (`UserAddress`: `type`, `streetAddress`, `locality`,
+    /// `postalCode`, `countryCode`, `formatted`…).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<Value>,
+    /// Directory relations (`UserRelation`: `value`, `type` such as `manager`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relations: Vec<Value>,
+    /// Directory locations (`UserLocation`: `area`, `buildingId`, `floorName`,
+    /// `deskCode`, `type`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locations: Vec<Value>,
+    /// Directory external ids (`UserExternalId`: `value`, `type`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external_ids: Vec<Value>,
+    /// Directory instant messengers (`UserIm`: `im`, `protocol`, `type`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ims: Vec<Value>,
+    /// Directory websites (`UserWebsite`: `value`, `type`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub websites: Vec<Value>,
     /// The user's own contact groups (system groups are implicit).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub contact_groups: Vec<TenantContactGroup>,
@@ -110,6 +132,12 @@ impl Default for TenantUser {
             name: Map::new(),
             phones: Vec::new(),
             organizations: Vec::new(),
+            addresses: Vec::new(),
+            relations: Vec::new(),
+            locations: Vec::new(),
+            external_ids: Vec::new(),
+            ims: Vec::new(),
+            websites: Vec::new(),
             contact_groups: Vec::new(),
             contacts: Vec::new(),
             extra: Map::new(),

@@ -61,7 +61,7 @@ async fn known_users(
     for sync in syncs.iter().flatten() {
         let mut named: Vec<&DirectoryUser> = Vec::new();
         match &sync.source {
-            SourceResolution::Personal(user) => named.extend(user),
+            SourceResolution::Personal(user) => named.extend(user.as_deref()),
             SourceResolution::Directory { listed, groups } => {
                 named.extend(listed);
                 members.extend(groups.iter().flatten().flatten().cloned());
@@ -128,7 +128,7 @@ async fn resolve_sync(
     let source = match spec.sync_type {
         SyncType::Personal => {
             let address = spec.source.user.as_deref().unwrap_or_default();
-            SourceResolution::Personal(backend.user(address).await?)
+            SourceResolution::Personal(backend.user(address).await?.map(Box::new))
         }
         SyncType::Directory => {
             let source = spec.source.directory.clone().unwrap_or_default();

@@ -37,11 +37,20 @@ fn user_json(u: &DirectoryUser) -> Value {
     if !u.aliases.is_empty() {
         user["aliases"] = json!(u.aliases);
     }
-    if !u.phones.is_empty() {
-        user["phones"] = json!(u.phones);
-    }
-    if !u.organizations.is_empty() {
-        user["organizations"] = json!(u.organizations);
+    // The Directory's lists, as it stores them (an absent list is left out).
+    for (key, items) in [
+        ("phones", &u.phones),
+        ("organizations", &u.organizations),
+        ("addresses", &u.addresses),
+        ("relations", &u.relations),
+        ("locations", &u.locations),
+        ("externalIds", &u.external_ids),
+        ("ims", &u.ims),
+        ("websites", &u.websites),
+    ] {
+        if !items.is_empty() {
+            user[key] = json!(items);
+        }
     }
     user
 }

@@ -7,6 +7,7 @@
 //! [`normalize`] says when two contacts' contents are the same, for the planner
 //! (drift) and for the google backend (did a resent update land?) alike.
 
+pub mod directory_map;
 pub mod inventory;
 pub mod normalize;
 pub mod resolution;
@@ -89,18 +90,39 @@ pub struct DirectoryUser {
     /// Archived users are skipped as destinations.
     #[serde(default)]
     pub archived: bool,
-    /// Given and family name.
+    /// Given name.
     #[serde(default)]
     pub given_name: String,
     /// Family name.
     #[serde(default)]
     pub family_name: String,
-    /// Phone numbers, People API shape (`value`, `type`).
+    /// Phone numbers, in the Directory's shape (`UserPhone`: `value`, `type`,
+    /// `customType`, `primary`); [`directory_map`] makes People items of them, as
+    /// of the other lists below.
     #[serde(default)]
     pub phones: Vec<Value>,
-    /// Organizations (`title`, `department`, `name`).
+    /// Organizations (`UserOrganization`: `name`, `title`, `department`,
+    /// `description`, `fullTimeEquivalent`…).
     #[serde(default)]
     pub organizations: Vec<Value>,
+    /// Addresses (`UserAddress`: `streetAddress`, `locality`, `formatted`…).
+    #[serde(default)]
+    pub addresses: Vec<Value>,
+    /// Relations (`UserRelation`: `value`, `type` such as `manager`).
+    #[serde(default)]
+    pub relations: Vec<Value>,
+    /// Locations (`UserLocation`: `area`, `buildingId`, `floorName`, `deskCode`…).
+    #[serde(default)]
+    pub locations: Vec<Value>,
+    /// External ids (`UserExternalId`: `value`, `type`).
+    #[serde(default)]
+    pub external_ids: Vec<Value>,
+    /// Instant messengers (`UserIm`: `im`, `protocol`, `customProtocol`, `type`).
+    #[serde(default)]
+    pub ims: Vec<Value>,
+    /// Websites (`UserWebsite`: `value`, `type`).
+    #[serde(default)]
+    pub websites: Vec<Value>,
     /// Whether the user is in the Global Address List (true unless an admin hid
     /// them). Directory syncs never copy a hidden user.
     #[serde(default = "yes")]
@@ -124,6 +146,12 @@ impl Default for DirectoryUser {
             family_name: String::new(),
             phones: Vec::new(),
             organizations: Vec::new(),
+            addresses: Vec::new(),
+            relations: Vec::new(),
+            locations: Vec::new(),
+            external_ids: Vec::new(),
+            ims: Vec::new(),
+            websites: Vec::new(),
             include_in_global_address_list: true,
         }
     }

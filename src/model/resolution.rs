@@ -34,8 +34,9 @@ pub struct SyncResolution {
 #[derive(Clone, Debug, Serialize)]
 pub enum SourceResolution {
     /// A personal sync: the user `source.user` names, looked up by address or
-    /// alias (`None`: no such user).
-    Personal(Option<DirectoryUser>),
+    /// alias (`None`: no such user); boxed, as a user with its Directory lists
+    /// is large beside the other variant.
+    Personal(Option<Box<DirectoryUser>>),
     /// A directory sync: the users its domains and org units list (everyone when it
     /// names neither and no group), and per `source.directory.groups` entry its
     /// members' addresses (`None`: no such group).

@@ -4,13 +4,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use serde_json::{Value, json};
-
 use super::SyncInput;
 use crate::model::normalize::{content_hash, normalize};
 use crate::model::{
     ClientData, Contact, DirectoryUser, MARKER_HASH, MARKER_SOURCE, MARKER_SYNC, PersonFields,
-    contact_id, display_name, primary_email,
+    contact_id, directory_map, display_name, primary_email,
 };
 
 /// Marker value of `contact-sync/source-user` for directory syncs.
@@ -145,25 +143,8 @@ fn directory_key(id: &str) -> String {
     format!("{DIRECTORY_SOURCE}/{id}")
 }
 
-/// The contact a directory user becomes.
+/// The contact a directory user becomes: its Directory fields mapped to People
+/// fields, the items a company address book shows (see [`directory_map`]).
 pub fn directory_person(u: &DirectoryUser) -> PersonFields {
-    let mut fields = PersonFields::new();
-    let mut name = serde_json::Map::new();
-    if !u.given_name.is_empty() {
-        name.insert("givenName".into(), u.given_name.clone().into());
-    }
-    if !u.family_name.is_empty() {
-        name.insert("familyName".into(), u.family_name.clone().into());
-    }
-    if !name.is_empty() {
-        fields.insert("names".into(), json!([name]));
-    }
-    fields.insert("emailAddresses".into(), json!([{ "value": u.primary_email, "type": "work" }]));
-    if !u.phones.is_empty() {
-        fields.insert("phoneNumbers".into(), Value::Array(u.phones.clone()));
-    }
-    if !u.organizations.is_empty() {
-        fields.insert("organizations".into(), Value::Array(u.organizations.clone()));
-    }
-    fields
+    directory_map::person(u)
 }

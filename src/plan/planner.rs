@@ -483,7 +483,7 @@ impl<'a> Run<'a> {
     /// Judges the source.
     fn judge_source(&mut self, source: &SourceResolution, directory: &Directory<'_>) {
         match source {
-            SourceResolution::Personal(user) => self.judge_personal(user.as_ref()),
+            SourceResolution::Personal(user) => self.judge_personal(user.as_deref()),
             SourceResolution::Directory { listed, groups } => {
                 self.judge_directory(listed, groups, directory);
             }
@@ -588,9 +588,7 @@ impl<'a> Run<'a> {
                 [
                     "source",
                     &u.id,
-                    &u.given_name,
-                    &u.family_name,
-                    &serde_json::json!([u.phones, u.organizations]).to_string(),
+                    &crate::model::directory_map::mapped_source(u),
                     if u.include_in_global_address_list { "listed" } else { "hidden" },
                 ]
                 .map(str::to_owned)

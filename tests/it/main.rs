@@ -3,6 +3,7 @@
 
 mod architecture;
 mod cli;
+mod directory_fields;
 mod edges;
 mod emulator;
 mod examples;

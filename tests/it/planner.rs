@@ -79,9 +79,9 @@ fn resolve(store: &Store, input: &PlanInput) -> Resolution {
         .map(|s| {
             let spec = &s.manifest.spec;
             let source = match spec.sync_type {
-                SyncType::Personal => {
-                    SourceResolution::Personal(user(spec.source.user.as_deref().unwrap()))
-                }
+                SyncType::Personal => SourceResolution::Personal(
+                    user(spec.source.user.as_deref().unwrap()).map(Box::new),
+                ),
                 SyncType::Directory => {
                     let d = spec.source.directory.clone().unwrap_or_default();
                     let mut listed: Vec<_> = d

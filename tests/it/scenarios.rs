@@ -63,6 +63,7 @@ on_both_backends!(
     a_replaced_source_account_is_an_identity_change,
     a_directory_sync_copies_the_directory,
     a_directory_sync_copies_no_hidden_user_and_nobody_to_themselves,
+    a_directory_sync_copies_directory_fields_as_people_fields,
 );
 
 #[tokio::test]
@@ -733,4 +734,122 @@ async fn a_directory_sync_copies_no_hidden_user_and_nobody_to_themselves(seed: S
         .map(|c| c.display_name())
         .collect();
     assert_eq!(ann, ["Bob Baker"]);
+}
+
+/// Ann's Directory fields as the Admin console and the Directory API hold them:
+/// primary flags, custom types, a formatted address, `fullTimeEquivalent`, and
+/// personal items beside the work ones.
+fn directory_fields(t: &mut contact_sync::backend::tenant::TenantFile) {
+    let list = |v: serde_json::Value| serde_json::from_value::<Vec<serde_json::Value>>(v).unwrap();
+    let ann = t.users.iter_mut().find(|u| u.primary_email == "ann@example.com").unwrap();
+    ann.phones = list(json!([
+        { "value": "+1 555 0123", "type": "mobile" },
+        { "value": "+1 555 0190", "type": "work_fax" },
+        { "value": "+1 555 0100", "type": "work", "primary": true },
+        { "value": "+1 555 0111", "type": "home" },
+        { "value": "+1 555 0105", "type": "custom", "customType": "Hotline" },
+    ]));
+    ann.organizations = list(json!([
+        { "name": "Example Corp", "title": "Accountant", "department": "Accounting",
+          "description": "Closes the books", "costCenter": "CC-200",
+          "fullTimeEquivalent": 80000, "primary": true, "customType": "" },
+        { "name": "Open University", "type": "school" },
+    ]));
+    ann.addresses = list(json!([
+        { "type": "home", "formatted": "1 Home Lane, Slough", "locality": "Slough" },
+        { "type": "work", "primary": true, "formatted": "1 Main St\nLondon N1 1AA",
+          "streetAddress": "1 Main St", "locality": "London", "postalCode": "N1 1AA",
+          "countryCode": "GB", "sourceIsStructured": true },
+    ]));
+    ann.relations = list(json!([
+        { "value": "gina@example.com", "type": "manager" },
+        { "value": "Alex Archer", "type": "spouse" },
+        { "value": "bob@example.com", "type": "custom", "customType": "Mentor" },
+    ]));
+    ann.locations = list(json!([
+        { "type": "desk", "area": "London", "buildingId": "LON-1", "floorName": "2",
+          "deskCode": "2B-17" },
+    ]));
+    ann.external_ids = list(json!([{ "value": "E-2001", "type": "organization" }]));
+    let bob = t.users.iter_mut().find(|u| u.primary_email == "bob@example.com").unwrap();
+    bob.phones = list(json!([{ "value": "+1 555 0211", "type": "custom", "customType": "Desk" }]));
+    bob.organizations = list(json!([
+        { "name": "Example Corp", "title": "Clerk", "type": "custom", "customType": "Contractor" },
+    ]));
+    bob.ims = list(json!([{ "im": "bob.baker", "protocol": "gtalk", "type": "work" }]));
+    bob.websites = list(json!([
+        { "value": "https://bob.example.com", "type": "home_page" },
+        { "value": "https://example.com/bob", "type": "work" },
+    ]));
+}
+
+async fn a_directory_sync_copies_directory_fields_as_people_fields(seed: Seed) {
+    use contact_sync::model::normalize::normalize;
+    seed.write(
+        "syncs/directory.yaml",
+        "apiVersion: contact-sync/v1\nkind: ContactSync\nmetadata: {name: accounting-directory}\nspec:\n  type: directory\n  source: { directory: { orgUnits: [/Accounting] } }\n  destinations: { users: [frank@example.com] }\n",
+    );
+    seed.edit_file(directory_fields);
+    // The workspace file keeps them in the Directory's shape.
+    let file = std::fs::read_to_string(&seed.tenant).unwrap();
+    assert!(
+        file.contains("fullTimeEquivalent: 80000") && file.contains("customType: Hotline"),
+        "{file}"
+    );
+    seed.converge().await;
+    let copies = seed.contacts("frank@example.com").await;
+    let copy = |name: &str| {
+        let c = copies.iter().find(|c| c.display_name() == name).unwrap();
+        serde_json::to_value(normalize(&c.fields)).unwrap()
+    };
+    assert_eq!(
+        copy("Ann Archer"),
+        json!({
+            "addresses": [{ "streetAddress": "1 Main St", "city": "London",
+                            "postalCode": "N1 1AA", "countryCode": "GB", "type": "work" }],
+            "emailAddresses": [{ "value": "ann@example.com", "type": "work" }],
+            "locations": [{ "value": "London", "buildingId": "LON-1", "floor": "2",
+                            "deskCode": "2B-17", "type": "desk" }],
+            "names": [{ "givenName": "Ann", "familyName": "Archer" }],
+            "organizations": [{ "name": "Example Corp", "title": "Accountant",
+                                "department": "Accounting", "jobDescription": "Closes the books",
+                                "costCenter": "CC-200", "fullTimeEquivalentMillipercent": 80000 }],
+            "phoneNumbers": [{ "value": "+1 555 0100", "type": "work" },
+                             { "value": "+1 555 0190", "type": "workFax" }],
+            "relations": [{ "person": "gina@example.com", "type": "manager" }],
+        })
+    );
+    assert_eq!(
+        copy("Bob Baker"),
+        json!({
+            "emailAddresses": [{ "value": "bob@example.com", "type": "work" }],
+            "imClients": [{ "username": "bob.baker", "type": "work", "protocol": "googleTalk" }],
+            "names": [{ "givenName": "Bob", "familyName": "Baker" }],
+            "organizations": [{ "name": "Example Corp", "title": "Clerk", "type": "Contractor" }],
+            "urls": [{ "value": "https://example.com/bob", "type": "work" }],
+        })
+    );
+
+    // A personal item changes nothing; a mapped one is copied, and a plan saved
+    // before it no longer matches the tenant.
+    seed.edit_file(|t| {
+        let ann = t.users.iter_mut().find(|u| u.primary_email == "ann@example.com").unwrap();
+        ann.phones[0]["value"] = json!("+1 555 0124");
+    });
+    let quiet = seed.plan().await;
+    assert!(!quiet.summary.has_changes(), "{}", seed.text(&quiet));
+    seed.edit_file(|t| {
+        let ann = t.users.iter_mut().find(|u| u.primary_email == "ann@example.com").unwrap();
+        ann.locations[0]["deskCode"] = json!("3A-01");
+    });
+    let plan = seed.plan().await;
+    assert_ne!(plan.fingerprint, quiet.fingerprint);
+    assert_eq!(
+        directory_changes(&plan, "frank@example.com"),
+        [["update", "Ann Archer", "sourceChanged"].map(String::from)]
+    );
+    seed.converge().await;
+    let copies = seed.contacts("frank@example.com").await;
+    let ann = copies.iter().find(|c| c.display_name() == "Ann Archer").unwrap();
+    assert_eq!(ann.fields["locations"][0]["deskCode"], "3A-01");
 }

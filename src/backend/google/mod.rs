@@ -309,10 +309,26 @@ fn user_from(v: &Value) -> DirectoryUser {
         archived: v["archived"].as_bool().unwrap_or(false),
         given_name: s(&v["name"]["givenName"]),
         family_name: s(&v["name"]["familyName"]),
-        phones: v["phones"].as_array().cloned().unwrap_or_default(),
-        organizations: v["organizations"].as_array().cloned().unwrap_or_default(),
+        phones: list(&v["phones"]),
+        organizations: list(&v["organizations"]),
+        addresses: list(&v["addresses"]),
+        relations: list(&v["relations"]),
+        locations: list(&v["locations"]),
+        external_ids: list(&v["externalIds"]),
+        ims: list(&v["ims"]),
+        websites: list(&v["websites"]),
         // Absent means included (the API's default).
         include_in_global_address_list: v["includeInGlobalAddressList"].as_bool().unwrap_or(true),
+    }
+}
+
+/// A Directory list field (typed `any` in the discovery document): its items, a
+/// lone object as a list of one.
+fn list(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Array(items) => items.clone(),
+        Value::Object(_) => vec![v.clone()],
+        _ => Vec::new(),
     }
 }
 

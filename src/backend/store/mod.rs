@@ -849,6 +849,12 @@ fn directory_user(u: &TenantUser) -> DirectoryUser {
         family_name: name("familyName"),
         phones: u.phones.clone(),
         organizations: u.organizations.clone(),
+        addresses: u.addresses.clone(),
+        relations: u.relations.clone(),
+        locations: u.locations.clone(),
+        external_ids: u.external_ids.clone(),
+        ims: u.ims.clone(),
+        websites: u.websites.clone(),
         include_in_global_address_list: u.include_in_global_address_list,
     }
 }
