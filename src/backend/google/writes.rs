@@ -184,20 +184,16 @@ impl GoogleBackend {
             Err(f) if f.status == 409 => {
                 Err(Error::GroupExists { user: user.to_owned(), name: name.to_owned() })
             }
-            // Stale after a resend: our own earlier attempt, whose answer was lost,
-            // may have landed. Only then is it success; a change by anyone else is
-            // refused as stale.
-            // (Read by name, which never trails a write.)
-            Err(f) if f.is_stale() && f.attempts > 1 => {
-                match self.group_now(user, &group.resource_name).await? {
-                    Some((g, _))
-                        if g.name == name && same_markers(&g.client_data, &client_data) =>
-                    {
-                        Ok(g)
-                    }
-                    _ => Err(f.into_error(&what)),
+            // Stale: our own earlier attempt whose answer was lost may have landed,
+            // or the plan was made from a listing that trailed an earlier run's
+            // write. When the group, read by name (which never trails), already holds
+            // what we write, it is done; a change by anyone else is refused as stale.
+            Err(f) if f.is_stale() => match self.group_now(user, &group.resource_name).await? {
+                Some((g, _)) if g.name == name && same_markers(&g.client_data, &client_data) => {
+                    Ok(g)
                 }
-            }
+                _ => Err(f.into_error(&what)),
+            },
             Err(f) => Err(f.into_error(&what)),
         }
     }
