@@ -497,6 +497,13 @@ impl ErrorKind {
     ];
 }
 
+/// The name of every error kind, as the plan JSON and the metrics spell it.
+pub fn error_kind_names() -> impl Iterator<Item = String> {
+    ErrorKind::ALL
+        .into_iter()
+        .filter_map(|k| serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_owned)))
+}
+
 /// What becomes of the syncs whose manifest is gone that a run found — `found`,
 /// their deletions under `orphans: delete`; `kept`, their list under `keep`:
 /// nothing when a user could not be read (what the run did not see, it does not

@@ -231,12 +231,7 @@ impl Metrics {
                 .get_or_create(&ChangeLabels { sync: sync.into(), action: action.into() });
         }
         let _ = self.duration.get_or_create(&SyncLabel { sync: sync.to_owned() });
-        for kind in crate::plan::ErrorKind::ALL {
-            let Some(kind) =
-                serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_owned))
-            else {
-                continue;
-            };
+        for kind in crate::plan::error_kind_names() {
             seen.kinds.insert(kind.clone());
             let _ = self.drift.get_or_create(&DriftLabels { sync: sync.into(), kind });
         }
