@@ -18,9 +18,11 @@
 mod auth;
 mod conn;
 mod directory;
+pub mod discovery;
 mod error;
 mod people;
 pub mod quota;
+mod strict;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -35,7 +37,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::backend::local::LocalBackend;
 
@@ -67,6 +69,13 @@ pub struct Config {
     /// The scopes the tenant's admin granted the service account (domain-wide
     /// delegation); `None`: every scope contact-sync uses.
     pub delegated_scopes: Option<Vec<String>>,
+    /// Accept requests Google would refuse (unknown paths, parameters and body
+    /// fields, wrong types, bad masks), as the emulator did before it checked
+    /// them against the discovery documents: for debugging a client only.
+    pub lenient: bool,
+    /// Check every successful answer against its response schema and count the
+    /// ones that do not match (`invalidResponses` in `/_emulator/stats`).
+    pub check_responses: bool,
 }
 
 impl Config {
@@ -83,6 +92,8 @@ impl Config {
             seed: 0,
             trusted_key: None,
             delegated_scopes: None,
+            lenient: false,
+            check_responses: false,
         }
     }
 }
@@ -102,6 +113,8 @@ pub struct Emulator {
     /// Writes whose answer was dropped, by endpoint.
     dropped: Mutex<BTreeMap<String, u64>>,
     faults: Mutex<Faults>,
+    /// Requests refused by the front end, and problems of answers.
+    checks: Mutex<strict::Checks>,
     config: Config,
     trusted_key: Option<TrustedKey>,
 }
@@ -174,6 +187,7 @@ fn load_state(config: Config) -> Result<SharedState, Error> {
             requests: 0,
             burst_left: 0,
         }),
+        checks: Mutex::default(),
         trusted_key: config.trusted_key.clone(),
         config,
     }))
@@ -196,7 +210,9 @@ fn router(state: SharedState) -> Router {
         .route("/v1/people:batchCreateContacts", post(people::batch_create))
         .route("/v1/people:batchUpdateContacts", post(people::batch_update))
         .route("/v1/people:batchDeleteContacts", post(people::batch_delete))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), faults));
+        .fallback(strict::unserved)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), faults))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), strict::front_end));
     Router::new()
         .route("/token", post(auth::token))
         .route("/_emulator/stats", get(stats))
@@ -366,8 +382,13 @@ async fn stats(State(state): State<SharedState>) -> Response {
         .iter()
         .map(|(endpoint, count)| json!({ "endpoint": endpoint, "count": count }))
         .collect();
-    axum::Json(json!({ "total": total, "requests": requests, "droppedAnswers": dropped }))
-        .into_response()
+    let mut body = json!({ "total": total, "requests": requests, "droppedAnswers": dropped });
+    if let (Some(body), Value::Object(checks)) =
+        (body.as_object_mut(), state.checks.lock().expect("checks lock").stats())
+    {
+        body.extend(checks);
+    }
+    axum::Json(body).into_response()
 }
 
 impl Emulator {
@@ -523,6 +544,13 @@ impl Background {
     pub fn with_store<T>(&self, f: impl FnOnce(&mut crate::backend::store::Store) -> T) -> T {
         self.state.reload_if_changed();
         self.state.backend.with_store(f)
+    }
+
+    /// What the front end refused and what was wrong with the answers, as
+    /// `/_emulator/stats` lists it (`invalid`, `refusals`, `invalidResponses`,
+    /// `responseProblems`), read without a request.
+    pub fn checks(&self) -> serde_json::Value {
+        self.state.checks.lock().expect("checks lock").stats()
     }
 
     /// `GET /_emulator/stats`.
