@@ -17,6 +17,7 @@ mod readme;
 mod reconcile;
 mod scenarios;
 mod schema;
+mod strict;
 mod unattended;
 mod yaml_interop;
 
