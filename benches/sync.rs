@@ -12,7 +12,8 @@
 //! 5. The same first sync applied on the local backend and through the emulator.
 //!
 //! Every table is Markdown. The bench asserts only correctness (a no-change run
-//! writes nothing, a plan after apply is empty): figures of a wrong run mean
+//! writes nothing, a plan after apply is empty, the emulator — strict by Google's
+//! discovery documents — refused no request): figures of a wrong run mean
 //! nothing. It asserts nothing about time.
 //!
 //! Options: `--quick` (small sizes, under three minutes on two cores), `--only 1,3`
@@ -372,6 +373,23 @@ impl Emulated {
         let (input, target) = input::load(&self.options()).expect("the manifests load");
         let inner = if read_only { target.open_read_only() } else { target.open() };
         (input, Metered::new(inner.expect("the backend opens"), self.stats_url()))
+    }
+}
+
+/// A workload's numbers count only if its traffic was Google's: the emulator,
+/// strict by Google's discovery documents, must have refused none of it.
+impl Drop for Emulated {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let checks = self.server.checks();
+        let invalid = checks["invalid"].as_u64().unwrap_or_default();
+        assert!(
+            invalid == 0,
+            "the emulator refused {invalid} request(s) of this workload as Google would: {:#}",
+            checks["refusals"]
+        );
     }
 }
 

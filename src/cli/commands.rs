@@ -229,6 +229,8 @@ fn emulator(args: super::EmulatorArgs) -> anyhow::Result<ExitCode> {
     config.burst_every = args.burst_429_every;
     config.burst_len = args.burst_429_len;
     config.seed = args.seed;
+    config.lenient = args.lenient;
+    config.check_responses = args.check_responses;
     config.limits = Limits {
         window: std::time::Duration::from_secs(args.quota_window_secs.max(1)),
         ..Limits::default()
@@ -237,6 +239,7 @@ fn emulator(args: super::EmulatorArgs) -> anyhow::Result<ExitCode> {
         config.trusted_key = Some(crate::emulator::public_key(key)?);
     }
     let data = config.data.clone();
+    let lenient = config.lenient;
     let loaded = crate::emulator::load(config)?;
     runtime()?.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen)
@@ -245,6 +248,9 @@ fn emulator(args: super::EmulatorArgs) -> anyhow::Result<ExitCode> {
         let addr = listener.local_addr()?;
         eprintln!("contact-sync emulator serving {} on http://{addr}", data.display());
         eprintln!("  token endpoint: http://{addr}/token   stats: http://{addr}/_emulator/stats");
+        if lenient {
+            eprintln!("  lenient: requests Google would refuse are served, not refused");
+        }
         let mut stop = termination_signals()?;
         let shutdown = async move {
             stop.recv().await;

@@ -293,6 +293,20 @@ pub struct EmulatorArgs {
     /// file or PEM); without it, assertions are checked but not their signature.
     #[arg(long, value_name = "KEY")]
     pub trust_key: Option<PathBuf>,
+    /// Serve requests Google would refuse, for debugging a client. Without it the
+    /// emulator is as strict as Google's front end, by Google's discovery
+    /// documents: an unknown path or verb is answered 404; an unknown query
+    /// parameter or body field (at any depth), a value of the wrong type, an
+    /// unknown enum value or field-mask path, or a missing required parameter is
+    /// answered 400 INVALID_ARGUMENT, naming it, and counted as "invalid" in
+    /// /_emulator/stats. A client that works only with --lenient fails against
+    /// Google.
+    #[arg(long)]
+    pub lenient: bool,
+    /// Check every successful answer against Google's response schema, and count
+    /// those that do not match as "invalidResponses" in /_emulator/stats.
+    #[arg(long)]
+    pub check_responses: bool,
 }
 
 #[derive(Debug, Args)]

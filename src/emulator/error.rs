@@ -1,10 +1,13 @@
 //! Google's error bodies: `{"error": {"code", "message", "status", "errors",
 //! "details"}}`, with the `google.rpc.ErrorInfo` detail the People API sends and
-//! the `errors[].reason` list the Directory API sends.
+//! the `errors[].reason` list the Directory API sends; a request Google's front end
+//! refuses carries a `google.rpc.BadRequest` detail with its field violations.
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
+
+use super::discovery::{Refusal, Violation};
 
 /// An error answered to a client.
 #[derive(Debug, Clone)]
@@ -19,6 +22,9 @@ pub struct ApiError {
     pub message: String,
     /// Seconds for a `Retry-After` header.
     pub retry_after: Option<u64>,
+    /// What the front end refused, for a `google.rpc.BadRequest` detail (empty:
+    /// the detail is a `google.rpc.ErrorInfo`).
+    pub violations: Vec<Violation>,
 }
 
 impl ApiError {
@@ -28,7 +34,38 @@ impl ApiError {
         reason: &'static str,
         message: impl Into<String>,
     ) -> Self {
-        Self { code, status, reason, message: message.into(), retry_after: None }
+        Self {
+            code,
+            status,
+            reason,
+            message: message.into(),
+            retry_after: None,
+            violations: Vec::new(),
+        }
+    }
+
+    /// What Google answers to a request its discovery document does not allow:
+    /// 404 for an unknown path or verb, 400 `INVALID_ARGUMENT` with the field
+    /// violations otherwise.
+    pub fn refused(refusal: &Refusal) -> Self {
+        match refusal {
+            Refusal::NotFound { .. } => Self::not_found(refusal.message()),
+            Refusal::Invalid(violations) => {
+                let mut e = Self::new(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_ARGUMENT",
+                    "invalid",
+                    refusal.message(),
+                );
+                e.violations = violations.clone();
+                e
+            }
+        }
+    }
+
+    /// 501 UNIMPLEMENTED: a method of Google's that the emulator does not serve.
+    pub fn unimplemented(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_IMPLEMENTED, "UNIMPLEMENTED", "notImplemented", message)
     }
 
     /// 400 INVALID_ARGUMENT.
@@ -116,6 +153,29 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The `details` of the error body.
+    fn details(&self) -> Value {
+        if self.violations.is_empty() {
+            return json!([{
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": self.reason,
+                "domain": "googleapis.com",
+                "metadata": {}
+            }]);
+        }
+        let violations: Vec<Value> = self
+            .violations
+            .iter()
+            .map(|v| match &v.field {
+                Some(field) => json!({ "field": field, "description": v.description }),
+                None => json!({ "description": v.description }),
+            })
+            .collect();
+        json!([{ "@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": violations }])
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({
@@ -124,12 +184,7 @@ impl IntoResponse for ApiError {
                 "message": self.message,
                 "status": self.status,
                 "errors": [{ "message": self.message, "domain": "global", "reason": self.reason }],
-                "details": [{
-                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                    "reason": self.reason,
-                    "domain": "googleapis.com",
-                    "metadata": {}
-                }]
+                "details": self.details(),
             }
         });
         let mut response = (self.code, axum::Json(body)).into_response();

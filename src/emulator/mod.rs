@@ -18,10 +18,12 @@
 mod auth;
 mod conn;
 mod directory;
+pub mod discovery;
 mod error;
 mod lag;
 mod people;
 pub mod quota;
+mod strict;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -36,7 +38,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::backend::local::LocalBackend;
 
@@ -71,6 +73,13 @@ pub struct Config {
     /// The scopes the tenant's admin granted the service account (domain-wide
     /// delegation); `None`: every scope contact-sync uses.
     pub delegated_scopes: Option<Vec<String>>,
+    /// Accept requests Google would refuse (unknown paths, parameters and body
+    /// fields, wrong types, bad masks), as the emulator did before it checked
+    /// them against the discovery documents: for debugging a client only.
+    pub lenient: bool,
+    /// Check every successful answer against its response schema and count the
+    /// ones that do not match (`invalidResponses` in `/_emulator/stats`).
+    pub check_responses: bool,
 }
 
 impl Config {
@@ -88,6 +97,8 @@ impl Config {
             seed: 0,
             trusted_key: None,
             delegated_scopes: None,
+            lenient: false,
+            check_responses: false,
         }
     }
 }
@@ -109,6 +120,8 @@ pub struct Emulator {
     faults: Mutex<Faults>,
     /// Listings that trail writes.
     lag: lag::Lag,
+    /// Requests refused by the front end, and problems of answers.
+    checks: Mutex<strict::Checks>,
     config: Config,
     trusted_key: Option<TrustedKey>,
 }
@@ -181,6 +194,7 @@ fn load_state(config: Config) -> Result<SharedState, Error> {
             requests: 0,
             burst_left: 0,
         }),
+        checks: Mutex::default(),
         trusted_key: config.trusted_key.clone(),
         lag: lag::Lag::new(config.list_lag),
         config,
@@ -204,7 +218,9 @@ fn router(state: SharedState) -> Router {
         .route("/v1/people:batchCreateContacts", post(people::batch_create))
         .route("/v1/people:batchUpdateContacts", post(people::batch_update))
         .route("/v1/people:batchDeleteContacts", post(people::batch_delete))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), faults));
+        .fallback(strict::unserved)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), faults))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), strict::front_end));
     Router::new()
         .route("/token", post(auth::token))
         .route("/_emulator/stats", get(stats))
@@ -374,8 +390,13 @@ async fn stats(State(state): State<SharedState>) -> Response {
         .iter()
         .map(|(endpoint, count)| json!({ "endpoint": endpoint, "count": count }))
         .collect();
-    axum::Json(json!({ "total": total, "requests": requests, "droppedAnswers": dropped }))
-        .into_response()
+    let mut body = json!({ "total": total, "requests": requests, "droppedAnswers": dropped });
+    if let (Some(body), Value::Object(checks)) =
+        (body.as_object_mut(), state.checks.lock().expect("checks lock").stats())
+    {
+        body.extend(checks);
+    }
+    axum::Json(body).into_response()
 }
 
 impl Emulator {
@@ -531,6 +552,13 @@ impl Background {
     pub fn with_store<T>(&self, f: impl FnOnce(&mut crate::backend::store::Store) -> T) -> T {
         self.state.reload_if_changed();
         self.state.backend.with_store(f)
+    }
+
+    /// What the front end refused and what was wrong with the answers, as
+    /// `/_emulator/stats` lists it (`invalid`, `refusals`, `invalidResponses`,
+    /// `responseProblems`), read without a request.
+    pub fn checks(&self) -> serde_json::Value {
+        self.state.checks.lock().expect("checks lock").stats()
     }
 
     /// `GET /_emulator/stats`.

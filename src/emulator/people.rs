@@ -9,6 +9,7 @@ use axum::http::HeaderMap;
 use serde_json::{Map, Value, json};
 
 use super::auth::{CONTACTS, CONTACTS_READONLY};
+use super::discovery;
 use super::error::ApiError;
 use super::quota::Bucket;
 use super::{SharedState, next_page, page, page_size, page_start, param, query_pairs};
@@ -45,13 +46,18 @@ fn capitalize(s: &str) -> String {
     c.next().map_or_else(String::new, |f| f.to_uppercase().collect::<String>() + c.as_str())
 }
 
-/// Adds the output-only values Google computes to one field item.
+/// Adds the output-only values Google computes to one field item (those its
+/// schema has: a nickname's `type` is an enum with no `formattedType`).
 fn decorate(field: &str, item: &mut Map<String, Value>, index: usize, id: &str) {
-    item.insert(
-        "metadata".into(),
-        json!({ "primary": index == 0, "source": { "type": "CONTACT", "id": id } }),
-    );
-    if let Some(t) = item.get("type").and_then(Value::as_str) {
+    if discovery::person_item_has(field, "metadata") {
+        item.insert(
+            "metadata".into(),
+            json!({ "primary": index == 0, "source": { "type": "CONTACT", "id": id } }),
+        );
+    }
+    if let Some(t) = item.get("type").and_then(Value::as_str)
+        && discovery::person_item_has(field, "formattedType")
+    {
         let formatted = capitalize(t);
         item.insert("formattedType".into(), formatted.into());
     }
@@ -352,8 +358,11 @@ pub async fn get_group(
     Ok(Json(group_json(&group, &members_of(&state, &user, &rn)?, &fields, max)))
 }
 
+/// The fields a group write answers with: `key` of the body, by default (unset
+/// or empty) `metadata`, `groupType` and `name`, as Google's reference says.
 fn read_fields(body: &Value, key: &str) -> HashSet<String> {
-    mask(body[key].as_str().or(Some("metadata,groupType,memberCount,name,clientData")))
+    let fields = mask(body[key].as_str());
+    if fields.is_empty() { mask(Some("metadata,groupType,name")) } else { fields }
 }
 
 /// `clientData` of a person or group; every entry needs a key and a value.

@@ -9,22 +9,29 @@ use contact_sync::backend::google::{CONTACTS, MEMBERS_READONLY, USERS_READONLY};
 use contact_sync::backend::local::LocalBackend;
 use contact_sync::emulator::Config;
 
-struct Api {
-    emulator: Option<EmulatorThread>,
-    addr: std::net::SocketAddr,
+/// An emulator serving the example tenant, and a client with tokens for it.
+pub(crate) struct Api {
+    pub(crate) emulator: Option<EmulatorThread>,
+    pub(crate) addr: std::net::SocketAddr,
     auth: Authenticator,
     http: reqwest::Client,
     _dir: tempfile::TempDir,
 }
 
 impl Api {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    /// [`Api::start`] with the emulator's configuration adjusted.
+    pub(crate) fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("tenant.yaml");
         std::fs::copy(crate::root().join("examples/workspace.yaml"), &data).unwrap();
         let (key_file, public) = service_account();
         let mut config = Config::new(data);
         config.trusted_key = Some(public);
+        adjust(&mut config);
         let emulator = EmulatorThread::start(config).unwrap();
         let http = reqwest::Client::new();
         let key = ServiceAccountKey::load(&key_file).unwrap();
@@ -34,7 +41,8 @@ impl Api {
         Self { addr: emulator.addr, emulator: Some(emulator), auth, http, _dir: dir }
     }
 
-    async fn call(
+    /// Sends a request as `user` with a token for `scope`: (status, JSON body).
+    pub(crate) async fn call(
         &self,
         user: &str,
         scope: &str,
@@ -54,16 +62,16 @@ impl Api {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    async fn get(&self, user: &str, scope: &str, path: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, user: &str, scope: &str, path: &str) -> (u16, Value) {
         self.call(user, scope, reqwest::Method::GET, path, None).await
     }
 
-    async fn post(&self, user: &str, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn post(&self, user: &str, path: &str, body: Value) -> (u16, Value) {
         self.call(user, CONTACTS, reqwest::Method::POST, path, Some(body)).await
     }
 }
 
-const ADMIN: &str = "admin@example.com";
+pub(crate) const ADMIN: &str = "admin@example.com";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn directory_lookups_pagination_and_scopes() {

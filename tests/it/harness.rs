@@ -95,6 +95,7 @@ impl Seed {
         let (key_file, public) = service_account();
         let mut config = emulator::Config::new(tenant.clone());
         config.trusted_key = Some(public);
+        config.check_responses = true;
         adjust(&mut config);
         let emulator_config = Some(config.clone());
         // The client paces writes by the same quota window the emulator keeps.
@@ -117,6 +118,7 @@ impl Seed {
     /// forgotten, as after a restart of a real service.
     pub fn restart_emulator(&mut self, adjust: impl FnOnce(&mut emulator::Config)) {
         let old = self.emulator.take().expect("an emulator");
+        assert_google_traffic(&old);
         old.flush().unwrap();
         let addr = old.addr;
         drop(old);
@@ -229,6 +231,47 @@ impl Seed {
     pub async fn contacts(&self, user: &str) -> Vec<Contact> {
         self.backend().contacts(user).await.unwrap()
     }
+}
+
+/// Every use of the google backend ends with the proof that its traffic was
+/// Google's: the emulator refused nothing as Google would, and answered nothing
+/// unlike Google.
+impl Drop for Seed {
+    fn drop(&mut self) {
+        if let Some(emulator) = &self.emulator {
+            assert_google_traffic(emulator);
+        }
+    }
+}
+
+/// Panics (unless the test already panics) when `emulator` refused a request as
+/// Google's front end would, or gave an answer its response schema does not
+/// allow, listing them.
+pub fn assert_google_traffic(emulator: &EmulatorThread) {
+    if std::thread::panicking() {
+        return;
+    }
+    let checks = emulator.checks();
+    let count = |key: &str| checks[key].as_u64().unwrap_or_default();
+    let list = |key: &str| -> String {
+        checks[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                format!("  {}: {}\n", r["endpoint"], r["message"].as_str().unwrap_or_default())
+            })
+            .collect()
+    };
+    assert!(
+        count("invalid") == 0 && count("invalidResponses") == 0,
+        "the emulator refused {} request(s) as Google would:\n{}and gave {} answer(s) Google \
+         would not:\n{}",
+        count("invalid"),
+        list("refusals"),
+        count("invalidResponses"),
+        list("responseProblems"),
+    );
 }
 
 /// Finds a user's contact by display name.

@@ -19,6 +19,7 @@ mod readme;
 mod reconcile;
 mod scenarios;
 mod schema;
+mod strict;
 mod unattended;
 mod yaml_interop;
 
