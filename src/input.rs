@@ -86,7 +86,7 @@ pub fn load(options: &LoadOptions) -> Result<(PlanInput, Target), LoadError> {
     if !report.is_valid() {
         return Err(LoadError::Invalid(Box::new(report)));
     }
-    let (target, ws_file) = match &options.workspace {
+    let (target, ws_file, ws_fields) = match &options.workspace {
         Some(file) => {
             let ws_report = validate_paths(std::slice::from_ref(file));
             if !ws_report.is_valid() {
@@ -96,12 +96,15 @@ pub fn load(options: &LoadOptions) -> Result<(PlanInput, Target), LoadError> {
                 .manifests
                 .workspace
                 .ok_or_else(|| LoadError::NoWorkspace(file.display().to_string()))?;
-            (Target::resolve(&ws).map_err(LoadError::Backend)?, ws.doc.file.path.clone())
+            let fields = ws.value.spec.fields.clone();
+            (Target::resolve(&ws).map_err(LoadError::Backend)?, ws.doc.file.path.clone(), fields)
         }
         None => match &report.manifests.workspace {
-            Some(ws) => {
-                (Target::resolve(ws).map_err(LoadError::Backend)?, ws.doc.file.path.clone())
-            }
+            Some(ws) => (
+                Target::resolve(ws).map_err(LoadError::Backend)?,
+                ws.doc.file.path.clone(),
+                ws.value.spec.fields.clone(),
+            ),
             None => {
                 let paths: Vec<String> =
                     options.paths.iter().map(|p| p.display().to_string()).collect();
@@ -120,6 +123,15 @@ pub fn load(options: &LoadOptions) -> Result<(PlanInput, Target), LoadError> {
         .iter()
         .filter(|s| options.syncs.is_empty() || options.syncs.contains(&s.value.metadata.name))
         .map(SyncInput::from_located)
+        .map(|mut sync| {
+            // The Workspace's field selection is the sync's own from here on: the
+            // planner, a saved plan and the reconcile loop's "did the manifest
+            // change" all see the selection that applies.
+            if sync.manifest.spec.fields.is_none() {
+                sync.manifest.spec.fields = ws_fields.clone();
+            }
+            sync
+        })
         .collect();
     let input = PlanInput {
         syncs,

@@ -7,6 +7,7 @@
 //! cannot express (e-mail syntax, cron syntax, uniqueness across files…) live in
 //! [`crate::validate`]; loading files into spanned documents lives in [`load`].
 
+pub mod fields;
 pub mod load;
 
 use std::fmt;
@@ -14,6 +15,7 @@ use std::fmt;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use fields::FieldsSpec;
 pub use load::{Document, LoadError, Located, ManifestSet};
 
 /// The only `apiVersion` this release understands.
@@ -101,6 +103,15 @@ pub struct ContactSyncSpec {
     /// A suspended sync is still planned, but never applied. Default `false`.
     #[serde(default)]
     pub suspend: bool,
+    /// Which Person fields are copied: `include: [...]` or `exclude: [...]`, each
+    /// entry a field (`birthdays`), `FIELD.TYPE` (`phoneNumbers.mobile`) or
+    /// `photo`. Default: the Workspace's `fields`, else every field. `names` and
+    /// the first e-mail address are always copied.
+    // Not nullable in the schema: a bad entry is reported as itself, not as
+    // "no branch of anyOf matched" of the whole selection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "FieldsSpec")]
+    pub fields: Option<FieldsSpec>,
 }
 
 fn default_true() -> bool {
@@ -347,6 +358,13 @@ pub struct WorkspaceSpec {
     /// back by a drift error or the deletion guard, or it deleted many contacts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notifications: Vec<Notification>,
+    /// The field selection of every sync that sets no `fields` of its own
+    /// (`include: [...]` or `exclude: [...]`). Default: every field.
+    // Not nullable in the schema: a bad entry is reported as itself, not as
+    // "no branch of anyOf matched" of the whole selection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "FieldsSpec")]
+    pub fields: Option<FieldsSpec>,
 }
 
 /// A webhook that `reconcile` posts to.

@@ -8,6 +8,7 @@
 //! (drift) and for the google backend (did a resent update land?) alike.
 
 pub mod directory_map;
+pub mod fields;
 pub mod inventory;
 pub mod normalize;
 pub mod resolution;

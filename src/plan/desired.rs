@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::SyncInput;
+use crate::model::fields::{FieldSelection, MARKER_FIELDS};
 use crate::model::normalize::{content_hash, normalize};
 use crate::model::{
     ClientData, Contact, DirectoryUser, MARKER_HASH, MARKER_SOURCE, MARKER_SYNC, PersonFields,
@@ -34,6 +35,9 @@ pub struct DesiredSync {
     /// Source keys of directory users left out because they are hidden from the
     /// Global Address List (copies made before they were hidden are deleted).
     pub hidden: BTreeSet<String>,
+    /// Which fields of the source contacts are copied (`spec.fields`, or the
+    /// Workspace's), already applied to `contacts`.
+    pub selection: FieldSelection,
 }
 
 /// One contact as every destination should have it.
@@ -50,17 +54,23 @@ pub struct DesiredContact {
     pub name: String,
     /// First e-mail address.
     pub email: Option<String>,
+    /// The `contact-sync/fields` marker: the selection `fields` were made under
+    /// (`None` when every field is copied).
+    pub selection: Option<String>,
 }
 
 impl DesiredContact {
-    fn new(source_key: String, fields: &PersonFields) -> Self {
-        let fields = normalize(fields);
+    /// The contact as `selection` copies it: fields left out are dropped before
+    /// anything is normalised or hashed, so they never reach a plan.
+    fn new(source_key: String, fields: &PersonFields, selection: &FieldSelection) -> Self {
+        let fields = normalize(&selection.apply(fields));
         Self {
             hash: content_hash(&fields),
             name: display_name(&fields),
             email: primary_email(&fields).map(str::to_owned),
             source_key,
             fields: Arc::new(fields),
+            selection: selection.marker(),
         }
     }
 
@@ -71,6 +81,13 @@ impl DesiredContact {
             ClientData { key: MARKER_SOURCE.into(), value: self.source_key.clone() },
             ClientData { key: MARKER_HASH.into(), value: self.hash.clone() },
         ]
+        .into_iter()
+        .chain(
+            self.selection
+                .iter()
+                .map(|s| ClientData { key: MARKER_FIELDS.into(), value: s.clone() }),
+        )
+        .collect()
     }
 }
 
@@ -90,6 +107,13 @@ impl DesiredSync {
             target_location: input.at(target_pointer),
             contacts: BTreeMap::new(),
             hidden: BTreeSet::new(),
+            selection: input
+                .manifest
+                .spec
+                .fields
+                .as_ref()
+                .map(crate::manifest::FieldsSpec::selection)
+                .unwrap_or_default(),
         }
     }
 
@@ -108,7 +132,8 @@ impl DesiredSync {
         let mut desired = Self::empty(input, &source.id, label);
         for c in contacts.iter().filter(|c| c.memberships.iter().any(|m| m == group)) {
             let key = format!("{}/{}", source.id, contact_id(&c.resource_name));
-            desired.contacts.insert(key.clone(), DesiredContact::new(key, &c.fields));
+            let contact = DesiredContact::new(key.clone(), &c.fields, &desired.selection);
+            desired.contacts.insert(key, contact);
         }
         desired
     }
@@ -121,9 +146,9 @@ impl DesiredSync {
         for u in users.iter().filter(|u| !u.inactive()) {
             let key = directory_key(&u.id);
             if u.include_in_global_address_list {
-                desired
-                    .contacts
-                    .insert(key.clone(), DesiredContact::new(key, &directory_person(u)));
+                let person = directory_person(u, &desired.selection);
+                let contact = DesiredContact::new(key.clone(), &person, &desired.selection);
+                desired.contacts.insert(key, contact);
             } else {
                 desired.hidden.insert(key);
             }
@@ -144,7 +169,15 @@ fn directory_key(id: &str) -> String {
 }
 
 /// The contact a directory user becomes: its Directory fields mapped to People
-/// fields, the items a company address book shows (see [`directory_map`]).
-pub fn directory_person(u: &DirectoryUser) -> PersonFields {
-    directory_map::person(u)
+/// fields, the items a company address book shows (see [`directory_map`]), and
+/// the items of a type that `selection` includes by name (`phoneNumbers.mobile`).
+pub fn directory_person(u: &DirectoryUser, selection: &FieldSelection) -> PersonFields {
+    directory_map::person_with(u, |field, kind| {
+        let named = match kind {
+            directory_map::Kind::Word(word) => word.people,
+            directory_map::Kind::Custom(text) | directory_map::Kind::Unknown(text) => Some(*text),
+            directory_map::Kind::Untyped => None,
+        };
+        field.by_default(kind) || named.is_some_and(|ty| selection.opts_in(field.people, ty))
+    })
 }

@@ -12,6 +12,7 @@ use super::diff::{changed_fields, diff};
 use super::{
     Action, Change, DestinationPlan, FieldChange, GroupRef, Op, PlanError, Reason, Resource,
 };
+use crate::model::fields::MARKER_FIELDS;
 use crate::model::normalize::{content_hash, normalize, same_content};
 use crate::model::{
     ClientData, Contact, ContactGroup, ContactUpdate, MARKER_HASH, MARKER_SOURCE,
@@ -315,15 +316,21 @@ fn update_contact(
 ) -> Option<Change> {
     let actual = normalize(&have.fields);
     let marker_hash = client_data(&have.client_data, MARKER_HASH).unwrap_or_default();
+    let written_under = client_data(&have.client_data, MARKER_FIELDS);
     let content_differs = !same_content(&actual, &want.fields);
     let mut fields = Vec::new();
     let mut reason = Reason::Membership;
     let mut update = None;
     if content_differs || marker_hash != want.hash {
-        reason = if !content_differs || content_hash(&actual) == marker_hash {
-            Reason::SourceChanged
-        } else {
+        // A copy as contact-sync wrote it, under another selection than the
+        // sync's now: the selection is why it changes (a destination's own edit
+        // still shows as one).
+        reason = if content_differs && content_hash(&actual) != marker_hash {
             Reason::EditedOutside
+        } else if written_under != want.selection.as_deref() {
+            Reason::FieldsChanged
+        } else {
+            Reason::SourceChanged
         };
         fields = diff(&actual, &want.fields);
         let mut mask = changed_fields(&actual, &want.fields);

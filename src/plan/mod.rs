@@ -374,6 +374,9 @@ pub enum Reason {
     OwnEntry,
     /// Taken over by `contact-sync adopt`: marked as the sync's from now on.
     Adopted,
+    /// The sync's field selection (`spec.fields`) changed since the copy was
+    /// written: it loses or gains fields.
+    FieldsChanged,
 }
 
 impl Reason {
@@ -391,6 +394,7 @@ impl Reason {
             Reason::Hidden => "hidden from the Global Address List",
             Reason::OwnEntry => "the user's own entry",
             Reason::Adopted => "adopted",
+            Reason::FieldsChanged => "field selection changed",
         }
     }
 }

@@ -119,6 +119,7 @@ pub fn check_sync(sync: &Located<ContactSync>, out: &mut Vec<Diagnostic>) {
     {
         out.push(doc.error("/spec/schedule", message));
     }
+    super::fields::check(doc, "/spec/fields", spec.fields.as_ref(), out);
 }
 
 /// Whether the exclusions provably cover every selector: every listed user is
@@ -293,6 +294,7 @@ pub fn check_workspace(ws: &Located<Workspace>, out: &mut Vec<Diagnostic>) {
         }
         out.push(doc.error("/spec/timeZone", message));
     }
+    super::fields::check(doc, "/spec/fields", spec.fields.as_ref(), out);
 }
 
 fn check_unique_names(syncs: &[Located<ContactSync>], out: &mut Vec<Diagnostic>) {

@@ -12,6 +12,7 @@
 //!    reported twice. Only documents that passed the schema become manifests.
 
 pub mod checks;
+pub mod fields;
 pub mod schema;
 
 use std::collections::HashSet;

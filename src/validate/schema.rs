@@ -81,6 +81,14 @@ pub fn check(doc: &Document, kind: Kind, instance: &Value) -> Vec<Diagnostic> {
                 let name = property.as_str().unwrap_or_default();
                 out.push(doc.error(&pointer, format!("missing required field `{name}`")));
             }
+            Invalid::AnyOf { .. } if is_field_entry(&compiled.root, &schema_path) => {
+                let text = error.instance().as_str().map(str::to_owned);
+                let message = text.as_deref().and_then(crate::validate::fields::entry_message);
+                out.push(doc.error(
+                    &pointer,
+                    message.unwrap_or_else(|| format!("{} is not a field name", error.instance())),
+                ));
+            }
             Invalid::OneOfNotValid { .. } | Invalid::AnyOf { .. }
                 if const_choices(&compiled.root, &schema_path).is_some() =>
             {
@@ -124,6 +132,15 @@ fn const_choices(root: &Value, schema_path: &str) -> Option<Vec<String>> {
         .iter()
         .map(|branch| branch.get("const")?.as_str().map(str::to_owned))
         .collect()
+}
+
+/// Whether the failing keyword is that of a `spec.fields` entry, whose message
+/// says which names there are and which is closest.
+fn is_field_entry(root: &Value, schema_path: &str) -> bool {
+    let mut tokens: Vec<String> = pointer_tokens(schema_path).collect();
+    tokens.pop();
+    resolve(root, &tokens).and_then(|s| s.get("title"))
+        == Some(&Value::from(crate::manifest::fields::ENTRY_TITLE))
 }
 
 /// "`persona` is not one of `personal`, `directory` (did you mean `personal`?)".

@@ -7,6 +7,7 @@ mod directory_fields;
 mod edges;
 mod emulator;
 mod examples;
+mod fields;
 mod fuzz;
 mod google;
 mod harness;
