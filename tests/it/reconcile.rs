@@ -536,3 +536,26 @@ async fn healthcheck_asks_the_loop_it_names() {
     let stderr = String::from_utf8(closed.get_output().stderr.clone()).unwrap();
     assert!(stderr.starts_with("unhealthy: http://127.0.0.1:"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_workspace_field_selection_runs_the_syncs_it_applies_to() {
+    let seed = Seed::new();
+    let rc = Loop::start(seed.dir.path()).await;
+    rc.until("the first run", |s| last_run(s, SYNC)["result"] == "success", "/status").await;
+    // Only the Workspace's default selection changes: no sync manifest, nothing of
+    // where the tenant is; Ada's birthday leaves every destination's copy of her.
+    let ws = seed.read("contact-sync.yaml");
+    seed.write("contact-sync.yaml", &format!("{ws}  fields: {{ exclude: [birthdays] }}\n"));
+    let status = rc
+        .until(
+            "the new selection to be applied",
+            |s| last_run(s, SYNC)["trigger"] == "manifestChanged",
+            "/status",
+        )
+        .await;
+    assert_eq!(last_run(&status, SYNC)["result"], "success", "{status:#}");
+    assert_eq!(last_run(&status, SYNC)["changed"], 5, "{status:#}");
+    assert_eq!(rc.terminate(), Some(0));
+    let tenant = seed.read("workspace.yaml");
+    assert_eq!(tenant.matches("year: 1815").count(), 1, "only the source keeps the birthday");
+}
