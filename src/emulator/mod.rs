@@ -43,7 +43,7 @@ use serde_json::{Value, json};
 
 use crate::backend::local::LocalBackend;
 
-pub use auth::{CONTACTS, MEMBERS_READONLY, USERS_READONLY};
+pub use auth::{CONTACTS, DELEGATED, MEMBERS_READONLY, USERS_READONLY};
 use error::ApiError;
 
 /// How the emulator behaves.
