@@ -310,7 +310,7 @@ async fn list_directory_people_pages_by_page_size_with_the_read_mask() {
     let checks = api.emulator.as_ref().unwrap().checks();
     assert_eq!(
         (checks["invalid"].as_u64(), checks["invalidResponses"].as_u64()),
-        (Some(3), Some(0)),
+        (Some(2), Some(0)),
         "{checks}"
     );
 }
