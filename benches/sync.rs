@@ -32,6 +32,7 @@ use contact_sync::backend::{
 use contact_sync::emulator::{self, quota::Limits};
 use contact_sync::input::{self, LoadOptions};
 use contact_sync::model::inventory::{Inventory, StoredInventory};
+use contact_sync::model::resolution::UserSchema;
 use contact_sync::model::{ClientData, Contact, ContactGroup, DirectoryUser};
 use contact_sync::plan::Plan;
 use contact_sync::{apply, reader};
@@ -551,6 +552,18 @@ impl Backend for Metered {
 
     fn concurrency(&self) -> usize {
         self.inner.concurrency()
+    }
+
+    async fn user_schemas(&self) -> backend::Result<Vec<UserSchema>> {
+        self.metered(self.inner.user_schemas()).await
+    }
+
+    fn want_custom_schemas(&self, schemas: &[String]) {
+        self.inner.want_custom_schemas(schemas)
+    }
+
+    async fn shared_contacts(&self) -> backend::Result<Vec<Contact>> {
+        self.metered(self.inner.shared_contacts()).await
     }
 }
 

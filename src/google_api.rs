@@ -19,6 +19,16 @@ pub const USERS_READONLY: &str = "https://www.googleapis.com/auth/admin.director
 pub const MEMBERS_READONLY: &str =
     "https://www.googleapis.com/auth/admin.directory.group.member.readonly";
 
+/// Directory custom schemas (their names and fields), read-only (`sub` = the
+/// admin): asked for only by a directory sync with `customFields`, in a token of
+/// its own, so that a key without it serves every other sync.
+pub const USERSCHEMA_READONLY: &str =
+    "https://www.googleapis.com/auth/admin.directory.userschema.readonly";
+/// The domain directory of the People API, read-only (`sub` = the admin): the
+/// domain's shared contacts (`people.listDirectoryPeople`), asked for only by a
+/// directory sync with `sharedContacts: true`, in a token of its own.
+pub const DIRECTORY_READONLY: &str = "https://www.googleapis.com/auth/directory.readonly";
+
 /// Google's People API.
 pub const PEOPLE_URL: &str = "https://people.googleapis.com";
 /// Google's Admin SDK.

@@ -478,6 +478,17 @@ impl Backend for LocalBackend {
         self.with_store(|s| s.users(&scope))
     }
 
+    async fn user_schemas(&self) -> Result<Vec<crate::model::resolution::UserSchema>> {
+        self.with_store(|s| s.user_schemas())
+    }
+
+    async fn shared_contacts(&self) -> Result<Vec<Contact>> {
+        self.with_store(|s| s.shared_contacts())
+    }
+
+    /// The workspace file's users always carry their custom fields.
+    fn want_custom_schemas(&self, _schemas: &[String]) {}
+
     async fn group_members(&self, group: &str) -> Result<Option<Vec<String>>> {
         self.with_store(|s| s.group_members(group))
     }

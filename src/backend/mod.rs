@@ -26,6 +26,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::model::inventory::{Inventory, StoredInventory};
+use crate::model::resolution::UserSchema;
 use crate::model::{ClientData, Contact, ContactGroup, DirectoryUser};
 pub use crate::model::{ContactUpdate, NewContact};
 
@@ -266,6 +267,19 @@ pub trait Backend: Send + Sync {
     fn concurrency(&self) -> usize {
         1
     }
+
+    /// The Directory's custom user schemas, with their fields' names: what a
+    /// directory sync's `customFields` are checked against.
+    async fn user_schemas(&self) -> Result<Vec<UserSchema>>;
+
+    /// Has every later read of users carry the custom fields of these schemas (in
+    /// `customSchemas`), besides those asked for before. Backends that always
+    /// carry them do nothing.
+    fn want_custom_schemas(&self, schemas: &[String]);
+
+    /// The domain's shared (external) contacts, as the People API's domain
+    /// directory lists them: resource name, etag and Person fields.
+    async fn shared_contacts(&self) -> Result<Vec<Contact>>;
 }
 
 #[cfg(test)]

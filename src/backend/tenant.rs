@@ -31,6 +31,11 @@ pub struct TenantFile {
     /// Google groups.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<TenantGroup>,
+    /// The domain's shared (external) contacts, in the People API's Person shape,
+    /// as `people.listDirectoryPeople` lists them; `resourceName` and `etag` are
+    /// assigned when absent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared_contacts: Vec<TenantContact>,
     /// Keys this version does not know.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -92,6 +97,11 @@ pub struct TenantUser {
     /// Directory websites (`UserWebsite`: `value`, `type`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub websites: Vec<Value>,
+    /// Custom schema fields: schema name → field name → value (a list of
+    /// `{value, type}` for a multi-valued field), e.g.
+    /// `{EmployeeInfo: {EmployeeNumber: "E-1001"}}`.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub custom_schemas: Map<String, Value>,
     /// The user's own contact groups (system groups are implicit).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub contact_groups: Vec<TenantContactGroup>,
@@ -138,6 +148,7 @@ impl Default for TenantUser {
             external_ids: Vec::new(),
             ims: Vec::new(),
             websites: Vec::new(),
+            custom_schemas: Map::new(),
             contact_groups: Vec::new(),
             contacts: Vec::new(),
             extra: Map::new(),
@@ -321,6 +332,9 @@ pub fn write_atomic_streamed(
         if !head.groups.is_empty() {
             w.entry("groups", &json(&head.groups)?)?;
         }
+        if !head.shared_contacts.is_empty() {
+            w.entry("sharedContacts", &json(&head.shared_contacts)?)?;
+        }
         for (key, value) in &head.extra {
             w.entry(key, value)?;
         }
@@ -447,6 +461,9 @@ mod tests {
     fn a_tenant_written_user_by_user_is_the_tenant_written_whole() {
         let mut tenant = synthetic(3, 2);
         tenant.groups.push(TenantGroup { email: "g@example.com".into(), ..Default::default() });
+        tenant
+            .shared_contacts
+            .push(TenantContact { resource_name: Some("people/c1".into()), ..Default::default() });
         tenant.extra.insert("future".into(), serde_json::json!({ "x": [1] }));
         let dir = tempfile::tempdir().unwrap();
         let (whole, streamed) = (dir.path().join("whole.yaml"), dir.path().join("streamed.yaml"));

@@ -62,7 +62,7 @@ async fn known_users(
         let mut named: Vec<&DirectoryUser> = Vec::new();
         match &sync.source {
             SourceResolution::Personal(user) => named.extend(user.as_deref()),
-            SourceResolution::Directory { listed, groups } => {
+            SourceResolution::Directory { listed, groups, .. } => {
                 named.extend(listed);
                 members.extend(groups.iter().flatten().flatten().cloned());
             }
@@ -135,6 +135,22 @@ async fn resolve_sync(
             let everyone = source.domains.is_empty()
                 && source.org_units.is_empty()
                 && source.groups.is_empty();
+            // Custom fields: the schemas first, so that users are read with the
+            // known ones (an unknown schema is the planner's to report).
+            let schemas = if source.custom_fields.is_empty() {
+                None
+            } else {
+                let schemas = backend.user_schemas().await?;
+                let known: Vec<String> = schemas
+                    .iter()
+                    .filter(|s| source.custom_fields.iter().any(|c| c.schema == s.name))
+                    .map(|s| s.name.clone())
+                    .collect();
+                backend.want_custom_schemas(&known);
+                Some(schemas)
+            };
+            let shared =
+                if source.shared_contacts { Some(backend.shared_contacts().await?) } else { None };
             let mut scopes: Vec<UserScope> =
                 source.domains.iter().cloned().map(UserScope::Domain).collect();
             scopes.extend(source.org_units.iter().cloned().map(UserScope::OrgUnit));
@@ -155,7 +171,7 @@ async fn resolve_sync(
                     break;
                 }
             }
-            SourceResolution::Directory { listed, groups }
+            SourceResolution::Directory { listed, groups, schemas, shared }
         }
     };
 

@@ -20,7 +20,10 @@ use serde_json::json;
 use super::error::ApiError;
 use super::{Emulator, SharedState};
 
-pub use crate::google_api::{CONTACTS, CONTACTS_READONLY, MEMBERS_READONLY, USERS_READONLY};
+pub use crate::google_api::{
+    CONTACTS, CONTACTS_READONLY, DIRECTORY_READONLY, MEMBERS_READONLY, USERS_READONLY,
+    USERSCHEMA_READONLY,
+};
 
 /// The scopes the emulated tenant's admin granted to the service account, unless
 /// [`super::Config::delegated_scopes`] says otherwise.
@@ -31,6 +34,8 @@ pub const DELEGATED: &[&str] = &[
     MEMBERS_READONLY,
     "https://www.googleapis.com/auth/admin.directory.user",
     "https://www.googleapis.com/auth/admin.directory.group.member",
+    USERSCHEMA_READONLY,
+    DIRECTORY_READONLY,
 ];
 
 /// Lifetime of an issued token.

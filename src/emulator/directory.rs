@@ -1,11 +1,13 @@
-//! Admin SDK Directory API: `users.get`, `users.list` and `members.list`.
+//! Admin SDK Directory API: `users.get`, `users.list` (custom schema fields with
+//! `projection=custom` and `customFieldMask`, or `full`), `members.list` and
+//! `schemas.list` (the custom schemas the tenant's users have values of).
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
-use super::auth::{MEMBERS_READONLY, USERS_READONLY};
+use super::auth::{MEMBERS_READONLY, USERS_READONLY, USERSCHEMA_READONLY};
 use super::error::ApiError;
 use super::quota::Bucket;
 use super::{SharedState, page, page_size, param, query_pairs};
@@ -16,6 +18,69 @@ const USER_SCOPES: &[&str] =
     &[USERS_READONLY, "https://www.googleapis.com/auth/admin.directory.user"];
 const MEMBER_SCOPES: &[&str] =
     &[MEMBERS_READONLY, "https://www.googleapis.com/auth/admin.directory.group.member"];
+const SCHEMA_SCOPES: &[&str] =
+    &[USERSCHEMA_READONLY, "https://www.googleapis.com/auth/admin.directory.userschema"];
+
+/// Which custom schemas a `users.get` or `users.list` answer carries, by its
+/// `projection` and `customFieldMask`.
+enum Projection {
+    /// `basic` (the default): none.
+    Basic,
+    /// `custom`: the schemas `customFieldMask` names.
+    Custom(Vec<String>),
+    /// `full`: every one.
+    Full,
+}
+
+impl Projection {
+    fn of(q: &[(String, String)], schemas: impl FnOnce() -> Vec<String>) -> Result<Self, ApiError> {
+        let mask: Vec<String> = param(q, "customFieldMask")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        match param(q, "projection") {
+            Some("custom") => {
+                // A mask naming a schema the customer does not have is refused.
+                let known = schemas();
+                if mask.is_empty() || mask.iter().any(|m| !known.contains(m)) {
+                    return Err(ApiError::invalid("Invalid Input: customFieldMask"));
+                }
+                Ok(Projection::Custom(mask))
+            }
+            Some("full") => Ok(Projection::Full),
+            _ => Ok(Projection::Basic),
+        }
+    }
+
+    /// Adds the custom schemas this projection carries to a user resource.
+    fn apply(&self, json: &mut Value, u: &DirectoryUser) {
+        let custom: serde_json::Map<String, Value> = u
+            .custom_schemas
+            .iter()
+            .filter(|(name, _)| match self {
+                Projection::Basic => false,
+                Projection::Custom(mask) => mask.contains(name),
+                Projection::Full => true,
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !custom.is_empty() {
+            json["customSchemas"] = Value::Object(custom);
+        }
+    }
+}
+
+/// The names of the tenant's custom schemas.
+fn schema_names(state: &SharedState) -> Vec<String> {
+    state
+        .backend
+        .with_store(|s| s.user_schemas())
+        .map(|schemas| schemas.into_iter().map(|s| s.name).collect())
+        .unwrap_or_default()
+}
 
 /// A user resource as the Directory API returns it.
 fn user_json(u: &DirectoryUser) -> Value {
@@ -60,14 +125,19 @@ pub async fn get_user(
     State(state): State<SharedState>,
     headers: HeaderMap,
     Path(key): Path<String>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     state.admit(&headers, USER_SCOPES, Bucket::Directory, 1)?;
+    let q = query_pairs(raw.as_deref());
+    let projection = Projection::of(&q, || schema_names(&state))?;
     let user = state
         .backend
         .with_store(|s| s.user(&key))
         .map_err(ApiError::from_store)?
         .ok_or_else(|| ApiError::not_found("Resource Not Found: userKey"))?;
-    Ok(Json(user_json(&user)))
+    let mut json = user_json(&user);
+    projection.apply(&mut json, &user);
+    Ok(Json(json))
 }
 
 /// `orgUnitPath='/Sales'` (quotes optional) from a `users.list` query.
@@ -89,6 +159,7 @@ pub async fn list_users(
     state.admit(&headers, USER_SCOPES, Bucket::Directory, 1)?;
     let q = query_pairs(raw.as_deref());
     let size = page_size(&q, "maxResults", 100, 500)?;
+    let projection = Projection::of(&q, || schema_names(&state))?;
     let scope = match (param(&q, "customer"), param(&q, "domain")) {
         (Some(_), None) => UserScope::All,
         (_, Some(domain)) => UserScope::Domain(domain.to_owned()),
@@ -103,7 +174,15 @@ pub async fn list_users(
     }
     users.sort_by_key(|u| u.primary_email.to_lowercase());
     let (items, next) = page(&users, &q, size)?;
-    let mut body = json!({ "kind": "admin#directory#users", "users": items.iter().map(user_json).collect::<Vec<_>>() });
+    let users: Vec<Value> = items
+        .iter()
+        .map(|u| {
+            let mut json = user_json(u);
+            projection.apply(&mut json, u);
+            json
+        })
+        .collect();
+    let mut body = json!({ "kind": "admin#directory#users", "users": users });
     if let Some(next) = next {
         body["nextPageToken"] = next.into();
     }
@@ -154,4 +233,55 @@ pub async fn list_members(
         body["nextPageToken"] = next.into();
     }
     Ok(Json(body))
+}
+
+/// `GET admin/directory/v1/customer/{customerId}/schemas`: every custom schema
+/// some user of the tenant has a value of, its fields those any user has (text
+/// fields; multi-valued when a user holds a list).
+pub async fn list_schemas(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(_customer): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    state.admit(&headers, SCHEMA_SCOPES, Bucket::Directory, 1)?;
+    let users =
+        state.backend.with_store(|s| s.users(&UserScope::All)).map_err(ApiError::from_store)?;
+    let schemas = state.backend.with_store(|s| s.user_schemas()).map_err(ApiError::from_store)?;
+    let items: Vec<Value> = schemas
+        .iter()
+        .map(|schema| {
+            let id = crate::model::short_hash(&["schema", &schema.name]);
+            let fields: Vec<Value> = schema
+                .fields
+                .iter()
+                .map(|field| {
+                    let multi = users.iter().any(|u| {
+                        u.custom_schemas
+                            .get(&schema.name)
+                            .and_then(|s| s.get(field))
+                            .is_some_and(Value::is_array)
+                    });
+                    json!({
+                        "kind": "admin#directory#schema#fieldspec",
+                        "fieldId": crate::model::short_hash(&[&id, field]),
+                        "fieldName": field,
+                        "displayName": field,
+                        "fieldType": "STRING",
+                        "multiValued": multi,
+                        "readAccessType": "ALL_DOMAIN_USERS",
+                        "etag": format!("\"{}\"", crate::model::short_hash(&[&id, field, "etag"])),
+                    })
+                })
+                .collect();
+            json!({
+                "kind": "admin#directory#schema",
+                "schemaId": id,
+                "schemaName": schema.name,
+                "displayName": schema.name,
+                "fields": fields,
+                "etag": format!("\"{}\"", crate::model::short_hash(&[&id, "etag"])),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "kind": "admin#directory#schemas", "schemas": items })))
 }

@@ -18,6 +18,7 @@
 mod auth;
 mod conn;
 mod directory;
+mod directory_people;
 pub mod discovery;
 mod error;
 mod lag;
@@ -42,7 +43,7 @@ use serde_json::{Value, json};
 
 use crate::backend::local::LocalBackend;
 
-pub use auth::{CONTACTS, MEMBERS_READONLY, USERS_READONLY};
+pub use auth::{CONTACTS, DELEGATED, MEMBERS_READONLY, USERS_READONLY};
 use error::ApiError;
 
 /// How the emulator behaves.
@@ -207,6 +208,8 @@ fn router(state: SharedState) -> Router {
         .route("/admin/directory/v1/users", get(directory::list_users))
         .route("/admin/directory/v1/users/{user_key}", get(directory::get_user))
         .route("/admin/directory/v1/groups/{group_key}/members", get(directory::list_members))
+        .route("/admin/directory/v1/customer/{customer_id}/schemas", get(directory::list_schemas))
+        .route("/v1/people:listDirectoryPeople", get(directory_people::list_directory_people))
         .route("/v1/contactGroups", get(people::list_groups).post(people::create_group))
         .route(
             "/v1/contactGroups/{id}",

@@ -121,7 +121,7 @@ fn decorate(field: &str, item: &mut Map<String, Value>, index: usize, id: &str) 
 }
 
 /// A contact as a `Person`, limited to the requested fields.
-fn person_json(c: &Contact, fields: &HashSet<String>) -> Value {
+pub(super) fn person_json(c: &Contact, fields: &HashSet<String>) -> Value {
     let id = contact_id(&c.resource_name).to_owned();
     let mut person = Map::new();
     person.insert("resourceName".into(), c.resource_name.clone().into());
@@ -510,7 +510,10 @@ pub async fn modify_members(
     Ok(Json(out))
 }
 
-fn person_fields(q: &[(String, String)], key: &str) -> Result<HashSet<String>, ApiError> {
+pub(super) fn person_fields(
+    q: &[(String, String)],
+    key: &str,
+) -> Result<HashSet<String>, ApiError> {
     let fields = mask(param(q, key));
     if fields.is_empty() {
         return Err(ApiError::invalid(format!(

@@ -175,6 +175,55 @@ pub struct DirectorySource {
     #[serde(default)]
     #[schemars(inner(email))]
     pub groups: Vec<String>,
+    /// Also copy the domain's shared (external) contacts, as the People API lists
+    /// them in the domain directory. Default `false`. On the google backend the
+    /// service account needs the `directory.readonly` scope.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub shared_contacts: bool,
+    /// Custom schema fields of the Directory to copy into every user's contact,
+    /// e.g. `{schema: EmployeeInfo, field: EmployeeNumber, as: "Employee number"}`.
+    /// On the google backend the service account needs the
+    /// `admin.directory.userschema.readonly` scope.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_fields: Vec<CustomField>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
+}
+
+/// One custom schema field of the Directory, copied into the contact.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CustomField {
+    /// The custom schema's name, as the Admin console's API name shows it, e.g.
+    /// `EmployeeInfo`.
+    #[schemars(length(min = 1))]
+    pub schema: String,
+    /// The field's name in that schema, e.g. `EmployeeNumber`.
+    #[schemars(length(min = 1))]
+    pub field: String,
+    /// The label the contact shows the value under: the key of a `userDefined`
+    /// entry, or the type of an `externalIds` entry.
+    #[serde(rename = "as")]
+    #[schemars(length(min = 1))]
+    pub label: String,
+    /// Where the value goes: `userDefined` (default, a custom field of the contact)
+    /// or `externalId` (an external id). A multi-valued field gives one entry per
+    /// value.
+    #[serde(default)]
+    pub into: CustomFieldInto,
+}
+
+/// The People field a custom schema field becomes.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub enum CustomFieldInto {
+    /// A `userDefined` entry: `{key: <as>, value}`.
+    #[default]
+    UserDefined,
+    /// An `externalIds` entry: `{value, type: <as>}`.
+    ExternalId,
 }
 
 /// The contact group every destination receives.

@@ -492,7 +492,105 @@ pub fn mapped_source(user: &DirectoryUser) -> String {
     for field in FIELDS {
         source.insert(field.directory.into(), Value::from((field.items)(user).to_vec()));
     }
+    if !user.custom_schemas.is_empty() {
+        source.insert("customSchemas".into(), json!(user.custom_schemas));
+    }
     Value::Object(source).to_string()
+}
+
+/// The People key of a `userDefined` entry's label.
+pub const USER_DEFINED_KEY: &str = "key";
+
+/// One custom schema field a directory sync copies (its `customFields` entry).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CustomField<'a> {
+    /// The schema's name.
+    pub schema: &'a str,
+    /// The field's name in it.
+    pub field: &'a str,
+    /// The `userDefined` key, or the `externalIds` type.
+    pub label: &'a str,
+    /// Where the values go.
+    pub into: CustomInto,
+}
+
+/// The People field a custom schema field's values become.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CustomInto {
+    /// `userDefined`: `{key: <label>, value}`.
+    UserDefined,
+    /// `externalIds`: `{value, type: <label>}`.
+    ExternalId,
+}
+
+/// The values of custom field `field` of schema `schema` in `user`, as text: a
+/// single-valued field's value, or each `value` of a multi-valued field's list
+/// (`[{value, type, customType}]`), in the Directory's order; empty values left
+/// out.
+pub fn custom_values(user: &DirectoryUser, schema: &str, field: &str) -> Vec<String> {
+    fn text(v: &Value) -> Option<String> {
+        match v {
+            Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+    let Some(value) = user.custom_schemas.get(schema).and_then(|s| s.get(field)) else {
+        return Vec::new();
+    };
+    match value {
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|item| match item {
+                Value::Object(map) => map.get("value").and_then(text),
+                other => text(other),
+            })
+            .collect(),
+        other => text(other).into_iter().collect(),
+    }
+}
+
+/// The People items `custom` makes of `user`'s custom schema fields, one per
+/// value: `userDefined` entries `{key: <as>, value}` and `externalIds` entries
+/// `{value, type: <as>}`, in the order of `custom`.
+pub fn custom_items(user: &DirectoryUser, custom: &[CustomField<'_>]) -> (Vec<Value>, Vec<Value>) {
+    let (mut user_defined, mut external_ids) = (Vec::new(), Vec::new());
+    for c in custom {
+        for value in custom_values(user, c.schema, c.field) {
+            match c.into {
+                CustomInto::UserDefined => {
+                    user_defined.push(json!({ USER_DEFINED_KEY: c.label, "value": value }));
+                }
+                CustomInto::ExternalId => {
+                    external_ids.push(json!({ "value": value, TYPE: c.label }));
+                }
+            }
+        }
+    }
+    (user_defined, external_ids)
+}
+
+/// The contact a directory user becomes ([`person`]), with the custom schema
+/// fields `custom` names appended to its `userDefined` and `externalIds`.
+pub fn person_with_custom(user: &DirectoryUser, custom: &[CustomField<'_>]) -> PersonFields {
+    let mut fields = person(user);
+    add_custom(&mut fields, user, custom);
+    fields
+}
+
+/// Appends the items [`custom_items`] makes to `fields`.
+pub fn add_custom(fields: &mut PersonFields, user: &DirectoryUser, custom: &[CustomField<'_>]) {
+    let (user_defined, external_ids) = custom_items(user, custom);
+    for (name, items) in [("userDefined", user_defined), ("externalIds", external_ids)] {
+        if items.is_empty() {
+            continue;
+        }
+        let entry = fields.entry(name.into()).or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(list) = entry {
+            list.extend(items);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -710,6 +808,43 @@ mod tests {
             }
             assert!(f.keys.iter().all(|k| k.directory != TYPE && k.directory != PRIMARY));
         }
+    }
+
+    #[test]
+    fn custom_fields_become_user_defined_entries_and_external_ids() {
+        let mut u = user(json!({}));
+        u.custom_schemas.insert(
+            "EmployeeInfo".into(),
+            json!({ "EmployeeNumber": "E-1001", "Badges": [
+                { "value": "B-1", "type": "work" }, { "value": "" }, { "value": "B-2" }],
+                "Level": 8 }),
+        );
+        let custom = |schema, field, label, into| CustomField { schema, field, label, into };
+        let p = person_with_custom(
+            &u,
+            &[
+                custom(
+                    "EmployeeInfo",
+                    "EmployeeNumber",
+                    "Employee number",
+                    CustomInto::UserDefined,
+                ),
+                custom("EmployeeInfo", "Badges", "Badge", CustomInto::ExternalId),
+                custom("EmployeeInfo", "Level", "Level", CustomInto::UserDefined),
+                custom("EmployeeInfo", "Missing", "Missing", CustomInto::UserDefined),
+                custom("Other", "EmployeeNumber", "Other", CustomInto::UserDefined),
+            ],
+        );
+        assert_eq!(
+            p["userDefined"],
+            json!([{ "key": "Employee number", "value": "E-1001" }, { "key": "Level", "value": "8" }])
+        );
+        assert_eq!(
+            p["externalIds"],
+            json!([{ "value": "B-1", "type": "Badge" }, { "value": "B-2", "type": "Badge" }])
+        );
+        let before = mapped_source(&user(json!({})));
+        assert_ne!(mapped_source(&u), before, "a custom schema is part of the source");
     }
 
     #[test]

@@ -128,6 +128,12 @@ pub struct DirectoryUser {
     /// them). Directory syncs never copy a hidden user.
     #[serde(default = "yes")]
     pub include_in_global_address_list: bool,
+    /// Custom schema fields (`customSchemas`: schema name → field name → a value,
+    /// or a list of `{value, type, customType}` for a multi-valued field), as the
+    /// Directory gives them to a read that asks for those schemas; see
+    /// [`directory_map::custom_items`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub custom_schemas: BTreeMap<String, Value>,
 }
 
 fn yes() -> bool {
@@ -154,6 +160,7 @@ impl Default for DirectoryUser {
             ims: Vec::new(),
             websites: Vec::new(),
             include_in_global_address_list: true,
+            custom_schemas: BTreeMap::new(),
         }
     }
 }

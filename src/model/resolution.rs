@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::DirectoryUser;
+use super::{Contact, DirectoryUser};
 
 /// The directory as one run saw it.
 #[derive(Clone, Debug, Default)]
@@ -45,7 +45,24 @@ pub enum SourceResolution {
         listed: Vec<DirectoryUser>,
         /// Members of each group, in manifest order.
         groups: Vec<Option<Vec<String>>>,
+        /// The Directory's custom schemas, when the sync copies custom fields
+        /// (`None`: it copies none, and they were not read).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        schemas: Option<Vec<UserSchema>>,
+        /// The domain's shared contacts, when the sync copies them (`None`: not
+        /// read).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shared: Option<Vec<Contact>>,
     },
+}
+
+/// A custom schema of the Directory: its name and its fields' names.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct UserSchema {
+    /// `schemaName`.
+    pub name: String,
+    /// Each field's `fieldName`.
+    pub fields: Vec<String>,
 }
 
 /// What `destinations` resolved to.

@@ -143,10 +143,12 @@ impl DesiredSync {
     /// directory: see [`DesiredSync::own_entry`].)
     pub fn directory(input: &SyncInput, users: &[DirectoryUser]) -> Self {
         let mut desired = Self::empty(input, DIRECTORY_SOURCE, "the directory".into());
+        let custom = super::directory_extra::custom_fields(&input.manifest);
         for u in users.iter().filter(|u| !u.inactive()) {
             let key = directory_key(&u.id);
             if u.include_in_global_address_list {
-                let person = directory_person(u, &desired.selection);
+                let mut person = directory_person(u, &desired.selection);
+                directory_map::add_custom(&mut person, u, &custom);
                 let contact = DesiredContact::new(key.clone(), &person, &desired.selection);
                 desired.contacts.insert(key, contact);
             } else {
@@ -154,6 +156,16 @@ impl DesiredSync {
             }
         }
         desired
+    }
+
+    /// Adds the domain's shared contacts to a directory sync, each keyed
+    /// `shared/<contact id>` (see [`super::directory_extra::shared_key`]) and
+    /// normalised like a personal sync's contacts.
+    pub fn add_shared(&mut self, shared: &[Contact]) {
+        for c in shared {
+            let key = super::directory_extra::shared_key(&c.resource_name);
+            self.contacts.insert(key.clone(), DesiredContact::new(key, &c.fields, &self.selection));
+        }
     }
 
     /// The source key of the directory entry of the destination user `id`, which a

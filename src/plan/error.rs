@@ -27,6 +27,18 @@ pub enum PlanError {
         /// Where it is written.
         at: String,
     },
+    /// A directory sync's custom field names a schema, or a field of a schema,
+    /// that the Directory does not have.
+    CustomFieldNotFound {
+        /// `customFields[].schema`.
+        schema: String,
+        /// `customFields[].field`, when the schema is there and the field is not.
+        field: Option<String>,
+        /// The closest name the Directory has, if one is close.
+        suggestion: Option<String>,
+        /// Where the unknown name is written.
+        at: String,
+    },
     /// The source address is now an alias of another primary address.
     SourceRenamed {
         /// `source.user`.
@@ -170,9 +182,9 @@ impl PlanError {
     pub fn kind(&self) -> ErrorKind {
         use PlanError::*;
         match self {
-            SourceNotFound { .. } | SourceGroupOfDirectoryNotFound { .. } => {
-                ErrorKind::SourceNotFound
-            }
+            SourceNotFound { .. }
+            | SourceGroupOfDirectoryNotFound { .. }
+            | CustomFieldNotFound { .. } => ErrorKind::SourceNotFound,
             SourceRenamed { .. } => ErrorKind::SourceRenamed,
             SourceSuspended { .. } => ErrorKind::SourceSuspended,
             SourceGroupNotFound { .. } => ErrorKind::SourceGroupNotFound,
@@ -197,6 +209,23 @@ impl PlanError {
             }
             SourceGroupOfDirectoryNotFound { group, at } => {
                 format!("group {group} not found; fix source.directory.groups in {at}")
+            }
+            CustomFieldNotFound { schema, field, suggestion, at } => {
+                let hint = suggestion
+                    .as_ref()
+                    .map(|s| format!(" (did you mean \"{s}\"?)"))
+                    .unwrap_or_default();
+                match field {
+                    None => format!(
+                        "the Directory has no custom schema \"{schema}\"{hint}; fix \
+                         source.directory.customFields in {at} (the schema's name, as the \
+                         Directory API names it)"
+                    ),
+                    Some(field) => format!(
+                        "custom schema \"{schema}\" has no field \"{field}\"{hint}; fix \
+                         source.directory.customFields in {at}"
+                    ),
+                }
             }
             SourceRenamed { email, renamed_to, at } => format!(
                 "source user {email} was renamed to {renamed_to}; update source.user in {at}"
@@ -276,6 +305,7 @@ impl PlanError {
             DestinationGroupNotFound { group, .. } => Some(group),
             SourceIdentityChanged { user, .. } | TargetGroupConflict { user, .. } => Some(user),
             SourceGroupOfDirectoryNotFound { .. }
+            | CustomFieldNotFound { .. }
             | DeleteGuard { .. }
             | OrphanDeleteGuard { .. }
             | SyncUnreadable { .. } => None,
@@ -299,6 +329,7 @@ impl PlanError {
         match self {
             SourceNotFound { at, .. }
             | SourceGroupOfDirectoryNotFound { at, .. }
+            | CustomFieldNotFound { at, .. }
             | SourceRenamed { at, .. }
             | SourceSuspended { at, .. }
             | SourceGroupNotFound { at, .. }

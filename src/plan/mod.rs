@@ -12,6 +12,7 @@ pub mod changes;
 pub mod desired;
 pub mod destination;
 pub mod diff;
+pub mod directory_extra;
 pub mod error;
 pub mod json;
 pub mod planner;
@@ -140,6 +141,7 @@ impl SyncInput {
         for (list, len) in lists {
             pointers.extend((0..len).map(|i| format!("{list}/{i}")));
         }
+        pointers.extend(directory_extra::pointers(&sync.value));
         let locations = pointers
             .into_iter()
             .filter(|p| sync.doc.root.locate(p, false).1)

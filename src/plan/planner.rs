@@ -32,7 +32,7 @@ use chrono::{DateTime, Utc};
 
 use crate::manifest::{OrphanPolicy, Source, SyncType};
 use crate::model::inventory::Inventory;
-use crate::model::resolution::{Resolution, SourceResolution, SyncResolution};
+use crate::model::resolution::{Resolution, SourceResolution, SyncResolution, UserSchema};
 use crate::model::{Contact, ContactGroup, DirectoryUser};
 
 /// A plan being made.
@@ -133,6 +133,9 @@ pub struct SyncReach {
     pub source_errors: Vec<PlanError>,
     /// For a directory sync, how many users it copies and how many are hidden.
     pub source_note: Option<String>,
+    /// For a directory sync with `sharedContacts: true`, how many of the domain's
+    /// shared contacts it adds.
+    pub shared_contacts: Option<usize>,
     /// Whom its destination selectors reach, or why they could not be read.
     pub reach: Result<Reach, String>,
 }
@@ -216,13 +219,23 @@ impl<'a> Planner<'a> {
                     .desired()
                     .filter(|_| run.input.manifest.spec.sync_type == SyncType::Directory)
                     .map(|d| {
+                        let shared = super::directory_extra::shared_count(d.contacts.keys());
+                        let adds = if run.shares_contacts() {
+                            format!(" and adds {shared} shared contacts of the domain")
+                        } else {
+                            String::new()
+                        };
                         format!(
-                            "copies {} users of the directory; {} hidden from the Global Address \
-                             List, and the suspended and archived, are not copied",
-                            d.contacts.len(),
+                            "copies {} users of the directory{adds}; {} hidden from the Global \
+                             Address List, and the suspended and archived, are not copied",
+                            d.contacts.len() - shared,
                             d.hidden.len()
                         )
                     }),
+                shared_contacts: run
+                    .desired()
+                    .filter(|_| run.shares_contacts())
+                    .map(|d| super::directory_extra::shared_count(d.contacts.keys())),
                 reach: resolved.as_ref().map(|r| run.reach(r, &directory)).map_err(Clone::clone),
             })
             .collect()
@@ -463,6 +476,13 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// Whether this is a directory sync that adds the domain's shared contacts.
+    fn shares_contacts(&self) -> bool {
+        let spec = &self.input.manifest.spec;
+        spec.sync_type == SyncType::Directory
+            && spec.source.directory.as_ref().is_some_and(|d| d.shared_contacts)
+    }
+
     fn selects(&self, id: &str) -> bool {
         self.desired().is_some() && self.selected.contains(id)
     }
@@ -484,8 +504,21 @@ impl<'a> Run<'a> {
     fn judge_source(&mut self, source: &SourceResolution, directory: &Directory<'_>) {
         match source {
             SourceResolution::Personal(user) => self.judge_personal(user.as_deref()),
-            SourceResolution::Directory { listed, groups } => {
+            SourceResolution::Directory { listed, groups, schemas, shared } => {
+                if let Some(schemas) = schemas
+                    && !self.judge_custom_fields(schemas)
+                {
+                    return;
+                }
                 self.judge_directory(listed, groups, directory);
+                if let (Some(shared), SourceState::Desired(desired)) = (shared, &mut self.state) {
+                    for c in shared {
+                        self.source_fp.push(
+                            ["shared", &c.resource_name, &c.etag].map(str::to_owned).to_vec(),
+                        );
+                    }
+                    desired.add_shared(shared);
+                }
             }
         }
     }
@@ -598,6 +631,54 @@ impl<'a> Run<'a> {
         let desired = DesiredSync::directory(self.input, &users);
         self.plan.source = desired.source_label.clone();
         self.state = SourceState::Desired(Box::new(desired));
+    }
+
+    /// A directory sync's `customFields` against the Directory's custom schemas:
+    /// an unknown schema or field holds the sync back, at its manifest line.
+    fn judge_custom_fields(&mut self, schemas: &[UserSchema]) -> bool {
+        let custom = self
+            .input
+            .manifest
+            .spec
+            .source
+            .directory
+            .as_ref()
+            .map(|d| d.custom_fields.clone())
+            .unwrap_or_default();
+        let mut fine = true;
+        for (i, c) in custom.iter().enumerate() {
+            let at = |key: &str| {
+                self.input.at(&format!("/spec/source/directory/customFields/{i}/{key}"))
+            };
+            let error = match schemas.iter().find(|s| s.name == c.schema) {
+                None => PlanError::CustomFieldNotFound {
+                    schema: c.schema.clone(),
+                    field: None,
+                    suggestion: crate::validate::did_you_mean(
+                        &c.schema,
+                        schemas.iter().map(|s| s.name.as_str()),
+                    )
+                    .map(str::to_owned),
+                    at: at("schema"),
+                },
+                Some(schema) if !schema.fields.contains(&c.field) => {
+                    PlanError::CustomFieldNotFound {
+                        schema: c.schema.clone(),
+                        field: Some(c.field.clone()),
+                        suggestion: crate::validate::did_you_mean(
+                            &c.field,
+                            schema.fields.iter().map(String::as_str),
+                        )
+                        .map(str::to_owned),
+                        at: at("field"),
+                    }
+                }
+                Some(_) => continue,
+            };
+            self.plan.errors.push(error);
+            fine = false;
+        }
+        fine
     }
 
     /// Resolves the destinations: selectors minus exclusions minus the source user

@@ -222,6 +222,8 @@ struct SyncView<'a> {
     errors: Vec<ErrorView<'a>>,
     source_note: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    shared_contacts: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     users: Option<Vec<ReachedView<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     unresolved: Option<Vec<ErrorView<'a>>>,
@@ -266,6 +268,7 @@ impl<'a> ReachDocument<'a> {
                     source: &sync.source,
                     errors: sync.source_errors.iter().map(|e| ErrorView::new(e, None)).collect(),
                     source_note: sync.source_note.as_deref(),
+                    shared_contacts: sync.shared_contacts,
                     users: reach.map(|r| {
                         r.users
                             .iter()

@@ -93,7 +93,7 @@ fn resolve(store: &Store, input: &PlanInput) -> Resolution {
                         d.domains.iter().flat_map(|dm| users(UserScope::Domain(dm.clone()))),
                     );
                     let groups = d.groups.iter().map(|g| members(g)).collect();
-                    SourceResolution::Directory { listed, groups }
+                    SourceResolution::Directory { listed, groups, schemas: None, shared: None }
                 }
             };
             let dest = &spec.destinations;

@@ -563,6 +563,7 @@ mod failing_reads {
     use std::time::Duration;
 
     use contact_sync::backend::{Backend, Error, LeaseAttempt, Result, UserScope};
+    use contact_sync::model::resolution::UserSchema;
     use contact_sync::model::{
         ClientData, Contact, ContactGroup, ContactUpdate, DirectoryUser, NewContact,
     };
@@ -643,6 +644,15 @@ mod failing_reads {
         }
         async fn release_lease(&self, holder: &str) -> Result<()> {
             self.inner.release_lease(holder).await
+        }
+        async fn user_schemas(&self) -> Result<Vec<UserSchema>> {
+            self.inner.user_schemas().await
+        }
+        fn want_custom_schemas(&self, schemas: &[String]) {
+            self.inner.want_custom_schemas(schemas)
+        }
+        async fn shared_contacts(&self) -> Result<Vec<Contact>> {
+            self.inner.shared_contacts().await
         }
     }
 }

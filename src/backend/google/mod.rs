@@ -45,7 +45,8 @@ use crate::model::{
 
 use crate::google_api::check_endpoint;
 pub use crate::google_api::{
-    CONTACTS, CONTACTS_READONLY, DIRECTORY_URL, MEMBERS_READONLY, PEOPLE_URL, USERS_READONLY,
+    CONTACTS, CONTACTS_READONLY, DIRECTORY_READONLY, DIRECTORY_URL, MEMBERS_READONLY, PEOPLE_URL,
+    USERS_READONLY, USERSCHEMA_READONLY,
 };
 pub use http::request_counts;
 
@@ -129,6 +130,8 @@ pub struct GoogleBackend {
     pacer: pace::Pacer,
     /// What the last listings showed, and the groups this process created.
     seen: current::Seen,
+    /// The custom schemas user reads ask for (`projection=custom`).
+    custom_schemas: std::sync::Mutex<BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for GoogleBackend {
@@ -179,7 +182,42 @@ impl GoogleBackend {
             config,
             write_guard: std::sync::Mutex::new(None),
             seen: current::Seen::default(),
+            custom_schemas: std::sync::Mutex::new(BTreeSet::new()),
         })
+    }
+
+    /// `projection=custom` and `customFieldMask` for the custom schemas asked
+    /// for, if any (`projection=basic`, the default, carries none).
+    fn projection(&self) -> Vec<(&'static str, String)> {
+        let schemas = self.custom_schemas.lock().expect("custom schemas lock");
+        if schemas.is_empty() {
+            return Vec::new();
+        }
+        let mask = schemas.iter().cloned().collect::<Vec<_>>().join(",");
+        vec![("projection", "custom".to_owned()), ("customFieldMask", mask)]
+    }
+
+    /// A read-only call as the admin with `scope` alone, in a token of its own:
+    /// a scope only some syncs need is asked for only when they run, so a key
+    /// not delegated it serves every other sync.
+    async fn admin_read(
+        &self,
+        scope: &str,
+        url: &str,
+        query: &[(&str, String)],
+    ) -> Result<Value, Failure> {
+        self.client
+            .call(Request {
+                subject: &self.config.admin_user,
+                scopes: scope,
+                method: &Method::GET,
+                url,
+                query,
+                body: None,
+                resend: Resend::Safe,
+                guard: None,
+            })
+            .await
     }
 
     async fn people(
@@ -319,6 +357,10 @@ fn user_from(v: &Value) -> DirectoryUser {
         websites: list(&v["websites"]),
         // Absent means included (the API's default).
         include_in_global_address_list: v["includeInGlobalAddressList"].as_bool().unwrap_or(true),
+        custom_schemas: v["customSchemas"]
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
     }
 }
 
@@ -391,7 +433,7 @@ impl Backend for GoogleBackend {
         match self
             .directory(
                 &format!("users/{}", urlencoding::encode(key)),
-                &[("viewType", "admin_view".into())],
+                &[vec![("viewType", "admin_view".into())], self.projection()].concat(),
             )
             .await
         {
@@ -404,6 +446,7 @@ impl Backend for GoogleBackend {
     async fn users(&self, scope: UserScope) -> Result<Vec<DirectoryUser>> {
         let mut base =
             vec![("maxResults", "500".to_owned()), ("viewType", "admin_view".to_owned())];
+        base.extend(self.projection());
         match &scope {
             UserScope::All => base.push(("customer", self.config.customer.clone())),
             UserScope::Domain(d) => base.push(("domain", d.clone())),
@@ -420,6 +463,66 @@ impl Backend for GoogleBackend {
             .await
             .map_err(|f| f.into_error(&format!("listing {scope}")))?;
         Ok(users.iter().map(user_from).collect())
+    }
+
+    fn want_custom_schemas(&self, schemas: &[String]) {
+        self.custom_schemas.lock().expect("custom schemas lock").extend(schemas.iter().cloned());
+    }
+
+    async fn user_schemas(&self) -> Result<Vec<crate::model::resolution::UserSchema>> {
+        let url = format!(
+            "{}/admin/directory/v1/customer/{}/schemas",
+            self.config.directory_url.trim_end_matches('/'),
+            urlencoding::encode(&self.config.customer)
+        );
+        let answer = self
+            .admin_read(USERSCHEMA_READONLY, &url, &[])
+            .await
+            .map_err(|f| f.into_error("the custom user schemas"))?;
+        Ok(answer["schemas"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|schema| crate::model::resolution::UserSchema {
+                name: schema["schemaName"].as_str().unwrap_or_default().to_owned(),
+                fields: schema["fields"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|f| f["fieldName"].as_str().map(str::to_owned))
+                    .collect(),
+            })
+            .collect())
+    }
+
+    async fn shared_contacts(&self) -> Result<Vec<Contact>> {
+        let url = format!(
+            "{}/v1/people:listDirectoryPeople",
+            self.config.people_url.trim_end_matches('/')
+        );
+        let base = vec![
+            ("sources", "DIRECTORY_SOURCE_TYPE_DOMAIN_CONTACT".to_owned()),
+            ("readMask", PERSON_FIELDS.join(",")),
+            ("pageSize", "1000".to_owned()),
+        ];
+        let people = self
+            .all_pages("people", |token| {
+                let query = with_page(base.clone(), token);
+                let url = url.clone();
+                async move { self.admin_read(DIRECTORY_READONLY, &url, &query).await }
+            })
+            .await
+            .map_err(|f| f.into_error("the domain's shared contacts"))?;
+        // Read-only items (photos, metadata) are not Person fields contact-sync
+        // writes: `contact_from` keeps those only.
+        Ok(people
+            .iter()
+            .map(|p| Contact {
+                memberships: Vec::new(),
+                client_data: Vec::new(),
+                ..contact_from(p)
+            })
+            .collect())
     }
 
     async fn group_members(&self, group: &str) -> Result<Option<Vec<String>>> {

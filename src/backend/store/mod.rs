@@ -265,6 +265,35 @@ impl Store {
         })
     }
 
+    /// The domain's shared contacts (`people.listDirectoryPeople` with
+    /// `DIRECTORY_SOURCE_TYPE_DOMAIN_CONTACT`), in the file's order.
+    pub fn shared_contacts(&self) -> Result<Vec<Contact>> {
+        self.read(|db| {
+            let head = schema::head(db).map_err(db_err)?;
+            Ok(head.shared_contacts.iter().map(|c| to_contact(&HashMap::new(), c)).collect())
+        })
+    }
+
+    /// The custom user schemas (`schemas.list`): every schema some user has a
+    /// value of, with the fields any user has, sorted by name.
+    pub fn user_schemas(&self) -> Result<Vec<crate::model::resolution::UserSchema>> {
+        let mut schemas: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+            std::collections::BTreeMap::new();
+        for u in self.users(&UserScope::All)? {
+            for (name, fields) in &u.custom_schemas {
+                let entry = schemas.entry(name.clone()).or_default();
+                entry.extend(fields.as_object().into_iter().flat_map(|f| f.keys().cloned()));
+            }
+        }
+        Ok(schemas
+            .into_iter()
+            .map(|(name, fields)| crate::model::resolution::UserSchema {
+                name,
+                fields: fields.into_iter().collect(),
+            })
+            .collect())
+    }
+
     /// `members.list` with `includeDerivedMembership`: users' primary addresses.
     pub fn group_members(&self, group: &str) -> Result<Option<Vec<String>>> {
         self.read(|db| {
@@ -695,6 +724,15 @@ fn db_err(e: rusqlite::Error) -> Error {
 /// Assigns the ids, resource names and etags a parsed file lacks, from stable
 /// inputs: so two loads of one file agree.
 fn assign_ids(tenant: &mut TenantFile) {
+    let mut taken = HashSet::new();
+    for (i, contact) in tenant.shared_contacts.iter_mut().enumerate() {
+        if contact.resource_name.is_none() || !taken.insert(contact.resource_name.clone()) {
+            contact.resource_name =
+                Some(format!("people/c{}", short_hash(&["shared", &i.to_string()])));
+            taken.insert(contact.resource_name.clone());
+        }
+        contact.etag = Some(contact_etag(contact));
+    }
     for user in &mut tenant.users {
         if user.id.is_none() {
             let digits: String = short_hash(&[&user.primary_email.to_lowercase()])
@@ -856,6 +894,7 @@ fn directory_user(u: &TenantUser) -> DirectoryUser {
         ims: u.ims.clone(),
         websites: u.websites.clone(),
         include_in_global_address_list: u.include_in_global_address_list,
+        custom_schemas: u.custom_schemas.clone().into_iter().collect(),
     }
 }
 

@@ -89,6 +89,7 @@ pub(super) fn fill(tx: &Transaction, tenant: TenantFile) -> rusqlite::Result<()>
     set_meta(tx, "version", VERSION)?;
     set_meta(tx, "domains", &to_json(&tenant.domains)?)?;
     set_meta(tx, "extra", &to_json(&tenant.extra)?)?;
+    set_meta(tx, "sharedContacts", &to_json(&tenant.shared_contacts)?)?;
     for mut user in tenant.users {
         let groups = std::mem::take(&mut user.contact_groups);
         let contacts = std::mem::take(&mut user.contacts);
@@ -128,12 +129,14 @@ pub(super) fn export(db: &Connection) -> rusqlite::Result<TenantFile> {
 pub(super) fn head(db: &Connection) -> rusqlite::Result<TenantFile> {
     let domains: Vec<String> = from_json(&meta(db, "domains")?.unwrap_or_else(|| "[]".into()))?;
     let extra: Map<String, Value> = from_json(&meta(db, "extra")?.unwrap_or_else(|| "{}".into()))?;
+    let shared_contacts: Vec<TenantContact> =
+        from_json(&meta(db, "sharedContacts")?.unwrap_or_else(|| "[]".into()))?;
     let mut groups = Vec::new();
     let mut rows = db.prepare("SELECT body FROM groups ORDER BY id")?;
     for body in rows.query_map([], |r| r.get::<_, String>(0))? {
         groups.push(from_json::<TenantGroup>(&body?)?);
     }
-    Ok(TenantFile { domains, users: Vec::new(), groups, extra })
+    Ok(TenantFile { domains, users: Vec::new(), groups, shared_contacts, extra })
 }
 
 /// The user in row `id`, whose body is `body`, with its contact groups and contacts.

@@ -93,6 +93,10 @@ impl<'a> Walker<'a> {
     fn kind(&self, schema: &'a Value) -> Kind<'a> {
         if let Some(name) = schema["$ref"].as_str() {
             return match self.doc.schema(name) {
+                // A named map (`UserCustomProperties`: field name → any value).
+                Some(s) if s["type"] == "object" && s.get("additionalProperties").is_some() => {
+                    Kind::Map(&s["additionalProperties"])
+                }
                 Some(s) => Kind::Message { name: Some(name), schema: s },
                 None => Kind::Any,
             };
