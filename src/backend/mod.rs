@@ -266,6 +266,36 @@ pub trait Backend: Send + Sync {
     fn concurrency(&self) -> usize {
         1
     }
+
+    /// The bytes of `user`'s contact photo at `url` (the People `Photo.url` of a
+    /// source contact); `None` when it is gone.
+    async fn contact_photo(&self, _user: &str, url: &str) -> Result<Option<Vec<u8>>> {
+        Err(Error::Invalid(format!("this backend cannot read the photo {url}")))
+    }
+
+    /// The bytes of a directory user's photo (`users.photos.get`); `None` when the
+    /// user has none.
+    async fn user_photo(&self, user_key: &str) -> Result<Option<Vec<u8>>> {
+        Err(Error::Invalid(format!("this backend cannot read the photo of {user_key}")))
+    }
+
+    /// Sets a contact's photo to `bytes` (JPEG or PNG); returns the contact as it
+    /// now is (its new etag, its `clientData`). Sending it again after a lost
+    /// answer is safe: the same bytes are set twice.
+    async fn set_contact_photo(
+        &self,
+        _user: &str,
+        resource_name: &str,
+        _bytes: &[u8],
+    ) -> Result<Contact> {
+        Err(Error::Invalid(format!("this backend cannot write the photo of {resource_name}")))
+    }
+
+    /// Removes a contact's photo; returns the contact as it now is. Removing a
+    /// photo already gone is done.
+    async fn delete_contact_photo(&self, _user: &str, resource_name: &str) -> Result<Contact> {
+        Err(Error::Invalid(format!("this backend cannot remove the photo of {resource_name}")))
+    }
 }
 
 #[cfg(test)]

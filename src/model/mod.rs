@@ -10,6 +10,7 @@
 pub mod directory_map;
 pub mod inventory;
 pub mod normalize;
+pub mod photo;
 pub mod resolution;
 
 use std::collections::BTreeMap;
@@ -127,6 +128,10 @@ pub struct DirectoryUser {
     /// them). Directory syncs never copy a hidden user.
     #[serde(default = "yes")]
     pub include_in_global_address_list: bool,
+    /// `thumbnailPhotoEtag`: set when the user has a directory photo, and changes
+    /// with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail_photo_etag: Option<String>,
 }
 
 fn yes() -> bool {
@@ -153,6 +158,7 @@ impl Default for DirectoryUser {
             ims: Vec::new(),
             websites: Vec::new(),
             include_in_global_address_list: true,
+            thumbnail_photo_etag: None,
         }
     }
 }
@@ -195,6 +201,11 @@ pub struct Contact {
     pub memberships: Vec<String>,
     /// `clientData`, where the ownership markers live.
     pub client_data: Vec<ClientData>,
+    /// The URL of the contact's own photo (the People `photos` item of its
+    /// `CONTACT` source that is not a default one), if it has one; it changes
+    /// when the photo does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub photo: Option<String>,
 }
 
 impl Contact {

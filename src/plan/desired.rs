@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::SyncInput;
 use crate::model::normalize::{content_hash, normalize};
+use crate::model::photo::SourcePhoto;
 use crate::model::{
     ClientData, Contact, DirectoryUser, MARKER_HASH, MARKER_SOURCE, MARKER_SYNC, PersonFields,
     contact_id, directory_map, display_name, primary_email,
@@ -34,6 +35,9 @@ pub struct DesiredSync {
     /// Source keys of directory users left out because they are hidden from the
     /// Global Address List (copies made before they were hidden are deleted).
     pub hidden: BTreeSet<String>,
+    /// Whether the sync copies photos (see [`copies_photo`]); when it does not,
+    /// copies' photos are left as they are.
+    pub photos: bool,
 }
 
 /// One contact as every destination should have it.
@@ -50,6 +54,8 @@ pub struct DesiredContact {
     pub name: String,
     /// First e-mail address.
     pub email: Option<String>,
+    /// The source's photo, if it has one and the sync copies photos.
+    pub photo: Option<SourcePhoto>,
 }
 
 impl DesiredContact {
@@ -61,6 +67,7 @@ impl DesiredContact {
             email: primary_email(&fields).map(str::to_owned),
             source_key,
             fields: Arc::new(fields),
+            photo: None,
         }
     }
 
@@ -90,6 +97,7 @@ impl DesiredSync {
             target_location: input.at(target_pointer),
             contacts: BTreeMap::new(),
             hidden: BTreeSet::new(),
+            photos: copies_photo(input),
         }
     }
 
@@ -108,7 +116,14 @@ impl DesiredSync {
         let mut desired = Self::empty(input, &source.id, label);
         for c in contacts.iter().filter(|c| c.memberships.iter().any(|m| m == group)) {
             let key = format!("{}/{}", source.id, contact_id(&c.resource_name));
-            desired.contacts.insert(key.clone(), DesiredContact::new(key, &c.fields));
+            let mut want = DesiredContact::new(key.clone(), &c.fields);
+            if desired.photos {
+                want.photo = c
+                    .photo
+                    .as_deref()
+                    .map(|url| SourcePhoto::of_contact(&source.primary_email, url));
+            }
+            desired.contacts.insert(key, want);
         }
         desired
     }
@@ -121,9 +136,12 @@ impl DesiredSync {
         for u in users.iter().filter(|u| !u.inactive()) {
             let key = directory_key(&u.id);
             if u.include_in_global_address_list {
-                desired
-                    .contacts
-                    .insert(key.clone(), DesiredContact::new(key, &directory_person(u)));
+                let mut want = DesiredContact::new(key.clone(), &directory_person(u));
+                if desired.photos {
+                    want.photo =
+                        u.thumbnail_photo_etag.as_deref().map(|e| SourcePhoto::of_user(&u.id, e));
+                }
+                desired.contacts.insert(key, want);
             } else {
                 desired.hidden.insert(key);
             }
@@ -136,6 +154,14 @@ impl DesiredSync {
     pub fn own_entry(&self, id: &str) -> Option<String> {
         (self.source_user_id == DIRECTORY_SOURCE).then(|| directory_key(id))
     }
+}
+
+/// Whether `input`'s sync copies the source photos to its copies. Always, for
+/// now: the field selection (`spec.fields`, where `photo` is one of the names)
+/// decides it once it exists, by answering here.
+pub fn copies_photo(input: &SyncInput) -> bool {
+    let _ = input;
+    true
 }
 
 /// A directory user's source key: `directory/<user id>`.

@@ -10,9 +10,11 @@ use std::collections::BTreeMap;
 use super::desired::{DesiredContact, DesiredSync};
 use super::diff::{changed_fields, diff};
 use super::{
-    Action, Change, DestinationPlan, FieldChange, GroupRef, Op, PlanError, Reason, Resource,
+    Action, Change, ContactRef, DestinationPlan, FieldChange, GroupRef, Op, PlanError, Reason,
+    Resource,
 };
 use crate::model::normalize::{content_hash, normalize, same_content};
+use crate::model::photo::{MARKER_PHOTO, PhotoMarker};
 use crate::model::{
     ClientData, Contact, ContactGroup, ContactUpdate, MARKER_HASH, MARKER_SOURCE,
     MARKER_SOURCE_USER, MARKER_SYNC, MY_CONTACTS, client_data,
@@ -253,8 +255,12 @@ fn plan_contacts(
                         change.reason = Reason::Adopted;
                         changes.push(change);
                     }
+                    changes.extend(photo_change(sync, want, Some(have)));
                 }
-                None => changes.push(create_contact(sync, want, group)),
+                None => {
+                    changes.push(create_contact(sync, want, group));
+                    changes.extend(photo_change(sync, want, None));
+                }
             }
             continue;
         };
@@ -267,6 +273,7 @@ fn plan_contacts(
         if let Some(change) = update_contact(sync, want, keep, group, &group_names) {
             changes.push(change);
         }
+        changes.extend(photo_change(sync, want, Some(keep)));
     }
     for (key, stale) in present {
         let reason = if own.as_deref() == Some(key) {
@@ -332,11 +339,12 @@ fn update_contact(
         // send updates with different masks in one request under the union of
         // their masks, and a field named by the mask but absent is cleared.
         let masked = (*want.fields).clone();
-        // Other applications' clientData entries are kept.
+        // Other applications' clientData entries are kept, and the photo marker
+        // (the photo is written on its own).
         let mut data: Vec<ClientData> = have
             .client_data
             .iter()
-            .filter(|d| !d.key.starts_with("contact-sync/"))
+            .filter(|d| !d.key.starts_with("contact-sync/") || d.key == MARKER_PHOTO)
             .cloned()
             .collect();
         data.extend(want.markers(&sync.name));
@@ -388,6 +396,52 @@ fn update_contact(
             resource_name: have.resource_name.clone(),
             add_to,
             remove_from,
+        },
+    })
+}
+
+/// The photo change that gives `have` (`None`: the copy this plan creates) the
+/// source's photo, or takes a photo the source lost away, if any. A copy whose
+/// marker names the source photo's version, and that still has a photo, is up
+/// to date: nothing is downloaded or sent for it.
+fn photo_change(
+    sync: &DesiredSync,
+    want: &DesiredContact,
+    have: Option<&Contact>,
+) -> Option<Change> {
+    if !sync.photos {
+        return None;
+    }
+    let marker = have.and_then(|c| PhotoMarker::of(&c.client_data));
+    let has_photo = have.is_some_and(|c| c.photo.is_some());
+    let (reason, has) = match (&want.photo, &marker) {
+        (None, None) => return None,
+        (Some(p), Some(m)) if m.version == p.version && has_photo => return None,
+        (Some(_), None) if have.is_none() => (Reason::Missing, None),
+        // The photo was taken off the copy by someone else: it is sent again.
+        (Some(_), Some(_)) if !has_photo => (Reason::EditedOutside, None),
+        (_, m) => (Reason::SourceChanged, m.as_ref().map(|m| m.hash.clone())),
+    };
+    let contact = match have {
+        Some(c) => ContactRef::Existing(c.resource_name.clone()),
+        None => ContactRef::New(want.source_key.clone()),
+    };
+    Some(Change {
+        action: Action::Update,
+        resource: Resource::Contact,
+        name: want.name.clone(),
+        email: want.email.clone(),
+        reason,
+        fields: vec![FieldChange {
+            field: "photo".into(),
+            before: marker.as_ref().filter(|_| has_photo).map(|m| m.version.clone().into()),
+            after: want.photo.as_ref().map(|p| p.version.clone().into()),
+        }],
+        op: Op::ContactPhoto {
+            contact,
+            planned: have.map(|c| (c.etag.clone(), c.client_data.clone())),
+            photo: want.photo.clone(),
+            has,
         },
     })
 }
@@ -482,6 +536,7 @@ mod tests {
             fields: (*want.fields).clone(),
             memberships: vec!["contactGroups/1".into()],
             client_data: want.markers(&sync.name),
+            photo: None,
         }
     }
 
