@@ -115,7 +115,10 @@ macro_rules! on_both_backends {
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn google() {
-                super::$name(crate::harness::Seed::google()).await
+                // Google's per-user quotas, in a window of 5 seconds rather than a
+                // minute: each photo write spends them, and this test writes a lot.
+                let window = std::time::Duration::from_secs(5);
+                super::$name(crate::harness::Seed::google_with(|c| c.limits.window = window)).await
             }
         }
     )*};
@@ -170,6 +173,17 @@ async fn contact_photos_reach_every_copy_once_and_follow_the_source(seed: Seed) 
     let report = seed.apply(&again).await;
     assert!(!report.failed(), "{report:?}");
     assert_eq!(delta(photo_requests(&seed).await, before), [0; 4]);
+
+    // Someone takes the photo off one copy: it is sent again, to that copy alone.
+    let (user, copy) = (&users[0], &ada_copies[0]);
+    seed.edit(|s| drop(s.set_contact_photo(user, &copy.resource_name, None).unwrap())).await;
+    let plan = seed.plan().await;
+    let changes = photo_changes(&plan);
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    let json = plan.to_json(false).to_string();
+    assert!(json.contains(r#""reason":"editedOutside""#), "{json}");
+    seed.converge().await;
+    assert_eq!(photo_of(&seed, user, copy).as_deref(), Some(ada.as_slice()));
 
     // Ada's photo changes: one write per copy, one download.
     let newer = png("ada, older");
@@ -326,4 +340,28 @@ async fn the_emulator_refuses_what_google_refuses_as_a_photo() {
     assert_eq!((status, body["error"]["code"].as_u64()), (404, Some(404)), "{body}");
     let checks = api.emulator.as_ref().unwrap().checks();
     assert_eq!(checks["invalid"], 0, "the strict front end let every request through: {checks}");
+}
+
+/// A photo write is one unit of the user's critical write quota, as Google counts
+/// it: past the quota the next one is answered 429 `RESOURCE_EXHAUSTED`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn photo_writes_spend_the_users_write_quota() {
+    let api = Api::start_with(|c| c.limits.critical_write = 2);
+    let user = "salesuser@example.com";
+    let scope = contact_sync::backend::google::CONTACTS;
+    let (_, people) = api.get(user, scope, "/v1/people/me/connections?personFields=names").await;
+    let rn = people["connections"][0]["resourceName"].as_str().unwrap().to_owned();
+    let path = format!("/v1/{rn}:updateContactPhoto");
+    let body = json!({ "photoBytes": encode_base64(&png("q")) });
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let (status, answer) =
+            api.call(user, scope, reqwest::Method::PATCH, &path, Some(body.clone())).await;
+        statuses.push((status, answer["error"]["status"].as_str().map(str::to_owned)));
+    }
+    assert_eq!(
+        statuses,
+        [(200, None), (200, None), (429, Some("RESOURCE_EXHAUSTED".to_owned()))],
+        "two photo writes fit a quota of 2"
+    );
 }

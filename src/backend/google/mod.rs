@@ -287,7 +287,7 @@ impl GoogleBackend {
     /// endpoints or from googleusercontent.com, and never with a token (photo URLs
     /// need none). A 404 is a photo that is gone.
     async fn download_photo(&self, url: &str) -> Result<Option<Vec<u8>>> {
-        if !self.photo_host_allowed(url) {
+        if !photo_host_allowed(url, &[&self.config.people_url, &self.config.directory_url]) {
             return Err(Error::Invalid(format!(
                 "the photo URL {url} is on neither googleusercontent.com nor a configured \
                  endpoint's host; it is not fetched"
@@ -317,25 +317,25 @@ impl GoogleBackend {
             tokio::time::sleep(self.client.backoff(attempt - 1)).await;
         }
     }
+}
 
-    /// Whether `url` is HTTPS on googleusercontent.com, or on the host (and port)
-    /// of the People or Directory endpoint.
-    fn photo_host_allowed(&self, url: &str) -> bool {
-        let Ok(url) = reqwest::Url::parse(url) else { return false };
-        let Some(host) = url.host_str().map(str::to_ascii_lowercase) else { return false };
-        if url.scheme() == "https"
-            && (host == "googleusercontent.com" || host.ends_with(".googleusercontent.com"))
-        {
-            return true;
-        }
-        [&self.config.people_url, &self.config.directory_url].into_iter().any(|endpoint| {
-            reqwest::Url::parse(endpoint).is_ok_and(|e| {
-                e.scheme() == url.scheme()
-                    && e.host_str().map(str::to_ascii_lowercase).as_deref() == Some(host.as_str())
-                    && e.port_or_known_default() == url.port_or_known_default()
-            })
-        })
+/// Whether `url` is HTTPS on googleusercontent.com, or on the scheme, host and
+/// port of one of `endpoints`: the only places a photo is downloaded from.
+fn photo_host_allowed(url: &str, endpoints: &[&str]) -> bool {
+    let Ok(url) = reqwest::Url::parse(url) else { return false };
+    let Some(host) = url.host_str().map(str::to_ascii_lowercase) else { return false };
+    if url.scheme() == "https"
+        && (host == "googleusercontent.com" || host.ends_with(".googleusercontent.com"))
+    {
+        return true;
     }
+    endpoints.iter().any(|endpoint| {
+        reqwest::Url::parse(endpoint).is_ok_and(|e| {
+            e.scheme() == url.scheme()
+                && e.host_str().map(str::to_ascii_lowercase).as_deref() == Some(host.as_str())
+                && e.port_or_known_default() == url.port_or_known_default()
+        })
+    })
 }
 
 fn with_page(
@@ -722,5 +722,23 @@ impl Backend for GoogleBackend {
 
     fn concurrency(&self) -> usize {
         self.config.concurrency.max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn photos_are_fetched_only_from_google_or_the_configured_endpoints() {
+        let endpoints = ["https://people.googleapis.com", "http://127.0.0.1:8089"];
+        let allowed = |url: &str| photo_host_allowed(url, &endpoints);
+        assert!(allowed("https://lh3.googleusercontent.com/a/photo.jpg?sz=100"));
+        assert!(allowed("http://127.0.0.1:8089/_photos/ann%40example.com/c1/v1"));
+        assert!(!allowed("http://lh3.googleusercontent.com/a/photo.jpg"), "HTTPS only");
+        assert!(!allowed("https://googleusercontent.com.evil.test/a.jpg"));
+        assert!(!allowed("https://evil.test/a.jpg"));
+        assert!(!allowed("http://127.0.0.1:9999/_photos/x"), "another port is another host");
+        assert!(!allowed("not a url"));
     }
 }
