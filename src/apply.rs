@@ -460,6 +460,8 @@ async fn apply_photos(
                 }
                 Some(PhotoMarker { version: p.version.clone(), hash: got.hash.clone() })
             }
+            // A photo someone else took off already leaves only the marker.
+            None if has.is_none() => None,
             None => {
                 let c = backend.delete_contact_photo(user, &rn).await?;
                 state = (c.etag, c.client_data);

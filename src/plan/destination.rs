@@ -420,6 +420,8 @@ fn photo_change(
         (Some(_), None) if have.is_none() => (Reason::Missing, None),
         // The photo was taken off the copy by someone else: it is sent again.
         (Some(_), Some(_)) if !has_photo => (Reason::EditedOutside, None),
+        // Removing: `has` says whether there is still a photo to remove.
+        (None, Some(m)) => (Reason::SourceChanged, has_photo.then(|| m.hash.clone())),
         (_, m) => (Reason::SourceChanged, m.as_ref().map(|m| m.hash.clone())),
     };
     let contact = match have {
@@ -538,6 +540,61 @@ mod tests {
             client_data: want.markers(&sync.name),
             photo: None,
         }
+    }
+
+    /// The photo ops `plan_selected` gives `dest` holding `contacts`.
+    fn photo_ops(sync: &DesiredSync, dest: &DirectoryUser, contacts: &[Contact]) -> Vec<Op> {
+        let group = ContactGroup {
+            resource_name: "contactGroups/1".into(),
+            etag: "e".into(),
+            name: "Directory".into(),
+            client_data: group_markers(sync),
+            system: false,
+        };
+        let actual = Actual {
+            user: &dest.primary_email,
+            id: &dest.id,
+            groups: std::slice::from_ref(&group),
+            contacts,
+        };
+        plan_selected(sync, &actual)
+            .changes
+            .iter()
+            .filter(|c| matches!(c.op, Op::ContactPhoto { .. }))
+            .map(|c| c.op.clone())
+            .collect()
+    }
+
+    #[test]
+    fn photos_follow_the_version_in_the_marker() {
+        let (ann, mut bob) = (user("1", "ann", true), user("2", "bob", true));
+        bob.thumbnail_photo_etag = Some("etag-1".into());
+        let sync = directory_sync(&[ann.clone(), bob.clone()]);
+        let want = sync.contacts.values().find(|c| c.name == "bob").unwrap();
+        let version = want.photo.as_ref().unwrap().version.clone();
+        let marker = PhotoMarker { version, hash: "h".into() };
+        let mut copy = copy_of(&sync, &bob);
+        copy.client_data.push(marker.entry());
+        copy.photo = Some("url".into());
+        // Up to date: nothing to download or send.
+        assert_eq!(photo_ops(&sync, &ann, std::slice::from_ref(&copy)), []);
+        // A new version: sent, unless the bytes turn out the same (`has`).
+        bob.thumbnail_photo_etag = Some("etag-2".into());
+        let newer = directory_sync(&[ann.clone(), bob.clone()]);
+        let ops = photo_ops(&newer, &ann, std::slice::from_ref(&copy));
+        assert!(
+            matches!(&ops[..], [Op::ContactPhoto { photo: Some(_), has: Some(h), .. }] if h == "h")
+        );
+        // The source loses it; the copy lost it already: only the marker goes.
+        bob.thumbnail_photo_etag = None;
+        let gone = directory_sync(&[ann.clone(), bob.clone()]);
+        copy.photo = None;
+        let ops = photo_ops(&gone, &ann, std::slice::from_ref(&copy));
+        assert!(matches!(&ops[..], [Op::ContactPhoto { photo: None, has: None, .. }]));
+        // A sync that copies no photo leaves them alone.
+        let mut off = newer.clone();
+        off.photos = false;
+        assert_eq!(photo_ops(&off, &ann, std::slice::from_ref(&copy)), []);
     }
 
     #[test]

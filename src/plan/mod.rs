@@ -466,7 +466,8 @@ pub enum Op {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         photo: Option<crate::model::photo::SourcePhoto>,
         /// The bytes hash of the photo the contact has, by its marker: bytes of
-        /// this hash are not sent again.
+        /// this hash are not sent again; `None` on a removal: the contact has no
+        /// photo left, only its marker goes.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         has: Option<String>,
     },
