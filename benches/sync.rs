@@ -10,6 +10,8 @@
 //! 4. Planning on the local backend: time, CPU and peak memory as destinations grow,
 //!    each size in a child process of its own (this binary, run again).
 //! 5. The same first sync applied on the local backend and through the emulator.
+//! 6. Photos: a first sync with photos through the emulator, then a no-change run,
+//!    their photo requests beside the bound (and failing above it).
 //!
 //! Every table is Markdown. The bench asserts only correctness (a no-change run
 //! writes nothing, a plan after apply is empty, the emulator — strict by Google's
@@ -75,6 +77,8 @@ struct Sizes {
     w4: (usize, Vec<usize>),
     /// Workload 5: contacts, destination counts.
     w5: (usize, Vec<usize>),
+    /// Workload 6: contacts, of which with a photo, destinations.
+    w6: (usize, usize, usize),
 }
 
 impl Sizes {
@@ -86,6 +90,7 @@ impl Sizes {
             w3: (1200, vec![50, 200], 64, Duration::from_secs(10)),
             w4: (1000, vec![500, 1000, 2000, 4000]),
             w5: (1000, vec![50, 100, 200]),
+            w6: (200, 100, 50),
         }
     }
 
@@ -97,6 +102,7 @@ impl Sizes {
             w3: (1200, vec![10, 40], 64, Duration::from_secs(10)),
             w4: (1000, vec![100, 200, 400, 800]),
             w5: (200, vec![10, 20, 40]),
+            w6: (40, 20, 10),
         }
     }
 }
@@ -144,6 +150,9 @@ fn main() {
     }
     if wanted(5) {
         rt.block_on(workload_5(&sizes, &mut summary));
+    }
+    if wanted(6) {
+        rt.block_on(workload_6(&sizes));
     }
     println!("## Summary ({} mode)\n", sizes.mode);
     println!(
@@ -555,7 +564,7 @@ impl Backend for Metered {
     }
 
     async fn user_schemas(&self) -> backend::Result<Vec<UserSchema>> {
-        self.metered(self.inner.user_schemas()).await
+        self.inner.user_schemas().await
     }
 
     fn want_custom_schemas(&self, schemas: &[String]) {
@@ -563,7 +572,32 @@ impl Backend for Metered {
     }
 
     async fn shared_contacts(&self) -> backend::Result<Vec<Contact>> {
-        self.metered(self.inner.shared_contacts()).await
+        self.inner.shared_contacts().await
+    }
+
+    async fn contact_photo(&self, user: &str, url: &str) -> backend::Result<Option<Vec<u8>>> {
+        self.inner.contact_photo(user, url).await
+    }
+
+    async fn user_photo(&self, user_key: &str) -> backend::Result<Option<Vec<u8>>> {
+        self.inner.user_photo(user_key).await
+    }
+
+    async fn set_contact_photo(
+        &self,
+        user: &str,
+        resource_name: &str,
+        bytes: &[u8],
+    ) -> backend::Result<Contact> {
+        self.inner.set_contact_photo(user, resource_name, bytes).await
+    }
+
+    async fn delete_contact_photo(
+        &self,
+        user: &str,
+        resource_name: &str,
+    ) -> backend::Result<Contact> {
+        self.inner.delete_contact_photo(user, resource_name).await
     }
 }
 
@@ -1292,4 +1326,55 @@ fn write_local(dir: &Path, n: usize, d: usize) -> PathBuf {
     )
     .expect("the workspace");
     manifests
+}
+
+// ---------------------------------------------------------------------------
+// Workload 6
+
+/// The photo endpoints: writes, removals, downloads of contact photo URLs.
+const PHOTO_WRITE: &str = "PATCH /v1/people/{id}";
+const PHOTO_DELETE: &str = "DELETE /v1/people/{id}";
+const PHOTO_DOWNLOAD: &str = "GET /_photos/{*path}";
+
+async fn workload_6(sizes: &Sizes) {
+    let (n, p, d) = sizes.w6;
+    let (p64, d64) = (p as u64, d as u64);
+    println!("## 6. Photos: {n} contacts, {p} with a photo, to {d} destinations\n");
+    println!(
+        "Google backend against the emulator (per-user quotas lifted). The workload-1 tenant, \
+         with a distinct PNG photo on P = {p} of the N = {n} source contacts. Bounds: a first \
+         sync makes one photo write per copy with a photo (D × P) and downloads each source \
+         photo once (P); a no-change run makes no photo request at all (the photo markers of \
+         the copies name the source photo's version, read from the listings).\n"
+    );
+    let mut t = tenant::synthetic(n, d);
+    let source = t.users.iter_mut().find(|u| u.primary_email == SOURCE).expect("the source");
+    for (i, c) in source.contacts.iter_mut().take(p).enumerate() {
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend(format!("photo {i}").as_bytes());
+        c.fields.insert(
+            tenant::PHOTO_DATA.into(),
+            contact_sync::model::photo::encode_base64(&png).into(),
+        );
+    }
+    let e = Emulated::start(&t, lifted(), 8);
+    let first = run(&e, true).await;
+    let again = run(&e, true).await;
+    assert_empty(&again, "the run after the first sync with photos");
+    println!("| run | photo writes | bound | photo removals | bound | downloads | bound |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let mut over = Vec::new();
+    for (label, phase, writes, downloads) in
+        [("First sync", &first, d64 * p64, p64), ("No-change run", &again, 0, 0)]
+    {
+        let c = &phase.counts;
+        let (w, r, g) =
+            (c.endpoint(PHOTO_WRITE), c.endpoint(PHOTO_DELETE), c.endpoint(PHOTO_DOWNLOAD));
+        println!("| {label} | {w} | {writes} | {r} | 0 | {g} | {downloads} |");
+        if w > writes || r > 0 || g > downloads {
+            over.push(format!("{label}: {w} writes, {r} removals, {g} downloads"));
+        }
+    }
+    println!();
+    assert!(over.is_empty(), "photo requests above the bound: {over:?}");
 }

@@ -1,6 +1,6 @@
 //! Executing a plan verbatim: every change carries its operation, apply only
 //! batches them per destination and sends them in a fixed order — target group,
-//! new contacts, updates, memberships, deletions, group deletions.
+//! new contacts, updates, photos, memberships, deletions, group deletions.
 //!
 //! One failing destination does not stop the others: each destination's outcome is
 //! collected into the report, and any failure makes the command exit 1.
@@ -9,15 +9,18 @@
 //! finish and starts no other. Whether this process may still write at all is the
 //! backend's to ask, before every request: see [`crate::lease`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
+use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::{self, Backend};
 
+use crate::model::photo::{self, PhotoLocation, PhotoMarker, SourcePhoto};
 use crate::model::{ClientData, ContactUpdate, NewContact, PersonFields};
-use crate::plan::{Action, Change, DestinationPlan, GroupRef, Op, Plan, Status};
+use crate::plan::{Action, Change, ContactRef, DestinationPlan, GroupRef, Op, Plan, Status};
 
 /// What applying one destination did.
 #[derive(Clone, Debug, Default)]
@@ -212,6 +215,8 @@ pub async fn apply_with(
         }
     }
     let total = order;
+    let photos = Photos::default();
+    let photos = &photos;
     let runs = futures::stream::iter(by_user.into_values())
         .map(|work| async move {
             let mut done = Vec::with_capacity(work.len());
@@ -220,7 +225,7 @@ pub async fn apply_with(
                 return done;
             }
             for (order, sync, dest) in work {
-                let r = apply_one(backend, sync, dest).await;
+                let r = apply_one(backend, photos, sync, dest).await;
                 progress(&r);
                 done.push((order, r));
             }
@@ -258,10 +263,15 @@ pub async fn apply_with(
     report
 }
 
-async fn apply_one(backend: &dyn Backend, sync: &str, dest: &DestinationPlan) -> DestinationReport {
+async fn apply_one(
+    backend: &dyn Backend,
+    photos: &Photos,
+    sync: &str,
+    dest: &DestinationPlan,
+) -> DestinationReport {
     let mut r =
         DestinationReport { sync: sync.to_owned(), user: dest.user.clone(), ..Default::default() };
-    match apply_destination(backend, &dest.user, &dest.changes).await {
+    match apply_destination(backend, photos, &dest.user, &dest.changes).await {
         Ok(()) => {
             for c in &dest.changes {
                 match c.action {
@@ -294,6 +304,8 @@ pub struct Batches<'a> {
     pub deletes: Vec<String>,
     /// Groups to delete (their contacts are kept).
     pub delete_groups: Vec<String>,
+    /// Photo writes ([`Op::ContactPhoto`]), in plan order.
+    pub photos: Vec<&'a Op>,
 }
 
 impl<'a> Batches<'a> {
@@ -318,6 +330,7 @@ impl<'a> Batches<'a> {
                 }
                 Op::DeleteContact { resource_name } => b.deletes.push(resource_name.clone()),
                 Op::DeleteGroup { resource_name } => b.delete_groups.push(resource_name.clone()),
+                op @ Op::ContactPhoto { .. } => b.photos.push(op),
             }
         }
         b
@@ -354,9 +367,125 @@ pub fn resolve(group: &GroupRef, created: Option<&str>) -> backend::Result<Strin
     }
 }
 
+/// The source photos one apply downloads, by version: each is downloaded once
+/// per run, whichever destinations it goes to, and only if one needs it.
+#[derive(Default)]
+pub struct Photos {
+    cells: Mutex<HashMap<String, Arc<PhotoCell>>>,
+}
+
+/// One source photo, once downloaded (`None`: it was gone).
+type PhotoCell = OnceCell<Option<Arc<Photo>>>;
+
+/// A downloaded source photo.
+#[derive(Debug)]
+pub struct Photo {
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// [`photo::photo_hash`] of them.
+    pub hash: String,
+}
+
+impl Photos {
+    /// The bytes of `photo` (`None`: it is gone), downloaded on first use.
+    pub async fn get(
+        &self,
+        backend: &dyn Backend,
+        photo: &SourcePhoto,
+    ) -> backend::Result<Option<Arc<Photo>>> {
+        let cell = self
+            .cells
+            .lock()
+            .expect("photo cache lock")
+            .entry(photo.version.clone())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| async {
+            let bytes = match &photo.location {
+                PhotoLocation::Contact { user, url } => backend.contact_photo(user, url).await?,
+                PhotoLocation::Directory { user_id } => backend.user_photo(user_id).await?,
+            };
+            Ok::<_, backend::Error>(bytes.map(|bytes| {
+                let hash = photo::photo_hash(&bytes);
+                Arc::new(Photo { bytes, hash })
+            }))
+        })
+        .await
+        .cloned()
+    }
+}
+
+/// One destination's photo writes: each copy gets the source photo's bytes
+/// unless its marker holds their hash already, then its marker, in one batch
+/// update of `clientData` written after the photos. A photo write whose answer
+/// is lost is sent again as it is (setting the same bytes twice, or removing a
+/// photo already gone, leaves the same contact); the marker is only written once
+/// the photo is, so a run that stops between the two leaves the old marker, and
+/// the next plan sends the photo again.
+async fn apply_photos(
+    backend: &dyn Backend,
+    photos: &Photos,
+    user: &str,
+    ops: &[&Op],
+    made: &[crate::model::Contact],
+    updated: &[crate::model::Contact],
+) -> backend::Result<()> {
+    let mut now: HashMap<String, (String, Vec<ClientData>)> = HashMap::new();
+    let mut by_key: HashMap<String, String> = HashMap::new();
+    for c in made.iter().chain(updated) {
+        if let Some(key) = crate::model::client_data(&c.client_data, crate::model::MARKER_SOURCE) {
+            by_key.insert(key.to_owned(), c.resource_name.clone());
+        }
+        now.insert(c.resource_name.clone(), (c.etag.clone(), c.client_data.clone()));
+    }
+    let mut markers = Vec::new();
+    for op in ops {
+        let Op::ContactPhoto { contact, planned, photo, has } = op else { continue };
+        let rn = match contact {
+            ContactRef::Existing(rn) => rn.clone(),
+            ContactRef::New(key) => by_key.get(key).cloned().ok_or_else(|| {
+                backend::Error::Invalid(format!("the plan gives a photo to {key}, not created"))
+            })?,
+        };
+        let Some(mut state) = now.get(&rn).cloned().or_else(|| planned.clone()) else {
+            return Err(backend::Error::Invalid(format!("the plan does not know contact {rn}")));
+        };
+        let marker = match photo {
+            Some(p) => {
+                // Gone since the plan: the next plan takes it off the copies.
+                let Some(got) = photos.get(backend, p).await? else { continue };
+                if has.as_deref() != Some(got.hash.as_str()) {
+                    let c = backend.set_contact_photo(user, &rn, &got.bytes).await?;
+                    state = (c.etag, c.client_data);
+                }
+                Some(PhotoMarker { version: p.version.clone(), hash: got.hash.clone() })
+            }
+            // A photo someone else took off already leaves only the marker.
+            None if has.is_none() => None,
+            None => {
+                let c = backend.delete_contact_photo(user, &rn).await?;
+                state = (c.etag, c.client_data);
+                None
+            }
+        };
+        markers.push(ContactUpdate {
+            resource_name: rn,
+            etag: state.0,
+            fields: PersonFields::new(),
+            update_mask: vec!["clientData".into()],
+            client_data: photo::with_marker(&state.1, marker.as_ref()),
+        });
+    }
+    if !markers.is_empty() {
+        backend.update_contacts(user, markers).await?;
+    }
+    Ok(())
+}
+
 /// Sends one destination's changes, batched, in dependency order.
 async fn apply_destination(
     backend: &dyn Backend,
+    photos: &Photos,
     user: &str,
     changes: &[Change],
 ) -> backend::Result<()> {
@@ -376,11 +505,20 @@ async fn apply_destination(
     }
     let created = created.as_deref();
     let creates = batches.new_contacts(created)?;
-    if !creates.is_empty() {
-        backend.create_contacts(user, creates).await?;
-    }
-    if !batches.updates.is_empty() {
-        backend.update_contacts(user, batches.updates).await?;
+    let made = if creates.is_empty() {
+        Vec::new()
+    } else {
+        backend.create_contacts(user, creates).await?
+    };
+    let updated = if batches.updates.is_empty() {
+        Vec::new()
+    } else {
+        backend.update_contacts(user, batches.updates).await?
+    };
+    // Photos before memberships: a membership change changes the contacts'
+    // etags, which the photo markers are written against.
+    if !batches.photos.is_empty() {
+        apply_photos(backend, photos, user, &batches.photos, &made, &updated).await?;
     }
     for (group, (add, remove)) in batches.members {
         backend.modify_members(user, &resolve(&group, created)?, add, remove).await?;

@@ -548,6 +548,41 @@ impl Backend for LocalBackend {
         self.commit_now()
     }
 
+    async fn contact_photo(&self, user: &str, url: &str) -> Result<Option<Vec<u8>>> {
+        // The store's photo "URL" is `<resource name>/<hash of the photo>`: a
+        // photo changed since is not the one asked for.
+        let Some((resource_name, _)) = url.rsplit_once('/') else {
+            return Ok(None);
+        };
+        let current = self.with_store(|s| s.contacts_named(user, &[resource_name]))?;
+        match current.into_iter().flatten().next() {
+            Some(c) if c.photo.as_deref() == Some(url) => {
+                self.with_store(|s| s.contact_photo(user, resource_name))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn user_photo(&self, user_key: &str) -> Result<Option<Vec<u8>>> {
+        self.with_store(|s| s.user_photo(user_key))
+    }
+
+    async fn set_contact_photo(
+        &self,
+        user: &str,
+        resource_name: &str,
+        bytes: &[u8],
+    ) -> Result<Contact> {
+        if let Some(why) = crate::model::photo::refusal(bytes) {
+            return Err(Error::Invalid(why));
+        }
+        self.with_store(|s| s.set_contact_photo(user, resource_name, Some(bytes)))
+    }
+
+    async fn delete_contact_photo(&self, user: &str, resource_name: &str) -> Result<Contact> {
+        self.with_store(|s| s.set_contact_photo(user, resource_name, None))
+    }
+
     async fn try_lease(&self, holder: &str, _ttl: Duration) -> Result<LeaseAttempt> {
         let mut lease = self.lease.lock().expect("lease lock poisoned");
         if lease.is_none() {

@@ -280,6 +280,27 @@ pub trait Backend: Send + Sync {
     /// The domain's shared (external) contacts, as the People API's domain
     /// directory lists them: resource name, etag and Person fields.
     async fn shared_contacts(&self) -> Result<Vec<Contact>>;
+    /// The bytes of `user`'s contact photo at `url` (the People `Photo.url` of a
+    /// source contact); `None` when it is gone.
+    async fn contact_photo(&self, user: &str, url: &str) -> Result<Option<Vec<u8>>>;
+
+    /// The bytes of a directory user's photo (`users.photos.get`); `None` when the
+    /// user has none.
+    async fn user_photo(&self, user_key: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Sets a contact's photo to `bytes` (JPEG or PNG); returns the contact as it
+    /// now is (its new etag, its `clientData`). Sending it again after a lost
+    /// answer is safe: the same bytes are set twice.
+    async fn set_contact_photo(
+        &self,
+        user: &str,
+        resource_name: &str,
+        bytes: &[u8],
+    ) -> Result<Contact>;
+
+    /// Removes a contact's photo; returns the contact as it now is. Removing a
+    /// photo already gone is done.
+    async fn delete_contact_photo(&self, user: &str, resource_name: &str) -> Result<Contact>;
 }
 
 #[cfg(test)]

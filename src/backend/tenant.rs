@@ -102,6 +102,9 @@ pub struct TenantUser {
     /// `{EmployeeInfo: {EmployeeNumber: "E-1001"}}`.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub custom_schemas: Map<String, Value>,
+    /// The user's directory photo: base64 of JPEG or PNG bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub photo_data: Option<String>,
     /// The user's own contact groups (system groups are implicit).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub contact_groups: Vec<TenantContactGroup>,
@@ -149,6 +152,7 @@ impl Default for TenantUser {
             ims: Vec::new(),
             websites: Vec::new(),
             custom_schemas: Map::new(),
+            photo_data: None,
             contact_groups: Vec::new(),
             contacts: Vec::new(),
             extra: Map::new(),
@@ -192,10 +196,14 @@ pub struct TenantContact {
     /// Memberships by group name; `myContacts` and `starred` are the system groups.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub contact_groups: Vec<String>,
-    /// Person fields (and anything else) by People API name.
+    /// Person fields (and anything else) by People API name; `photoData`, the
+    /// contact's photo (base64 of JPEG or PNG bytes), is kept here too.
     #[serde(flatten)]
     pub fields: Map<String, Value>,
 }
+
+/// The key of a contact's photo among its [`TenantContact::fields`].
+pub const PHOTO_DATA: &str = "photoData";
 
 /// A Google group.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -265,8 +273,23 @@ fn check(doc: &Document, tenant: &TenantFile) -> Vec<Diagnostic> {
                 errors.push(doc.error(&pointer, format!("address {address} is used twice")));
             }
         }
+        if let Some(data) = &user.photo_data {
+            errors.extend(check_photo(doc, &format!("/users/{u}/photoData"), data));
+        }
         let names: HashSet<&str> = user.contact_groups.iter().map(|g| g.name.as_str()).collect();
         for (c, contact) in user.contacts.iter().enumerate() {
+            match contact.fields.get(PHOTO_DATA) {
+                None => {}
+                Some(Value::String(data)) => errors.extend(check_photo(
+                    doc,
+                    &format!("/users/{u}/contacts/{c}/photoData"),
+                    data,
+                )),
+                Some(_) => errors.push(doc.error(
+                    &format!("/users/{u}/contacts/{c}/photoData"),
+                    "photoData must be a string: the base64 of a JPEG or PNG image",
+                )),
+            }
             for (g, group) in contact.contact_groups.iter().enumerate() {
                 let system = SYSTEM_GROUPS.iter().any(|(id, _)| id == group);
                 if !system && !names.contains(group.as_str()) {
@@ -291,6 +314,20 @@ fn check(doc: &Document, tenant: &TenantFile) -> Vec<Diagnostic> {
         }
     }
     errors
+}
+
+/// A photo of the file: base64 of a JPEG or PNG image.
+fn check_photo(doc: &Document, pointer: &str, data: &str) -> Option<Diagnostic> {
+    let Some(bytes) = crate::model::photo::decode_base64(data) else {
+        return Some(doc.error(
+            pointer,
+            "photoData is not base64; write the photo's bytes in base64 (e.g. `base64 -w0 \
+             photo.jpg`)",
+        ));
+    };
+    crate::model::photo::image_type(&bytes)
+        .is_none()
+        .then(|| doc.error(pointer, "photoData is not a JPEG or PNG image; only those are photos"))
 }
 
 /// The file's text, which any YAML reader reads back as `tenant` (see

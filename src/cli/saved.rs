@@ -41,12 +41,13 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::backend::open::Target;
+use crate::model::photo::SourcePhoto;
 use crate::model::{ClientData, ContactGroup, ContactUpdate, PersonFields};
 use crate::plan::changes::Interner;
 use crate::plan::render::{self, Style};
 use crate::plan::{
-    Action, Change, Changes, DestinationPlan, FieldChange, GroupRef, Op, Orphan, Plan, PlanError,
-    PlanInput, Reason, Resource, Status, Summary, SyncPlan,
+    Action, Change, Changes, ContactRef, DestinationPlan, FieldChange, GroupRef, Op, Orphan, Plan,
+    PlanError, PlanInput, Reason, Resource, Status, Summary, SyncPlan,
 };
 
 /// The saved-plan format this version reads and writes.
@@ -283,6 +284,15 @@ enum OpFile<'a> {
     DeleteContact {
         resource_name: Cow<'a, str>,
     },
+    ContactPhoto {
+        contact: Cow<'a, ContactRef>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        planned: Option<Cow<'a, (String, Vec<ClientData>)>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        photo: Option<Cow<'a, SourcePhoto>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        has: Option<Cow<'a, str>>,
+    },
 }
 
 impl<'a> File<'a> {
@@ -442,6 +452,12 @@ impl<'a> ChangeFile<'a> {
             Op::DeleteContact { resource_name } => {
                 OpFile::DeleteContact { resource_name: Cow::Borrowed(resource_name) }
             }
+            Op::ContactPhoto { contact, planned, photo, has } => OpFile::ContactPhoto {
+                contact: Cow::Borrowed(contact),
+                planned: planned.as_ref().map(Cow::Borrowed),
+                photo: photo.as_ref().map(Cow::Borrowed),
+                has: has.as_deref().map(Cow::Borrowed),
+            },
         };
         Self {
             action: c.action,
@@ -482,6 +498,12 @@ impl<'a> ChangeFile<'a> {
             OpFile::DeleteContact { resource_name } => {
                 Op::DeleteContact { resource_name: resource_name.into_owned() }
             }
+            OpFile::ContactPhoto { contact, planned, photo, has } => Op::ContactPhoto {
+                contact: contact.into_owned(),
+                planned: planned.map(Cow::into_owned),
+                photo: photo.map(Cow::into_owned),
+                has: has.map(Cow::into_owned),
+            },
         };
         Ok(Change {
             action: self.action,

@@ -83,7 +83,7 @@ fn schema_names(state: &SharedState) -> Vec<String> {
 }
 
 /// A user resource as the Directory API returns it.
-fn user_json(u: &DirectoryUser) -> Value {
+fn user_json(u: &DirectoryUser, headers: &HeaderMap) -> Value {
     let full = format!("{} {}", u.given_name, u.family_name).trim().to_owned();
     let mut user = json!({
         "kind": "admin#directory#user",
@@ -101,6 +101,11 @@ fn user_json(u: &DirectoryUser) -> Value {
     });
     if !u.aliases.is_empty() {
         user["aliases"] = json!(u.aliases);
+    }
+    if let Some(etag) = &u.thumbnail_photo_etag {
+        user["thumbnailPhotoEtag"] = json!(etag);
+        user["thumbnailPhotoUrl"] =
+            json!(format!("{}/_photos/users/{}/{etag}", super::photo_base(headers), u.id));
     }
     // The Directory's lists, as it stores them (an absent list is left out).
     for (key, items) in [
@@ -120,6 +125,37 @@ fn user_json(u: &DirectoryUser) -> Value {
     user
 }
 
+/// `GET admin/directory/v1/users/{userKey}/photos/thumbnail`: the user's photo,
+/// 404 when the user has none (as Google answers).
+pub async fn get_photo(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    state.admit(&headers, USER_SCOPES, Bucket::Directory, 1)?;
+    let user = state
+        .backend
+        .with_store(|s| s.user(&key))
+        .map_err(ApiError::from_store)?
+        .ok_or_else(|| ApiError::not_found("Resource Not Found: userKey"))?;
+    let bytes = state
+        .backend
+        .with_store(|s| s.user_photo(&user.id))
+        .map_err(ApiError::from_store)?
+        .ok_or_else(|| ApiError::not_found("Resource Not Found: photo"))?;
+    let mime = crate::model::photo::image_type(&bytes).unwrap_or("image/jpeg");
+    Ok(Json(json!({
+        "kind": "admin#directory#user#photo",
+        "id": user.id,
+        "etag": format!("\"{}\"", user.thumbnail_photo_etag.unwrap_or_default()),
+        "primaryEmail": user.primary_email,
+        "mimeType": mime.trim_start_matches("image/").to_uppercase(),
+        "width": 96,
+        "height": 96,
+        "photoData": crate::model::photo::encode_base64_url(&bytes),
+    })))
+}
+
 /// `GET admin/directory/v1/users/{userKey}`: by primary address, alias or id.
 pub async fn get_user(
     State(state): State<SharedState>,
@@ -135,7 +171,7 @@ pub async fn get_user(
         .with_store(|s| s.user(&key))
         .map_err(ApiError::from_store)?
         .ok_or_else(|| ApiError::not_found("Resource Not Found: userKey"))?;
-    let mut json = user_json(&user);
+    let mut json = user_json(&user, &headers);
     projection.apply(&mut json, &user);
     Ok(Json(json))
 }
@@ -177,7 +213,7 @@ pub async fn list_users(
     let users: Vec<Value> = items
         .iter()
         .map(|u| {
-            let mut json = user_json(u);
+            let mut json = user_json(u, &headers);
             projection.apply(&mut json, u);
             json
         })

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::auth::DIRECTORY_READONLY;
 use super::error::ApiError;
-use super::people::{person_fields, person_json};
+use super::people::{person_fields, person_json, photo_prefix};
 use super::quota::Bucket;
 use super::{SharedState, page, page_size, param, query_pairs};
 use crate::backend::UserScope;
@@ -69,10 +69,13 @@ pub async fn list_directory_people(
         people.extend(shared.into_iter().map(|c| (c, "DOMAIN_CONTACT")));
     }
     let (items, next) = page(&people, &q, size)?;
+    // The emulator keeps no photos of shared contacts or profiles: a `photos` read
+    // gets the default photo's address, which serves nothing.
+    let photos = photo_prefix(&headers, "shared");
     let items: Vec<Value> = items
         .iter()
         .map(|(c, source)| {
-            let mut person = person_json(c, &fields);
+            let mut person = person_json(c, &fields, &photos);
             retype_sources(&mut person, source);
             person
         })

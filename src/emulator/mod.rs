@@ -36,7 +36,7 @@ use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
@@ -207,6 +207,7 @@ fn router(state: SharedState) -> Router {
     let api = Router::new()
         .route("/admin/directory/v1/users", get(directory::list_users))
         .route("/admin/directory/v1/users/{user_key}", get(directory::get_user))
+        .route("/admin/directory/v1/users/{user_key}/photos/thumbnail", get(directory::get_photo))
         .route("/admin/directory/v1/groups/{group_key}/members", get(directory::list_members))
         .route("/admin/directory/v1/customer/{customer_id}/schemas", get(directory::list_schemas))
         .route("/v1/people:listDirectoryPeople", get(directory_people::list_directory_people))
@@ -221,12 +222,22 @@ fn router(state: SharedState) -> Router {
         .route("/v1/people:batchCreateContacts", post(people::batch_create))
         .route("/v1/people:batchUpdateContacts", post(people::batch_update))
         .route("/v1/people:batchDeleteContacts", post(people::batch_delete))
+        // `people/{id}:updateContactPhoto` and `:deleteContactPhoto`.
+        // A photo's base64 is larger than axum's default body limit: the photo's
+        // own limit is the handler's to enforce, answered as Google answers it.
+        .route(
+            "/v1/people/{id}",
+            patch(people::update_photo)
+                .delete(people::delete_photo)
+                .layer(axum::extract::DefaultBodyLimit::max(strict::BODY_LIMIT)),
+        )
         .fallback(strict::unserved)
         .layer(axum::middleware::from_fn_with_state(state.clone(), faults))
         .layer(axum::middleware::from_fn_with_state(state.clone(), strict::front_end));
     Router::new()
         .route("/token", post(auth::token))
         .route("/_emulator/stats", get(stats))
+        .route("/_photos/{*path}", get(people::photo_file))
         .merge(api)
         .layer(axum::middleware::from_fn_with_state(state.clone(), count))
         .with_state(state)
@@ -429,6 +440,14 @@ impl Emulator {
             tracing::warn!("cannot reload {}: {e}", self.config.data.display());
         }
     }
+}
+
+/// `http://HOST` of a request, where the emulator serves its photo URLs
+/// (`/_photos/…`, a path outside the APIs, fetched without a token as Google's
+/// googleusercontent.com URLs are).
+fn photo_base(headers: &axum::http::HeaderMap) -> String {
+    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+    format!("http://{host}")
 }
 
 /// Parses a query string, keeping repeated keys (`resourceNames=a&resourceNames=b`).

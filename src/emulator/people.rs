@@ -121,7 +121,14 @@ fn decorate(field: &str, item: &mut Map<String, Value>, index: usize, id: &str) 
 }
 
 /// A contact as a `Person`, limited to the requested fields.
-pub(super) fn person_json(c: &Contact, fields: &HashSet<String>) -> Value {
+/// Where a user's contact photos are served: `http://HOST/_photos/<user>`.
+pub(super) fn photo_prefix(headers: &HeaderMap, user: &str) -> String {
+    format!("{}/_photos/{}", super::photo_base(headers), urlencoding::encode(user))
+}
+
+/// A contact as a `Person`, limited to the requested fields; `photos` is where
+/// its user's photos are served ([`photo_prefix`]).
+pub(super) fn person_json(c: &Contact, fields: &HashSet<String>, photos: &str) -> Value {
     let id = contact_id(&c.resource_name).to_owned();
     let mut person = Map::new();
     person.insert("resourceName".into(), c.resource_name.clone().into());
@@ -159,6 +166,19 @@ pub(super) fn person_json(c: &Contact, fields: &HashSet<String>) -> Value {
             }))
             .collect();
         person.insert("memberships".into(), Value::Array(m));
+    }
+    if fields.contains("photos") {
+        // The contact's own photo, or the default one Google makes (a letter).
+        let source = json!({ "primary": true, "source": { "type": "CONTACT", "id": id } });
+        let photo = match c.photo.as_deref().and_then(|p| p.rsplit_once('/')) {
+            Some((_, version)) => {
+                json!({ "metadata": source, "url": format!("{photos}/{id}/{version}") })
+            }
+            None => {
+                json!({ "metadata": source, "url": format!("{photos}/{id}/default"), "default": true })
+            }
+        };
+        person.insert("photos".into(), json!([photo]));
     }
     if fields.contains("clientData") && !c.client_data.is_empty() {
         let d: Vec<Value> = c
@@ -530,6 +550,7 @@ pub async fn connections(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let user = state.admit(&headers, READ_SCOPES, Bucket::CriticalRead, 1)?;
+    let photos = photo_prefix(&headers, &user);
     let q = query_pairs(raw.as_deref());
     let fields = person_fields(&q, "personFields")?;
     let size = page_size(&q, "pageSize", 100, 1000)?;
@@ -548,7 +569,7 @@ pub async fn connections(
     };
     let next = next_page(start, size, total);
     let mut body = json!({
-        "connections": items.iter().map(|c| person_json(c, &fields)).collect::<Vec<_>>(),
+        "connections": items.iter().map(|c| person_json(c, &fields, &photos)).collect::<Vec<_>>(),
         "totalPeople": total,
         "totalItems": total,
     });
@@ -565,6 +586,7 @@ pub async fn batch_get(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let user = state.admit(&headers, READ_SCOPES, Bucket::CriticalRead, 1)?;
+    let photos = photo_prefix(&headers, &user);
     let q = query_pairs(raw.as_deref());
     let fields = person_fields(&q, "personFields")?;
     let names: Vec<&str> =
@@ -578,7 +600,7 @@ pub async fn batch_get(
         .iter()
         .zip(&contacts)
         .map(|(rn, contact)| match contact {
-            Some(c) => json!({ "requestedResourceName": rn, "httpStatusCode": 200, "person": person_json(c, &fields), "status": {} }),
+            Some(c) => json!({ "requestedResourceName": rn, "httpStatusCode": 200, "person": person_json(c, &fields, &photos), "status": {} }),
             None => json!({ "requestedResourceName": rn, "httpStatusCode": 404, "status": { "code": 5, "message": "Requested entity was not found." } }),
         })
         .collect();
@@ -592,6 +614,7 @@ pub async fn batch_create(
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let user = state.admit(&headers, WRITE_SCOPES, Bucket::CriticalWrite, 6)?;
+    let photos = photo_prefix(&headers, &user);
     let read = mask(body["readMask"].as_str());
     if read.is_empty() {
         return Err(ApiError::invalid("readMask is required"));
@@ -611,7 +634,7 @@ pub async fn batch_create(
     let created = write(&state, &user, |s| s.create_contacts(&user, new))?;
     let people: Vec<Value> = created
         .iter()
-        .map(|c| json!({ "httpStatusCode": 200, "person": person_json(c, &read), "status": {} }))
+        .map(|c| json!({ "httpStatusCode": 200, "person": person_json(c, &read, &photos), "status": {} }))
         .collect();
     Ok(Json(json!({ "createdPeople": people })))
 }
@@ -623,6 +646,7 @@ pub async fn batch_update(
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let user = state.admit(&headers, WRITE_SCOPES, Bucket::CriticalWrite, 6)?;
+    let photos = photo_prefix(&headers, &user);
     let update_mask: Vec<String> = mask(body["updateMask"].as_str()).into_iter().collect();
     if update_mask.is_empty() {
         return Err(ApiError::invalid("updateMask is required"));
@@ -651,7 +675,7 @@ pub async fn batch_update(
     let updated = write(&state, &user, |s| s.update_contacts(&user, updates))?;
     let result: Map<String, Value> = updated
         .iter()
-        .map(|c| (c.resource_name.clone(), json!({ "httpStatusCode": 200, "person": person_json(c, &read), "requestedResourceName": c.resource_name })))
+        .map(|c| (c.resource_name.clone(), json!({ "httpStatusCode": 200, "person": person_json(c, &read, &photos), "requestedResourceName": c.resource_name })))
         .collect();
     Ok(Json(json!({ "updateResult": result })))
 }
@@ -672,4 +696,112 @@ pub async fn batch_delete(
     check_batch(names.len(), 500, "resourceNames")?;
     write(&state, &user, |s| s.delete_contacts(&user, &names))?;
     Ok(Json(json!({})))
+}
+
+/// The contact photo path of a request: `people/c…:updateContactPhoto` (or
+/// `:deleteContactPhoto`) → `people/c…`; any other method there is not served.
+fn photo_target(id: &str, verb: &str) -> Result<String, ApiError> {
+    id.strip_suffix(verb)
+        .map(|id| format!("people/{id}"))
+        .ok_or_else(|| ApiError::unimplemented(format!("The emulator does not serve people/{id}.")))
+}
+
+/// `PATCH v1/people/{id}:updateContactPhoto`: JPEG or PNG only, up to
+/// [`crate::model::photo::MAX_PHOTO_BYTES`]; anything else is refused with 400
+/// `INVALID_ARGUMENT`, as Google refuses it. One single write of the user's
+/// critical write quota.
+pub async fn update_photo(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let rn = photo_target(&id, ":updateContactPhoto")?;
+    let user = state.admit(&headers, WRITE_SCOPES, Bucket::CriticalWrite, 1)?;
+    let bytes = body["photoBytes"]
+        .as_str()
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| ApiError::invalid("photoBytes is required"))?;
+    let bytes = crate::model::photo::decode_base64(bytes)
+        .ok_or_else(|| ApiError::invalid("Invalid value at 'photo_bytes': not base64"))?;
+    if let Some(why) = crate::model::photo::refusal(&bytes) {
+        return Err(ApiError::invalid(why));
+    }
+    let contact = write(&state, &user, |s| s.set_contact_photo(&user, &rn, Some(&bytes)))?;
+    let fields = mask(body["personFields"].as_str());
+    if fields.is_empty() {
+        return Ok(Json(json!({})));
+    }
+    Ok(Json(json!({ "person": person_json(&contact, &fields, &photo_prefix(&headers, &user)) })))
+}
+
+/// `DELETE v1/people/{id}:deleteContactPhoto`: removing a photo the contact does
+/// not have leaves it as it is. One single write of the critical write quota.
+pub async fn delete_photo(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let rn = photo_target(&id, ":deleteContactPhoto")?;
+    let user = state.admit(&headers, WRITE_SCOPES, Bucket::CriticalWrite, 1)?;
+    let contact = write(&state, &user, |s| s.set_contact_photo(&user, &rn, None))?;
+    let fields = mask(param(&query_pairs(raw.as_deref()), "personFields"));
+    if fields.is_empty() {
+        return Ok(Json(json!({})));
+    }
+    Ok(Json(json!({ "person": person_json(&contact, &fields, &photo_prefix(&headers, &user)) })))
+}
+
+/// `GET /_photos/<user>/<contact id>/<version>` (a contact's photo, as
+/// `Photo.url` names it) and `/_photos/users/<user id>/<etag>` (a directory
+/// photo, as `thumbnailPhotoUrl` does): the image, 404 when it is gone or has
+/// changed since. Outside the APIs, and without a token, as Google serves them
+/// from googleusercontent.com.
+pub async fn photo_file(
+    State(state): State<SharedState>,
+    Path(path): Path<String>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let parts: Vec<&str> = path.split('/').collect();
+    let found = match parts.as_slice() {
+        ["users", id, etag] => state
+            .backend
+            .with_store(|s| -> crate::backend::Result<_> {
+                let user = s.user(id)?;
+                if user.and_then(|u| u.thumbnail_photo_etag).as_deref() != Some(*etag) {
+                    return Ok(None);
+                }
+                s.user_photo(id)
+            })
+            .ok()
+            .flatten(),
+        [user, id, version] => {
+            let user = urlencoding::decode(user).map(|u| u.into_owned()).unwrap_or_default();
+            let rn = format!("people/{id}");
+            state
+                .backend
+                .with_store(|s| -> crate::backend::Result<_> {
+                    let current = s.contacts_named(&user, &[rn.as_str()])?;
+                    let want = format!("{rn}/{version}");
+                    match current.into_iter().flatten().next() {
+                        Some(c) if c.photo.as_deref() == Some(want.as_str()) => {
+                            s.contact_photo(&user, &rn)
+                        }
+                        _ => Ok(None),
+                    }
+                })
+                .ok()
+                .flatten()
+        }
+        _ => None,
+    };
+    match found {
+        Some(bytes) => {
+            let mime =
+                crate::model::photo::image_type(&bytes).unwrap_or("application/octet-stream");
+            ([(axum::http::header::CONTENT_TYPE, mime)], bytes).into_response()
+        }
+        None => (axum::http::StatusCode::NOT_FOUND, "Not Found").into_response(),
+    }
 }

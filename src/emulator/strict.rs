@@ -25,7 +25,7 @@ use super::{SharedState, endpoint, query_pairs};
 const LISTED: usize = 100;
 
 /// Larger bodies are refused before they are read.
-const BODY_LIMIT: usize = 32 << 20;
+pub(super) const BODY_LIMIT: usize = 32 << 20;
 
 /// What the front end refused and what was wrong with the emulator's answers.
 #[derive(Debug, Default)]

@@ -11,6 +11,7 @@ pub mod directory_map;
 pub mod fields;
 pub mod inventory;
 pub mod normalize;
+pub mod photo;
 pub mod resolution;
 
 use std::collections::BTreeMap;
@@ -134,6 +135,10 @@ pub struct DirectoryUser {
     /// [`directory_map::custom_items`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub custom_schemas: BTreeMap<String, Value>,
+    /// `thumbnailPhotoEtag`: set when the user has a directory photo, and changes
+    /// with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail_photo_etag: Option<String>,
 }
 
 fn yes() -> bool {
@@ -161,6 +166,7 @@ impl Default for DirectoryUser {
             websites: Vec::new(),
             include_in_global_address_list: true,
             custom_schemas: BTreeMap::new(),
+            thumbnail_photo_etag: None,
         }
     }
 }
@@ -203,6 +209,11 @@ pub struct Contact {
     pub memberships: Vec<String>,
     /// `clientData`, where the ownership markers live.
     pub client_data: Vec<ClientData>,
+    /// The URL of the contact's own photo (the People `photos` item of its
+    /// `CONTACT` source that is not a default one), if it has one; it changes
+    /// when the photo does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub photo: Option<String>,
 }
 
 impl Contact {

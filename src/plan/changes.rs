@@ -166,6 +166,10 @@ fn hash_op(op: &Op, h: &mut DefaultHasher) {
         Op::DeleteGroup { resource_name }
         | Op::UpdateContact { resource_name, .. }
         | Op::DeleteContact { resource_name } => resource_name.hash(h),
+        Op::ContactPhoto { contact, photo, .. } => {
+            contact.hash(h);
+            photo.hash(h);
+        }
         Op::CreateContact { memberships, .. } => {
             for m in memberships {
                 match m {

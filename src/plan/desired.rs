@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::SyncInput;
 use crate::model::fields::{FieldSelection, MARKER_FIELDS};
 use crate::model::normalize::{content_hash, normalize};
+use crate::model::photo::SourcePhoto;
 use crate::model::{
     ClientData, Contact, DirectoryUser, MARKER_HASH, MARKER_SOURCE, MARKER_SYNC, PersonFields,
     contact_id, directory_map, display_name, primary_email,
@@ -38,6 +39,9 @@ pub struct DesiredSync {
     /// Which fields of the source contacts are copied (`spec.fields`, or the
     /// Workspace's), already applied to `contacts`.
     pub selection: FieldSelection,
+    /// Whether the sync copies photos (see [`copies_photo`]); when it does not,
+    /// copies' photos are left as they are.
+    pub photos: bool,
 }
 
 /// One contact as every destination should have it.
@@ -57,6 +61,8 @@ pub struct DesiredContact {
     /// The `contact-sync/fields` marker: the selection `fields` were made under
     /// (`None` when every field is copied).
     pub selection: Option<String>,
+    /// The source's photo, if it has one and the sync copies photos.
+    pub photo: Option<SourcePhoto>,
 }
 
 impl DesiredContact {
@@ -71,6 +77,7 @@ impl DesiredContact {
             source_key,
             fields: Arc::new(fields),
             selection: selection.marker(),
+            photo: None,
         }
     }
 
@@ -107,13 +114,8 @@ impl DesiredSync {
             target_location: input.at(target_pointer),
             contacts: BTreeMap::new(),
             hidden: BTreeSet::new(),
-            selection: input
-                .manifest
-                .spec
-                .fields
-                .as_ref()
-                .map(crate::manifest::FieldsSpec::selection)
-                .unwrap_or_default(),
+            selection: selection(input),
+            photos: copies_photo(input),
         }
     }
 
@@ -132,8 +134,14 @@ impl DesiredSync {
         let mut desired = Self::empty(input, &source.id, label);
         for c in contacts.iter().filter(|c| c.memberships.iter().any(|m| m == group)) {
             let key = format!("{}/{}", source.id, contact_id(&c.resource_name));
-            let contact = DesiredContact::new(key.clone(), &c.fields, &desired.selection);
-            desired.contacts.insert(key, contact);
+            let mut want = DesiredContact::new(key.clone(), &c.fields, &desired.selection);
+            if desired.photos {
+                want.photo = c
+                    .photo
+                    .as_deref()
+                    .map(|url| SourcePhoto::of_contact(&source.primary_email, url));
+            }
+            desired.contacts.insert(key, want);
         }
         desired
     }
@@ -149,8 +157,12 @@ impl DesiredSync {
             if u.include_in_global_address_list {
                 let mut person = directory_person(u, &desired.selection);
                 directory_map::add_custom(&mut person, u, &custom);
-                let contact = DesiredContact::new(key.clone(), &person, &desired.selection);
-                desired.contacts.insert(key, contact);
+                let mut want = DesiredContact::new(key.clone(), &person, &desired.selection);
+                if desired.photos {
+                    want.photo =
+                        u.thumbnail_photo_etag.as_deref().map(|e| SourcePhoto::of_user(&u.id, e));
+                }
+                desired.contacts.insert(key, want);
             } else {
                 desired.hidden.insert(key);
             }
@@ -173,6 +185,23 @@ impl DesiredSync {
     pub fn own_entry(&self, id: &str) -> Option<String> {
         (self.source_user_id == DIRECTORY_SOURCE).then(|| directory_key(id))
     }
+}
+
+/// Whether `input`'s sync copies the source photos to its copies: unless its
+/// field selection (`spec.fields`, or the Workspace's) leaves `photo` out.
+pub fn copies_photo(input: &SyncInput) -> bool {
+    selection(input).copies_photo()
+}
+
+/// The fields `input`'s sync copies (`spec.fields`; every field without one).
+fn selection(input: &SyncInput) -> FieldSelection {
+    input
+        .manifest
+        .spec
+        .fields
+        .as_ref()
+        .map(crate::manifest::FieldsSpec::selection)
+        .unwrap_or_default()
 }
 
 /// A directory user's source key: `directory/<user id>`.

@@ -10,10 +10,12 @@ use std::collections::BTreeMap;
 use super::desired::{DesiredContact, DesiredSync};
 use super::diff::{changed_fields, diff};
 use super::{
-    Action, Change, DestinationPlan, FieldChange, GroupRef, Op, PlanError, Reason, Resource,
+    Action, Change, ContactRef, DestinationPlan, FieldChange, GroupRef, Op, PlanError, Reason,
+    Resource,
 };
 use crate::model::fields::MARKER_FIELDS;
 use crate::model::normalize::{content_hash, normalize, same_content};
+use crate::model::photo::{MARKER_PHOTO, PhotoMarker};
 use crate::model::{
     ClientData, Contact, ContactGroup, ContactUpdate, MARKER_HASH, MARKER_SOURCE,
     MARKER_SOURCE_USER, MARKER_SYNC, MY_CONTACTS, client_data,
@@ -254,8 +256,12 @@ fn plan_contacts(
                         change.reason = Reason::Adopted;
                         changes.push(change);
                     }
+                    changes.extend(photo_change(sync, want, Some(have)));
                 }
-                None => changes.push(create_contact(sync, want, group)),
+                None => {
+                    changes.push(create_contact(sync, want, group));
+                    changes.extend(photo_change(sync, want, None));
+                }
             }
             continue;
         };
@@ -268,6 +274,7 @@ fn plan_contacts(
         if let Some(change) = update_contact(sync, want, keep, group, &group_names) {
             changes.push(change);
         }
+        changes.extend(photo_change(sync, want, Some(keep)));
     }
     for (key, stale) in present {
         let reason = if own.as_deref() == Some(key) {
@@ -339,11 +346,12 @@ fn update_contact(
         // send updates with different masks in one request under the union of
         // their masks, and a field named by the mask but absent is cleared.
         let masked = (*want.fields).clone();
-        // Other applications' clientData entries are kept.
+        // Other applications' clientData entries are kept, and the photo marker
+        // (the photo is written on its own).
         let mut data: Vec<ClientData> = have
             .client_data
             .iter()
-            .filter(|d| !d.key.starts_with("contact-sync/"))
+            .filter(|d| !d.key.starts_with("contact-sync/") || d.key == MARKER_PHOTO)
             .cloned()
             .collect();
         data.extend(want.markers(&sync.name));
@@ -395,6 +403,54 @@ fn update_contact(
             resource_name: have.resource_name.clone(),
             add_to,
             remove_from,
+        },
+    })
+}
+
+/// The photo change that gives `have` (`None`: the copy this plan creates) the
+/// source's photo, or takes a photo the source lost away, if any. A copy whose
+/// marker names the source photo's version, and that still has a photo, is up
+/// to date: nothing is downloaded or sent for it.
+fn photo_change(
+    sync: &DesiredSync,
+    want: &DesiredContact,
+    have: Option<&Contact>,
+) -> Option<Change> {
+    if !sync.photos {
+        return None;
+    }
+    let marker = have.and_then(|c| PhotoMarker::of(&c.client_data));
+    let has_photo = have.is_some_and(|c| c.photo.is_some());
+    let (reason, has) = match (&want.photo, &marker) {
+        (None, None) => return None,
+        (Some(p), Some(m)) if m.version == p.version && has_photo => return None,
+        (Some(_), None) if have.is_none() => (Reason::Missing, None),
+        // The photo was taken off the copy by someone else: it is sent again.
+        (Some(_), Some(_)) if !has_photo => (Reason::EditedOutside, None),
+        // Removing: `has` says whether there is still a photo to remove.
+        (None, Some(m)) => (Reason::SourceChanged, has_photo.then(|| m.hash.clone())),
+        (_, m) => (Reason::SourceChanged, m.as_ref().map(|m| m.hash.clone())),
+    };
+    let contact = match have {
+        Some(c) => ContactRef::Existing(c.resource_name.clone()),
+        None => ContactRef::New(want.source_key.clone()),
+    };
+    Some(Change {
+        action: Action::Update,
+        resource: Resource::Contact,
+        name: want.name.clone(),
+        email: want.email.clone(),
+        reason,
+        fields: vec![FieldChange {
+            field: "photo".into(),
+            before: marker.as_ref().filter(|_| has_photo).map(|m| m.version.clone().into()),
+            after: want.photo.as_ref().map(|p| p.version.clone().into()),
+        }],
+        op: Op::ContactPhoto {
+            contact,
+            planned: have.map(|c| (c.etag.clone(), c.client_data.clone())),
+            photo: want.photo.clone(),
+            has,
         },
     })
 }
@@ -489,7 +545,63 @@ mod tests {
             fields: (*want.fields).clone(),
             memberships: vec!["contactGroups/1".into()],
             client_data: want.markers(&sync.name),
+            photo: None,
         }
+    }
+
+    /// The photo ops `plan_selected` gives `dest` holding `contacts`.
+    fn photo_ops(sync: &DesiredSync, dest: &DirectoryUser, contacts: &[Contact]) -> Vec<Op> {
+        let group = ContactGroup {
+            resource_name: "contactGroups/1".into(),
+            etag: "e".into(),
+            name: "Directory".into(),
+            client_data: group_markers(sync),
+            system: false,
+        };
+        let actual = Actual {
+            user: &dest.primary_email,
+            id: &dest.id,
+            groups: std::slice::from_ref(&group),
+            contacts,
+        };
+        plan_selected(sync, &actual)
+            .changes
+            .iter()
+            .filter(|c| matches!(c.op, Op::ContactPhoto { .. }))
+            .map(|c| c.op.clone())
+            .collect()
+    }
+
+    #[test]
+    fn photos_follow_the_version_in_the_marker() {
+        let (ann, mut bob) = (user("1", "ann", true), user("2", "bob", true));
+        bob.thumbnail_photo_etag = Some("etag-1".into());
+        let sync = directory_sync(&[ann.clone(), bob.clone()]);
+        let want = sync.contacts.values().find(|c| c.name == "bob").unwrap();
+        let version = want.photo.as_ref().unwrap().version.clone();
+        let marker = PhotoMarker { version, hash: "h".into() };
+        let mut copy = copy_of(&sync, &bob);
+        copy.client_data.push(marker.entry());
+        copy.photo = Some("url".into());
+        // Up to date: nothing to download or send.
+        assert_eq!(photo_ops(&sync, &ann, std::slice::from_ref(&copy)), []);
+        // A new version: sent, unless the bytes turn out the same (`has`).
+        bob.thumbnail_photo_etag = Some("etag-2".into());
+        let newer = directory_sync(&[ann.clone(), bob.clone()]);
+        let ops = photo_ops(&newer, &ann, std::slice::from_ref(&copy));
+        assert!(
+            matches!(&ops[..], [Op::ContactPhoto { photo: Some(_), has: Some(h), .. }] if h == "h")
+        );
+        // The source loses it; the copy lost it already: only the marker goes.
+        bob.thumbnail_photo_etag = None;
+        let gone = directory_sync(&[ann.clone(), bob.clone()]);
+        copy.photo = None;
+        let ops = photo_ops(&gone, &ann, std::slice::from_ref(&copy));
+        assert!(matches!(&ops[..], [Op::ContactPhoto { photo: None, has: None, .. }]));
+        // A sync that copies no photo leaves them alone.
+        let mut off = newer.clone();
+        off.photos = false;
+        assert_eq!(photo_ops(&off, &ann, std::slice::from_ref(&copy)), []);
     }
 
     #[test]

@@ -459,6 +459,34 @@ pub enum Op {
         /// The contact.
         resource_name: String,
     },
+    /// Copy the source's photo to a contact (`photo`), or remove the contact's
+    /// photo (`None`), then record it in the contact's `contact-sync/photo`
+    /// marker (see [`crate::model::photo`]).
+    ContactPhoto {
+        /// The contact.
+        contact: ContactRef,
+        /// Its etag and `clientData` as planned (a new contact has none yet).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        planned: Option<(String, Vec<ClientData>)>,
+        /// The source photo to copy; `None` removes the photo.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        photo: Option<crate::model::photo::SourcePhoto>,
+        /// The bytes hash of the photo the contact has, by its marker: bytes of
+        /// this hash are not sent again; `None` on a removal: the contact has no
+        /// photo left, only its marker goes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        has: Option<String>,
+    },
+}
+
+/// A contact an operation refers to.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ContactRef {
+    /// A contact that exists, by resource name.
+    Existing(String),
+    /// The contact the same destination's plan creates, by its source key.
+    New(String),
 }
 
 /// Error kinds (the `kind` of the plan JSON).

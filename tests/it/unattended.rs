@@ -654,6 +654,18 @@ mod failing_reads {
         async fn shared_contacts(&self) -> Result<Vec<Contact>> {
             self.inner.shared_contacts().await
         }
+        async fn contact_photo(&self, user: &str, url: &str) -> Result<Option<Vec<u8>>> {
+            self.inner.contact_photo(user, url).await
+        }
+        async fn user_photo(&self, user_key: &str) -> Result<Option<Vec<u8>>> {
+            self.inner.user_photo(user_key).await
+        }
+        async fn set_contact_photo(&self, user: &str, rn: &str, bytes: &[u8]) -> Result<Contact> {
+            self.inner.set_contact_photo(user, rn, bytes).await
+        }
+        async fn delete_contact_photo(&self, user: &str, rn: &str) -> Result<Contact> {
+            self.inner.delete_contact_photo(user, rn).await
+        }
     }
 }
 

@@ -320,6 +320,62 @@ impl GoogleBackend {
     }
 }
 
+impl GoogleBackend {
+    /// Downloads a contact photo by its URL: only from the hosts of the configured
+    /// endpoints or from googleusercontent.com, and never with a token (photo URLs
+    /// need none). A 404 is a photo that is gone.
+    async fn download_photo(&self, url: &str) -> Result<Option<Vec<u8>>> {
+        if !photo_host_allowed(url, &[&self.config.people_url, &self.config.directory_url]) {
+            return Err(Error::Invalid(format!(
+                "the photo URL {url} is on neither googleusercontent.com nor a configured \
+                 endpoint's host; it is not fetched"
+            )));
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (status, why): (u16, String) = match self.client.http.get(url).send().await {
+                Ok(r) if r.status().as_u16() == 404 => return Ok(None),
+                Ok(r) if r.status().is_success() => match r.bytes().await {
+                    Ok(b) => return Ok(Some(b.to_vec())),
+                    Err(e) => (503, http::describe(&e)),
+                },
+                Ok(r) => (r.status().as_u16(), format!("HTTP {}", r.status())),
+                Err(e) => (503, http::describe(&e)),
+            };
+            let retryable = status == 429 || status >= 500;
+            if !retryable || attempt >= self.client.retry.max_attempts {
+                return Err(Error::Api {
+                    status,
+                    message: format!(
+                        "downloading the photo {url}: {why} (after {attempt} attempts)"
+                    ),
+                });
+            }
+            tokio::time::sleep(self.client.backoff(attempt - 1)).await;
+        }
+    }
+}
+
+/// Whether `url` is HTTPS on googleusercontent.com, or on the scheme, host and
+/// port of one of `endpoints`: the only places a photo is downloaded from.
+fn photo_host_allowed(url: &str, endpoints: &[&str]) -> bool {
+    let Ok(url) = reqwest::Url::parse(url) else { return false };
+    let Some(host) = url.host_str().map(str::to_ascii_lowercase) else { return false };
+    if url.scheme() == "https"
+        && (host == "googleusercontent.com" || host.ends_with(".googleusercontent.com"))
+    {
+        return true;
+    }
+    endpoints.iter().any(|endpoint| {
+        reqwest::Url::parse(endpoint).is_ok_and(|e| {
+            e.scheme() == url.scheme()
+                && e.host_str().map(str::to_ascii_lowercase).as_deref() == Some(host.as_str())
+                && e.port_or_known_default() == url.port_or_known_default()
+        })
+    })
+}
+
 fn with_page(
     mut query: Vec<(&'static str, String)>,
     token: Option<String>,
@@ -332,7 +388,7 @@ fn with_page(
 
 fn person_fields() -> String {
     let mut fields: Vec<&str> = PERSON_FIELDS.to_vec();
-    fields.extend(["memberships", "clientData"]);
+    fields.extend(["memberships", "clientData", "photos"]);
     fields.join(",")
 }
 
@@ -361,6 +417,7 @@ fn user_from(v: &Value) -> DirectoryUser {
             .as_object()
             .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default(),
+        thumbnail_photo_etag: v["thumbnailPhotoEtag"].as_str().map(str::to_owned),
     }
 }
 
@@ -412,7 +469,21 @@ fn contact_from(v: &Value) -> Contact {
             })
             .collect(),
         client_data: client_data_from(&v["clientData"]),
+        photo: own_photo(&v["photos"]),
     }
+}
+
+/// The URL of a person's own photo: the one of its `CONTACT` source that is not
+/// a default (a generated letter), if any.
+fn own_photo(photos: &Value) -> Option<String> {
+    photos
+        .as_array()?
+        .iter()
+        .find(|p| {
+            p["metadata"]["source"]["type"] == "CONTACT" && !p["default"].as_bool().unwrap_or(false)
+        })
+        .and_then(|p| p["url"].as_str())
+        .map(str::to_owned)
 }
 
 fn person_json(
@@ -703,7 +774,74 @@ impl Backend for GoogleBackend {
         inventory::write(self, old, new).await
     }
 
+    async fn contact_photo(&self, _user: &str, url: &str) -> Result<Option<Vec<u8>>> {
+        self.download_photo(url).await
+    }
+
+    async fn user_photo(&self, user_key: &str) -> Result<Option<Vec<u8>>> {
+        let path = format!("users/{}/photos/thumbnail", urlencoding::encode(user_key));
+        match self.directory(&path, &[]).await {
+            Ok(v) => {
+                let data = v["photoData"].as_str().unwrap_or_default();
+                crate::model::photo::decode_base64(data).map(Some).ok_or_else(|| Error::Api {
+                    status: 200,
+                    message: format!("the directory photo of {user_key} is not base64"),
+                })
+            }
+            Err(f) if f.status == 404 => Ok(None),
+            Err(f) => Err(f.into_error(&format!("the directory photo of {user_key}"))),
+        }
+    }
+
+    async fn set_contact_photo(
+        &self,
+        user: &str,
+        resource_name: &str,
+        bytes: &[u8],
+    ) -> Result<Contact> {
+        if let Some(why) = crate::model::photo::refusal(bytes) {
+            return Err(Error::Invalid(format!("the photo for {resource_name}: {why}")));
+        }
+        let body = json!({
+            "photoBytes": crate::model::photo::encode_base64(bytes),
+            "personFields": person_fields(),
+        });
+        // Safe to send again after a lost answer: it sets the same bytes.
+        let path = format!("{resource_name}:updateContactPhoto");
+        let v = self.people(user, Method::PATCH, &path, &[], Some(&body)).await.map_err(|f| {
+            f.into_error(&format!("setting the photo of {resource_name} of {user}"))
+        })?;
+        Ok(contact_from(&v["person"]))
+    }
+
+    async fn delete_contact_photo(&self, user: &str, resource_name: &str) -> Result<Contact> {
+        let path = format!("{resource_name}:deleteContactPhoto");
+        let query = [("personFields", person_fields())];
+        let v = self.people(user, Method::DELETE, &path, &query, None).await.map_err(|f| {
+            f.into_error(&format!("removing the photo of {resource_name} of {user}"))
+        })?;
+        Ok(contact_from(&v["person"]))
+    }
+
     fn concurrency(&self) -> usize {
         self.config.concurrency.max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn photos_are_fetched_only_from_google_or_the_configured_endpoints() {
+        let endpoints = ["https://people.googleapis.com", "http://127.0.0.1:8089"];
+        let allowed = |url: &str| photo_host_allowed(url, &endpoints);
+        assert!(allowed("https://lh3.googleusercontent.com/a/photo.jpg?sz=100"));
+        assert!(allowed("http://127.0.0.1:8089/_photos/ann%40example.com/c1/v1"));
+        assert!(!allowed("http://lh3.googleusercontent.com/a/photo.jpg"), "HTTPS only");
+        assert!(!allowed("https://googleusercontent.com.evil.test/a.jpg"));
+        assert!(!allowed("https://evil.test/a.jpg"));
+        assert!(!allowed("http://127.0.0.1:9999/_photos/x"), "another port is another host");
+        assert!(!allowed("not a url"));
     }
 }

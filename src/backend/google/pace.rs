@@ -44,6 +44,10 @@ pub fn cost(method: &reqwest::Method, path: &str) -> Option<(Bucket, u32)> {
         "people:batchCreateContacts" | "people:batchUpdateContacts" => (Bucket::CriticalWrite, 6),
         "people:batchDeleteContacts" => (Bucket::DeleteAndGroupWrite, 10),
         p if p.starts_with("contactGroups") => (Bucket::DeleteAndGroupWrite, 1),
+        // A photo write is a single contact write.
+        p if p.ends_with(":updateContactPhoto") || p.ends_with(":deleteContactPhoto") => {
+            (Bucket::CriticalWrite, 1)
+        }
         _ => return None,
     })
 }

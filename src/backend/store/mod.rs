@@ -23,11 +23,13 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use serde_json::Value;
 
-use super::tenant::{SYSTEM_GROUPS, TenantContact, TenantContactGroup, TenantFile, TenantUser};
+use super::tenant::{
+    PHOTO_DATA, SYSTEM_GROUPS, TenantContact, TenantContactGroup, TenantFile, TenantUser,
+};
 use super::{ContactUpdate, Error, NewContact, Result, UserScope};
 use crate::model::{
     ClientData, Contact, ContactGroup, DirectoryUser, PERSON_FIELDS, PersonFields, in_org_unit,
-    short_hash,
+    photo, short_hash,
 };
 
 /// A tenant in an embedded database.
@@ -526,6 +528,51 @@ impl Store {
         })
     }
 
+    /// The bytes of a contact's photo, if it has one.
+    pub fn contact_photo(&self, user: &str, resource_name: &str) -> Result<Option<Vec<u8>>> {
+        self.read(|db| {
+            let (id, u) = required_user(db, user)?;
+            let (_, c) = contact_in(db, id, &u, resource_name)?;
+            Ok(c.fields.get(PHOTO_DATA).and_then(Value::as_str).and_then(photo::decode_base64))
+        })
+    }
+
+    /// `people.updateContactPhoto` (`Some`) or `people.deleteContactPhoto`
+    /// (`None`): the contact's photo replaced or removed; returns the contact.
+    pub fn set_contact_photo(
+        &mut self,
+        user: &str,
+        resource_name: &str,
+        bytes: Option<&[u8]>,
+    ) -> Result<Contact> {
+        self.write(|tx| {
+            let (id, u) = required_user(tx, user)?;
+            let (row, mut c) = contact_in(tx, id, &u, resource_name)?;
+            match bytes {
+                Some(bytes) => {
+                    c.fields.insert(PHOTO_DATA.into(), photo::encode_base64(bytes).into());
+                }
+                None => {
+                    c.fields.shift_remove(PHOTO_DATA);
+                }
+            }
+            c.etag = Some(contact_etag(&c));
+            let groups = c.contact_groups.clone();
+            schema::update_contact(tx, id, row, &groups, &c).map_err(db_err)?;
+            Ok(to_contact(&group_resources(tx, id)?, &c))
+        })
+    }
+
+    /// `users.photos.get`: the bytes of a user's directory photo, if there is one;
+    /// `None` also when there is no such user.
+    pub fn user_photo(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.read(|db| {
+            Ok(find_user(db, key)?
+                .and_then(|(_, u)| u.photo_data)
+                .and_then(|data| photo::decode_base64(&data)))
+        })
+    }
+
     /// `people.batchDeleteContacts`: every name must exist, or nothing is deleted.
     pub fn delete_contacts(&mut self, user: &str, resource_names: &[String]) -> Result<()> {
         self.write(|tx| {
@@ -895,6 +942,7 @@ fn directory_user(u: &TenantUser) -> DirectoryUser {
         websites: u.websites.clone(),
         include_in_global_address_list: u.include_in_global_address_list,
         custom_schemas: u.custom_schemas.clone().into_iter().collect(),
+        thumbnail_photo_etag: u.photo_data.as_deref().map(|data| short_hash(&["photo", data])),
     }
 }
 
@@ -937,12 +985,20 @@ fn to_contact(groups: &HashMap<String, String>, c: &TenantContact) -> Contact {
         .filter(|(k, _)| PERSON_FIELDS.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    let resource_name = c.resource_name.clone().unwrap_or_default();
+    // The photo's "URL": the contact and a hash of the photo, which changes with it.
+    let photo = c
+        .fields
+        .get(PHOTO_DATA)
+        .and_then(Value::as_str)
+        .map(|data| format!("{resource_name}/{}", short_hash(&["photo", data])));
     Contact {
-        resource_name: c.resource_name.clone().unwrap_or_default(),
+        resource_name,
         etag: c.etag.clone().unwrap_or_default(),
         fields,
         memberships,
         client_data: c.client_data.clone(),
+        photo,
     }
 }
 
