@@ -126,8 +126,46 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     contact_photos_reach_every_copy_once_and_follow_the_source,
-    directory_photos_reach_every_copy_once
+    directory_photos_reach_every_copy_once,
+    a_selection_without_photo_leaves_photos_alone
 );
+
+/// `fields: {exclude: [photo]}`: no photo is planned, downloaded or sent; taking
+/// the exclusion out again sends them.
+async fn a_selection_without_photo_leaves_photos_alone(seed: Seed) {
+    let google = seed.emulator.is_some();
+    let manifest = seed.read(&format!("syncs/{SYNC}.yaml"));
+    seed.write(
+        &format!("syncs/{SYNC}.yaml"),
+        &format!("{manifest}  fields: {{ exclude: [photo] }}\n"),
+    );
+    let ada = png("ada");
+    seed.edit_file(|t| set_contact_photo(t, "salesuser@example.com", "Ada", Some(&ada)));
+    let before = photo_requests(&seed).await;
+    let plan = seed.plan().await;
+    assert!(plan.summary.has_changes(), "the contacts are still copied");
+    assert_eq!(photo_changes(&plan), Vec::new());
+    seed.converge().await;
+    assert_eq!(delta(photo_requests(&seed).await, before), [0; 4]);
+    let users = destinations(&plan);
+    for (user, copy) in users.iter().zip(&copies(&seed, &plan, "Ada").await) {
+        assert_eq!(photo_of(&seed, user, copy), None, "{user}");
+        assert_eq!(client_data(&copy.client_data, MARKER_PHOTO), None);
+    }
+
+    // The photo is selected again: every copy of Ada gets it, once.
+    seed.write(&format!("syncs/{SYNC}.yaml"), &manifest);
+    let plan = seed.plan().await;
+    assert_eq!(photo_changes(&plan).len(), users.len(), "{:?}", photo_changes(&plan));
+    seed.converge().await;
+    if google {
+        let n = users.len() as u64;
+        assert_eq!(delta(photo_requests(&seed).await, before), [n, 0, 1, 0]);
+    }
+    for (user, copy) in users.iter().zip(&copies(&seed, &plan, "Ada").await) {
+        assert_eq!(photo_of(&seed, user, copy).as_deref(), Some(ada.as_slice()), "{user}");
+    }
+}
 
 async fn contact_photos_reach_every_copy_once_and_follow_the_source(seed: Seed) {
     let google = seed.emulator.is_some();
