@@ -14,6 +14,7 @@ mod google;
 mod harness;
 mod inventory;
 mod lagging;
+mod nobody;
 mod plan_cli;
 mod planner;
 mod properties;
