@@ -9,6 +9,7 @@ mod edges;
 mod emulator;
 mod examples;
 mod fields;
+mod fix;
 mod fuzz;
 mod google;
 mod harness;
