@@ -22,6 +22,7 @@ pub mod cli;
 pub mod diagnostic;
 pub mod directory;
 pub mod emulator;
+pub mod fix;
 pub mod fsutil;
 pub mod google_api;
 pub mod input;

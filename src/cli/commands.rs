@@ -71,6 +71,7 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
             });
             Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
+        Settings::Fix { run, check } => fix(&run, check),
         Settings::Show { path, format, redact, expand } => {
             let saved = SavedPlan::load(&path)?;
             print_plan(&saved.plan, format, Style { color: term.color, redact, expand })?;
@@ -314,6 +315,76 @@ fn print_diagnostics(diagnostics: &[Diagnostic], summary: &str) {
 
 /// Validates the manifests and resolves the Workspace; `None` when they are
 /// invalid (the diagnostics have been printed to stderr).
+/// `contact-sync fix`: the renamed addresses of every manifest rewritten (or, with
+/// `check`, only shown), file by file; exit 1 when `check` finds something, or
+/// when an address cannot be rewritten in place or a sync's directory entries
+/// cannot be read.
+fn fix(options: &LoadOptions, check: bool) -> anyhow::Result<ExitCode> {
+    use std::collections::BTreeMap;
+    let Some((input, target)) = prepare(options)? else { return Ok(ExitCode::from(1)) };
+    let manifests = validate::validate_paths(&options.paths).manifests;
+    let backend = target.open_read_only()?;
+    let none = std::collections::BTreeSet::new();
+    let resolution =
+        runtime()?.block_on(crate::directory::resolve(backend.as_ref(), &input, Some(&none)))?;
+    let mut failed = false;
+    let mut files: BTreeMap<PathBuf, (&crate::diagnostic::SourceFile, Vec<crate::fix::Edit>)> =
+        BTreeMap::new();
+    for (sync, resolved) in input.syncs.iter().zip(&resolution.syncs) {
+        let resolved = match resolved {
+            Ok(r) => r,
+            Err(why) => {
+                eprintln!("error: sync {}: cannot read its users: {why}", sync.name());
+                failed = true;
+                continue;
+            }
+        };
+        let Some(located) = manifests.syncs.iter().find(|s| s.value.metadata.name == sync.name())
+        else {
+            continue;
+        };
+        let file = &located.doc.file;
+        for rename in crate::fix::renames(&located.value, resolved) {
+            match crate::fix::edit(&file.path, &file.text, &located.doc.root, &rename) {
+                Ok(edit) => {
+                    files.entry(file.path.clone()).or_insert((file, Vec::new())).1.push(edit)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    failed = true;
+                }
+            }
+        }
+    }
+    let mut changed = 0;
+    let mut out = super::stdout::lock();
+    for (path, (file, edits)) in &files {
+        let after = crate::fix::apply(&file.text, edits);
+        write!(out, "{}", crate::fix::diff(path, &file.text, &after))?;
+        if !check {
+            crate::fsutil::write_atomic(path, after.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        changed += edits.len();
+    }
+    out.flush()?;
+    let in_files = match files.len() {
+        1 => "1 file".to_owned(),
+        n => format!("{n} files"),
+    };
+    match (changed, check) {
+        (0, _) => eprintln!("No renamed address in the manifests."),
+        (n, true) => eprintln!(
+            "{n} renamed address{} in {in_files}; run `contact-sync fix` to rewrite them",
+            if n == 1 { "" } else { "es" }
+        ),
+        (n, false) => {
+            eprintln!("Rewrote {n} renamed address{} in {in_files}", if n == 1 { "" } else { "es" })
+        }
+    }
+    Ok(if failed || (check && changed > 0) { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
 fn prepare(options: &LoadOptions) -> anyhow::Result<Option<(PlanInput, Target)>> {
     match input::load(options) {
         Ok(loaded) => Ok(Some(loaded)),

@@ -85,6 +85,25 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ResolveFormat::Text)]
         format: ResolveFormat,
     },
+    /// Rewrite every address of a renamed user in the manifests to the user's
+    /// new primary address.
+    ///
+    /// `source.user`, `destinations.users` and `destinations.exclude.users` that
+    /// name a user by an address that is now an alias (the user was renamed) are
+    /// changed in place: only that value's text changes — comments, order, quoting
+    /// and layout stay — and each file is written whole or not at all. Prints the
+    /// change as a unified diff. Reads the directory only, no contacts.
+    Fix {
+        /// Manifest files or folders.
+        #[arg(default_value = ".")]
+        paths: Vec<PathBuf>,
+        /// A file with the Workspace document to use instead of the manifests' own.
+        #[arg(long, value_name = "FILE")]
+        workspace: Option<PathBuf>,
+        /// Change nothing: print the diff, and exit 1 when something would change.
+        #[arg(long)]
+        check: bool,
+    },
     /// Print a plan saved with `plan --out`, as `plan` printed it.
     ///
     /// Reads no tenant: it shows what `apply PLAN.json` would apply, if the tenant
@@ -421,6 +440,13 @@ pub enum Settings {
         /// Output format.
         format: ResolveFormat,
     },
+    /// `fix`.
+    Fix {
+        /// The manifests.
+        run: LoadOptions,
+        /// `--check`.
+        check: bool,
+    },
     /// `show`.
     Show {
         /// The saved plan.
@@ -576,6 +602,10 @@ impl Settings {
             Command::Resolve { paths, workspace, syncs, format } => Settings::Resolve {
                 run: LoadOptions { paths, workspace, syncs, ..LoadOptions::default() },
                 format,
+            },
+            Command::Fix { paths, workspace, check } => Settings::Fix {
+                run: LoadOptions { paths, workspace, ..LoadOptions::default() },
+                check,
             },
             Command::Show { plan, format, redact, expand } => {
                 Settings::Show { path: plan, format, redact, expand }

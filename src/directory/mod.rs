@@ -12,7 +12,7 @@ use crate::backend::{self, Backend, UserScope};
 use crate::manifest::{ContactSync, SyncType};
 use crate::model::DirectoryUser;
 use crate::model::resolution::{
-    Exclusion, Resolution, Selection, SourceResolution, SyncResolution,
+    DirectoryNames, Exclusion, Resolution, Selection, SourceResolution, SyncResolution,
 };
 use crate::plan::PlanInput;
 
@@ -40,12 +40,41 @@ pub async fn resolve(
         Some(ids) => known_users(backend, &syncs, ids).await?,
         None => None,
     };
+    let listed_all = known.is_none();
     let mut users = match known {
         Some(users) => users,
         None => backend.users(UserScope::All).await?,
     };
     users.sort_by_key(|a| a.primary_email.to_lowercase());
-    Ok(Resolution { users, syncs })
+    // The directory's names, for a "did you mean", only when a selector reached
+    // nobody: a listing of every user, unless this run read them all already.
+    let names = if syncs.iter().flatten().any(reaches_nobody) {
+        if listed_all {
+            Some(DirectoryNames::of(&users))
+        } else {
+            Some(DirectoryNames::of(&backend.users(UserScope::All).await?))
+        }
+    } else {
+        None
+    };
+    Ok(Resolution { users, syncs, names })
+}
+
+/// Whether a selector or an exclusion of `sync` resolved to no one.
+fn reaches_nobody(sync: &SyncResolution) -> bool {
+    let source = match &sync.source {
+        SourceResolution::Personal(_) => false,
+        SourceResolution::Directory { org_units, domains, .. } => {
+            org_units.contains(&0) || domains.contains(&0)
+        }
+    };
+    let dest = &sync.destinations;
+    source
+        || dest.users.iter().any(Option::is_none)
+        || dest.org_units.contains(&0)
+        || dest.domains.contains(&0)
+        || sync.exclude.users.iter().any(Option::is_none)
+        || sync.exclude.org_units.contains(&0)
 }
 
 /// The users the resolved syncs name or list, with the members of their groups
@@ -72,7 +101,7 @@ async fn known_users(
         named.extend(&dest.scoped);
         named.extend(sync.exclude.users.iter().flatten());
         members.extend(dest.groups.iter().flatten().flatten().cloned());
-        members.extend(sync.exclude.groups.iter().flatten().cloned());
+        members.extend(sync.exclude.groups.iter().flatten().flatten().cloned());
         for u in named {
             users.insert(u.id.clone(), u.clone());
         }
@@ -151,15 +180,21 @@ async fn resolve_sync(
             };
             let shared =
                 if source.shared_contacts { Some(backend.shared_contacts().await?) } else { None };
-            let mut scopes: Vec<UserScope> =
-                source.domains.iter().cloned().map(UserScope::Domain).collect();
-            scopes.extend(source.org_units.iter().cloned().map(UserScope::OrgUnit));
-            if everyone {
-                scopes.push(UserScope::All);
-            }
             let mut listed = Vec::new();
-            for scope in scopes {
-                listed.extend(backend.users(scope).await?);
+            let mut domains = Vec::with_capacity(source.domains.len());
+            for domain in &source.domains {
+                let users = backend.users(UserScope::Domain(domain.clone())).await?;
+                domains.push(users.len());
+                listed.extend(users);
+            }
+            let mut org_units = Vec::with_capacity(source.org_units.len());
+            for unit in &source.org_units {
+                let users = backend.users(UserScope::OrgUnit(unit.clone())).await?;
+                org_units.push(users.len());
+                listed.extend(users);
+            }
+            if everyone {
+                listed.extend(backend.users(UserScope::All).await?);
             }
             let mut groups = Vec::with_capacity(source.groups.len());
             for group in &source.groups {
@@ -171,7 +206,7 @@ async fn resolve_sync(
                     break;
                 }
             }
-            SourceResolution::Directory { listed, groups, schemas, shared }
+            SourceResolution::Directory { listed, groups, org_units, domains, schemas, shared }
         }
     };
 
@@ -183,11 +218,15 @@ async fn resolve_sync(
     for group in &dest.groups {
         destinations.groups.push(backend.group_members(group).await?);
     }
-    let mut scopes: Vec<UserScope> =
-        dest.org_units.iter().cloned().map(UserScope::OrgUnit).collect();
-    scopes.extend(dest.domains.iter().cloned().map(UserScope::Domain));
-    for scope in scopes {
-        destinations.scoped.extend(backend.users(scope).await?);
+    for unit in &dest.org_units {
+        let users = backend.users(UserScope::OrgUnit(unit.clone())).await?;
+        destinations.org_units.push(users.len());
+        destinations.scoped.extend(users);
+    }
+    for domain in &dest.domains {
+        let users = backend.users(UserScope::Domain(domain.clone())).await?;
+        destinations.domains.push(users.len());
+        destinations.scoped.extend(users);
     }
 
     let mut exclude = Exclusion::default();
@@ -195,7 +234,10 @@ async fn resolve_sync(
         exclude.users.push(backend.user(address).await?);
     }
     for group in &dest.exclude.groups {
-        exclude.groups.push(backend.group_members(group).await?.unwrap_or_default());
+        exclude.groups.push(backend.group_members(group).await?);
+    }
+    for unit in &dest.exclude.org_units {
+        exclude.org_units.push(backend.users(UserScope::OrgUnit(unit.clone())).await?.len());
     }
     Ok(SyncResolution { source, destinations, exclude })
 }

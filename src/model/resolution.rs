@@ -17,6 +17,52 @@ pub struct Resolution {
     /// Per sync of the plan input, in its order: what the sync's selectors resolved
     /// to, or why they could not be read (the backend's words).
     pub syncs: Vec<Result<SyncResolution, String>>,
+    /// The names the directory has, read only when a selector reached nobody:
+    /// what a "did you mean" is chosen from (`None`: nothing reached nobody).
+    pub names: Option<DirectoryNames>,
+}
+
+/// The names the directory has, from one listing of every user: contact-sync
+/// knows an org unit or a domain by the users in it (no org unit scope is
+/// delegated), so a unit no user is in, nor in a unit below it, is unknown to it.
+#[derive(Clone, Debug, Default)]
+pub struct DirectoryNames {
+    /// Every user's primary address.
+    pub addresses: Vec<String>,
+    /// Every org unit path a user is in, with the units above it.
+    pub org_units: Vec<String>,
+    /// Every domain of a user's address or alias, in lower case.
+    pub domains: Vec<String>,
+}
+
+impl DirectoryNames {
+    /// The names in `users`.
+    pub fn of(users: &[DirectoryUser]) -> Self {
+        use std::collections::BTreeSet;
+        let mut units = BTreeSet::new();
+        let mut domains = BTreeSet::new();
+        for u in users {
+            let path = if u.org_unit_path.is_empty() { "/" } else { u.org_unit_path.as_str() };
+            let mut at = path.trim_end_matches('/');
+            while !at.is_empty() {
+                units.insert(at.to_owned());
+                at = at.rsplit_once('/').map_or("", |(up, _)| up);
+            }
+            units.insert("/".to_owned());
+            for a in std::iter::once(&u.primary_email).chain(&u.aliases) {
+                if let Some((_, d)) = a.rsplit_once('@') {
+                    domains.insert(d.to_lowercase());
+                }
+            }
+        }
+        let mut addresses: Vec<String> = users.iter().map(|u| u.primary_email.clone()).collect();
+        addresses.sort();
+        Self {
+            addresses,
+            org_units: units.into_iter().collect(),
+            domains: domains.into_iter().collect(),
+        }
+    }
 }
 
 /// What one sync's source and destination selectors resolved to.
@@ -45,6 +91,12 @@ pub enum SourceResolution {
         listed: Vec<DirectoryUser>,
         /// Members of each group, in manifest order.
         groups: Vec<Option<Vec<String>>>,
+        /// Per `source.directory.orgUnits` entry, how many users it listed.
+        #[serde(default)]
+        org_units: Vec<usize>,
+        /// Per `source.directory.domains` entry, how many users it listed.
+        #[serde(default)]
+        domains: Vec<usize>,
         /// The Directory's custom schemas, when the sync copies custom fields
         /// (`None`: it copies none, and they were not read).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -76,6 +128,10 @@ pub struct Selection {
     pub groups: Vec<Option<Vec<String>>>,
     /// The users of `destinations.orgUnits` and `destinations.domains`.
     pub scoped: Vec<DirectoryUser>,
+    /// Per `destinations.orgUnits` entry, how many users it listed.
+    pub org_units: Vec<usize>,
+    /// Per `destinations.domains` entry, how many users it listed.
+    pub domains: Vec<usize>,
 }
 
 /// What `destinations.exclude` resolved to.
@@ -83,6 +139,9 @@ pub struct Selection {
 pub struct Exclusion {
     /// Per `exclude.users` entry: the user, if any.
     pub users: Vec<Option<DirectoryUser>>,
-    /// Per `exclude.groups` entry: its members' addresses (none for no such group).
-    pub groups: Vec<Vec<String>>,
+    /// Per `exclude.groups` entry: its members' addresses (`None`: no such group).
+    pub groups: Vec<Option<Vec<String>>>,
+    /// Per `exclude.orgUnits` entry, how many users are in it (it is matched by
+    /// path; the count tells a unit the directory knows).
+    pub org_units: Vec<usize>,
 }

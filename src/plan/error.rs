@@ -95,6 +95,33 @@ pub enum PlanError {
     DestinationNotFound {
         /// The address as written.
         email: String,
+        /// The directory's closest address, if one is close.
+        suggestion: Option<String>,
+        /// Where it is written.
+        at: String,
+    },
+    /// An org unit, domain, group or address of a selector or an exclusion that
+    /// resolves to no one: a typo, or a unit no user is in.
+    SelectorNotFound {
+        /// The manifest key (`destinations.orgUnits`, `destinations.exclude.users`,
+        /// `source.directory.domains`).
+        key: String,
+        /// What the entry names: `org unit`, `domain`, `group` or `user`.
+        what: String,
+        /// The entry as written.
+        name: String,
+        /// The directory's closest name, if one is close.
+        suggestion: Option<String>,
+        /// Where it is written.
+        at: String,
+    },
+    /// An address in `destinations.exclude.users` is now an alias: the user is
+    /// still excluded, by the alias, until the manifest says the new address.
+    ExcludedRenamed {
+        /// The address as written.
+        email: String,
+        /// The user's primary address now.
+        renamed_to: String,
         /// Where it is written.
         at: String,
     },
@@ -189,10 +216,12 @@ impl PlanError {
             SourceSuspended { .. } => ErrorKind::SourceSuspended,
             SourceGroupNotFound { .. } => ErrorKind::SourceGroupNotFound,
             SourceIdentityChanged { .. } => ErrorKind::SourceIdentityChanged,
-            DestinationRenamed { .. } => ErrorKind::DestinationRenamed,
+            DestinationRenamed { .. } | ExcludedRenamed { .. } => ErrorKind::DestinationRenamed,
             DestinationNotFound { .. } | DestinationGroupNotFound { .. } => {
                 ErrorKind::DestinationNotFound
             }
+            SelectorNotFound { key, .. } if key.starts_with("source.") => ErrorKind::SourceNotFound,
+            SelectorNotFound { .. } => ErrorKind::DestinationNotFound,
             TargetGroupConflict { .. } => ErrorKind::TargetGroupConflict,
             DeleteGuard { .. } | OrphanDeleteGuard { .. } => ErrorKind::DeleteGuard,
             SyncUnreadable { .. } | UserUnreadable { .. } => ErrorKind::Api,
@@ -254,9 +283,32 @@ impl PlanError {
             DestinationRenamed { renamed_to, at, .. } => {
                 format!("renamed to {renamed_to}; update destinations.users in {at}")
             }
-            DestinationNotFound { at, .. } => {
-                format!("not found in the directory; fix destinations.users in {at}")
+            DestinationNotFound { suggestion, at, .. } => format!(
+                "not found in the directory{}; fix destinations.users in {at}",
+                did_you_mean(suggestion)
+            ),
+            SelectorNotFound { key, what, name, suggestion, at } => {
+                let hint = did_you_mean(suggestion);
+                let why = match what.as_str() {
+                    "org unit" => format!(
+                        "no user is in org unit {name} nor below it: no such org unit, or an \
+                         empty one{hint}"
+                    ),
+                    "domain" => format!("no user has an address in domain {name}{hint}"),
+                    "user" => format!("{name} is no user of the directory{hint}"),
+                    _ => format!("{what} {name} not found{hint}"),
+                };
+                let effect = if key.contains(".exclude.") {
+                    "the exclusion names nobody"
+                } else {
+                    "the selector reaches nobody"
+                };
+                format!("{why}; {effect}: fix {key} in {at}")
             }
+            ExcludedRenamed { email, renamed_to, at } => format!(
+                "excluded user {email} was renamed to {renamed_to}; it stays excluded, update \
+                 destinations.exclude.users in {at}"
+            ),
             DestinationGroupNotFound { at, .. } => {
                 format!("group not found; fix destinations.groups in {at}")
             }
@@ -301,7 +353,9 @@ impl PlanError {
             | SourceGroupNotFound { email, .. }
             | DestinationRenamed { email, .. }
             | DestinationNotFound { email, .. }
+            | ExcludedRenamed { email, .. }
             | UserUnreadable { email, .. } => Some(email),
+            SelectorNotFound { name, .. } => Some(name),
             DestinationGroupNotFound { group, .. } => Some(group),
             SourceIdentityChanged { user, .. } | TargetGroupConflict { user, .. } => Some(user),
             SourceGroupOfDirectoryNotFound { .. }
@@ -317,7 +371,8 @@ impl PlanError {
     pub fn renamed_to(&self) -> Option<&str> {
         match self {
             PlanError::SourceRenamed { renamed_to, .. }
-            | PlanError::DestinationRenamed { renamed_to, .. } => Some(renamed_to),
+            | PlanError::DestinationRenamed { renamed_to, .. }
+            | PlanError::ExcludedRenamed { renamed_to, .. } => Some(renamed_to),
             PlanError::Recorded(r) => r.renamed_to.as_deref(),
             _ => None,
         }
@@ -335,6 +390,8 @@ impl PlanError {
             | SourceGroupNotFound { at, .. }
             | DestinationRenamed { at, .. }
             | DestinationNotFound { at, .. }
+            | SelectorNotFound { at, .. }
+            | ExcludedRenamed { at, .. }
             | DestinationGroupNotFound { at, .. }
             | TargetGroupConflict { at, .. }
             | DeleteGuard { at, .. }
@@ -343,6 +400,11 @@ impl PlanError {
             Recorded(r) => r.location.as_deref(),
         }
     }
+}
+
+/// ` (did you mean "x"?)`, or nothing.
+fn did_you_mean(suggestion: &Option<String>) -> String {
+    suggestion.as_ref().map(|s| format!(" (did you mean \"{s}\"?)")).unwrap_or_default()
 }
 
 impl From<PlanError> for Recorded {

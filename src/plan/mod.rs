@@ -133,9 +133,20 @@ impl SyncInput {
             ("/spec/destinations/groups", spec.destinations.groups.len()),
             ("/spec/destinations/orgUnits", spec.destinations.org_units.len()),
             ("/spec/destinations/domains", spec.destinations.domains.len()),
+            ("/spec/destinations/exclude/users", spec.destinations.exclude.users.len()),
+            ("/spec/destinations/exclude/groups", spec.destinations.exclude.groups.len()),
+            ("/spec/destinations/exclude/orgUnits", spec.destinations.exclude.org_units.len()),
             (
                 "/spec/source/directory/groups",
                 spec.source.directory.as_ref().map_or(0, |d| d.groups.len()),
+            ),
+            (
+                "/spec/source/directory/orgUnits",
+                spec.source.directory.as_ref().map_or(0, |d| d.org_units.len()),
+            ),
+            (
+                "/spec/source/directory/domains",
+                spec.source.directory.as_ref().map_or(0, |d| d.domains.len()),
             ),
         ];
         for (list, len) in lists {

@@ -32,7 +32,9 @@ use chrono::{DateTime, Utc};
 
 use crate::manifest::{OrphanPolicy, Source, SyncType};
 use crate::model::inventory::Inventory;
-use crate::model::resolution::{Resolution, SourceResolution, SyncResolution, UserSchema};
+use crate::model::resolution::{
+    DirectoryNames, Resolution, SourceResolution, SyncResolution, UserSchema,
+};
 use crate::model::{Contact, ContactGroup, DirectoryUser};
 
 /// A plan being made.
@@ -143,10 +145,13 @@ pub struct SyncReach {
 /// The directory indexed by address and alias.
 struct Directory<'r> {
     by_email: HashMap<String, &'r DirectoryUser>,
+    /// The directory's names, when a selector reached nobody.
+    names: Option<&'r DirectoryNames>,
 }
 
 impl<'r> Directory<'r> {
-    fn new(users: &'r [DirectoryUser]) -> Self {
+    fn new(resolution: &'r Resolution) -> Self {
+        let users = &resolution.users;
         let mut by_email = HashMap::new();
         for u in users {
             by_email.insert(u.primary_email.to_lowercase(), u);
@@ -154,7 +159,7 @@ impl<'r> Directory<'r> {
                 by_email.entry(a.to_lowercase()).or_insert(u);
             }
         }
-        Self { by_email }
+        Self { by_email, names: resolution.names.as_ref() }
     }
 
     fn get(&self, email: &str) -> Option<&'r DirectoryUser> {
@@ -172,7 +177,7 @@ impl<'a> Planner<'a> {
                 &[&u.id, &u.primary_email, &u.suspended.to_string(), &u.archived.to_string()],
             );
         }
-        let directory = Directory::new(&resolution.users);
+        let directory = Directory::new(resolution);
         let mut runs: Vec<Run> = input
             .syncs
             .iter()
@@ -202,7 +207,7 @@ impl<'a> Planner<'a> {
     /// found wrong with its source — what `contact-sync resolve` shows, from the
     /// same judgement the plan is made of. Reads nothing more.
     pub fn reaches(&self, resolution: &Resolution) -> Vec<SyncReach> {
-        let directory = Directory::new(&resolution.users);
+        let directory = Directory::new(resolution);
         self.runs
             .iter()
             .zip(&resolution.syncs)
@@ -504,10 +509,13 @@ impl<'a> Run<'a> {
     fn judge_source(&mut self, source: &SourceResolution, directory: &Directory<'_>) {
         match source {
             SourceResolution::Personal(user) => self.judge_personal(user.as_deref()),
-            SourceResolution::Directory { listed, groups, schemas, shared } => {
+            SourceResolution::Directory { listed, groups, org_units, domains, schemas, shared } => {
                 if let Some(schemas) = schemas
                     && !self.judge_custom_fields(schemas)
                 {
+                    return;
+                }
+                if !self.judge_scopes(org_units, domains, directory.names) {
                     return;
                 }
                 self.judge_directory(listed, groups, directory);
@@ -633,6 +641,43 @@ impl<'a> Run<'a> {
         self.state = SourceState::Desired(Box::new(desired));
     }
 
+    /// A directory sync's org units and domains: one that lists no user holds
+    /// the sync back, at its manifest line (copying fewer users than meant would
+    /// delete the others' contacts everywhere).
+    fn judge_scopes(
+        &mut self,
+        org_units: &[usize],
+        domains: &[usize],
+        names: Option<&DirectoryNames>,
+    ) -> bool {
+        let source = self.input.manifest.spec.source.directory.clone().unwrap_or_default();
+        let mut fine = true;
+        let lists = [
+            ("orgUnits", "org unit", &source.org_units, org_units),
+            ("domains", "domain", &source.domains, domains),
+        ];
+        for (key, what, entries, counts) in lists {
+            for (i, (name, count)) in entries.iter().zip(counts).enumerate() {
+                if *count > 0 {
+                    continue;
+                }
+                let candidates = names.map(|n| match what {
+                    "org unit" => &n.org_units,
+                    _ => &n.domains,
+                });
+                self.plan.errors.push(PlanError::SelectorNotFound {
+                    key: format!("source.directory.{key}"),
+                    what: what.to_owned(),
+                    name: name.clone(),
+                    suggestion: super::reach::suggest(name, candidates),
+                    at: self.input.at(&format!("/spec/source/directory/{key}/{i}")),
+                });
+                fine = false;
+            }
+        }
+        fine
+    }
+
     /// A directory sync's `customFields` against the Directory's custom schemas:
     /// an unknown schema or field holds the sync back, at its manifest line.
     fn judge_custom_fields(&mut self, schemas: &[UserSchema]) -> bool {
@@ -717,6 +762,7 @@ impl<'a> Run<'a> {
             &input.manifest.spec.destinations,
             resolved,
             &|email| directory.get(email),
+            directory.names,
             source_id,
             &|pointer| input.at(pointer),
         )

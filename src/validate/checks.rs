@@ -26,6 +26,54 @@ pub fn check_all(
     check_unique_names(syncs, out);
     check_single_workspace(workspaces, out);
     check_target_groups(syncs, out);
+    for sync in syncs {
+        check_reserved_target(sync, out);
+    }
+}
+
+/// Contact group names a target may not have, compared without case, spaces or
+/// invisible characters: Google's system groups (their membership is Google's: a
+/// sync writing it would never converge) and the groups contact-sync keeps its own
+/// records in (the writer lease, the inventory and its continuations).
+const RESERVED_TARGETS: [&str; 4] =
+    ["mycontacts", "starred", "contact-sync lease", "contact-sync inventory"];
+
+/// `name` in lower case, without leading, trailing or repeated white space and
+/// without invisible characters (zero-width spaces and joiners, the BOM, soft
+/// hyphens).
+pub fn fold_group_name(name: &str) -> String {
+    let visible: String = name
+        .chars()
+        .filter(|c| !matches!(c, '\u{200B}'..='\u{200F}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}'))
+        .collect();
+    visible.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+}
+
+/// A target group name that is a system or reserved group's is refused.
+fn check_reserved_target(sync: &Located<ContactSync>, out: &mut Vec<Diagnostic>) {
+    let name = sync.value.target_group_name();
+    let folded = fold_group_name(name);
+    let reserved = RESERVED_TARGETS.iter().any(|r| {
+        folded == *r
+            || (*r == "contact-sync inventory"
+                && folded.strip_prefix(r).is_some_and(|n| n.trim().parse::<u32>().is_ok()))
+    });
+    if !reserved {
+        return;
+    }
+    let pointer = if sync.value.spec.target.group_name.is_some() {
+        "/spec/target/groupName"
+    } else {
+        "/spec/source/contactGroup"
+    };
+    out.push(sync.doc.error(
+        pointer,
+        format!(
+            "\"{name}\" is a system or reserved contact group (Google's myContacts and starred, \
+             contact-sync's own lease and inventory groups): it cannot be a sync's target; set \
+             another `target.groupName`"
+        ),
+    ));
 }
 
 /// Checks of one sync on its own.
@@ -527,6 +575,22 @@ mod tests {
         // One selector left standing is enough.
         let partial = spec.replace("orgUnits: [/Accounting]", "orgUnits: [/Sales]");
         assert!(errors(&sync("s", &partial)).is_empty());
+    }
+
+    #[test]
+    fn system_and_reserved_target_names_are_refused() {
+        for name in ["myContacts", "STARRED", "contact-sync  Lease", "contact-sync inventory 2"] {
+            let spec = format!("{BASE}target: {{ groupName: \"{name}\" }}\n");
+            let e = one_error(&sync("s", &spec));
+            assert!(e.starts_with("11:24: /spec/target/groupName: "), "{e}");
+            assert!(e.contains("is a system or reserved contact group"), "{e}");
+        }
+        // The source group's name is the target's when none is set.
+        let e = one_error(&sync("s", &BASE.replace("Sales", "my\u{200B}contacts")));
+        assert!(e.contains("/spec/source/contactGroup: "), "{e}");
+        // A name that only contains one is fine.
+        let spec = format!("{BASE}target: {{ groupName: Starred clients }}\n");
+        assert!(errors(&sync("s", &spec)).is_empty());
     }
 
     #[test]

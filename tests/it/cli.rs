@@ -363,7 +363,7 @@ fn resolve_says_whom_each_selector_reaches_and_why() {
         "  gina@example.com: destination, via group accounting@example.com\n",
         "  dave@example.com: excluded by exclude.orgUnits /Accounting/Payroll, via org unit /Accounting\n",
         "  ! carol@example.com: renamed to caroline@example.com; update destinations.users in ",
-        "  ! nobody@example.com: not found in the directory; fix destinations.users in ",
+        "  ! nobody@example.com: not found in the directory (did you mean \"bob@example.com\"?); fix destinations.users in ",
         "  3 destinations, 1 skipped, 3 excluded, 2 errors.\n",
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");

@@ -84,45 +84,53 @@ fn resolve(store: &Store, input: &PlanInput) -> Resolution {
                 ),
                 SyncType::Directory => {
                     let d = spec.source.directory.clone().unwrap_or_default();
-                    let mut listed: Vec<_> = d
+                    let units: Vec<_> = d
                         .org_units
                         .iter()
-                        .flat_map(|ou| users(UserScope::OrgUnit(ou.clone())))
+                        .map(|ou| users(UserScope::OrgUnit(ou.clone())))
                         .collect();
-                    listed.extend(
-                        d.domains.iter().flat_map(|dm| users(UserScope::Domain(dm.clone()))),
-                    );
+                    let domains: Vec<_> =
+                        d.domains.iter().map(|dm| users(UserScope::Domain(dm.clone()))).collect();
                     let groups = d.groups.iter().map(|g| members(g)).collect();
-                    SourceResolution::Directory { listed, groups, schemas: None, shared: None }
+                    SourceResolution::Directory {
+                        org_units: units.iter().map(Vec::len).collect(),
+                        domains: domains.iter().map(Vec::len).collect(),
+                        listed: units.into_iter().chain(domains).flatten().collect(),
+                        groups,
+                        schemas: None,
+                        shared: None,
+                    }
                 }
             };
             let dest = &spec.destinations;
-            let mut scoped: Vec<_> = dest
-                .org_units
-                .iter()
-                .flat_map(|ou| users(UserScope::OrgUnit(ou.clone())))
-                .collect();
-            scoped.extend(dest.domains.iter().flat_map(|d| users(UserScope::Domain(d.clone()))));
+            let units: Vec<_> =
+                dest.org_units.iter().map(|ou| users(UserScope::OrgUnit(ou.clone()))).collect();
+            let domains: Vec<_> =
+                dest.domains.iter().map(|d| users(UserScope::Domain(d.clone()))).collect();
             Ok(SyncResolution {
                 source,
                 destinations: Selection {
                     users: dest.users.iter().map(|u| user(u)).collect(),
                     groups: dest.groups.iter().map(|g| members(g)).collect(),
-                    scoped,
+                    org_units: units.iter().map(Vec::len).collect(),
+                    domains: domains.iter().map(Vec::len).collect(),
+                    scoped: units.into_iter().chain(domains).flatten().collect(),
                 },
                 exclude: Exclusion {
                     users: dest.exclude.users.iter().map(|u| user(u)).collect(),
-                    groups: dest
+                    groups: dest.exclude.groups.iter().map(|g| members(g)).collect(),
+                    org_units: dest
                         .exclude
-                        .groups
+                        .org_units
                         .iter()
-                        .map(|g| members(g).unwrap_or_default())
+                        .map(|ou| users(UserScope::OrgUnit(ou.clone())).len())
                         .collect(),
                 },
             })
         })
         .collect();
-    Resolution { users: all, syncs }
+    let names = Some(contact_sync::model::resolution::DirectoryNames::of(&all));
+    Resolution { users: all, syncs, names }
 }
 
 /// The planner fed synchronously, as the driver feeds it; `unreadable` users'

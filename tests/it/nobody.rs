@@ -1,0 +1,140 @@
+//! Selectors and exclusions that resolve to no one — an org unit, domain, group or
+//! address the directory does not know — are errors at their manifest line with a
+//! "did you mean", on both backends; a renamed excluded address is drift that
+//! keeps its user excluded.
+
+use predicates::prelude::*;
+
+use crate::contact_sync;
+use crate::harness::Seed;
+
+/// The seed's sync with a typo in every kind of selector and exclusion, and an
+/// exclusion by an old address (carol@ is now caroline@'s alias).
+fn typos(seed: &Seed) {
+    let sync = seed.read("syncs/sales-to-accounting.yaml").replace(
+        "    orgUnits: [/Accounting]\n",
+        "    orgUnits: [/Accounting, /Acounting]\n    domains: [exmple.com]\n    exclude:\n      \
+         users: [carol@example.com, frnk@example.com]\n      groups: [nogroup@example.com]\n      \
+         orgUnits: [/Acounting/Payroll]\n",
+    );
+    seed.write("syncs/sales-to-accounting.yaml", &sync);
+}
+
+/// What `resolve` and `plan` print for [`typos`], and what they leave out.
+fn check(dir: &std::path::Path) {
+    let file = dir.join("syncs/sales-to-accounting.yaml");
+    let at = |line: usize, col: usize| format!("{}:{line}:{col}\n", file.display());
+    let out = contact_sync().arg("resolve").arg(dir).assert().code(1);
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    for line in [
+        format!(
+            "  ! /Acounting: no user is in org unit /Acounting nor below it: no such org unit, or \
+             an empty one (did you mean \"/Accounting\"?); the selector reaches nobody: fix \
+             destinations.orgUnits in {}",
+            at(20, 29)
+        ),
+        format!(
+            "  ! exmple.com: no user has an address in domain exmple.com (did you mean \
+             \"example.com\"?); the selector reaches nobody: fix destinations.domains in {}",
+            at(21, 15)
+        ),
+        format!(
+            "  ! carol@example.com: excluded user carol@example.com was renamed to \
+             caroline@example.com; it stays excluded, update destinations.exclude.users in {}",
+            at(23, 15)
+        ),
+        format!(
+            "  ! frnk@example.com: frnk@example.com is no user of the directory (did you mean \
+             \"frank@example.com\"?); the exclusion names nobody: fix destinations.exclude.users \
+             in {}",
+            at(23, 34)
+        ),
+        format!(
+            "  ! nogroup@example.com: group nogroup@example.com not found; the exclusion names \
+             nobody: fix destinations.exclude.groups in {}",
+            at(24, 16)
+        ),
+        format!(
+            "  ! /Acounting/Payroll: no user is in org unit /Acounting/Payroll nor below it: no \
+             such org unit, or an empty one (did you mean \"/Accounting/Payroll\"?); the \
+             exclusion names nobody: fix destinations.exclude.orgUnits in {}",
+            at(25, 18)
+        ),
+        // The renamed exclusion still holds.
+        "  caroline@example.com: excluded by exclude.users carol@example.com, via group \
+         accounting@example.com, via org unit /Accounting\n"
+            .to_owned(),
+        "  4 destinations, 1 skipped, 1 excluded, 6 errors.\n".to_owned(),
+    ] {
+        assert!(text.contains(&line), "missing {line:?} in\n{text}");
+    }
+    let out = contact_sync().args(["resolve", "--format", "json"]).arg(dir).assert().code(1);
+    let json: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let kinds: Vec<&str> = json["syncs"][0]["unresolved"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "destinationNotFound",
+            "destinationNotFound",
+            "destinationRenamed",
+            "destinationNotFound",
+            "destinationNotFound",
+            "destinationNotFound"
+        ]
+    );
+    // The plan: the same errors, exit 1; the excluded user gets nothing.
+    let out = contact_sync().arg("plan").arg(dir).assert().code(1);
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(text.contains("6 errors"), "{text}");
+    assert!(text.contains("did you mean \"/Accounting\"?"), "{text}");
+    assert!(!text.contains("caroline@example.com:"), "never planned: {text}");
+    assert!(text.contains("\"Sales Contacts\" -> 4 users)"), "{text}");
+}
+
+#[test]
+fn a_typo_in_any_selector_is_an_error_at_its_line_local() {
+    let seed = Seed::new();
+    typos(&seed);
+    check(seed.dir.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typo_in_any_selector_is_an_error_at_its_line_google() {
+    let seed = Seed::google();
+    typos(&seed);
+    let dir = seed.dir.path().to_owned();
+    tokio::task::spawn_blocking(move || check(&dir)).await.unwrap();
+}
+
+/// A directory sync copying an org unit or a domain that lists nobody is held
+/// back: copying fewer users than meant would delete the others' contacts.
+#[test]
+fn a_directory_source_naming_nobody_holds_the_sync_back() {
+    let seed = Seed::new();
+    seed.write(
+        "syncs/dir.yaml",
+        "apiVersion: contact-sync/v1\nkind: ContactSync\nmetadata: { name: dir }\nspec:\n  type: \
+         directory\n  source:\n    directory:\n      orgUnits: [/Sales, /Engineerng]\n      \
+         domains: [example.co]\n  target: { groupName: Colleagues }\n  destinations:\n    \
+         users: [ann@example.com]\n",
+    );
+    contact_sync()
+        .arg("plan")
+        .arg(seed.dir.path())
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "no user is in org unit /Engineerng nor below it: no such org unit, or an empty one \
+             (did you mean \"/Engineering\"?); the selector reaches nobody: fix \
+             source.directory.orgUnits in ",
+        ))
+        .stdout(predicate::str::contains(
+            "no user has an address in domain example.co (did you mean \"example.com\"?)",
+        ))
+        .stdout(predicate::str::contains("\"Colleagues\"").not());
+}
