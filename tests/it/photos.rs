@@ -403,3 +403,22 @@ async fn photo_writes_spend_the_users_write_quota() {
         "two photo writes fit a quota of 2"
     );
 }
+
+/// The reconcile loop copies photos as apply does: one `reconcile --once` through
+/// the emulator gives every copy of Ada her photo, and the plan after it is empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_once_copies_photos() {
+    let seed = Seed::google_with(|c| c.limits.window = std::time::Duration::from_secs(5));
+    let ada = png("ada");
+    seed.edit_file(|t| set_contact_photo(t, "salesuser@example.com", "Ada", Some(&ada)));
+    let plan = seed.plan().await;
+    let users = destinations(&plan);
+    let before = photo_requests(&seed).await;
+    crate::contact_sync().args(["reconcile", "--once"]).arg(seed.dir.path()).assert().success();
+    let n = users.len() as u64;
+    assert_eq!(delta(photo_requests(&seed).await, before), [n, 0, 1, 0]);
+    for (user, copy) in users.iter().zip(&copies(&seed, &plan, "Ada").await) {
+        assert_eq!(photo_of(&seed, user, copy).as_deref(), Some(ada.as_slice()), "{user}");
+    }
+    assert!(!seed.plan().await.summary.has_changes());
+}
