@@ -257,7 +257,8 @@ impl PlanError {
                 }
             }
             SourceRenamed { email, renamed_to, at } => format!(
-                "source user {email} was renamed to {renamed_to}; update source.user in {at}"
+                "source user {email} was renamed to {renamed_to}; update source.user in {at} \
+                 (`contact-sync fix` rewrites it)"
             ),
             SourceSuspended { email, .. } => format!(
                 "source user {email} is suspended or archived; nothing is synced until it is \
@@ -281,7 +282,10 @@ impl PlanError {
                 )
             }
             DestinationRenamed { renamed_to, at, .. } => {
-                format!("renamed to {renamed_to}; update destinations.users in {at}")
+                format!(
+                    "renamed to {renamed_to}; update destinations.users in {at} (`contact-sync \
+                     fix` rewrites it)"
+                )
             }
             DestinationNotFound { suggestion, at, .. } => format!(
                 "not found in the directory{}; fix destinations.users in {at}",
@@ -307,7 +311,7 @@ impl PlanError {
             }
             ExcludedRenamed { email, renamed_to, at } => format!(
                 "excluded user {email} was renamed to {renamed_to}; it stays excluded, update \
-                 destinations.exclude.users in {at}"
+                 destinations.exclude.users in {at} (`contact-sync fix` rewrites it)"
             ),
             DestinationGroupNotFound { at, .. } => {
                 format!("group not found; fix destinations.groups in {at}")

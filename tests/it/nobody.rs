@@ -40,8 +40,9 @@ fn check(dir: &std::path::Path) {
         ),
         format!(
             "  ! carol@example.com: excluded user carol@example.com was renamed to \
-             caroline@example.com; it stays excluded, update destinations.exclude.users in {}",
-            at(23, 15)
+             caroline@example.com; it stays excluded, update destinations.exclude.users in {} \
+             (`contact-sync fix` rewrites it)\n",
+            at(23, 15).trim_end()
         ),
         format!(
             "  ! frnk@example.com: frnk@example.com is no user of the directory (did you mean \
