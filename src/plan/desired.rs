@@ -100,11 +100,7 @@ impl DesiredContact {
 
 impl DesiredSync {
     fn empty(input: &SyncInput, source_user_id: &str, source_label: String) -> Self {
-        let target_pointer = if input.manifest.spec.target.group_name.is_some() {
-            "/spec/target/groupName"
-        } else {
-            "/spec/source/contactGroup"
-        };
+        let target_pointer = target_pointer(input);
         Self {
             name: input.name().to_owned(),
             target_group: input.manifest.target_group_name().to_owned(),
@@ -184,6 +180,16 @@ impl DesiredSync {
     /// directory sync does not copy to that user; `None` for personal syncs.
     pub fn own_entry(&self, id: &str) -> Option<String> {
         (self.source_user_id == DIRECTORY_SOURCE).then(|| directory_key(id))
+    }
+}
+
+/// The JSON pointer of where `input`'s target group name comes from:
+/// `target.groupName`, or the default's `source.contactGroup`.
+pub fn target_pointer(input: &SyncInput) -> &'static str {
+    if input.manifest.spec.target.group_name.is_some() {
+        "/spec/target/groupName"
+    } else {
+        "/spec/source/contactGroup"
     }
 }
 

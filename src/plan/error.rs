@@ -144,6 +144,20 @@ pub enum PlanError {
         /// Where the target group's name comes from.
         at: String,
     },
+    /// Another sync gives the same destination a target group of the same name:
+    /// neither is planned there until one of them names another group.
+    TargetGroupShared {
+        /// The destination.
+        user: String,
+        /// The group's name.
+        group: String,
+        /// The other sync.
+        other: String,
+        /// Where the other sync's target group name comes from.
+        other_at: String,
+        /// Where this sync's target group name comes from.
+        at: String,
+    },
     /// A sync would delete more than `maxDeletePercent` of its managed contacts.
     DeleteGuard {
         /// Contacts it would delete.
@@ -222,7 +236,7 @@ impl PlanError {
             }
             SelectorNotFound { key, .. } if key.starts_with("source.") => ErrorKind::SourceNotFound,
             SelectorNotFound { .. } => ErrorKind::DestinationNotFound,
-            TargetGroupConflict { .. } => ErrorKind::TargetGroupConflict,
+            TargetGroupConflict { .. } | TargetGroupShared { .. } => ErrorKind::TargetGroupConflict,
             DeleteGuard { .. } | OrphanDeleteGuard { .. } => ErrorKind::DeleteGuard,
             SyncUnreadable { .. } | UserUnreadable { .. } => ErrorKind::Api,
             Recorded(r) => r.kind,
@@ -316,6 +330,11 @@ impl PlanError {
             DestinationGroupNotFound { at, .. } => {
                 format!("group not found; fix destinations.groups in {at}")
             }
+            TargetGroupShared { group, other, other_at, at, .. } => format!(
+                "sync {other} also puts its contacts in a contact group \"{group}\" here \
+                 ({other_at}); two syncs cannot share a target group, so neither is planned for \
+                 this user: give one of them another target.groupName ({at} or {other_at})"
+            ),
             TargetGroupConflict { sync, user, group, at } => format!(
                 "already has a contact group \"{group}\" that contact-sync did not create; rename \
                  or delete that group, set another target.groupName in {at}, or take the group \
@@ -361,7 +380,9 @@ impl PlanError {
             | UserUnreadable { email, .. } => Some(email),
             SelectorNotFound { name, .. } => Some(name),
             DestinationGroupNotFound { group, .. } => Some(group),
-            SourceIdentityChanged { user, .. } | TargetGroupConflict { user, .. } => Some(user),
+            SourceIdentityChanged { user, .. }
+            | TargetGroupConflict { user, .. }
+            | TargetGroupShared { user, .. } => Some(user),
             SourceGroupOfDirectoryNotFound { .. }
             | CustomFieldNotFound { .. }
             | DeleteGuard { .. }
@@ -398,6 +419,7 @@ impl PlanError {
             | ExcludedRenamed { at, .. }
             | DestinationGroupNotFound { at, .. }
             | TargetGroupConflict { at, .. }
+            | TargetGroupShared { at, .. }
             | DeleteGuard { at, .. }
             | SyncUnreadable { at, .. } => Some(at),
             SourceIdentityChanged { .. } | OrphanDeleteGuard { .. } | UserUnreadable { .. } => None,

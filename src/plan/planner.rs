@@ -184,6 +184,7 @@ impl<'a> Planner<'a> {
             .zip(&resolution.syncs)
             .map(|(sync, resolved)| Run::judge(sync, resolved, &directory))
             .collect();
+        hold_shared_targets(&mut runs, resolution);
         if let Some(adopt) = &input.adopt {
             for run in runs.iter_mut().filter(|r| r.name() == adopt.sync) {
                 run.adopt = Some(adopt.users.clone());
@@ -393,6 +394,44 @@ impl<'a> Planner<'a> {
         plan.fingerprint = hex::encode(self.fp.finalize());
         plan.summarize();
         plan
+    }
+}
+
+/// Two syncs that select one destination and name the same target group would
+/// write into one group (the second create meets a 409, and every later plan
+/// sees the other sync's group as a conflict): at such a destination neither is
+/// planned, and each says which other sync it collides with, and where.
+fn hold_shared_targets(runs: &mut [Run<'_>], resolution: &Resolution) {
+    let mut by_target: BTreeMap<(String, &str), Vec<usize>> = BTreeMap::new();
+    for (i, run) in runs.iter().enumerate() {
+        let group = run.input.manifest.target_group_name();
+        for id in &run.selected {
+            by_target.entry((id.clone(), group)).or_default().push(i);
+        }
+    }
+    let email: HashMap<&str, &str> =
+        resolution.users.iter().map(|u| (u.id.as_str(), u.primary_email.as_str())).collect();
+    let at = |run: &Run<'_>| run.input.at(super::desired::target_pointer(run.input));
+    let mut held = Vec::new();
+    for ((id, group), syncs) in by_target.into_iter().filter(|(_, s)| s.len() > 1) {
+        let user = email.get(id.as_str()).copied().unwrap_or(id.as_str()).to_owned();
+        for &i in &syncs {
+            let j = syncs.iter().copied().find(|&j| j != i).unwrap_or(i);
+            let error = PlanError::TargetGroupShared {
+                user: user.clone(),
+                group: group.to_owned(),
+                other: runs[j].name().to_owned(),
+                other_at: at(&runs[j]),
+                at: at(&runs[i]),
+            };
+            held.push((i, id.clone(), user.clone(), error));
+        }
+    }
+    for (i, id, user, error) in held {
+        let run = &mut runs[i];
+        run.selected.remove(&id);
+        run.held.insert(id);
+        run.hold_back(&user, error);
     }
 }
 

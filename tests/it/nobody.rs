@@ -7,6 +7,7 @@ use predicates::prelude::*;
 
 use crate::contact_sync;
 use crate::harness::Seed;
+use contact_sync::backend::Backend;
 
 /// The seed's sync with a typo in every kind of selector and exclusion, and an
 /// exclusion by an old address (carol@ is now caroline@'s alias).
@@ -138,4 +139,68 @@ fn a_directory_source_naming_nobody_holds_the_sync_back() {
             "no user has an address in domain example.co (did you mean \"example.com\"?)",
         ))
         .stdout(predicate::str::contains("\"Colleagues\"").not());
+}
+
+/// A second sync that gives Dave a target group of the first one's name: at
+/// Dave neither is planned, each error names the other sync and both manifest
+/// lines; apply changes nothing there and the other destinations converge.
+async fn two_syncs_with_one_target_group_at_one_destination(seed: Seed) {
+    let dir = seed.dir.path();
+    seed.write(
+        "syncs/more-sales.yaml",
+        "apiVersion: contact-sync/v1\nkind: ContactSync\nmetadata: {name: more-sales}\nspec:\n  \
+         source: {user: salesuser@example.com, contactGroup: Sales Contacts}\n  target: \
+         {groupName: Sales Contacts}\n  destinations: {users: [dave@example.com]}\n",
+    );
+    let first = dir.join("syncs/sales-to-accounting.yaml");
+    let second = dir.join("syncs/more-sales.yaml");
+    let out = contact_sync().args(["plan", "--format", "json"]).arg(dir).assert().code(1);
+    let json: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let dave = |sync: &str| -> serde_json::Value {
+        let s = json["syncs"].as_array().unwrap().iter().find(|s| s["name"] == sync).unwrap();
+        s["destinations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["user"] == "dave@example.com")
+            .cloned()
+            .unwrap_or_else(|| panic!("no dave in {sync}: {s:#}"))
+    };
+    for (sync, other, other_file) in [
+        ("sales-to-accounting", "more-sales", &second),
+        ("more-sales", "sales-to-accounting", &first),
+    ] {
+        let d = dave(sync);
+        assert_eq!(d["status"], "error", "{d:#}");
+        let message = d["error"]["message"].as_str().unwrap();
+        assert!(message.contains(&format!("sync {other} also puts")), "{message}");
+        assert!(message.contains(&other_file.display().to_string()), "{message}");
+        assert_eq!(d["error"]["kind"], "targetGroupConflict", "{d:#}");
+    }
+    // Apply writes nothing to Dave, converges the others, and exits 1; the plan
+    // after it holds the two errors and no change.
+    contact_sync().args(["apply", "--auto-approve"]).arg(dir).assert().code(1);
+    let out = contact_sync().args(["plan", "--format", "json"]).arg(dir).assert().code(1);
+    let json: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let summary = &json["summary"];
+    assert_eq!([&summary["create"], &summary["update"], &summary["delete"]], [0, 0, 0], "{json:#}");
+    let groups = seed.backend().contact_groups("dave@example.com").await.unwrap();
+    assert!(!groups.iter().any(|g| g.name == "Sales Contacts"), "Dave got no group: {groups:?}");
+    // Renaming one target resolves it: Dave gets both groups, and then no changes.
+    let renamed = seed
+        .read("syncs/more-sales.yaml")
+        .replace("{groupName: Sales Contacts}", "{groupName: More Sales}");
+    seed.write("syncs/more-sales.yaml", &renamed);
+    contact_sync().args(["apply", "--auto-approve"]).arg(dir).assert().success();
+    contact_sync().args(["plan", "--detailed-exitcode"]).arg(dir).assert().code(0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_syncs_with_one_target_group_at_one_destination_local() {
+    two_syncs_with_one_target_group_at_one_destination(Seed::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_syncs_with_one_target_group_at_one_destination_google() {
+    two_syncs_with_one_target_group_at_one_destination(Seed::google()).await;
 }
