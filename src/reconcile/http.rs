@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::Shared;
+use super::driver::Shared;
 
 /// The routes over the loop's shared state.
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -32,8 +32,8 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], shared.metrics.encode())
-        .into_response()
+    let content_type = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+    ([(header::CONTENT_TYPE, content_type)], shared.metrics.encode()).into_response()
 }
 
 async fn status(State(shared): State<Arc<Shared>>) -> Response {

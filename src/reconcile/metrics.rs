@@ -1,5 +1,6 @@
-//! The reconcile loop's Prometheus metrics: one registry, encoded in the text
-//! exposition format on `/metrics`. Series of a sync that is removed from the
+//! The reconcile loop's Prometheus metrics: one registry, encoded in the
+//! Prometheus text exposition format (0.0.4) on `/metrics`. A run is counted from
+//! its record ([`Metrics::observe`]). Series of a sync that is removed from the
 //! manifests are removed with it.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -12,6 +13,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use super::run::{RunRecord, RunResult, unix};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SyncLabel {
@@ -75,8 +78,6 @@ struct Seen {
     kinds: BTreeSet<String>,
 }
 
-/// Results of a run, the `result` label.
-pub const RESULTS: [&str; 3] = ["success", "failure", "heldBack"];
 /// Changes a run applies, the `action` label.
 const ACTIONS: [&str; 3] = ["create", "update", "delete"];
 
@@ -172,27 +173,23 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Records a finished run of `sync`.
-    pub fn run(
-        &self,
-        sync: &str,
-        result: &str,
-        seconds: f64,
-        changes: [(&str, u64); 3],
-        errors: &BTreeMap<String, i64>,
-        ended: f64,
-    ) {
+    /// Counts a finished run from its record.
+    pub fn observe(&self, record: &RunRecord) {
+        let sync = record.sync.as_str();
+        let result = record.result.as_str();
+        let errors = record.error_kinds();
         let mut seen = self.seen.lock().expect("metrics lock");
         let seen = seen.entry(sync.to_owned()).or_default();
         let label = SyncLabel { sync: sync.to_owned() };
         seen.results.insert(result.to_owned());
         self.runs.get_or_create(&RunLabels { sync: sync.into(), result: result.into() }).inc();
-        self.duration.get_or_create(&label).observe(seconds);
-        for (action, n) in changes {
+        self.duration.get_or_create(&label).observe(record.seconds());
+        let changes = [record.added, record.changed, record.deleted];
+        for (action, n) in ACTIONS.into_iter().zip(changes) {
             seen.actions.insert(action.to_owned());
             self.changes
                 .get_or_create(&ChangeLabels { sync: sync.into(), action: action.into() })
-                .inc_by(n);
+                .inc_by(n as u64);
         }
         for kind in seen.kinds.iter() {
             if !errors.contains_key(kind) {
@@ -201,14 +198,14 @@ impl Metrics {
                     .set(0);
             }
         }
-        for (kind, n) in errors {
+        for (kind, n) in &errors {
             seen.kinds.insert(kind.clone());
             self.drift
                 .get_or_create(&DriftLabels { sync: sync.into(), kind: kind.clone() })
                 .set(*n);
         }
-        if result == "success" {
-            self.last_success.get_or_create(&label).set(ended);
+        if record.result == RunResult::Success {
+            self.last_success.get_or_create(&label).set(unix(record.end));
         }
     }
 
@@ -219,7 +216,7 @@ impl Metrics {
     pub fn sync_known(&self, sync: &str) {
         let mut seen = self.seen.lock().expect("metrics lock");
         let seen = seen.entry(sync.to_owned()).or_default();
-        for result in RESULTS {
+        for result in RunResult::ALL.map(RunResult::as_str) {
             seen.results.insert(result.to_owned());
             let _ =
                 self.runs.get_or_create(&RunLabels { sync: sync.into(), result: result.into() });
@@ -265,7 +262,9 @@ impl Metrics {
         self.last_success.remove(&label);
         self.next_run.remove(&label);
         let Some(seen) = self.seen.lock().expect("metrics lock").remove(sync) else { return };
-        for result in seen.results.iter().map(String::as_str).chain(RESULTS) {
+        for result in
+            seen.results.iter().map(String::as_str).chain(RunResult::ALL.map(RunResult::as_str))
+        {
             self.runs.remove(&RunLabels { sync: sync.into(), result: result.into() });
         }
         for action in seen.actions {
@@ -300,34 +299,9 @@ impl Metrics {
                 .inc_by(total.saturating_sub(before));
         }
         let mut out = String::new();
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        prometheus_text(&out)
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
+        out
     }
-}
-
-/// OpenMetrics text as the Prometheus text format (0.0.4) that every scraper and
-/// `promtool check metrics` read: a counter's `HELP` and `TYPE` name its `_total`
-/// samples, and there is no `# EOF`.
-fn prometheus_text(openmetrics: &str) -> String {
-    let counters: BTreeSet<&str> = openmetrics
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE "))
-        .filter_map(|l| l.strip_suffix(" counter"))
-        .collect();
-    let mut out = String::with_capacity(openmetrics.len() + 64);
-    for line in openmetrics.lines() {
-        if line == "# EOF" {
-            continue;
-        }
-        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
-            let rest = line.strip_prefix(prefix)?;
-            let (name, tail) = rest.split_once(' ')?;
-            counters.contains(name).then(|| format!("{prefix}{name}_total {tail}"))
-        });
-        out.push_str(renamed.as_deref().unwrap_or(line));
-        out.push('\n');
-    }
-    out
 }
 
 #[cfg(test)]

@@ -1,14 +1,17 @@
 //! Notifications: after a run that needs a person — it failed, a drift error or the
 //! deletion guard held it back, it deleted many contacts — a message to each
 //! webhook of the Workspace's `spec.notifications` that asked for that event.
-//! Sent in the background with a timeout and a few retries: a webhook that fails
-//! never holds a run up.
+//! Sent in the background with a timeout and a few retries ([`super::policy`]): a
+//! webhook that fails never holds a run up. The sends are tracked, so a stopping
+//! loop waits for the messages still on their way — for as long as one message
+//! can take at most.
 
-use std::time::Duration;
-
+use backon::Retryable;
 use serde_json::json;
+use tokio_util::task::TaskTracker;
 
-use super::RunRecord;
+use super::policy;
+use super::run::{API, RunRecord, RunResult, rfc3339};
 use crate::manifest::{Notification, NotificationEvent, NotificationFormat};
 use crate::text::printable;
 
@@ -16,11 +19,6 @@ use crate::text::printable;
 /// under the manifest's feet, and needs a manifest edit.
 const DRIFT: [&str; 4] =
     ["sourceRenamed", "destinationRenamed", "sourceIdentityChanged", "targetGroupConflict"];
-
-/// Attempts per message.
-const ATTEMPTS: u32 = 3;
-/// Time allowed for one attempt.
-pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One message about one run of one sync.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,22 +37,22 @@ pub struct Message {
     pub at: String,
 }
 
-/// The messages a run of `sync` calls for, for `hook`.
-pub fn messages(sync: &str, record: &RunRecord, hook: &Notification) -> Vec<Message> {
+/// The messages a run calls for, for `hook`.
+pub fn messages(record: &RunRecord, hook: &Notification) -> Vec<Message> {
     let summary =
         format!("{} added, {} changed, {} deleted", record.added, record.changed, record.deleted);
     let message = |event, reason: &str, location: Option<&String>| Message {
         event,
-        sync: sync.to_owned(),
+        sync: record.sync.clone(),
         reason: reason.to_owned(),
         location: location.cloned(),
         summary: summary.clone(),
-        at: record.end.clone(),
+        at: rfc3339(record.end),
     };
     let mut out = Vec::new();
     let first = |kinds: &[&str]| record.errors.iter().find(|e| kinds.contains(&e.kind.as_str()));
-    if record.result == "failure"
-        && let Some(e) = first(&["api"])
+    if record.result == RunResult::Failure
+        && let Some(e) = first(&[API])
     {
         out.push(message(NotificationEvent::Failure, &e.message, e.location.as_ref()));
     }
@@ -112,23 +110,61 @@ pub fn body(hook: &Notification, m: &Message) -> serde_json::Value {
     }
 }
 
-/// Posts `m` to `hook` in the background, with retries; failures are logged.
-pub fn send(http: reqwest::Client, hook: Notification, m: Message) {
-    tokio::spawn(async move {
-        let body = body(&hook, &m);
-        let mut last = String::new();
-        for attempt in 1..=ATTEMPTS {
-            match http.post(&hook.url).timeout(TIMEOUT).json(&body).send().await {
-                Ok(r) if r.status().is_success() => return,
-                Ok(r) => last = format!("answered HTTP {}", r.status().as_u16()),
-                Err(e) => last = crate::text::error_chain(&e),
-            }
-            if attempt < ATTEMPTS {
-                tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
+/// Sends the messages runs call for, in the background, and keeps track of them.
+pub struct Notifier {
+    http: reqwest::Client,
+    sending: TaskTracker,
+}
+
+impl Notifier {
+    /// A notifier with its own HTTP client.
+    pub fn new() -> reqwest::Result<Self> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("contact-sync/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { http, sending: TaskTracker::new() })
+    }
+
+    /// Sends what `record` calls for to each of `hooks` that asked for it.
+    pub fn observe(&self, record: &RunRecord, hooks: &[Notification]) {
+        for hook in hooks {
+            for m in messages(record, hook) {
+                self.send(hook.clone(), m);
             }
         }
-        tracing::warn!(sync = %m.sync, webhook = %redact_url(&hook.url), "notification not delivered: {last}");
-    });
+    }
+
+    /// Posts `m` to `hook` in the background, with retries; failures are logged.
+    fn send(&self, hook: Notification, m: Message) {
+        let http = self.http.clone();
+        self.sending.spawn(async move {
+            let body = body(&hook, &m);
+            let post = || async {
+                match http.post(&hook.url).timeout(policy::WEBHOOK_TIMEOUT).json(&body).send().await {
+                    Ok(r) if r.status().is_success() => Ok(()),
+                    Ok(r) => Err(format!("answered HTTP {}", r.status().as_u16())),
+                    Err(e) => Err(crate::text::error_chain(&e)),
+                }
+            };
+            if let Err(last) = post.retry(policy::webhooks()).await {
+                tracing::warn!(sync = %m.sync, webhook = %redact_url(&hook.url), "notification not delivered: {last}");
+            }
+        });
+    }
+
+    /// Waits for the messages still being sent, at most as long as one message
+    /// can take ([`policy::webhook_worst_case`]); no new ones are sent after.
+    pub async fn finish(&self) {
+        self.sending.close();
+        let bound = policy::webhook_worst_case();
+        if tokio::time::timeout(bound, self.sending.wait()).await.is_err() {
+            tracing::warn!(
+                messages = self.sending.len(),
+                "notifications still not delivered after {}s; stopping without them",
+                bound.as_secs()
+            );
+        }
+    }
 }
 
 /// A webhook URL without its path and query (where Slack keeps the secret).
@@ -142,7 +178,7 @@ fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::RunError;
+    use crate::reconcile::run::{RunError, Trigger};
 
     fn hook(events: Vec<NotificationEvent>) -> Notification {
         Notification {
@@ -153,14 +189,10 @@ mod tests {
         }
     }
 
-    fn record(result: &str, deleted: usize, errors: &[(&str, &str)]) -> RunRecord {
+    fn record(result: RunResult, deleted: usize, errors: &[(&str, &str)]) -> RunRecord {
+        let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
         RunRecord {
-            trigger: "schedule".into(),
-            start: "2026-11-24T02:00:00Z".into(),
-            end: "2026-11-24T02:00:05Z".into(),
-            result: result.into(),
-            added: 0,
-            changed: 0,
+            result,
             deleted,
             errors: errors
                 .iter()
@@ -170,6 +202,12 @@ mod tests {
                     location: Some("syncs/a.yaml:12:11".into()),
                 })
                 .collect(),
+            ..RunRecord::new(
+                "s",
+                Trigger::Schedule,
+                at("2026-11-24T02:00:00Z"),
+                at("2026-11-24T02:00:05Z"),
+            )
         }
     }
 
@@ -181,27 +219,27 @@ mod tests {
             NotificationEvent::DeleteGuard,
             NotificationEvent::Deletions,
         ]);
-        let renamed = record("heldBack", 0, &[("sourceRenamed", "source user a@x was renamed")]);
-        let m = messages("s", &renamed, &all);
+        let renamed =
+            record(RunResult::HeldBack, 0, &[("sourceRenamed", "source user a@x was renamed")]);
+        let m = messages(&renamed, &all);
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].event, NotificationEvent::Drift);
         assert_eq!(m[0].location.as_deref(), Some("syncs/a.yaml:12:11"));
-        assert!(messages("s", &renamed, &hook(vec![NotificationEvent::Failure])).is_empty());
+        assert!(messages(&renamed, &hook(vec![NotificationEvent::Failure])).is_empty());
 
-        let failed = record("failure", 0, &[("api", "HTTP 500")]);
-        assert_eq!(messages("s", &failed, &all)[0].event, NotificationEvent::Failure);
-        let guarded = record("heldBack", 0, &[("deleteGuard", "would delete 30 of 35")]);
-        assert_eq!(messages("s", &guarded, &all)[0].event, NotificationEvent::DeleteGuard);
-        let many = record("success", 11, &[]);
-        assert_eq!(messages("s", &many, &all)[0].event, NotificationEvent::Deletions);
-        assert!(messages("s", &record("success", 10, &[]), &all).is_empty());
+        let failed = record(RunResult::Failure, 0, &[("api", "HTTP 500")]);
+        assert_eq!(messages(&failed, &all)[0].event, NotificationEvent::Failure);
+        let guarded = record(RunResult::HeldBack, 0, &[("deleteGuard", "would delete 30 of 35")]);
+        assert_eq!(messages(&guarded, &all)[0].event, NotificationEvent::DeleteGuard);
+        let many = record(RunResult::Success, 11, &[]);
+        assert_eq!(messages(&many, &all)[0].event, NotificationEvent::Deletions);
+        assert!(messages(&record(RunResult::Success, 10, &[]), &all).is_empty());
     }
 
     #[test]
     fn slack_gets_text_and_the_generic_hook_json() {
         let m = messages(
-            "s",
-            &record("heldBack", 0, &[("sourceRenamed", "renamed\x1b[2J\n*forged*")]),
+            &record(RunResult::HeldBack, 0, &[("sourceRenamed", "renamed\x1b[2J\n*forged*")]),
             &hook(vec![NotificationEvent::Drift]),
         )
         .remove(0);

@@ -526,13 +526,15 @@ fn a_live_lease_is_waited_for_and_an_expired_one_taken_over() {
 fn sigterm_stops_an_apply_and_gives_the_lease_up() {
     let seed = Seed::google_with(|c| c.latency = Duration::from_millis(150));
     let child = spawn_apply(&seed, &[]);
-    // Wait until it holds the lease (it takes it before it reads the tenant).
+    // Signal as soon as it holds the lease: it handles signals from before it
+    // takes it, and takes it before it reads the tenant, so at 150 ms a request
+    // seconds of reading and writing are still ahead of it — no fixed sleep
+    // guesses where the apply is.
     let start = std::time::Instant::now();
     while lease_in_tenant(&seed).is_none_or(|(holder, _)| holder.is_empty()) {
         assert!(start.elapsed() < Duration::from_secs(60), "the apply never took the lease");
         std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(Duration::from_millis(500));
     let status = std::process::Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
