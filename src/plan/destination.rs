@@ -507,12 +507,8 @@ mod tests {
         }
     }
 
-    /// What `plan_selected` does for `dest`, as `(action, name, reason)` of its contacts.
-    fn contact_changes(
-        sync: &DesiredSync,
-        dest: &DirectoryUser,
-        contacts: &[Contact],
-    ) -> Vec<(Action, String, Reason)> {
+    /// `plan_selected` for `dest`, which holds the sync's target group and `contacts`.
+    fn planned(sync: &DesiredSync, dest: &DirectoryUser, contacts: &[Contact]) -> DestinationPlan {
         let group = ContactGroup {
             resource_name: "contactGroups/1".into(),
             etag: "e".into(),
@@ -527,6 +523,15 @@ mod tests {
             contacts,
         };
         plan_selected(sync, &actual)
+    }
+
+    /// What `plan_selected` does for `dest`, as `(action, name, reason)` of its contacts.
+    fn contact_changes(
+        sync: &DesiredSync,
+        dest: &DirectoryUser,
+        contacts: &[Contact],
+    ) -> Vec<(Action, String, Reason)> {
+        planned(sync, dest, contacts)
             .changes
             .iter()
             .filter(|c| c.resource == Resource::Contact)
@@ -551,20 +556,7 @@ mod tests {
 
     /// The photo ops `plan_selected` gives `dest` holding `contacts`.
     fn photo_ops(sync: &DesiredSync, dest: &DirectoryUser, contacts: &[Contact]) -> Vec<Op> {
-        let group = ContactGroup {
-            resource_name: "contactGroups/1".into(),
-            etag: "e".into(),
-            name: "Directory".into(),
-            client_data: group_markers(sync),
-            system: false,
-        };
-        let actual = Actual {
-            user: &dest.primary_email,
-            id: &dest.id,
-            groups: std::slice::from_ref(&group),
-            contacts,
-        };
-        plan_selected(sync, &actual)
+        planned(sync, dest, contacts)
             .changes
             .iter()
             .filter(|c| matches!(c.op, Op::ContactPhoto { .. }))
