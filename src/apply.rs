@@ -10,6 +10,7 @@
 //! backend's to ask, before every request: see [`crate::lease`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
@@ -18,9 +19,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::{self, Backend};
 
+use crate::model::inventory::{Inventory, StoredInventory};
 use crate::model::photo::{self, PhotoLocation, PhotoMarker, SourcePhoto};
 use crate::model::{ClientData, ContactUpdate, NewContact, PersonFields};
-use crate::plan::{Action, Change, ContactRef, DestinationPlan, GroupRef, Op, Plan, Status};
+use crate::plan::survey::BeforeError;
+use crate::plan::{Action, Adopt, Change, ContactRef, DestinationPlan, GroupRef, Op, Plan};
 
 /// What applying one destination did.
 #[derive(Clone, Debug, Default)]
@@ -39,6 +42,24 @@ pub struct DestinationReport {
     pub error: Option<backend::Error>,
 }
 
+/// Why nothing was applied: the inventory could not first list every user about
+/// to receive synced contacts.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum InventoryError {
+    /// No inventory can be computed that keeps it true.
+    #[error(transparent)]
+    Before(#[from] BeforeError),
+    /// Writing it failed.
+    #[error(
+        "cannot record the users about to receive synced contacts in the inventory: {}",
+        crate::text::error_chain(source)
+    )]
+    Record {
+        #[source]
+        source: backend::Error,
+    },
+}
+
 /// What an apply did, destination by destination.
 #[derive(Clone, Debug, Default)]
 pub struct Report {
@@ -52,7 +73,7 @@ pub struct Report {
     pub not_started: usize,
     /// Why nothing was applied because the inventory could not be brought up to
     /// date first (it must list every user about to receive synced contacts).
-    pub inventory_error: Option<String>,
+    pub inventory_error: Option<InventoryError>,
     /// The inventory as it stands after the run (`None`: the backend keeps none, or
     /// it could not be read).
     pub inventory: Option<crate::model::inventory::Inventory>,
@@ -144,14 +165,151 @@ impl Report {
     }
 }
 
+/// Why an apply refuses to write anything.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// The plan made now is not the saved one.
+    #[error(
+        "the saved plan {} is stale: applying it now would not do what it says — the tenant \
+         changed since it was made, or the file was edited. Nothing was applied; run plan \
+         again.\n{diff}",
+        path.display()
+    )]
+    Stale {
+        /// The saved plan.
+        path: PathBuf,
+        /// How the plan now differs from it.
+        diff: String,
+    },
+    /// `adopt --user` named users the adoption plan does not take over.
+    #[error(
+        "nothing to adopt for {}: not a destination of sync {sync}, or no contact group of its \
+         target name there that contact-sync did not write (`contact-sync plan` and \
+         `contact-sync resolve` show which). Nothing was applied.",
+        users.join(", ")
+    )]
+    NothingToAdopt {
+        /// The sync adopted.
+        sync: String,
+        /// The users named that it does not take over.
+        users: Vec<String>,
+    },
+}
+
+/// What is asked of one apply: the plan made now, and what it must agree with.
+#[derive(Clone, Copy)]
+pub struct Apply<'a> {
+    plan: &'a Plan,
+    saved: Option<(&'a Path, &'a Plan)>,
+    adopt: Option<&'a Adopt>,
+}
+
+/// An apply whose plan was checked: [`Checked::run`] applies it.
+#[derive(Clone, Copy)]
+pub struct Checked<'a>(Apply<'a>);
+
+/// Whether an apply did all it was asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Everything planned was applied, and the plan has no errors.
+    Success,
+    /// Something failed, was held back or left unstarted.
+    Failed,
+}
+
+/// What one apply came to.
+#[derive(Debug)]
+pub struct Outcome {
+    /// What was applied, destination by destination.
+    pub report: Report,
+    /// Whether it did all it was asked.
+    pub exit: Exit,
+}
+
+impl<'a> Apply<'a> {
+    /// An apply of `plan`, made just now under the writer lease.
+    pub fn new(plan: &'a Plan) -> Self {
+        Self { plan, saved: None, adopt: None }
+    }
+
+    /// Applies `plan` only if it is `saved`, the plan saved at `path`, change for change.
+    pub fn saved(self, path: &'a Path, saved: &'a Plan) -> Self {
+        Self { saved: Some((path, saved)), ..self }
+    }
+
+    /// The adoption the plan was made for, if any.
+    pub fn adopt(self, adopt: Option<&'a Adopt>) -> Self {
+        Self { adopt, ..self }
+    }
+
+    /// Refuses a plan that is not the saved one, or that does not adopt what
+    /// `adopt --user` named.
+    pub fn check(self) -> Result<Checked<'a>, Refusal> {
+        if let Some((path, saved)) = self.saved
+            && let Some(diff) = crate::plan::saved::differences(saved, self.plan, 60)
+        {
+            return Err(Refusal::Stale { path: path.to_owned(), diff });
+        }
+        if let Some(adopt) = self.adopt {
+            let users = adoption_gaps(self.plan, adopt);
+            if !users.is_empty() {
+                return Err(Refusal::NothingToAdopt { sync: adopt.sync.clone(), users });
+            }
+        }
+        Ok(Checked(self))
+    }
+}
+
+impl Checked<'_> {
+    /// What to say before the plan is shown: an adoption that takes nothing over.
+    pub fn note(&self) -> Option<String> {
+        let adopt = self.0.adopt.filter(|_| !self.0.plan.summary.has_changes())?;
+        Some(format!(
+            "Nothing to adopt: no destination of sync {} has a contact group of its target name \
+             that contact-sync did not write.",
+            adopt.sync
+        ))
+    }
+
+    /// Applies the plan until `cancel` is cancelled; `progress` is called after each
+    /// destination. Without changes too: the inventory may need bringing up to date
+    /// (after a full scan, or when a user turned out to hold nothing).
+    pub async fn run(
+        self,
+        backend: &dyn Backend,
+        cancel: &CancellationToken,
+        progress: &(dyn Fn(&DestinationReport) + Sync),
+    ) -> Outcome {
+        let plan = self.0.plan;
+        let report = apply_with(backend, plan, cancel, progress).await;
+        // With nothing to change only the inventory can fail.
+        let failed = if plan.summary.has_changes() {
+            report.failed()
+        } else {
+            report.inventory_error.is_some()
+        };
+        let exit = if failed || plan.summary.errors > 0 { Exit::Failed } else { Exit::Success };
+        Outcome { report, exit }
+    }
+}
+
+/// What `adopt --user` named that the adoption plan does not take over: a user
+/// that is not a destination of the sync, or has no group of its target name to
+/// take (or already has the sync's own).
+fn adoption_gaps(plan: &Plan, adopt: &Adopt) -> Vec<String> {
+    let planned: HashSet<String> = plan
+        .syncs
+        .iter()
+        .filter(|s| s.name == adopt.sync)
+        .flat_map(|s| &s.destinations)
+        .map(|d| d.user.to_lowercase())
+        .collect();
+    adopt.users.iter().filter(|u| !planned.contains(*u)).cloned().collect()
+}
+
 /// Number of destinations apply will touch, for progress display.
 pub fn work(plan: &Plan) -> usize {
-    plan.syncs
-        .iter()
-        .filter(|s| s.applicable())
-        .flat_map(|s| &s.destinations)
-        .filter(|d| d.status == Status::Changes)
-        .count()
+    plan.to_apply().count()
 }
 
 /// Applies `plan`, never interrupted (tests, benchmarks); `progress` is called
@@ -176,45 +334,20 @@ pub async fn apply_with(
     progress: &(dyn Fn(&DestinationReport) + Sync),
 ) -> Report {
     let mut report = Report::default();
-    // The inventory first lists every user about to receive synced contacts, so
-    // that whatever happens next, later runs know to read them.
-    let mut stored = plan.survey.stored.clone();
-    let before = match plan.survey.before(plan, chrono::Utc::now()) {
-        Err(why) => {
-            report.inventory_error = Some(why);
+    let (stored, before) = match record_before(backend, plan).await {
+        Ok(recorded) => recorded,
+        Err(e) => {
+            report.inventory_error = Some(e);
             return report;
         }
-        Ok(before) => before,
     };
-    if let (Some(old), Some(new)) = (&stored, &before) {
-        match backend.write_inventory(old, new).await {
-            Ok(now) => stored = Some(now),
-            Err(e) => {
-                report.inventory_error = Some(format!(
-                    "cannot record the users about to receive synced contacts in the inventory: \
-                     {}",
-                    crate::text::error_chain(&e)
-                ));
-                return report;
-            }
-        }
-    }
+    report.held_back = plan.held_back().map(str::to_owned).collect();
     let mut by_user: BTreeMap<String, Vec<(usize, &str, &DestinationPlan)>> = BTreeMap::new();
-    let mut order = 0;
-    for sync in &plan.syncs {
-        if !sync.errors.is_empty() {
-            report.held_back.push(sync.name.clone());
-            continue;
-        }
-        if sync.suspended {
-            continue;
-        }
-        for dest in sync.destinations.iter().filter(|d| d.status == Status::Changes) {
-            by_user.entry(dest.user.to_lowercase()).or_default().push((order, &sync.name, dest));
-            order += 1;
-        }
+    let mut total = 0;
+    for (order, (sync, dest)) in plan.to_apply().enumerate() {
+        by_user.entry(dest.user.to_lowercase()).or_default().push((order, sync, dest));
+        total = order + 1;
     }
-    let total = order;
     let photos = Photos::default();
     let photos = &photos;
     let runs = futures::stream::iter(by_user.into_values())
@@ -239,6 +372,37 @@ pub async fn apply_with(
     if let Err(e) = backend.commit().await {
         report.commit_error = Some(e);
     }
+    record_after(backend, plan, stored, before, &mut report).await;
+    report
+}
+
+/// The inventory first lists every user about to receive synced contacts, so that
+/// whatever happens next, later runs know to read them: the inventory as stored
+/// now, and as computed before the changes.
+async fn record_before(
+    backend: &dyn Backend,
+    plan: &Plan,
+) -> Result<(Option<StoredInventory>, Option<Inventory>), InventoryError> {
+    let mut stored = plan.survey.stored.clone();
+    let before = plan.survey.before(plan, chrono::Utc::now())?;
+    if let (Some(old), Some(new)) = (&stored, &before) {
+        let now = backend
+            .write_inventory(old, new)
+            .await
+            .map_err(|source| InventoryError::Record { source })?;
+        stored = Some(now);
+    }
+    Ok((stored, before))
+}
+
+/// The inventory after the changes: users that now hold nothing come off it.
+async fn record_after(
+    backend: &dyn Backend,
+    plan: &Plan,
+    stored: Option<StoredInventory>,
+    before: Option<Inventory>,
+    report: &mut Report,
+) {
     let applied: HashSet<(String, String)> = report
         .destinations
         .iter()
@@ -260,7 +424,6 @@ pub async fn apply_with(
             }
         }
     }
-    report
 }
 
 async fn apply_one(

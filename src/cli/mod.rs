@@ -2,7 +2,6 @@
 //! commands on top of the library. Nothing below this module sees clap.
 
 mod commands;
-mod saved;
 mod stdout;
 
 use std::io::IsTerminal;

@@ -18,6 +18,7 @@ pub mod json;
 pub mod planner;
 pub mod reach;
 pub mod render;
+pub mod saved;
 pub mod survey;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -627,6 +628,21 @@ pub struct Orphan {
 }
 
 impl Plan {
+    /// The destinations apply writes to, with their sync's name, in plan order:
+    /// those with changes, of the syncs neither suspended nor held back.
+    pub fn to_apply(&self) -> impl Iterator<Item = (&str, &DestinationPlan)> {
+        self.syncs.iter().filter(|s| s.applicable()).flat_map(|s| {
+            let changed = s.destinations.iter().filter(|d| d.status == Status::Changes);
+            changed.map(move |d| (s.name.as_str(), d))
+        })
+    }
+
+    /// The syncs held back because the plan has errors for them (the deletion
+    /// guard, source errors): apply writes nothing of theirs.
+    pub fn held_back(&self) -> impl Iterator<Item = &str> {
+        self.syncs.iter().filter(|s| !s.errors.is_empty()).map(|s| s.name.as_str())
+    }
+
     /// Recomputes the summary from the syncs.
     pub fn summarize(&mut self) {
         let mut s = Summary { errors: self.errors.len(), ..Summary::default() };

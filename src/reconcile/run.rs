@@ -276,7 +276,7 @@ pub fn judge(mut record: RunRecord, ran: &Result<Ran, String>) -> RunRecord {
         }
     }
     if let Some(e) = &report.inventory_error {
-        record.errors.push(RunError::api(e.clone()));
+        record.errors.push(RunError::api(e.to_string()));
     }
     if let Some(e) = &report.commit_error {
         record
