@@ -246,7 +246,7 @@ impl<'a> Apply<'a> {
     /// `adopt --user` named.
     pub fn check(self) -> Result<Checked<'a>, Refusal> {
         if let Some((path, saved)) = self.saved
-            && let Some(diff) = crate::plan::saved::differences(saved, self.plan, 60)
+            && let Some(diff) = crate::saved::differences(saved, self.plan, 60)
         {
             return Err(Refusal::Stale { path: path.to_owned(), diff });
         }

@@ -8,7 +8,9 @@
 //! renderings), fed by [`reader`] (the driver that reads what the planner asks
 //! for, one user at a time: the users the syncs select and those the inventory in
 //! [`model::inventory`] lists) → [`apply`] (executes a plan verbatim, under the writer
-//! [`lease`] that keeps a second writer out). [`backend`] holds the one trait both
+//! [`lease`] that keeps a second writer out, and decides what an apply refuses and
+//! how it ended); [`saved`] is the file `plan --out` writes and `apply PLAN.json`
+//! checks. [`backend`] holds the one trait both
 //! backends implement, the local backend and [`backend::open`]; [`model`] the
 //! domain types they share with the planner; [`google_api`] what the google
 //! backend and the [`emulator`] share. [`diagnostic`] renders problems with their
@@ -32,6 +34,7 @@ pub mod model;
 pub mod plan;
 pub mod reader;
 pub mod reconcile;
+pub mod saved;
 pub mod text;
 pub mod validate;
 pub mod yaml;

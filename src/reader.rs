@@ -11,11 +11,12 @@
 use futures::StreamExt;
 
 use crate::backend::{self, Backend};
+use crate::input::PlanInput;
 use crate::model::inventory::StoredInventory;
 use crate::model::{Contact, ContactGroup, DirectoryUser};
+use crate::plan::Plan;
 use crate::plan::planner::{self, Planner, Reads};
 use crate::plan::survey::{Seen, Survey};
-use crate::plan::{Plan, PlanInput};
 use crate::text::error_chain;
 
 /// The plan for `input` against the tenant behind `backend`.

@@ -16,12 +16,13 @@ use super::{
 use crate::backend::Backend;
 use crate::backend::open::Target;
 use crate::diagnostic::Diagnostic;
+use crate::input::PlanInput;
 use crate::input::{self, LoadError, LoadOptions};
+use crate::plan::Plan;
 use crate::plan::json;
 use crate::plan::reach::ReachDocument;
 use crate::plan::render::{self, Style};
-use crate::plan::saved::SavedPlan;
-use crate::plan::{Plan, PlanInput};
+use crate::saved::SavedPlan;
 use crate::validate;
 use crate::{apply, lease, reader};
 

@@ -12,7 +12,8 @@ use serde::{Serialize, Serializer};
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::open::Target;
-use crate::plan::{ErrorKind, Plan, PlanInput, Status};
+use crate::input::PlanInput;
+use crate::plan::{ErrorKind, Plan, Status};
 use crate::{apply, lease, reader};
 
 /// How long an activation waits for another writer's lease.
@@ -193,56 +194,79 @@ pub struct Ran {
     pub seen: BTreeMap<String, String>,
 }
 
+/// Why a run of the due syncs applied nothing: a retry may mend it.
+#[derive(Debug, thiserror::Error)]
+pub enum RunFailed {
+    /// The tenant could not be opened.
+    #[error(transparent)]
+    Open(#[from] crate::backend::open::Error),
+    /// The tenant could not be read.
+    #[error(transparent)]
+    Backend(#[from] crate::backend::Error),
+    /// The writer lease could not be taken.
+    #[error(transparent)]
+    Lease(#[from] lease::Error),
+    /// Stopped while the tenant was being read.
+    #[error("interrupted while reading the tenant; nothing was applied")]
+    Interrupted,
+    /// The plan was refused.
+    #[error(transparent)]
+    Refused(#[from] apply::Refusal),
+}
+
 /// Plans `input` and applies it under the writer lease.
 pub async fn run_syncs(
     target: &Target,
     input: &PlanInput,
     cancel: &CancellationToken,
-) -> Result<Ran, String> {
-    let backend = target.open().map_err(|e| crate::text::error_chain(&e))?;
+) -> Result<Ran, RunFailed> {
+    let backend = target.open()?;
     let holder = lease::holder_name("contact-sync reconcile");
-    let lease = lease::acquire(backend.clone(), holder, LEASE_WAIT, cancel, |_, _| {})
-        .await
-        .map_err(|e| crate::text::error_chain(&e))?;
-    let result = async {
-        let plan = tokio::select! {
-            plan = reader::plan(backend.as_ref(), input) => {
-                plan.map_err(|e| crate::text::error_chain(&e))?
-            }
-            () = cancel.cancelled() => {
-                return Err("interrupted while reading the tenant; nothing was applied".to_owned());
-            }
-        };
-        // Without changes too: the inventory may need bringing up to date.
-        let report = apply::apply_with(backend.as_ref(), &plan, cancel, &|_| {}).await;
-        if let Some(w) = &report.inventory_warning {
-            tracing::warn!("{w}");
-        }
-        let mut seen = BTreeMap::new();
-        for sync in &input.syncs {
-            if let Ok(fp) = crate::directory::fingerprint(backend.as_ref(), &sync.manifest).await {
-                seen.insert(sync.name().to_owned(), fp);
-            }
-        }
-        Ok(Ran { plan, report, seen })
-    }
-    .await;
+    let lease = lease::acquire(backend.clone(), holder, LEASE_WAIT, cancel, |_, _| {}).await?;
+    let result = under_lease(backend.as_ref(), input, cancel).await;
     if let Err(e) = lease.release().await {
         tracing::warn!("cannot give the writer lease up ({e}); it lapses by itself");
     }
     result
 }
 
+async fn under_lease(
+    backend: &dyn crate::backend::Backend,
+    input: &PlanInput,
+    cancel: &CancellationToken,
+) -> Result<Ran, RunFailed> {
+    let plan = tokio::select! {
+        plan = reader::plan(backend, input) => plan?,
+        () = cancel.cancelled() => return Err(RunFailed::Interrupted),
+    };
+    // Without changes too: the inventory may need bringing up to date.
+    let checked = apply::Apply::new(&plan).adopt(input.adopt.as_ref()).check()?;
+    let report = checked.run(backend, cancel, &|_| {}).await.report;
+    if let Some(w) = &report.inventory_warning {
+        tracing::warn!("{w}");
+    }
+    let mut seen = BTreeMap::new();
+    for sync in &input.syncs {
+        if let Ok(fp) = crate::directory::fingerprint(backend, &sync.manifest).await {
+            seen.insert(sync.name().to_owned(), fp);
+        }
+    }
+    Ok(Ran { plan, report, seen })
+}
+
 /// What the run of `record.sync` came to, filled into `record`: `failure` when
 /// something failed that a retry can mend (a request, a write); `heldBack` when
 /// the plan holds something back that only a change can mend (a rename, a
 /// conflict, the deletion guard), or a suspended sync has changes; else `success`.
-pub fn judge(mut record: RunRecord, ran: &Result<Ran, String>) -> RunRecord {
+pub fn judge<E: std::error::Error + 'static>(
+    mut record: RunRecord,
+    ran: &Result<Ran, E>,
+) -> RunRecord {
     let Ran { plan, report, .. } = match ran {
         Ok(ran) => ran,
         Err(e) => {
             record.result = RunResult::Failure;
-            record.errors.push(RunError::api(e.clone()));
+            record.errors.push(RunError::api(crate::text::error_chain(e)));
             return record;
         }
     };
@@ -337,8 +361,8 @@ mod tests {
     #[test]
     fn a_run_that_could_not_start_is_a_failure_of_the_api_kind() {
         let now = Utc::now();
-        let record =
-            judge(RunRecord::new("s", Trigger::Schedule, now, now), &Err("cannot open".into()));
+        let failed = Err::<Ran, _>(std::io::Error::other("cannot open"));
+        let record = judge(RunRecord::new("s", Trigger::Schedule, now, now), &failed);
         assert_eq!(record.result, RunResult::Failure);
         assert_eq!(record.errors[0].kind, "api");
         assert_eq!(record.errors[0].message, "cannot open");

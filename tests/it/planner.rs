@@ -11,15 +11,14 @@ use contact_sync::apply::{self, Batches};
 use contact_sync::backend::UserScope;
 use contact_sync::backend::store::Store;
 use contact_sync::backend::tenant;
+use contact_sync::input::PlanInput;
 use contact_sync::manifest::{ContactSync, OrphanPolicy, SyncType};
 use contact_sync::model::resolution::{
     Exclusion, Resolution, Selection, SourceResolution, SyncResolution,
 };
 use contact_sync::model::{ClientData, MARKER_SYNC, NewContact};
 use contact_sync::plan::planner::Planner;
-use contact_sync::plan::{
-    Action, ErrorKind, Op, Plan, PlanError, PlanInput, Reason, Status, SyncInput,
-};
+use contact_sync::plan::{Action, ErrorKind, Op, Plan, PlanError, Reason, Status, SyncInput};
 
 use crate::harness::{contact, group, set_field};
 

@@ -40,13 +40,14 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::backend::open::Target;
+use crate::input::PlanInput;
 use crate::model::photo::SourcePhoto;
 use crate::model::{ClientData, ContactGroup, ContactUpdate, PersonFields};
 use crate::plan::changes::Interner;
 use crate::plan::render::{self, Style};
 use crate::plan::{
     Action, Change, Changes, ContactRef, DestinationPlan, FieldChange, GroupRef, Op, Orphan, Plan,
-    PlanError, PlanInput, Reason, Resource, Status, Summary, SyncPlan,
+    PlanError, Reason, Resource, Status, Summary, SyncPlan,
 };
 
 /// Why a saved plan cannot be written or read back.
