@@ -47,7 +47,7 @@ pub async fn run(options: Options, cancel: CancellationToken) -> Result<bool, Er
         metrics: Metrics::default(),
         wake: tokio::sync::Notify::new(),
         trigger_enabled,
-        notifier: Notifier::new()?,
+        notifier: Notifier::new().map_err(|source| Error::Webhooks { source })?,
     });
     shared.reload();
     let result =
@@ -83,7 +83,9 @@ impl Shared {
         let listener = tokio::net::TcpListener::bind(&self.options.listen)
             .await
             .map_err(|source| Error::Listen { listen: self.options.listen.clone(), source })?;
-        let addr = listener.local_addr()?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| Error::Address { listen: self.options.listen.clone(), source })?;
         tracing::info!(%addr, "contact-sync reconcile serving /healthz /readyz /metrics /status");
         eprintln!(
             "contact-sync reconcile: serving http://{addr} (/healthz /readyz /metrics /status)"

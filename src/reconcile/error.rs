@@ -23,14 +23,25 @@ pub enum Error {
         source: notify::Error,
     },
     /// The file watcher could not be set up.
-    #[error(transparent)]
-    Watcher(#[from] notify::Error),
+    #[error("cannot set up the watcher of manifest edits: {source}")]
+    Watcher {
+        #[source]
+        source: notify::Error,
+    },
     /// The HTTP client of the webhooks could not be set up.
-    #[error(transparent)]
-    Webhooks(#[from] reqwest::Error),
+    #[error("cannot set up the HTTP client of the webhooks: {source}")]
+    Webhooks {
+        #[source]
+        source: reqwest::Error,
+    },
     /// The listening socket gave no address.
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
+    #[error("cannot tell the address listened on for {listen}: {source}")]
+    Address {
+        /// `--listen`.
+        listen: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// `--once` with manifests that have errors.
     #[error("the manifests have errors; nothing was run")]
     ManifestErrors,

@@ -55,7 +55,8 @@ impl Watch {
                 if event.is_ok_and(|e| concerns_manifests(&e)) {
                     let _ = tx.send(());
                 }
-            })?;
+            })
+            .map_err(|source| Error::Watcher { source })?;
         for path in paths {
             watcher
                 .watch(path, RecursiveMode::Recursive)
