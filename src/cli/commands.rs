@@ -487,41 +487,65 @@ impl Apply {
         cancel: &CancellationToken,
     ) -> anyhow::Result<ExitCode> {
         let plan = self.read_plan(backend, cancel).await?;
-        let mut job = apply::Apply::new(&plan).adopt(self.input.adopt.as_ref());
-        if let Some((path, saved)) = &self.saved {
-            job = job.saved(path, saved);
-        }
-        let checked = match job.check() {
-            Ok(checked) => checked,
-            Err(refusal) => {
-                eprintln!("error: {refusal}");
-                return Ok(ExitCode::from(1));
-            }
-        };
+        let Some(checked) = self.check(&plan) else { return Ok(ExitCode::from(1)) };
         if let Some(note) = checked.note() {
             eprintln!("{note}");
         }
         if !self.show(&plan)? {
             return Ok(ExitCode::from(1));
         }
-        let json = self.report.format == ApplyFormat::Json;
         if !plan.summary.has_changes() {
-            let outcome = checked.run(backend, cancel, &|_| {}).await;
-            if json {
-                print_json_report(&outcome.report, &plan, self.report.redact)?;
-            } else {
-                print_inventory_notes(&outcome.report)?;
-            }
-            return Ok(exit_of(outcome.exit));
+            return self.apply_no_changes(checked, &plan, backend, cancel).await;
         }
         if !self.approved(cancel).await? {
             return Ok(ExitCode::from(1));
         }
+        self.apply_changes(checked, &plan, backend, cancel).await
+    }
+
+    /// The library's check of `plan`: `None`, said, when it refuses it (a stale
+    /// saved plan, an adoption that takes over less than asked).
+    fn check<'a>(&'a self, plan: &'a Plan) -> Option<apply::Checked<'a>> {
+        let mut job = apply::Apply::new(plan).adopt(self.input.adopt.as_ref());
+        if let Some((path, saved)) = &self.saved {
+            job = job.saved(path, saved);
+        }
+        job.check().inspect_err(|refusal| eprintln!("error: {refusal}")).ok()
+    }
+
+    /// A plan without changes, applied without asking: only the inventory may
+    /// need bringing up to date.
+    async fn apply_no_changes(
+        &self,
+        checked: apply::Checked<'_>,
+        plan: &Plan,
+        backend: &dyn Backend,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<ExitCode> {
+        let outcome = checked.run(backend, cancel, &|_| {}).await;
+        if self.report.format == ApplyFormat::Json {
+            print_json_report(&outcome.report, plan, self.report.redact)?;
+        } else {
+            print_inventory_notes(&outcome.report)?;
+        }
+        Ok(exit_of(outcome.exit))
+    }
+
+    /// The approved plan applied with a progress bar, each destination's line as
+    /// it finishes, then the report.
+    async fn apply_changes(
+        &self,
+        checked: apply::Checked<'_>,
+        plan: &Plan,
+        backend: &dyn Backend,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<ExitCode> {
+        let json = self.report.format == ApplyFormat::Json;
         if !json {
             // Each destination's line follows as it finishes.
             let _ = writeln!(super::stdout::lock());
         }
-        let bar = progress_bar(apply::work(&plan), self.term);
+        let bar = progress_bar(apply::work(plan), self.term);
         let outcome = checked
             .run(backend, cancel, &|done| {
                 bar.inc(1);
@@ -532,9 +556,9 @@ impl Apply {
             .await;
         bar.finish_and_clear();
         let printed = if json {
-            print_json_report(&outcome.report, &plan, self.report.redact)
+            print_json_report(&outcome.report, plan, self.report.redact)
         } else {
-            print_report(&outcome.report, &plan)
+            print_report(&outcome.report, plan)
         };
         // What was applied decides the exit code, whether or not anyone still reads.
         if let Err(e) = printed
