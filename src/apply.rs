@@ -5,7 +5,11 @@
 //! One failing destination does not stop the others: each destination's outcome is
 //! collected into the report, and any failure makes the command exit 1.
 //!
-//! An interruption (the `cancel` token of [`apply_with`]) lets the users in flight
+//! An apply is asked for with [`Apply`]: its check refuses what must not be
+//! applied, and [`Checked::run`] applies the rest and says how it ended — for
+//! `apply` and `reconcile` alike.
+//!
+//! An interruption (the `cancel` token of [`Checked::run`]) lets the users in flight
 //! finish and starts no other. Whether this process may still write at all is the
 //! backend's to ask, before every request: see [`crate::lease`].
 
@@ -312,8 +316,8 @@ pub fn work(plan: &Plan) -> usize {
     plan.to_apply().count()
 }
 
-/// Applies `plan`, never interrupted (tests, benchmarks); `progress` is called
-/// after each destination.
+/// Applies `plan` unchecked, never interrupted (tests, benchmarks); `progress` is
+/// called after each destination.
 pub async fn apply(
     backend: &dyn Backend,
     plan: &Plan,
@@ -327,7 +331,7 @@ pub async fn apply(
 ///
 /// Users are applied concurrently (up to the backend's concurrency); all of one
 /// user's changes, across syncs, are sent one after another.
-pub async fn apply_with(
+async fn apply_with(
     backend: &dyn Backend,
     plan: &Plan,
     cancel: &CancellationToken,
@@ -342,15 +346,45 @@ pub async fn apply_with(
         }
     };
     report.held_back = plan.held_back().map(str::to_owned).collect();
-    let mut by_user: BTreeMap<String, Vec<(usize, &str, &DestinationPlan)>> = BTreeMap::new();
+    let (by_user, total) = by_user(plan);
+    let mut results = apply_users(backend, by_user, cancel, progress).await;
+    report.not_started = total - results.len();
+    results.sort_by_key(|(order, _)| *order);
+    report.destinations = results.into_iter().map(|(_, r)| r).collect();
+    if let Err(e) = backend.commit().await {
+        report.commit_error = Some(e);
+    }
+    record_after(backend, plan, stored, before, &mut report).await;
+    report
+}
+
+/// One user's destinations, across syncs, with their place in plan order.
+type UserWork<'a> = Vec<(usize, &'a str, &'a DestinationPlan)>;
+
+/// The destinations to apply, user by user, and how many there are.
+fn by_user(plan: &Plan) -> (Vec<UserWork<'_>>, usize) {
+    let mut by_user: BTreeMap<String, UserWork<'_>> = BTreeMap::new();
     let mut total = 0;
     for (order, (sync, dest)) in plan.to_apply().enumerate() {
         by_user.entry(dest.user.to_lowercase()).or_default().push((order, sync, dest));
         total = order + 1;
     }
+    (by_user.into_values().collect(), total)
+}
+
+/// Applies each user's destinations, users concurrently (up to the backend's
+/// concurrency), one user's one after another; once `cancel` is cancelled no
+/// other user starts. What was applied, with each destination's place in plan
+/// order.
+async fn apply_users(
+    backend: &dyn Backend,
+    by_user: Vec<UserWork<'_>>,
+    cancel: &CancellationToken,
+    progress: &(dyn Fn(&DestinationReport) + Sync),
+) -> Vec<(usize, DestinationReport)> {
     let photos = Photos::default();
     let photos = &photos;
-    let runs = futures::stream::iter(by_user.into_values())
+    futures::stream::iter(by_user)
         .map(|work| async move {
             let mut done = Vec::with_capacity(work.len());
             // An interruption lets the user in flight finish: all of its syncs.
@@ -364,16 +398,9 @@ pub async fn apply_with(
             }
             done
         })
-        .buffer_unordered(backend.concurrency());
-    let mut results: Vec<(usize, DestinationReport)> = runs.concat().await;
-    report.not_started = total - results.len();
-    results.sort_by_key(|(order, _)| *order);
-    report.destinations = results.into_iter().map(|(_, r)| r).collect();
-    if let Err(e) = backend.commit().await {
-        report.commit_error = Some(e);
-    }
-    record_after(backend, plan, stored, before, &mut report).await;
-    report
+        .buffer_unordered(backend.concurrency())
+        .concat()
+        .await
 }
 
 /// The inventory first lists every user about to receive synced contacts, so that
@@ -468,7 +495,20 @@ pub struct Batches<'a> {
     /// Groups to delete (their contacts are kept).
     pub delete_groups: Vec<String>,
     /// Photo writes ([`Op::ContactPhoto`]), in plan order.
-    pub photos: Vec<&'a Op>,
+    pub photos: Vec<PhotoWrite<'a>>,
+}
+
+/// One photo write of the plan ([`Op::ContactPhoto`]), its parts borrowed.
+#[derive(Clone, Copy, Debug)]
+pub struct PhotoWrite<'a> {
+    /// The contact.
+    pub contact: &'a ContactRef,
+    /// Its etag and `clientData` as planned (a new contact has none yet).
+    pub planned: Option<&'a (String, Vec<ClientData>)>,
+    /// The source photo to copy; `None` removes the photo.
+    pub photo: Option<&'a SourcePhoto>,
+    /// The bytes hash of the photo the contact has, by its marker.
+    pub has: Option<&'a str>,
 }
 
 impl<'a> Batches<'a> {
@@ -493,7 +533,12 @@ impl<'a> Batches<'a> {
                 }
                 Op::DeleteContact { resource_name } => b.deletes.push(resource_name.clone()),
                 Op::DeleteGroup { resource_name } => b.delete_groups.push(resource_name.clone()),
-                op @ Op::ContactPhoto { .. } => b.photos.push(op),
+                Op::ContactPhoto { contact, planned, photo, has } => b.photos.push(PhotoWrite {
+                    contact,
+                    planned: planned.as_ref(),
+                    photo: photo.as_ref(),
+                    has: has.as_deref(),
+                }),
             }
         }
         b
@@ -589,60 +634,90 @@ async fn apply_photos(
     backend: &dyn Backend,
     photos: &Photos,
     user: &str,
-    ops: &[&Op],
+    writes: &[PhotoWrite<'_>],
     made: &[crate::model::Contact],
     updated: &[crate::model::Contact],
 ) -> backend::Result<()> {
-    let mut now: HashMap<String, (String, Vec<ClientData>)> = HashMap::new();
-    let mut by_key: HashMap<String, String> = HashMap::new();
-    for c in made.iter().chain(updated) {
-        if let Some(key) = crate::model::client_data(&c.client_data, crate::model::MARKER_SOURCE) {
-            by_key.insert(key.to_owned(), c.resource_name.clone());
-        }
-        now.insert(c.resource_name.clone(), (c.etag.clone(), c.client_data.clone()));
-    }
+    let known = Known::of(made, updated);
     let mut markers = Vec::new();
-    for op in ops {
-        let Op::ContactPhoto { contact, planned, photo, has } = op else { continue };
-        let rn = match contact {
-            ContactRef::Existing(rn) => rn.clone(),
-            ContactRef::New(key) => by_key.get(key).cloned().ok_or_else(|| {
-                backend::Error::Invalid(format!("the plan gives a photo to {key}, not created"))
-            })?,
-        };
-        let Some(mut state) = now.get(&rn).cloned().or_else(|| planned.clone()) else {
-            return Err(backend::Error::Invalid(format!("the plan does not know contact {rn}")));
-        };
-        let marker = match photo {
-            Some(p) => {
-                // Gone since the plan: the next plan takes it off the copies.
-                let Some(got) = photos.get(backend, p).await? else { continue };
-                if has.as_deref() != Some(got.hash.as_str()) {
-                    let c = backend.set_contact_photo(user, &rn, &got.bytes).await?;
-                    state = (c.etag, c.client_data);
-                }
-                Some(PhotoMarker { version: p.version.clone(), hash: got.hash.clone() })
-            }
-            // A photo someone else took off already leaves only the marker.
-            None if has.is_none() => None,
-            None => {
-                let c = backend.delete_contact_photo(user, &rn).await?;
-                state = (c.etag, c.client_data);
-                None
-            }
-        };
-        markers.push(ContactUpdate {
-            resource_name: rn,
-            etag: state.0,
-            fields: PersonFields::new(),
-            update_mask: vec!["clientData".into()],
-            client_data: photo::with_marker(&state.1, marker.as_ref()),
-        });
+    for write in writes {
+        if let Some(marker) = write_photo(backend, photos, user, write, &known).await? {
+            markers.push(marker);
+        }
     }
     if !markers.is_empty() {
         backend.update_contacts(user, markers).await?;
     }
     Ok(())
+}
+
+/// The contacts one destination's earlier batches wrote, as the photo writes
+/// find them.
+struct Known {
+    /// Etag and `clientData` by resource name.
+    now: HashMap<String, (String, Vec<ClientData>)>,
+    /// Resource name of a new contact, by its source key.
+    by_key: HashMap<String, String>,
+}
+
+impl Known {
+    fn of(made: &[crate::model::Contact], updated: &[crate::model::Contact]) -> Self {
+        let mut known = Self { now: HashMap::new(), by_key: HashMap::new() };
+        for c in made.iter().chain(updated) {
+            if let Some(key) =
+                crate::model::client_data(&c.client_data, crate::model::MARKER_SOURCE)
+            {
+                known.by_key.insert(key.to_owned(), c.resource_name.clone());
+            }
+            known.now.insert(c.resource_name.clone(), (c.etag.clone(), c.client_data.clone()));
+        }
+        known
+    }
+}
+
+/// Sends one photo write: its contact's marker update to write after it, or
+/// `None` when the source photo is gone since the plan (the next plan takes it
+/// off the copies).
+async fn write_photo(
+    backend: &dyn Backend,
+    photos: &Photos,
+    user: &str,
+    write: &PhotoWrite<'_>,
+    known: &Known,
+) -> backend::Result<Option<ContactUpdate>> {
+    let rn = match write.contact {
+        ContactRef::Existing(rn) => rn.clone(),
+        ContactRef::New(key) => known.by_key.get(key).cloned().ok_or_else(|| {
+            backend::Error::Invalid(format!("the plan gives a photo to {key}, not created"))
+        })?,
+    };
+    let Some(mut state) = known.now.get(&rn).cloned().or_else(|| write.planned.cloned()) else {
+        return Err(backend::Error::Invalid(format!("the plan does not know contact {rn}")));
+    };
+    let marker = match write.photo {
+        Some(p) => {
+            let Some(got) = photos.get(backend, p).await? else { return Ok(None) };
+            if write.has != Some(got.hash.as_str()) {
+                let c = backend.set_contact_photo(user, &rn, &got.bytes).await?;
+                state = (c.etag, c.client_data);
+            }
+            Some(PhotoMarker { version: p.version.clone(), hash: got.hash.clone() })
+        }
+        // A photo someone else took off already leaves only the marker.
+        None if write.has.is_none() => None,
+        None => {
+            let c = backend.delete_contact_photo(user, &rn).await?;
+            state = (c.etag, c.client_data);
+            None
+        }
+    };
+    Ok(Some(ContactUpdate {
+        resource_name: rn,
+        etag: state.0,
+        fields: PersonFields::new(),
+        update_mask: vec!["clientData".into()],
+        client_data: photo::with_marker(&state.1, marker.as_ref()),
+    }))
 }
 
 /// Sends one destination's changes, batched, in dependency order.
