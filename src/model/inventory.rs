@@ -74,8 +74,12 @@ pub enum DecodeError {
     #[error("{missing} of its {of} groups are missing")]
     Missing { missing: usize, of: usize },
     /// The scan time is not an RFC 3339 time.
-    #[error("its scan time {0:?} is not a time")]
-    ScanTime(String),
+    #[error("its scan time {time:?} is not a time")]
+    ScanTime {
+        time: String,
+        #[source]
+        source: chrono::ParseError,
+    },
     /// A holders entry names no sync.
     #[error("a holders entry of group \"{0}\" names no sync")]
     NoSync(String),
@@ -203,8 +207,9 @@ impl Inventory {
                 let scanned =
                     client_data(&g.client_data, MARKER_INVENTORY_SCANNED).unwrap_or_default();
                 if !scanned.is_empty() {
-                    let t = DateTime::parse_from_rfc3339(scanned)
-                        .map_err(|_| DecodeError::ScanTime(scanned.to_owned()))?;
+                    let t = DateTime::parse_from_rfc3339(scanned).map_err(|source| {
+                        DecodeError::ScanTime { time: scanned.to_owned(), source }
+                    })?;
                     inventory.scanned = Some(t.with_timezone(&Utc));
                 }
             }
