@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::open::Target;
 use crate::input::PlanInput;
-use crate::plan::{ErrorKind, Plan, Status};
+use crate::plan::{ErrorKind, Plan, Status, SyncPlan};
 use crate::{apply, lease, reader};
 
 /// How long an activation waits for another writer's lease.
@@ -272,19 +272,39 @@ pub fn judge<E: std::error::Error + 'static>(
     };
     let name = record.sync.clone();
     let Some(sync) = plan.syncs.iter().find(|s| s.name == name) else { return record };
+    record.errors.extend(plan_errors(sync));
+    record_applied(&mut record, report);
+    // Destinations with changes that an interruption left unstarted.
+    let planned = sync.destinations.iter().filter(|d| d.status == Status::Changes).count();
+    let reported = report.destinations.iter().filter(|d| d.sync == name).count();
+    if sync.applicable() && reported < planned {
+        record.errors.push(RunError::api(format!(
+            "interrupted: {} destination(s) not started",
+            planned - reported
+        )));
+    }
+    record.result = verdict(&record, sync);
+    record
+}
+
+/// The plan's errors for `sync`: its own and its destinations'.
+fn plan_errors(sync: &SyncPlan) -> impl Iterator<Item = RunError> + '_ {
     let kind = |k: ErrorKind| {
         serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
     };
-    let plan_errors =
+    let errors =
         sync.errors.iter().chain(sync.destinations.iter().filter_map(|d| d.error.as_ref()));
-    for e in plan_errors {
-        record.errors.push(RunError {
-            kind: kind(e.kind()),
-            message: e.message(),
-            location: e.location().map(str::to_owned),
-        });
-    }
-    for d in report.destinations.iter().filter(|d| d.sync == name) {
+    errors.map(move |e| RunError {
+        kind: kind(e.kind()),
+        message: e.message(),
+        location: e.location().map(str::to_owned),
+    })
+}
+
+/// What the apply did for `record.sync`, into `record`: the counts of what was
+/// saved, and what failed (a destination, the inventory, the commit).
+fn record_applied(record: &mut RunRecord, report: &apply::Report) {
+    for d in report.destinations.iter().filter(|d| d.sync == record.sync) {
         match &d.error {
             Some(e) => record.errors.push(RunError::api(format!(
                 "{}: {}",
@@ -307,26 +327,21 @@ pub fn judge<E: std::error::Error + 'static>(
             .errors
             .push(RunError::api(format!("nothing was saved: {}", crate::text::error_chain(e))));
     }
-    // Destinations with changes that an interruption left unstarted.
-    let planned = sync.destinations.iter().filter(|d| d.status == Status::Changes).count();
-    let reported = report.destinations.iter().filter(|d| d.sync == name).count();
-    if sync.applicable() && reported < planned {
-        record.errors.push(RunError::api(format!(
-            "interrupted: {} destination(s) not started",
-            planned - reported
-        )));
-    }
+}
+
+/// `failure` when an error a retry can mend was recorded; `heldBack` when only
+/// the plan's were, or a suspended sync has changes; else `success`.
+fn verdict(record: &RunRecord, sync: &SyncPlan) -> RunResult {
     let failed = record.errors.iter().any(|e| e.kind == API);
     let suspended_changes =
         sync.suspended && sync.destinations.iter().any(|d| d.status == Status::Changes);
-    record.result = if failed {
+    if failed {
         RunResult::Failure
     } else if !record.errors.is_empty() || suspended_changes {
         RunResult::HeldBack
     } else {
         RunResult::Success
-    };
-    record
+    }
 }
 
 #[cfg(test)]
