@@ -16,6 +16,9 @@ use crate::manifest::{BackendKind, GoogleBackend, Located, OrphanPolicy, Workspa
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Target {
+    /// The Workspace document's `metadata.name` (a plan's heading names it).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
     /// The backend.
     pub backend: BackendTarget,
     /// Orphan policy.
@@ -111,6 +114,7 @@ impl Target {
             }
         };
         Ok(Self {
+            name: ws.value.metadata.name.clone(),
             backend,
             orphans: spec.orphans,
             max_delete_percent: spec.max_delete_percent,
