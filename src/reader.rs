@@ -8,10 +8,13 @@
 //! Memory is bounded by the source groups and the users in flight, not by the
 //! tenant.
 
+use std::sync::Arc;
+
 use futures::StreamExt;
 
 use crate::backend::{self, Backend};
 use crate::model::inventory::StoredInventory;
+use crate::model::resolution::{Cause, Unreadable};
 use crate::model::{Contact, ContactGroup, DirectoryUser};
 use crate::plan::planner::{self, Planner, Reads};
 use crate::plan::survey::{Seen, Survey};
@@ -47,9 +50,17 @@ pub async fn plan_with(
     let resolution = crate::directory::resolve(backend, input, scope.as_ref()).await?;
     let mut planner = Planner::new(input, &resolution);
     for (sync, source) in planner.source_reads() {
-        let groups = backend.contact_groups(&source).await.map_err(|e| error_chain(&e));
+        let user = || source.clone();
+        let cause = |e: backend::Error| -> Cause { Arc::new(e) };
+        let groups = backend
+            .contact_groups(&source)
+            .await
+            .map_err(|e| Unreadable::ContactGroups { user: user(), cause: cause(e) });
         if planner.source_groups(sync, groups) {
-            let contacts = backend.contacts(&source).await.map_err(|e| error_chain(&e));
+            let contacts = backend
+                .contacts(&source)
+                .await
+                .map_err(|e| Unreadable::Contacts { user: user(), cause: cause(e) });
             planner.source_contacts(sync, contacts);
         }
     }

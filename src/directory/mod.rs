@@ -12,7 +12,7 @@ use crate::backend::{self, Backend, UserScope};
 use crate::manifest::{ContactSync, SyncType};
 use crate::model::DirectoryUser;
 use crate::model::resolution::{
-    DirectoryNames, Exclusion, Resolution, Selection, SourceResolution, SyncResolution,
+    DirectoryNames, Exclusion, Resolution, Selection, SourceResolution, SyncResolution, Unreadable,
 };
 use crate::plan::PlanInput;
 
@@ -34,7 +34,10 @@ pub async fn resolve(
     let mut syncs = Vec::with_capacity(input.syncs.len());
     for sync in &input.syncs {
         let resolved = resolve_sync(backend, &sync.manifest).await;
-        syncs.push(resolved.map_err(|e| crate::text::error_chain(&e)));
+        syncs.push(resolved.map_err(|e| Unreadable::Selectors {
+            sync: sync.name().to_owned(),
+            cause: std::sync::Arc::new(e),
+        }));
     }
     let known = match wanted {
         Some(ids) => known_users(backend, &syncs, ids).await?,
@@ -82,7 +85,7 @@ fn reaches_nobody(sync: &SyncResolution) -> bool {
 /// [`LOOKUPS`] lookups.
 async fn known_users(
     backend: &dyn Backend,
-    syncs: &[Result<SyncResolution, String>],
+    syncs: &[Result<SyncResolution, Unreadable>],
     ids: &BTreeSet<String>,
 ) -> backend::Result<Option<Vec<DirectoryUser>>> {
     let mut users: BTreeMap<String, DirectoryUser> = BTreeMap::new();

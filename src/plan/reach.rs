@@ -300,7 +300,7 @@ struct SyncView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     unresolved: Option<Vec<ErrorView<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    unreadable: Option<&'a str>,
+    unreadable: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -358,7 +358,11 @@ impl<'a> ReachDocument<'a> {
                             .map(|u| ErrorView::new(&u.error, Some(&u.address)))
                             .collect()
                     }),
-                    unreadable: sync.reach.as_ref().err().map(String::as_str),
+                    unreadable: sync
+                        .reach
+                        .as_ref()
+                        .err()
+                        .map(|e| crate::text::error_chain(e.cause())),
                 }
             })
             .collect();

@@ -163,9 +163,9 @@ pub fn check_sync(sync: &Located<ContactSync>, out: &mut Vec<Diagnostic>) {
     }
 
     if let Schedule::Cron(expr) = &spec.schedule
-        && let Err(message) = check_cron(expr)
+        && let Err(e) = check_cron(expr)
     {
-        out.push(doc.error("/spec/schedule", message));
+        out.push(doc.error("/spec/schedule", e.to_string()));
     }
     super::fields::check(doc, "/spec/fields", spec.fields.as_ref(), out);
 }
@@ -251,26 +251,47 @@ pub fn is_domain(domain: &str) -> bool {
         })
 }
 
+/// What is wrong with a schedule's cron expression. The parser's words sit in
+/// the middle of the message, before the hint, so they are shown there rather
+/// than as a `#[source]`.
+#[derive(Debug, thiserror::Error)]
+pub enum CronError {
+    /// Not five fields.
+    #[error(
+        "`{expr}` has {fields} fields; expected `nightly`, `manual` or a 5-field cron \
+         expression: minute hour day-of-month month day-of-week, e.g. `30 6 * * 1-5`"
+    )]
+    FieldCount {
+        /// The expression.
+        expr: String,
+        /// How many fields it has.
+        fields: usize,
+    },
+    /// Five fields the cron parser refuses.
+    #[error(
+        "`{expr}` is not a valid cron expression ({cause}); expected minute (0-59) hour \
+         (0-23) day-of-month (1-31) month (1-12) day-of-week (0-7), e.g. `30 6 * * 1-5`"
+    )]
+    Invalid {
+        /// The expression.
+        expr: String,
+        /// What the parser said.
+        cause: croner::errors::CronError,
+    },
+}
+
 /// Validates a 5-field cron expression; the error says what is wrong with it.
-pub fn check_cron(expr: &str) -> Result<croner::Cron, String> {
+pub fn check_cron(expr: &str) -> Result<croner::Cron, CronError> {
     let fields = expr.split_whitespace().count();
     if fields != 5 {
-        return Err(format!(
-            "`{expr}` has {fields} fields; expected `nightly`, `manual` or a 5-field cron \
-             expression: minute hour day-of-month month day-of-week, e.g. `30 6 * * 1-5`"
-        ));
+        return Err(CronError::FieldCount { expr: expr.to_owned(), fields });
     }
     croner::parser::CronParser::builder()
         .seconds(croner::parser::Seconds::Disallowed)
         .year(croner::parser::Year::Disallowed)
         .build()
         .parse(expr)
-        .map_err(|e| {
-            format!(
-                "`{expr}` is not a valid cron expression ({e}); expected minute (0-59) hour \
-                 (0-23) day-of-month (1-31) month (1-12) day-of-week (0-7), e.g. `30 6 * * 1-5`"
-            )
-        })
+        .map_err(|cause| CronError::Invalid { expr: expr.to_owned(), cause })
 }
 
 /// Checks of the Workspace document on its own.

@@ -15,10 +15,14 @@
 //! inputs (addresses, positions, content) so two loads of one file agree, and a
 //! saved plan made from one load can be applied on the next.
 
+mod error;
 mod schema;
+
+pub use error::{Cause, StoreError};
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use serde_json::Value;
@@ -26,7 +30,7 @@ use serde_json::Value;
 use super::tenant::{
     PHOTO_DATA, SYSTEM_GROUPS, TenantContact, TenantContactGroup, TenantFile, TenantUser,
 };
-use super::{ContactUpdate, Error, NewContact, Result, UserScope};
+use super::{ContactUpdate, Error, NewContact, Refusal, Result, UserScope};
 use crate::model::{
     ClientData, Contact, ContactGroup, DirectoryUser, PERSON_FIELDS, PersonFields, in_org_unit,
     photo, short_hash,
@@ -45,7 +49,7 @@ pub struct Store {
 
 /// A database error, as the backends report it.
 fn db(e: rusqlite::Error) -> Error {
-    Error::Store(format!("the tenant database: {e}"))
+    Error::Store(StoreError::Database(Arc::new(e)))
 }
 
 fn not_found(what: String) -> Error {
@@ -67,23 +71,18 @@ impl Store {
     /// left it (with every write made since). Fails when there is no database
     /// there, or not one of this version.
     pub fn open_file(path: &Path) -> Result<Self> {
-        let fail = |e: String| Error::Store(format!("{}: {e}", path.display()));
+        let path_buf = || path.to_path_buf();
+        let fail = |e: rusqlite::Error| StoreError::Open { path: path_buf(), cause: e.into() };
         if !path.is_file() {
-            return Err(fail("no such file".into()));
+            return Err(StoreError::NoDatabase { path: path_buf() }.into());
         }
-        let db = Connection::open(path).map_err(|e| fail(e.to_string()))?;
-        configure(&db).map_err(|e| fail(e.to_string()))?;
-        match schema::meta(&db, "version") {
-            Ok(Some(v)) if v == schema::VERSION => {}
-            Ok(other) => {
-                return Err(fail(format!(
-                    "not a tenant database of this version ({})",
-                    other.unwrap_or_else(|| "none".into())
-                )));
-            }
-            Err(e) => return Err(fail(e.to_string())),
+        let db = Connection::open(path).map_err(fail)?;
+        configure(&db).map_err(fail)?;
+        match schema::meta(&db, "version").map_err(fail)? {
+            Some(v) if v == schema::VERSION => {}
+            found => return Err(StoreError::WrongVersion { path: path_buf(), found }.into()),
         }
-        let dirty = schema::meta(&db, "dirty").map_err(|e| fail(e.to_string()))?;
+        let dirty = schema::meta(&db, "dirty").map_err(fail)?;
         Ok(Self { db, path: Some(path.to_path_buf()), dirty: dirty.as_deref() == Some("1") })
     }
 
@@ -93,9 +92,9 @@ impl Store {
     /// one transaction: a process killed half-way leaves a database that
     /// [`Store::open_file`] refuses, never half a tenant.
     pub fn create_file(path: &Path, tenant: TenantFile, origin: &str) -> Result<Self> {
-        let fail = |e: String| Error::Store(format!("cannot create {}: {e}", path.display()));
+        let fail = |e: Cause| StoreError::Create { path: path.to_path_buf(), cause: e };
         for file in [path.to_path_buf(), sidecar(path, "-wal"), sidecar(path, "-shm")] {
-            remove_if_there(&file).map_err(|e| fail(e.to_string()))?;
+            remove_if_there(&file).map_err(|e| fail(e.into()))?;
         }
         // Contact data, readable by its owner only; SQLite gives its `-wal` and
         // `-shm` files the database file's mode.
@@ -103,9 +102,9 @@ impl Store {
         options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        options.open(path).map_err(|e| fail(e.to_string()))?;
-        let db = Connection::open(path).map_err(|e| fail(e.to_string()))?;
-        configure(&db).map_err(|e| fail(e.to_string()))?;
+        options.open(path).map_err(|e| fail(e.into()))?;
+        let db = Connection::open(path).map_err(|e| fail(e.into()))?;
+        configure(&db).map_err(|e| fail(e.into()))?;
         let mut store = Self { db, path: Some(path.to_path_buf()), dirty: false };
         store.seed(tenant, origin)?;
         Ok(store)
@@ -122,11 +121,11 @@ impl Store {
     /// process killed half-way leaves whatever was at `path` before. Readable by
     /// its owner only.
     pub fn write_database(&self, path: &Path) -> Result<()> {
-        let fail = |e: &dyn std::fmt::Display| {
-            Error::Store(format!("cannot write {}: {e}; it was left as it was", path.display()))
+        let fail = |e: Cause| {
+            Error::Store(StoreError::WriteDatabase { path: path.to_path_buf(), cause: e })
         };
         let name =
-            path.file_name().and_then(|n| n.to_str()).ok_or_else(|| fail(&"no file name"))?;
+            path.file_name().and_then(|n| n.to_str()).ok_or_else(|| fail(Cause::NoFileName))?;
         let temp =
             path.with_file_name(format!(".{name}.contact-sync-tmp.{:016x}", rand::random::<u64>()));
         let copied = (|| {
@@ -135,14 +134,14 @@ impl Store {
             options.write(true).create_new(true);
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            options.open(&temp).map_err(|e| fail(&e))?;
-            let target = temp.to_str().ok_or_else(|| fail(&"the path is not UTF-8"))?;
-            self.db.execute("VACUUM INTO ?1", [target]).map_err(|e| fail(&e))?;
-            std::fs::File::open(&temp).and_then(|f| f.sync_all()).map_err(|e| fail(&e))?;
+            options.open(&temp).map_err(|e| fail(e.into()))?;
+            let target = temp.to_str().ok_or_else(|| fail(Cause::NotUtf8))?;
+            self.db.execute("VACUUM INTO ?1", [target]).map_err(|e| fail(e.into()))?;
+            std::fs::File::open(&temp).and_then(|f| f.sync_all()).map_err(|e| fail(e.into()))?;
             for file in [sidecar(path, "-wal"), sidecar(path, "-shm")] {
-                remove_if_there(&file).map_err(|e| fail(&e))?;
+                remove_if_there(&file).map_err(|e| fail(e.into()))?;
             }
-            std::fs::rename(&temp, path).map_err(|e| fail(&e))
+            std::fs::rename(&temp, path).map_err(|e| fail(e.into()))
         })();
         if copied.is_err() {
             let _ = std::fs::remove_file(&temp);
@@ -517,7 +516,9 @@ impl Store {
                             }
                         }
                     } else {
-                        return Err(Error::Invalid(format!("field `{field}` cannot be updated")));
+                        return Err(Error::Invalid(Refusal::FieldNotUpdatable {
+                            field: field.clone(),
+                        }));
                     }
                 }
                 c.etag = Some(contact_etag(&c));
