@@ -246,6 +246,8 @@ impl PlanError {
     /// What happened and what to do.
     pub fn message(&self) -> String {
         use PlanError::*;
+        // One arm per variant, so that no variant goes without its words; the
+        // long messages are written by the helpers below.
         match self {
             SourceNotFound { email, at } => {
                 format!("source user {email} not found in the directory; fix source.user in {at}")
@@ -268,7 +270,9 @@ impl PlanError {
                 "{email} has no contact group \"{group}\"{}; fix source.contactGroup in {at}",
                 did_you_mean(suggestion)
             ),
-            SourceIdentityChanged { .. } => self.identity_changed(),
+            SourceIdentityChanged { sync, user, copied_from, source, source_id, group } => {
+                identity_changed(sync, user, copied_from, source, source_id, group)
+            }
             DestinationRenamed { renamed_to, at, .. } => format!(
                 "renamed to {renamed_to}; update destinations.users in {at} (`contact-sync fix` \
                  rewrites it)"
@@ -287,8 +291,18 @@ impl PlanError {
             DestinationGroupNotFound { at, .. } => {
                 format!("group not found; fix destinations.groups in {at}")
             }
-            TargetGroupShared { .. } | TargetGroupConflict { .. } => self.target_group_taken(),
-            DeleteGuard { .. } | OrphanDeleteGuard { .. } => self.too_many_deletes(),
+            TargetGroupShared { group, other, other_at, at, .. } => {
+                target_group_shared(group, other, other_at, at)
+            }
+            TargetGroupConflict { sync, user, group, at } => {
+                target_group_conflict(sync, user, group, at)
+            }
+            DeleteGuard { deletes, managed, max_percent, .. } => {
+                delete_guard(*deletes, *managed, *max_percent)
+            }
+            OrphanDeleteGuard { deletes, managed, max_percent, syncs } => {
+                orphan_delete_guard(*deletes, *managed, *max_percent, syncs)
+            }
             SyncUnreadable { why, .. } => format!(
                 "cannot read what the sync needs: {why}; nothing is changed for this sync in this run"
             ),
@@ -297,60 +311,6 @@ impl PlanError {
                  this run"
             ),
             Recorded(r) => r.message.clone(),
-        }
-    }
-
-    /// [`PlanError::SourceIdentityChanged`]'s message.
-    fn identity_changed(&self) -> String {
-        let PlanError::SourceIdentityChanged { sync, user, copied_from, source, source_id, group } =
-            self
-        else {
-            return String::new();
-        };
-        format!(
-            "the contacts of sync {sync} in {user} were copied from source user id \
-             {copied_from}, but {source} is now user id {source_id}: the source account \
-             was replaced. Nothing is changed for this user; delete the group \"{group}\" \
-             there to start afresh, or point the sync at the right user"
-        )
-    }
-
-    /// The message of a target group that another sync, or no sync, holds.
-    fn target_group_taken(&self) -> String {
-        match self {
-            PlanError::TargetGroupShared { group, other, other_at, at, .. } => format!(
-                "sync {other} also puts its contacts in a contact group \"{group}\" here \
-                 ({other_at}); two syncs cannot share a target group, so neither is planned for \
-                 this user: give one of them another target.groupName ({at} or {other_at})"
-            ),
-            PlanError::TargetGroupConflict { sync, user, group, at } => format!(
-                "already has a contact group \"{group}\" that contact-sync did not create; rename \
-                 or delete that group, set another target.groupName in {at}, or take the group \
-                 over with `contact-sync adopt --sync {sync} --user {user}`"
-            ),
-            _ => String::new(),
-        }
-    }
-
-    /// The message of a delete guard that stopped a sync's or the orphans' deletes.
-    fn too_many_deletes(&self) -> String {
-        match self {
-            PlanError::DeleteGuard { deletes, managed, max_percent, .. } => format!(
-                "would delete {deletes} of {managed} managed contacts ({}%), more than \
-                 maxDeletePercent {max_percent}%; nothing is applied for this sync. If this is \
-                 intended (an emptied source group?), run again with --allow-deletes",
-                deletes * 100 / managed.max(&1)
-            ),
-            PlanError::OrphanDeleteGuard { deletes, managed, max_percent, syncs } => format!(
-                "would delete {deletes} contacts of syncs whose manifest is gone ({}): {}% of the \
-                 {managed} contacts contact-sync manages, more than maxDeletePercent \
-                 {max_percent}%. Nothing of them is deleted. If those manifests were removed on \
-                 purpose, run again with --allow-deletes; if not, check that the paths given hold \
-                 every manifest",
-                syncs.join(", "),
-                deletes * 100 / managed.max(&1)
-            ),
-            _ => String::new(),
         }
     }
 
@@ -417,6 +377,70 @@ impl PlanError {
 }
 
 /// ` (did you mean "x"?)`, or nothing.
+/// [`PlanError::SourceIdentityChanged`]'s message: the source user `source` was
+/// user id `copied_from` when `sync` copied into `user`, and is `source_id` now.
+fn identity_changed(
+    sync: &str,
+    user: &str,
+    copied_from: &str,
+    source: &str,
+    source_id: &str,
+    group: &str,
+) -> String {
+    format!(
+        "the contacts of sync {sync} in {user} were copied from source user id \
+         {copied_from}, but {source} is now user id {source_id}: the source account \
+         was replaced. Nothing is changed for this user; delete the group \"{group}\" \
+         there to start afresh, or point the sync at the right user"
+    )
+}
+
+/// [`PlanError::TargetGroupShared`]'s message.
+fn target_group_shared(group: &str, other: &str, other_at: &str, at: &str) -> String {
+    format!(
+        "sync {other} also puts its contacts in a contact group \"{group}\" here \
+         ({other_at}); two syncs cannot share a target group, so neither is planned for \
+         this user: give one of them another target.groupName ({at} or {other_at})"
+    )
+}
+
+/// [`PlanError::TargetGroupConflict`]'s message.
+fn target_group_conflict(sync: &str, user: &str, group: &str, at: &str) -> String {
+    format!(
+        "already has a contact group \"{group}\" that contact-sync did not create; rename \
+         or delete that group, set another target.groupName in {at}, or take the group \
+         over with `contact-sync adopt --sync {sync} --user {user}`"
+    )
+}
+
+/// [`PlanError::DeleteGuard`]'s message.
+fn delete_guard(deletes: usize, managed: usize, max_percent: usize) -> String {
+    format!(
+        "would delete {deletes} of {managed} managed contacts ({}%), more than \
+         maxDeletePercent {max_percent}%; nothing is applied for this sync. If this is \
+         intended (an emptied source group?), run again with --allow-deletes",
+        deletes * 100 / managed.max(1)
+    )
+}
+
+/// [`PlanError::OrphanDeleteGuard`]'s message.
+fn orphan_delete_guard(
+    deletes: usize,
+    managed: usize,
+    max_percent: usize,
+    syncs: &[String],
+) -> String {
+    format!(
+        "would delete {deletes} contacts of syncs whose manifest is gone ({}): {}% of the \
+         {managed} contacts contact-sync manages, more than maxDeletePercent \
+         {max_percent}%. Nothing of them is deleted. If those manifests were removed on \
+         purpose, run again with --allow-deletes; if not, check that the paths given hold \
+         every manifest",
+        syncs.join(", "),
+        deletes * 100 / managed.max(1)
+    )
+}
+
 /// [`PlanError::CustomFieldNotFound`]'s message: a schema, or a field of one.
 fn custom_field_not_found(
     schema: &str,
