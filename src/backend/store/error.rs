@@ -16,7 +16,7 @@ use crate::backend::local::OpenError;
 pub enum StoreError {
     /// A statement on the tenant database failed.
     #[error("the tenant database")]
-    Database(#[source] Arc<rusqlite::Error>),
+    Database(#[source] Cause),
     /// There is no tenant database at `path`.
     #[error("{}: no such file", path.display())]
     NoDatabase {
@@ -151,8 +151,8 @@ pub enum Cause {
     /// The file system.
     #[error(transparent)]
     Io(Arc<std::io::Error>),
-    /// SQLite.
-    #[error(transparent)]
+    /// SQLite, in its words (the code it gives below them only repeats them).
+    #[error("{0}")]
     Sqlite(Arc<rusqlite::Error>),
     /// The path ends in no file name.
     #[error("no file name")]
@@ -171,5 +171,36 @@ impl From<std::io::Error> for Cause {
 impl From<rusqlite::Error> for Cause {
     fn from(e: rusqlite::Error) -> Self {
         Cause::Sqlite(Arc::new(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+    use crate::backend::Error;
+    use crate::backend::store::Store;
+
+    #[test]
+    fn a_store_error_names_the_file_and_shows_its_cause_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        std::fs::write(&path, "not a database, not even close to one").unwrap();
+        let err = Store::open_file(&path).unwrap_err();
+        let Error::Store(StoreError::Open { path: named, .. }) = &err else {
+            panic!("not an open error: {err:?}")
+        };
+        assert_eq!(named, &path);
+        // SQLite's words come from the source, once, after the file.
+        let cause = err.source().expect("the cause is kept").to_string();
+        assert!(!err.to_string().contains(&cause), "{err}");
+        let chain = crate::text::error_chain(&err);
+        assert_eq!(chain, format!("{}: {cause}", path.display()));
+
+        let missing = dir.path().join("none.db");
+        let err = Store::open_file(&missing).unwrap_err();
+        assert!(matches!(&err, Error::Store(StoreError::NoDatabase { path }) if *path == missing));
+        assert_eq!(err.to_string(), format!("{}: no such file", missing.display()));
     }
 }

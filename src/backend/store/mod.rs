@@ -40,7 +40,6 @@ mod seed;
 pub use error::{Cause, StoreError};
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -60,7 +59,7 @@ pub struct Store {
 
 /// A database error, as the backends report it.
 fn db_err(e: rusqlite::Error) -> Error {
-    Error::Store(StoreError::Database(Arc::new(e)))
+    Error::Store(StoreError::Database(e.into()))
 }
 
 fn not_found(what: String) -> Error {
