@@ -104,7 +104,10 @@ pub async fn plan_with(
                     planner.user(user, &groups, &contacts);
                 }
             }
-            Err(e) => planner.unreadable(user, &error_chain(&e)),
+            Err(e) => {
+                let email = user.primary_email.clone();
+                planner.unreadable(user, &Unreadable::Contacts { user: email, cause: Arc::new(e) });
+            }
         }
     }
     let mut plan = planner.finish();

@@ -49,7 +49,8 @@ pub enum Unreadable {
         #[source]
         cause: Cause,
     },
-    /// A personal source's contacts.
+    /// A user's contacts: a personal source's, or what a destination holds (its
+    /// contact groups and contacts).
     #[error("cannot read the contacts of {user}")]
     Contacts {
         /// The source user.

@@ -360,10 +360,10 @@ impl<'a> Planner<'a> {
     /// A user whose groups or contacts could not be read: an error of every sync
     /// that selects it (or of the plan, if none does), nothing changed for it, and
     /// no orphan pruned anywhere (what the run did not see, it does not delete).
-    pub fn unreadable(&mut self, user: &DirectoryUser, why: &str) {
+    pub fn unreadable(&mut self, user: &DirectoryUser, why: &Unreadable) {
         self.unreadable += 1;
-        let error =
-            PlanError::UserUnreadable { email: user.primary_email.clone(), why: why.to_owned() };
+        let why = crate::text::error_chain(why.cause());
+        let error = PlanError::UserUnreadable { email: user.primary_email.clone(), why };
         let mut selecting = self.runs.iter_mut().filter(|r| r.selects(&user.id)).peekable();
         if selecting.peek().is_none() {
             self.errors.push(error);

@@ -157,7 +157,9 @@ fn plan_with(
     let reads = planner.reads(None);
     for user in resolution.users.iter().filter(|u| !u.inactive()) {
         if unreadable.contains(&user.primary_email.as_str()) {
-            planner.unreadable(user, "HTTP 500");
+            let cause: Box<dyn std::error::Error + Send + Sync> = "HTTP 500".into();
+            let email = user.primary_email.clone();
+            planner.unreadable(user, &Unreadable::Contacts { user: email, cause: cause.into() });
             continue;
         }
         let groups = store.contact_groups(&user.primary_email).unwrap();
