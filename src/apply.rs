@@ -359,11 +359,9 @@ impl<'a> Batches<'a> {
 pub fn resolve(group: &GroupRef, created: Option<&str>) -> backend::Result<String> {
     match group {
         GroupRef::Existing(rn) => Ok(rn.clone()),
-        GroupRef::NewTarget => created.map(str::to_owned).ok_or_else(|| {
-            backend::Error::Invalid(
-                "the plan puts contacts in a target group it does not create".into(),
-            )
-        }),
+        GroupRef::NewTarget => created
+            .map(str::to_owned)
+            .ok_or_else(|| backend::Error::Invalid(backend::Refusal::UncreatedTargetGroup)),
     }
 }
 
@@ -444,11 +442,14 @@ async fn apply_photos(
         let rn = match contact {
             ContactRef::Existing(rn) => rn.clone(),
             ContactRef::New(key) => by_key.get(key).cloned().ok_or_else(|| {
-                backend::Error::Invalid(format!("the plan gives a photo to {key}, not created"))
+                backend::Error::Invalid(backend::Refusal::UncreatedContact { key: key.clone() })
             })?,
         };
         let Some(mut state) = now.get(&rn).cloned().or_else(|| planned.clone()) else {
-            return Err(backend::Error::Invalid(format!("the plan does not know contact {rn}")));
+            let resource_name = rn;
+            return Err(backend::Error::Invalid(backend::Refusal::UnknownContact {
+                resource_name,
+            }));
         };
         let marker = match photo {
             Some(p) => {
@@ -556,7 +557,9 @@ mod tests {
 
         // Nothing saved: no destination counts as applied, whatever it sent.
         let unsaved = Report {
-            commit_error: Some(backend::Error::Store("cannot lock".into())),
+            commit_error: Some(backend::Error::Store(backend::StoreError::ChangedOnDisk {
+                path: "workspace.yaml".into(),
+            })),
             ..ok.clone()
         };
         assert!(

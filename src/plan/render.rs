@@ -369,7 +369,8 @@ pub fn reach_text(reaches: &[super::planner::SyncReach]) -> String {
         let reach = match &sync.reach {
             Ok(reach) => reach,
             Err(why) => {
-                let _ = writeln!(out, "  ! the selectors could not be read: {}", p(why));
+                let why = crate::text::error_chain(why.cause());
+                let _ = writeln!(out, "  ! the selectors could not be read: {}", p(&why));
                 continue;
             }
         };

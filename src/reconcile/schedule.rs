@@ -14,11 +14,37 @@ pub struct Timetable {
     tz: Tz,
 }
 
+/// Why a timetable cannot be made (each names the bad value).
+#[derive(Debug, thiserror::Error)]
+pub enum TimetableError {
+    /// `timeZone` is no IANA time zone.
+    #[error("unknown time zone `{time_zone}`")]
+    TimeZone {
+        /// The value.
+        time_zone: String,
+    },
+    /// `nightlyAt` is not `HH:MM`.
+    #[error("nightlyAt `{nightly_at}` is not HH:MM")]
+    NightlyAt {
+        /// The value.
+        nightly_at: String,
+    },
+    /// The cron expression (`schedule`, or the one `nightlyAt` makes).
+    #[error(transparent)]
+    Cron(#[from] crate::validate::checks::CronError),
+}
+
 impl Timetable {
     /// The timetable of `schedule` under the Workspace's `nightlyAt` (`HH:MM`) and
     /// `timeZone` (validated before, so an error here names the bad value).
-    pub fn new(schedule: &Schedule, nightly_at: &str, time_zone: &str) -> Result<Self, String> {
-        let tz: Tz = time_zone.parse().map_err(|_| format!("unknown time zone `{time_zone}`"))?;
+    pub fn new(
+        schedule: &Schedule,
+        nightly_at: &str,
+        time_zone: &str,
+    ) -> Result<Self, TimetableError> {
+        let tz: Tz = time_zone
+            .parse()
+            .map_err(|_| TimetableError::TimeZone { time_zone: time_zone.to_owned() })?;
         let expr = match schedule {
             Schedule::Manual => return Ok(Self { cron: None, tz }),
             Schedule::Cron(expr) => expr.clone(),
@@ -26,7 +52,9 @@ impl Timetable {
                 let (h, m) = nightly_at
                     .split_once(':')
                     .and_then(|(h, m)| Some((h.parse::<u32>().ok()?, m.parse::<u32>().ok()?)))
-                    .ok_or_else(|| format!("nightlyAt `{nightly_at}` is not HH:MM"))?;
+                    .ok_or_else(|| TimetableError::NightlyAt {
+                        nightly_at: nightly_at.to_owned(),
+                    })?;
                 format!("{m} {h} * * *")
             }
         };

@@ -36,7 +36,7 @@ use serde_json::{Value, json};
 pub use self::auth::{DEFAULT_TOKEN_URI, ServiceAccountKey};
 pub use self::http::RetryPolicy;
 use self::http::{Client, Failure, Request, Resend};
-use super::{Backend, Error, LeaseAttempt, Result, UserScope, WriteGuard};
+use super::{Backend, Error, LeaseAttempt, Refusal, Result, UserScope, WriteGuard};
 use crate::model::inventory::{Inventory, StoredInventory};
 use crate::model::{
     ClientData, Contact, ContactGroup, ContactUpdate, DirectoryUser, NewContact, PERSON_FIELDS,
@@ -156,7 +156,9 @@ impl GoogleBackend {
             ("spec.google.endpoints.token", config.token_url.as_ref()),
         ] {
             if let Some(url) = url {
-                check_endpoint(url).map_err(|why| Error::Invalid(format!("{what}: {why}")))?;
+                check_endpoint(url).map_err(|why| {
+                    Error::Invalid(Refusal::Endpoint { setting: what.to_owned(), why })
+                })?;
             }
         }
         let key = ServiceAccountKey::load(&config.credentials)?;
@@ -164,10 +166,8 @@ impl GoogleBackend {
             && let Some(uri) = &key.token_uri
         {
             check_endpoint(uri).map_err(|why| {
-                Error::Invalid(format!(
-                    "token_uri of the key file {}: {why}",
-                    config.credentials.display()
-                ))
+                let setting = format!("token_uri of the key file {}", config.credentials.display());
+                Error::Invalid(Refusal::Endpoint { setting, why })
             })?;
         }
         let http = reqwest::Client::builder()
@@ -326,10 +326,7 @@ impl GoogleBackend {
     /// need none). A 404 is a photo that is gone.
     async fn download_photo(&self, url: &str) -> Result<Option<Vec<u8>>> {
         if !photo_host_allowed(url, &[&self.config.people_url, &self.config.directory_url]) {
-            return Err(Error::Invalid(format!(
-                "the photo URL {url} is on neither googleusercontent.com nor a configured \
-                 endpoint's host; it is not fetched"
-            )));
+            return Err(Error::Invalid(Refusal::PhotoHost { url: url.to_owned() }));
         }
         let mut attempt = 0;
         loop {
@@ -800,7 +797,8 @@ impl Backend for GoogleBackend {
         bytes: &[u8],
     ) -> Result<Contact> {
         if let Some(why) = crate::model::photo::refusal(bytes) {
-            return Err(Error::Invalid(format!("the photo for {resource_name}: {why}")));
+            let resource_name = resource_name.to_owned();
+            return Err(Error::Invalid(Refusal::Photo { resource_name, why }));
         }
         let body = json!({
             "photoBytes": crate::model::photo::encode_base64(bytes),
