@@ -30,6 +30,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use backon::Retryable;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -331,29 +332,30 @@ impl GoogleBackend {
                  endpoint's host; it is not fetched"
             )));
         }
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let (status, why): (u16, String) = match self.client.http.get(url).send().await {
-                Ok(r) if r.status().as_u16() == 404 => return Ok(None),
+        let attempts = std::sync::atomic::AtomicU32::new(0);
+        let fetch = || async {
+            attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            match self.client.http.get(url).send().await {
+                Ok(r) if r.status().as_u16() == 404 => Ok(None),
                 Ok(r) if r.status().is_success() => match r.bytes().await {
-                    Ok(b) => return Ok(Some(b.to_vec())),
-                    Err(e) => (503, http::describe(&e)),
+                    Ok(b) => Ok(Some(b.to_vec())),
+                    Err(e) => Err((503, http::describe(&e))),
                 },
-                Ok(r) => (r.status().as_u16(), format!("HTTP {}", r.status())),
-                Err(e) => (503, http::describe(&e)),
-            };
-            let retryable = status == 429 || status >= 500;
-            if !retryable || attempt >= self.client.retry.max_attempts {
-                return Err(Error::Api {
-                    status,
-                    message: format!(
-                        "downloading the photo {url}: {why} (after {attempt} attempts)"
-                    ),
-                });
+                Ok(r) => Err((r.status().as_u16(), format!("HTTP {}", r.status()))),
+                Err(e) => Err((503, http::describe(&e))),
             }
-            tokio::time::sleep(self.client.backoff(attempt - 1)).await;
-        }
+        };
+        let fetched = fetch
+            .retry(self.client.retry.waits())
+            .when(|(status, _): &(u16, String)| *status == 429 || *status >= 500)
+            .await;
+        fetched.map_err(|(status, why)| {
+            let attempt = attempts.into_inner();
+            Error::Api {
+                status,
+                message: format!("downloading the photo {url}: {why} (after {attempt} attempts)"),
+            }
+        })
     }
 }
 
