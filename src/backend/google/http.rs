@@ -12,6 +12,7 @@
 //! only when the server surely did not act on it: 429, a rate-limit 403, a refused
 //! token, a connection that was never made.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ use serde_json::Value;
 
 use super::auth::Authenticator;
 use crate::backend::Error;
+use crate::backend::open::RequestCounts;
 use crate::retry::Requests;
 
 /// How failed requests are retried.
@@ -224,6 +226,8 @@ pub struct Client {
     pub(super) http: reqwest::Client,
     pub(super) auth: Authenticator,
     pub(super) retry: RetryPolicy,
+    /// Where every attempt is counted, by the status that came back.
+    pub(super) requests: Arc<RequestCounts>,
 }
 
 /// What one attempt came to.
@@ -233,9 +237,15 @@ enum Outcome {
 }
 
 impl Client {
-    /// A client over `http` authenticating with `auth`.
-    pub fn new(http: reqwest::Client, auth: Authenticator, retry: RetryPolicy) -> Self {
-        Self { http, auth, retry }
+    /// A client over `http` authenticating with `auth`, counting its attempts in
+    /// `requests`.
+    pub fn new(
+        http: reqwest::Client,
+        auth: Authenticator,
+        retry: RetryPolicy,
+        requests: Arc<RequestCounts>,
+    ) -> Self {
+        Self { http, auth, retry, requests }
     }
 
     /// Sends one API call; retries what is worth retrying and safe to send again
@@ -314,7 +324,7 @@ impl Client {
             Outcome::Failed(f, _) if f.answered() && f.status != 0 => f.status.to_string(),
             Outcome::Failed(..) => "none".to_owned(),
         };
-        *REQUESTS.lock().expect("request counts").entry(code).or_default() += 1;
+        self.requests.count("google", &code);
         outcome
     }
 
@@ -363,21 +373,6 @@ impl Client {
             Outcome::Failed(Failure::parse(status, &value), retry_after)
         }
     }
-}
-
-/// API requests this process sent, by HTTP status code (`none`: no answer came
-/// back), for the reconcile loop's metrics.
-static REQUESTS: std::sync::Mutex<std::collections::BTreeMap<String, u64>> =
-    std::sync::Mutex::new(std::collections::BTreeMap::new());
-
-/// API requests this process sent so far, as ((backend, code), count).
-pub fn request_counts() -> std::collections::BTreeMap<(String, String), u64> {
-    REQUESTS
-        .lock()
-        .expect("request counts")
-        .iter()
-        .map(|(code, n)| (("google".to_owned(), code.clone()), *n))
-        .collect()
 }
 
 /// A token that could not be had. A token endpoint that did not answer, or answered

@@ -49,7 +49,6 @@ pub use crate::google_api::{
     CONTACTS, CONTACTS_READONLY, DIRECTORY_READONLY, DIRECTORY_URL, MEMBERS_READONLY, PEOPLE_URL,
     USERS_READONLY, USERSCHEMA_READONLY,
 };
-pub use http::request_counts;
 
 /// Limits of the batch methods.
 const CREATE_BATCH: usize = 200;
@@ -84,6 +83,8 @@ pub struct Config {
     pub read_only: bool,
     /// Per-user write quotas that writes are paced by.
     pub quotas: pace::Quotas,
+    /// Where the API requests sent are counted.
+    pub requests: std::sync::Arc<crate::backend::open::RequestCounts>,
 }
 
 impl Config {
@@ -117,6 +118,7 @@ impl Config {
                 critical_writes: settings.quota.critical_writes,
                 deletes_and_group_writes: settings.quota.deletes_and_group_writes,
             },
+            requests: std::sync::Arc::default(),
         }
     }
 }
@@ -178,7 +180,7 @@ impl GoogleBackend {
             .map_err(|e| Error::Client(std::sync::Arc::new(e)))?;
         let auth = auth::Authenticator::new(key, config.token_url.clone(), http.clone())?;
         Ok(Self {
-            client: Client::new(http, auth, config.retry),
+            client: Client::new(http, auth, config.retry, config.requests.clone()),
             pacer: pace::Pacer::new(config.quotas),
             config,
             write_guard: std::sync::Mutex::new(None),
