@@ -23,15 +23,13 @@ const READ_SCOPES: &[&str] = &[CONTACTS, CONTACTS_READONLY];
 /// Scopes that let a token write contacts: only the read-write one, as at Google.
 const WRITE_SCOPES: &[&str] = &[CONTACTS];
 
-/// Keys the API fills in on reads; ignored when a client sends them back.
-const OUTPUT_ONLY: &[&str] = &[
-    "metadata",
-    "formattedType",
-    "canonicalForm",
-    "displayName",
-    "displayNameLastFirst",
-    "formattedProtocol",
-];
+/// Whether Google ignores the key `key` of an item of the Person field `field`
+/// when a client sends it: its `metadata`, which Google sets itself, and what
+/// the discovery document marks output only (a gender's `formattedValue`, where
+/// an address's is written).
+fn output_only(field: &str, key: &str) -> bool {
+    key == "metadata" || discovery::person_item_output_only(field, key)
+}
 
 fn mask(spec: Option<&str>) -> HashSet<String> {
     spec.unwrap_or_default()
@@ -243,7 +241,7 @@ fn parse_person(v: &Value) -> Result<Incoming, ApiError> {
                     .map(|item| match item {
                         Value::Object(map) => Value::Object(
                             map.iter()
-                                .filter(|(k, _)| !OUTPUT_ONLY.contains(&k.as_str()))
+                                .filter(|(k, _)| !output_only(field, k))
                                 .map(|(k, v)| (k.clone(), v.clone()))
                                 .collect(),
                         ),
