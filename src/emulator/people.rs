@@ -46,6 +46,43 @@ fn capitalize(s: &str) -> String {
     c.next().map_or_else(String::new, |f| f.to_uppercase().collect::<String>() + c.as_str())
 }
 
+/// A name's `displayName` and `displayNameLastFirst` ("Dr Ada Lovelace",
+/// "Lovelace, Ada"), and its `unstructuredName` when the client left it unset.
+fn decorate_name(item: &mut Map<String, Value>) {
+    let part = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let display = [
+        part("honorificPrefix"),
+        part("givenName"),
+        part("middleName"),
+        part("familyName"),
+        part("honorificSuffix"),
+    ]
+    .into_iter()
+    .filter(|p| !p.is_empty())
+    .collect::<Vec<_>>()
+    .join(" ");
+    let last_first = format!("{}, {}", part("familyName"), part("givenName"))
+        .trim_matches([',', ' '])
+        .to_owned();
+    item.insert("displayName".into(), display.clone().into());
+    item.insert("displayNameLastFirst".into(), last_first.into());
+    item.entry("unstructuredName").or_insert(display.into());
+}
+
+/// An address's lines as Google builds its `formattedValue` from them.
+fn address_value(item: &Map<String, Value>) -> String {
+    let part = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    [
+        part("streetAddress"),
+        format!("{} {} {}", part("city"), part("region"), part("postalCode")).trim().to_owned(),
+        part("country"),
+    ]
+    .into_iter()
+    .filter(|p| !p.trim().is_empty())
+    .collect::<Vec<_>>()
+    .join("\n")
+}
+
 /// Adds the output-only values Google computes to one field item (those its
 /// schema has: a nickname's `type` is an enum with no `formattedType`).
 fn decorate(field: &str, item: &mut Map<String, Value>, index: usize, id: &str) {
@@ -72,39 +109,9 @@ fn decorate(field: &str, item: &mut Map<String, Value>, index: usize, id: &str) 
                 .collect();
             item.insert("canonicalForm".into(), format!("+{digits}").into());
         }
-        "names" => {
-            let part = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-            let display = [
-                part("honorificPrefix"),
-                part("givenName"),
-                part("middleName"),
-                part("familyName"),
-                part("honorificSuffix"),
-            ]
-            .into_iter()
-            .filter(|p| !p.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ");
-            let last_first = format!("{}, {}", part("familyName"), part("givenName"))
-                .trim_matches([',', ' '])
-                .to_owned();
-            item.insert("displayName".into(), display.clone().into());
-            item.insert("displayNameLastFirst".into(), last_first.into());
-            item.entry("unstructuredName").or_insert(display.into());
-        }
+        "names" => decorate_name(item),
         "addresses" => {
-            let part = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-            let value = [
-                part("streetAddress"),
-                format!("{} {} {}", part("city"), part("region"), part("postalCode"))
-                    .trim()
-                    .to_owned(),
-                part("country"),
-            ]
-            .into_iter()
-            .filter(|p| !p.trim().is_empty())
-            .collect::<Vec<_>>()
-            .join("\n");
+            let value = address_value(item);
             item.entry("formattedValue").or_insert(value.into());
         }
         "biographies" => {

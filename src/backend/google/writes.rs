@@ -298,33 +298,7 @@ impl GoogleBackend {
                 "the answer to a batch create was lost ({}); re-reading before sending what is missing",
                 failure.message
             );
-            let mut now = Vec::new();
-            let groups: BTreeSet<&str> =
-                pending.iter().filter_map(|c| target_group(&c.memberships)).collect();
-            for group in groups {
-                let members =
-                    self.members_now(user, group).await.map_err(|e| unknown_outcome(&what, e))?;
-                now.extend(members);
-            }
-            let mut landed: HashMap<(&str, &str), &Contact> =
-                now.iter().filter_map(|c| Some((copy_key(&c.client_data)?, c))).collect();
-            let before = pending.len();
-            pending.retain(|c| {
-                let key = copy_key(&c.client_data).expect("checked above");
-                match landed.remove(&key) {
-                    Some(found) => {
-                        created.push(found.clone());
-                        false
-                    }
-                    None => true,
-                }
-            });
-            tracing::info!(
-                user,
-                landed = before - pending.len(),
-                missing = pending.len(),
-                "re-read"
-            );
+            self.take_landed(user, &what, &mut pending, &mut created).await?;
             if pending.is_empty() {
                 return Ok(created);
             }
@@ -332,6 +306,42 @@ impl GoogleBackend {
                 return Err(failure.into_error(&format!("{what}: the answer was lost every time")));
             }
         }
+    }
+
+    /// Moves the contacts of `pending` that landed after all — a copy with their
+    /// `(sync, source)` markers is now in their target group, read by name — to
+    /// `created`.
+    async fn take_landed(
+        &self,
+        user: &str,
+        what: &str,
+        pending: &mut Vec<&NewContact>,
+        created: &mut Vec<Contact>,
+    ) -> Result<()> {
+        let mut now = Vec::new();
+        let groups: BTreeSet<&str> =
+            pending.iter().filter_map(|c| target_group(&c.memberships)).collect();
+        for group in groups {
+            let members =
+                self.members_now(user, group).await.map_err(|e| unknown_outcome(what, e))?;
+            now.extend(members);
+        }
+        let mut landed: HashMap<(&str, &str), &Contact> =
+            now.iter().filter_map(|c| Some((copy_key(&c.client_data)?, c))).collect();
+        let before = pending.len();
+        pending.retain(|c| {
+            let key =
+                copy_key(&c.client_data).expect("the caller checked every contact has markers");
+            match landed.remove(&key) {
+                Some(found) => {
+                    created.push(found.clone());
+                    false
+                }
+                None => true,
+            }
+        });
+        tracing::info!(user, landed = before - pending.len(), missing = pending.len(), "re-read");
+        Ok(())
     }
 
     /// One `batchDeleteContacts`. A 404 means some are gone already (an earlier
