@@ -14,7 +14,7 @@
 //! backend and the [`emulator`] share. [`diagnostic`] renders problems with their
 //! `file:line:column`; [`text`] escapes what could act instead of being shown;
 //! [`yaml`] is the spanned parser underneath (and the writer of the tenant file);
-//! [`fsutil`] replaces files atomically; [`cli`] is the thin command line on top.
+//! [`fsutil`] replaces files atomically; [`retry`] configures every backoff; [`cli`] is the thin command line on top.
 
 pub mod apply;
 pub mod backend;
@@ -32,6 +32,7 @@ pub mod model;
 pub mod plan;
 pub mod reader;
 pub mod reconcile;
+pub mod retry;
 pub mod text;
 pub mod validate;
 pub mod yaml;

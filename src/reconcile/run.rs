@@ -193,13 +193,15 @@ pub struct Ran {
     pub seen: BTreeMap<String, String>,
 }
 
-/// Plans `input` and applies it under the writer lease.
+/// Plans `input` and applies it under the writer lease, counting API requests in
+/// `requests`.
 pub async fn run_syncs(
     target: &Target,
     input: &PlanInput,
     cancel: &CancellationToken,
+    requests: std::sync::Arc<crate::backend::open::RequestCounts>,
 ) -> Result<Ran, String> {
-    let backend = target.open().map_err(|e| crate::text::error_chain(&e))?;
+    let backend = target.open_counted(false, requests).map_err(|e| crate::text::error_chain(&e))?;
     let holder = lease::holder_name("contact-sync reconcile");
     let lease = lease::acquire(backend.clone(), holder, LEASE_WAIT, cancel, |_, _| {})
         .await

@@ -30,6 +30,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use backon::Retryable;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -48,7 +49,6 @@ pub use crate::google_api::{
     CONTACTS, CONTACTS_READONLY, DIRECTORY_READONLY, DIRECTORY_URL, MEMBERS_READONLY, PEOPLE_URL,
     USERS_READONLY, USERSCHEMA_READONLY,
 };
-pub use http::request_counts;
 
 /// Limits of the batch methods.
 const CREATE_BATCH: usize = 200;
@@ -83,6 +83,8 @@ pub struct Config {
     pub read_only: bool,
     /// Per-user write quotas that writes are paced by.
     pub quotas: pace::Quotas,
+    /// Where the API requests sent are counted.
+    pub requests: std::sync::Arc<crate::backend::open::RequestCounts>,
 }
 
 impl Config {
@@ -116,6 +118,7 @@ impl Config {
                 critical_writes: settings.quota.critical_writes,
                 deletes_and_group_writes: settings.quota.deletes_and_group_writes,
             },
+            requests: std::sync::Arc::default(),
         }
     }
 }
@@ -177,7 +180,7 @@ impl GoogleBackend {
             .map_err(|e| Error::Client(std::sync::Arc::new(e)))?;
         let auth = auth::Authenticator::new(key, config.token_url.clone(), http.clone())?;
         Ok(Self {
-            client: Client::new(http, auth, config.retry),
+            client: Client::new(http, auth, config.retry, config.requests.clone()),
             pacer: pace::Pacer::new(config.quotas),
             config,
             write_guard: std::sync::Mutex::new(None),
@@ -328,29 +331,30 @@ impl GoogleBackend {
         if !photo_host_allowed(url, &[&self.config.people_url, &self.config.directory_url]) {
             return Err(Error::Invalid(Refusal::PhotoHost { url: url.to_owned() }));
         }
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let (status, why): (u16, String) = match self.client.http.get(url).send().await {
-                Ok(r) if r.status().as_u16() == 404 => return Ok(None),
+        let attempts = std::sync::atomic::AtomicU32::new(0);
+        let fetch = || async {
+            attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            match self.client.http.get(url).send().await {
+                Ok(r) if r.status().as_u16() == 404 => Ok(None),
                 Ok(r) if r.status().is_success() => match r.bytes().await {
-                    Ok(b) => return Ok(Some(b.to_vec())),
-                    Err(e) => (503, http::describe(&e)),
+                    Ok(b) => Ok(Some(b.to_vec())),
+                    Err(e) => Err((503, http::describe(&e))),
                 },
-                Ok(r) => (r.status().as_u16(), format!("HTTP {}", r.status())),
-                Err(e) => (503, http::describe(&e)),
-            };
-            let retryable = status == 429 || status >= 500;
-            if !retryable || attempt >= self.client.retry.max_attempts {
-                return Err(Error::Api {
-                    status,
-                    message: format!(
-                        "downloading the photo {url}: {why} (after {attempt} attempts)"
-                    ),
-                });
+                Ok(r) => Err((r.status().as_u16(), format!("HTTP {}", r.status()))),
+                Err(e) => Err((503, http::describe(&e))),
             }
-            tokio::time::sleep(self.client.backoff(attempt - 1)).await;
-        }
+        };
+        let fetched = fetch
+            .retry(self.client.retry.waits())
+            .when(|(status, _): &(u16, String)| *status == 429 || *status >= 500)
+            .await;
+        fetched.map_err(|(status, why)| {
+            let attempt = attempts.into_inner();
+            Error::Api {
+                status,
+                message: format!("downloading the photo {url}: {why} (after {attempt} attempts)"),
+            }
+        })
     }
 }
 
