@@ -567,11 +567,9 @@ impl<'a> Batches<'a> {
 pub fn resolve(group: &GroupRef, created: Option<&str>) -> backend::Result<String> {
     match group {
         GroupRef::Existing(rn) => Ok(rn.clone()),
-        GroupRef::NewTarget => created.map(str::to_owned).ok_or_else(|| {
-            backend::Error::Invalid(
-                "the plan puts contacts in a target group it does not create".into(),
-            )
-        }),
+        GroupRef::NewTarget => created
+            .map(str::to_owned)
+            .ok_or_else(|| backend::Error::Invalid(backend::Refusal::UncreatedTargetGroup)),
     }
 }
 
@@ -688,11 +686,12 @@ async fn write_photo(
     let rn = match write.contact {
         ContactRef::Existing(rn) => rn.clone(),
         ContactRef::New(key) => known.by_key.get(key).cloned().ok_or_else(|| {
-            backend::Error::Invalid(format!("the plan gives a photo to {key}, not created"))
+            backend::Error::Invalid(backend::Refusal::UncreatedContact { key: key.clone() })
         })?,
     };
     let Some(mut state) = known.now.get(&rn).cloned().or_else(|| write.planned.cloned()) else {
-        return Err(backend::Error::Invalid(format!("the plan does not know contact {rn}")));
+        let resource_name = rn;
+        return Err(backend::Error::Invalid(backend::Refusal::UnknownContact { resource_name }));
     };
     let marker = match write.photo {
         Some(p) => {
@@ -794,7 +793,9 @@ mod tests {
 
         // Nothing saved: no destination counts as applied, whatever it sent.
         let unsaved = Report {
-            commit_error: Some(backend::Error::Store("cannot lock".into())),
+            commit_error: Some(backend::Error::Store(backend::StoreError::ChangedOnDisk {
+                path: "workspace.yaml".into(),
+            })),
             ..ok.clone()
         };
         assert!(

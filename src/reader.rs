@@ -8,11 +8,14 @@
 //! Memory is bounded by the source groups and the users in flight, not by the
 //! tenant.
 
+use std::sync::Arc;
+
 use futures::StreamExt;
 
 use crate::backend::{self, Backend};
 use crate::input::PlanInput;
 use crate::model::inventory::StoredInventory;
+use crate::model::resolution::{Cause, Unreadable};
 use crate::model::{Contact, ContactGroup, DirectoryUser};
 use crate::plan::Plan;
 use crate::plan::planner::{self, Planner, Reads};
@@ -47,13 +50,7 @@ pub async fn plan_with(
     let scope = planner::scope(input, survey.listed(), chrono::Utc::now());
     let resolution = crate::directory::resolve(backend, input, scope.as_ref()).await?;
     let mut planner = Planner::new(input, &resolution);
-    for (sync, source) in planner.source_reads() {
-        let groups = backend.contact_groups(&source).await.map_err(|e| error_chain(&e));
-        if planner.source_groups(sync, groups) {
-            let contacts = backend.contacts(&source).await.map_err(|e| error_chain(&e));
-            planner.source_contacts(sync, contacts);
-        }
-    }
+    read_sources(backend, &mut planner).await;
     let wanted = planner.reads(scope.as_ref());
     survey.full = wanted.full();
     let active: Vec<&DirectoryUser> = resolution.users.iter().filter(|u| !u.inactive()).collect();
@@ -94,13 +91,35 @@ pub async fn plan_with(
                     planner.user(user, &groups, &contacts);
                 }
             }
-            Err(e) => planner.unreadable(user, &error_chain(&e)),
+            Err(e) => {
+                let email = user.primary_email.clone();
+                planner.unreadable(user, &Unreadable::Contacts { user: email, cause: Arc::new(e) });
+            }
         }
     }
     let mut plan = planner.finish();
     plan.notes.extend(survey.why_full());
     plan.survey = survey;
     Ok(plan)
+}
+
+/// Gives the planner each personal source's contact groups and, when it asks
+/// for them (the source group is there), its contacts.
+async fn read_sources(backend: &dyn Backend, planner: &mut Planner<'_>) {
+    let cause = |e: backend::Error| -> Cause { Arc::new(e) };
+    for (sync, source) in planner.source_reads() {
+        let groups = backend
+            .contact_groups(&source)
+            .await
+            .map_err(|e| Unreadable::ContactGroups { user: source.clone(), cause: cause(e) });
+        if planner.source_groups(sync, groups) {
+            let contacts = backend
+                .contacts(&source)
+                .await
+                .map_err(|e| Unreadable::Contacts { user: source.clone(), cause: cause(e) });
+            planner.source_contacts(sync, contacts);
+        }
+    }
 }
 
 /// Whom each sync of `input` reaches, and why ([`Planner::reaches`]): directory

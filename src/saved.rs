@@ -721,6 +721,7 @@ mod tests {
             adopt: None,
         };
         let target = Target {
+            name: "example".into(),
             backend: BackendTarget::Local { path: "/nowhere/tenant.yaml".into() },
             orphans: OrphanPolicy::Delete,
             max_delete_percent: 50,

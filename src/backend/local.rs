@@ -26,15 +26,16 @@
 use std::fs::{File, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::store::Store;
+use super::store::{Store, StoreError};
 use super::{
-    Backend, ContactUpdate, Error, LeaseAttempt, LeaseHolder, NewContact, Result, UserScope, tenant,
+    Backend, ContactUpdate, Error, LeaseAttempt, LeaseHolder, NewContact, Refusal, Result,
+    UserScope, tenant,
 };
 use crate::diagnostic::Diagnostic;
 use crate::model::{ClientData, Contact, ContactGroup, DirectoryUser, short_hash};
@@ -237,6 +238,7 @@ impl LocalBackend {
                 db_path.display()
             ),
             Mirror::Unusable(e) => {
+                let e = crate::text::error_chain(&e);
                 tracing::info!("seeding {} afresh from {}: {e}", db_path.display(), path.display());
             }
             Mirror::Stale(_) | Mirror::Missing => {}
@@ -344,26 +346,19 @@ impl LocalBackend {
         let lease = self.lease.lock().expect("lease lock poisoned");
         let lock = if lease.is_none() { Some(self.lock_for_commit()?) } else { None };
         let mut state = self.state.lock().expect("store lock poisoned");
-        let store_err = |what: &str, e: std::io::Error| {
-            Error::Store(format!(
-                "{what} {}: {e}; the file was left as it was",
-                self.path.display()
-            ))
-        };
+        let path = || self.path.clone();
         let unchanged = state.file_stamp.is_some() && stamp(&self.path) == state.file_stamp || {
-            let current =
-                std::fs::read_to_string(&self.path).map_err(|e| store_err("cannot re-read", e))?;
+            let current = std::fs::read_to_string(&self.path)
+                .map_err(|e| StoreError::Reread { path: path(), cause: Arc::new(e) })?;
             short_hash(&[&current]) == state.file_hash
         };
         if !unchanged {
-            return Err(Error::Store(format!(
-                "{} changed on disk while contact-sync was working; nothing was written. \
-                 Run plan again",
-                self.path.display()
-            )));
+            return Err(StoreError::ChangedOnDisk { path: path() }.into());
         }
-        state.file_hash =
-            state.store.write_yaml(&self.target).map_err(|e| store_err("cannot write", e))?;
+        state.file_hash = state
+            .store
+            .write_yaml(&self.target)
+            .map_err(|e| StoreError::WriteFile { path: path(), cause: Arc::new(e) })?;
         state.file_stamp = stamp(&self.path);
         let origin = Origin::text(state.file_stamp, &state.file_hash);
         state.store.mark_clean(&origin)?;
@@ -404,12 +399,7 @@ impl LocalBackend {
             .read(true)
             .write(true)
             .open(self.lock_path())
-            .map_err(|e| {
-                Error::Store(format!(
-                    "cannot open the lock file {}: {e}",
-                    self.lock_path().display()
-                ))
-            })
+            .map_err(|e| StoreError::OpenLock { path: self.lock_path(), cause: Arc::new(e) }.into())
     }
 
     /// Who holds the lock, as the holder recorded it in the lock file.
@@ -444,17 +434,12 @@ impl LocalBackend {
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 Err(TryLockError::WouldBlock) => {
-                    return Err(Error::Store(format!(
-                        "cannot write {}: it is locked by {}; the file was left as it was",
-                        self.path.display(),
-                        self.lock_holder()
-                    )));
+                    let holder = self.lock_holder();
+                    return Err(StoreError::Locked { path: self.path.clone(), holder }.into());
                 }
                 Err(TryLockError::Error(e)) => {
-                    return Err(Error::Store(format!(
-                        "cannot lock {}: {e}; the file was left as it was",
-                        self.path.display()
-                    )));
+                    let cause = Arc::new(e);
+                    return Err(StoreError::LockForCommit { path: self.path.clone(), cause }.into());
                 }
             }
         }
@@ -574,7 +559,8 @@ impl Backend for LocalBackend {
         bytes: &[u8],
     ) -> Result<Contact> {
         if let Some(why) = crate::model::photo::refusal(bytes) {
-            return Err(Error::Invalid(why));
+            let resource_name = resource_name.to_owned();
+            return Err(Error::Invalid(Refusal::Photo { resource_name, why }));
         }
         self.with_store(|s| s.set_contact_photo(user, resource_name, Some(bytes)))
     }
@@ -591,7 +577,8 @@ impl Backend for LocalBackend {
                 Ok(()) => {}
                 Err(TryLockError::WouldBlock) => return Ok(LeaseAttempt::Held(self.lock_holder())),
                 Err(TryLockError::Error(e)) => {
-                    return Err(Error::Store(format!("cannot lock {}: {e}", self.path.display())));
+                    let cause = Arc::new(e);
+                    return Err(StoreError::Lock { path: self.path.clone(), cause }.into());
                 }
             }
             record_holder(&mut file, holder);
@@ -601,10 +588,8 @@ impl Backend for LocalBackend {
             if let Err(e) = self.reload_if_changed() {
                 let _ = file.set_len(0);
                 let _ = file.unlock();
-                return Err(Error::Store(format!(
-                    "cannot read {} again: {e}",
-                    self.path.display()
-                )));
+                let cause = Arc::new(e);
+                return Err(StoreError::Reload { path: self.path.clone(), cause }.into());
             }
             *lease = Some(file);
         }
@@ -622,9 +607,8 @@ impl Backend for LocalBackend {
     async fn release_lease(&self, _holder: &str) -> Result<()> {
         if let Some(file) = self.lease.lock().expect("lease lock poisoned").take() {
             let _ = file.set_len(0);
-            file.unlock().map_err(|e| {
-                Error::Store(format!("cannot unlock {}: {e}", self.lock_path().display()))
-            })?;
+            file.unlock()
+                .map_err(|e| StoreError::Unlock { path: self.lock_path(), cause: Arc::new(e) })?;
         }
         Ok(())
     }

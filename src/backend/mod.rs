@@ -16,6 +16,7 @@
 pub mod google;
 pub mod local;
 pub mod open;
+pub mod refusal;
 pub mod store;
 pub mod tenant;
 
@@ -29,6 +30,8 @@ use crate::model::inventory::{Inventory, StoredInventory};
 use crate::model::resolution::UserSchema;
 use crate::model::{ClientData, Contact, ContactGroup, DirectoryUser};
 pub use crate::model::{ContactUpdate, NewContact};
+pub use refusal::Refusal;
+pub use store::StoreError;
 
 /// Which users to list.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,12 +77,13 @@ pub enum Error {
         /// What changed.
         what: String,
     },
-    /// A request the backend refuses (bad input, too large a batch…).
+    /// A request the backend refuses before sending it: what was asked, of what.
     #[error("invalid request: {0}")]
-    Invalid(String),
-    /// The local workspace file could not be read or written.
-    #[error("{0}")]
-    Store(String),
+    Invalid(Refusal),
+    /// The local tenant (its database, workspace file or lock) could not be read
+    /// or written: which file, and the cause.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// The writer lease was lost or ran out; nothing more was sent.
     #[error("stopped writing: {0}")]
     LeaseLost(String),
@@ -250,7 +254,7 @@ pub trait Backend: Send + Sync {
         _old: &StoredInventory,
         _inventory: &Inventory,
     ) -> Result<StoredInventory> {
-        Err(Error::Invalid("this backend keeps no inventory".into()))
+        Err(Error::Invalid(Refusal::NoInventory))
     }
 
     /// Has every later write request ask `guard` first (`None`: stop asking). Backends

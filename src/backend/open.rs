@@ -1,10 +1,13 @@
 //! Opening a backend: the Workspace document resolved into where the actual state
 //! lives ([`Target`]), and the backend opened on it. A resolved target is also
 //! saved with a plan, so `apply PLAN.json` reaches the same tenant without the
-//! manifests.
+//! manifests. Whoever opens a backend may hand it the counters its API requests
+//! are counted in ([`RequestCounts`]), and reads them when it likes (the reconcile
+//! loop's `/metrics`).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +19,9 @@ use crate::manifest::{BackendKind, GoogleBackend, Located, OrphanPolicy, Workspa
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Target {
+    /// The Workspace document's `metadata.name` (a plan's heading names it).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
     /// The backend.
     pub backend: BackendTarget,
     /// Orphan policy.
@@ -58,6 +64,26 @@ pub enum BackendTarget {
         /// Service-account key file, absolute.
         credentials: PathBuf,
     },
+}
+
+/// API requests a backend sent, by backend and HTTP status code (`none`: no answer
+/// came back). The local backend sends none.
+#[derive(Debug, Default)]
+pub struct RequestCounts {
+    counts: Mutex<BTreeMap<(String, String), u64>>,
+}
+
+impl RequestCounts {
+    /// Counts one request of `backend` answered `code`.
+    pub fn count(&self, backend: &str, code: &str) {
+        let mut counts = self.counts.lock().expect("request counts");
+        *counts.entry((backend.to_owned(), code.to_owned())).or_default() += 1;
+    }
+
+    /// The requests so far, as ((backend, code), count).
+    pub fn totals(&self) -> BTreeMap<(String, String), u64> {
+        self.counts.lock().expect("request counts").clone()
+    }
 }
 
 /// Why the backend could not be opened.
@@ -111,6 +137,7 @@ impl Target {
             }
         };
         Ok(Self {
+            name: ws.value.metadata.name.clone(),
             backend,
             orphans: spec.orphans,
             max_delete_percent: spec.max_delete_percent,
@@ -120,24 +147,33 @@ impl Target {
         })
     }
 
-    /// Opens the backend to read and write (`apply`).
+    /// Opens the backend to read and write (`apply`), its requests counted nowhere.
     pub fn open(&self) -> Result<Arc<dyn Backend>, Error> {
-        self.open_with(false)
+        self.open_counted(false, Arc::default())
     }
 
     /// Opens the backend to read only (`plan`): on Google, its tokens carry the
     /// `contacts.readonly` scope and it sends no write.
     pub fn open_read_only(&self) -> Result<Arc<dyn Backend>, Error> {
-        self.open_with(true)
+        self.open_counted(true, Arc::default())
     }
 
-    fn open_with(&self, read_only: bool) -> Result<Arc<dyn Backend>, Error> {
+    /// Opens the backend, to read only or to write, counting its API requests in
+    /// `requests`.
+    pub fn open_counted(
+        &self,
+        read_only: bool,
+        requests: Arc<RequestCounts>,
+    ) -> Result<Arc<dyn Backend>, Error> {
         match &self.backend {
             BackendTarget::Local { path } => LocalBackend::open(path)
                 .map(|b| Arc::new(b) as Arc<dyn Backend>)
                 .map_err(|source| Error::Local { path: path.clone(), source }),
             BackendTarget::Google { settings, credentials } => {
-                let config = google::Config::new(settings, credentials.clone(), read_only);
+                let config = google::Config {
+                    requests,
+                    ..google::Config::new(settings, credentials.clone(), read_only)
+                };
                 google::GoogleBackend::new(config)
                     .map(|b| Arc::new(b) as Arc<dyn Backend>)
                     .map_err(Error::Google)

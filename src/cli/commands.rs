@@ -2,7 +2,7 @@
 //! Plans go to stdout; diagnostics, prompts and progress to stderr.
 
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use std::time::Duration;
@@ -43,7 +43,8 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
             let plan =
                 runtime()?.block_on(reader::plan_with(backend.as_ref(), &input, &progress))?;
             bar.finish_and_clear();
-            let printed = print_plan(&plan, format, Style { color: term.color, redact, expand });
+            let style = Style { color: term.color, redact, expand };
+            let printed = print_plan(&plan, format, style, &target.name);
             let code = exit_code(&plan, detailed_exitcode);
             // Saved even when nobody reads stdout any more (`plan --out p.json | head`).
             if let Some(path) = out {
@@ -75,7 +76,8 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
         Settings::Fix { run, check } => fix(&run, check),
         Settings::Show { path, format, redact, expand } => {
             let saved = SavedPlan::load(&path)?;
-            print_plan(&saved.plan, format, Style { color: term.color, redact, expand })?;
+            let style = Style { color: term.color, redact, expand };
+            print_plan(&saved.plan, format, style, &saved.target.name)?;
             Ok(exit_code(&saved.plan, false))
         }
         Settings::Apply { run, auto_approve, expand, lock_timeout, report } => {
@@ -290,8 +292,6 @@ fn print_diagnostics(diagnostics: &[Diagnostic], summary: &str) {
     let _ = writeln!(err, "{summary}");
 }
 
-/// Validates the manifests and resolves the Workspace; `None` when they are
-/// invalid (the diagnostics have been printed to stderr).
 /// `contact-sync fix`: the renamed addresses of every manifest rewritten (or, with
 /// `check`, only shown), file by file; exit 1 when `check` finds something, or
 /// when an address cannot be rewritten in place or a sync's directory entries
@@ -362,6 +362,8 @@ fn fix(options: &LoadOptions, check: bool) -> anyhow::Result<ExitCode> {
     Ok(if failed || (check && changed > 0) { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
+/// Validates the manifests and resolves the Workspace; `None` when they are
+/// invalid (the diagnostics have been printed to stderr).
 fn prepare(options: &LoadOptions) -> anyhow::Result<Option<(PlanInput, Target)>> {
     match input::load(options) {
         Ok(loaded) => Ok(Some(loaded)),
@@ -373,11 +375,22 @@ fn prepare(options: &LoadOptions) -> anyhow::Result<Option<(PlanInput, Target)>>
     }
 }
 
-fn print_plan(plan: &Plan, format: PlanFormat, style: Style) -> anyhow::Result<()> {
+/// Prints a plan to stdout; `workspace` (the Workspace's name, may be empty)
+/// heads the markdown form, whose rename fixes are read from the manifest files.
+fn print_plan(
+    plan: &Plan,
+    format: PlanFormat,
+    style: Style,
+    workspace: &str,
+) -> anyhow::Result<()> {
     let mut out = super::stdout::lock();
     match format {
         PlanFormat::Text => write!(out, "{}", render::text(plan, style))?,
-        PlanFormat::Markdown => write!(out, "{}", render::markdown(plan, style))?,
+        PlanFormat::Markdown => {
+            let name = Some(workspace).filter(|n| !n.is_empty());
+            let read = |path: &Path| std::fs::read_to_string(path).ok();
+            write!(out, "{}", render::markdown(plan, style, name, &read))?
+        }
         PlanFormat::Json => json::write(plan, style.redact, &mut out)?,
     }
     Ok(())
@@ -593,7 +606,7 @@ impl Apply {
         }
         let style =
             Style { color: self.term.color, redact: self.report.redact, expand: self.expand };
-        match print_plan(plan, PlanFormat::Text, style) {
+        match print_plan(plan, PlanFormat::Text, style, "") {
             Ok(()) => Ok(true),
             Err(e) if super::stdout::closed(&e) => {
                 // Nobody saw the plan: apply nothing rather than what was not shown.

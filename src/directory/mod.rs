@@ -9,10 +9,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::StreamExt;
 
 use crate::backend::{self, Backend, UserScope};
-use crate::manifest::{ContactSync, SyncType};
+use crate::manifest::{ContactSync, Destinations, DirectorySource, Exclude, SyncType};
 use crate::model::DirectoryUser;
 use crate::model::resolution::{
-    DirectoryNames, Exclusion, Resolution, Selection, SourceResolution, SyncResolution,
+    DirectoryNames, Exclusion, Resolution, Selection, SourceResolution, SyncResolution, Unreadable,
+    UserSchema,
 };
 use crate::plan::PlanInput;
 
@@ -34,7 +35,10 @@ pub async fn resolve(
     let mut syncs = Vec::with_capacity(input.syncs.len());
     for sync in &input.syncs {
         let resolved = resolve_sync(backend, &sync.manifest).await;
-        syncs.push(resolved.map_err(|e| crate::text::error_chain(&e)));
+        syncs.push(resolved.map_err(|e| Unreadable::Selectors {
+            sync: sync.name().to_owned(),
+            cause: std::sync::Arc::new(e),
+        }));
     }
     let known = match wanted {
         Some(ids) => known_users(backend, &syncs, ids).await?,
@@ -82,7 +86,7 @@ fn reaches_nobody(sync: &SyncResolution) -> bool {
 /// [`LOOKUPS`] lookups.
 async fn known_users(
     backend: &dyn Backend,
-    syncs: &[Result<SyncResolution, String>],
+    syncs: &[Result<SyncResolution, Unreadable>],
     ids: &BTreeSet<String>,
 ) -> backend::Result<Option<Vec<DirectoryUser>>> {
     let mut users: BTreeMap<String, DirectoryUser> = BTreeMap::new();
@@ -161,83 +165,107 @@ async fn resolve_sync(
         }
         SyncType::Directory => {
             let source = spec.source.directory.clone().unwrap_or_default();
-            let everyone = source.domains.is_empty()
-                && source.org_units.is_empty()
-                && source.groups.is_empty();
-            // Custom fields: the schemas first, so that users are read with the
-            // known ones (an unknown schema is the planner's to report).
-            let schemas = if source.custom_fields.is_empty() {
-                None
-            } else {
-                let schemas = backend.user_schemas().await?;
-                let known: Vec<String> = schemas
-                    .iter()
-                    .filter(|s| source.custom_fields.iter().any(|c| c.schema == s.name))
-                    .map(|s| s.name.clone())
-                    .collect();
-                backend.want_custom_schemas(&known);
-                Some(schemas)
-            };
-            let shared =
-                if source.shared_contacts { Some(backend.shared_contacts().await?) } else { None };
-            let mut listed = Vec::new();
-            let mut domains = Vec::with_capacity(source.domains.len());
-            for domain in &source.domains {
-                let users = backend.users(UserScope::Domain(domain.clone())).await?;
-                domains.push(users.len());
-                listed.extend(users);
-            }
-            let mut org_units = Vec::with_capacity(source.org_units.len());
-            for unit in &source.org_units {
-                let users = backend.users(UserScope::OrgUnit(unit.clone())).await?;
-                org_units.push(users.len());
-                listed.extend(users);
-            }
-            if everyone {
-                listed.extend(backend.users(UserScope::All).await?);
-            }
-            let mut groups = Vec::with_capacity(source.groups.len());
-            for group in &source.groups {
-                let members = backend.group_members(group).await?;
-                let found = members.is_some();
-                groups.push(members);
-                // The first missing group holds the sync back: the rest need no read.
-                if !found {
-                    break;
-                }
-            }
-            SourceResolution::Directory { listed, groups, org_units, domains, schemas, shared }
+            directory_source(backend, &source).await?
         }
     };
+    let destinations = destinations(backend, &spec.destinations).await?;
+    let exclude = exclusions(backend, &spec.destinations.exclude).await?;
+    Ok(SyncResolution { source, destinations, exclude })
+}
 
-    let dest = &spec.destinations;
-    let mut destinations = Selection::default();
+/// A directory sync's source: the users its scopes list (every user when it
+/// names none), its groups' members, the schemas of its custom fields and the
+/// shared contacts, if it copies them.
+async fn directory_source(
+    backend: &dyn Backend,
+    source: &DirectorySource,
+) -> backend::Result<SourceResolution> {
+    let everyone =
+        source.domains.is_empty() && source.org_units.is_empty() && source.groups.is_empty();
+    let schemas = custom_schemas(backend, source).await?;
+    let shared = if source.shared_contacts { Some(backend.shared_contacts().await?) } else { None };
+    let mut listed = Vec::new();
+    let mut domains = Vec::with_capacity(source.domains.len());
+    for domain in &source.domains {
+        let users = backend.users(UserScope::Domain(domain.clone())).await?;
+        domains.push(users.len());
+        listed.extend(users);
+    }
+    let mut org_units = Vec::with_capacity(source.org_units.len());
+    for unit in &source.org_units {
+        let users = backend.users(UserScope::OrgUnit(unit.clone())).await?;
+        org_units.push(users.len());
+        listed.extend(users);
+    }
+    if everyone {
+        listed.extend(backend.users(UserScope::All).await?);
+    }
+    let mut groups = Vec::with_capacity(source.groups.len());
+    for group in &source.groups {
+        let members = backend.group_members(group).await?;
+        let found = members.is_some();
+        groups.push(members);
+        // The first missing group holds the sync back: the rest need no read.
+        if !found {
+            break;
+        }
+    }
+    Ok(SourceResolution::Directory { listed, groups, org_units, domains, schemas, shared })
+}
+
+/// The Directory's schemas, when the source copies custom fields: read first, so
+/// that users are read with the known ones (an unknown schema is the planner's to
+/// report).
+async fn custom_schemas(
+    backend: &dyn Backend,
+    source: &DirectorySource,
+) -> backend::Result<Option<Vec<UserSchema>>> {
+    if source.custom_fields.is_empty() {
+        return Ok(None);
+    }
+    let schemas = backend.user_schemas().await?;
+    let known: Vec<String> = schemas
+        .iter()
+        .filter(|s| source.custom_fields.iter().any(|c| c.schema == s.name))
+        .map(|s| s.name.clone())
+        .collect();
+    backend.want_custom_schemas(&known);
+    Ok(Some(schemas))
+}
+
+/// Whom the destination selectors name or list.
+async fn destinations(backend: &dyn Backend, dest: &Destinations) -> backend::Result<Selection> {
+    let mut selection = Selection::default();
     for address in &dest.users {
-        destinations.users.push(backend.user(address).await?);
+        selection.users.push(backend.user(address).await?);
     }
     for group in &dest.groups {
-        destinations.groups.push(backend.group_members(group).await?);
+        selection.groups.push(backend.group_members(group).await?);
     }
     for unit in &dest.org_units {
         let users = backend.users(UserScope::OrgUnit(unit.clone())).await?;
-        destinations.org_units.push(users.len());
-        destinations.scoped.extend(users);
+        selection.org_units.push(users.len());
+        selection.scoped.extend(users);
     }
     for domain in &dest.domains {
         let users = backend.users(UserScope::Domain(domain.clone())).await?;
-        destinations.domains.push(users.len());
-        destinations.scoped.extend(users);
+        selection.domains.push(users.len());
+        selection.scoped.extend(users);
     }
+    Ok(selection)
+}
 
-    let mut exclude = Exclusion::default();
-    for address in &dest.exclude.users {
-        exclude.users.push(backend.user(address).await?);
+/// Whom the exclusions name.
+async fn exclusions(backend: &dyn Backend, exclude: &Exclude) -> backend::Result<Exclusion> {
+    let mut exclusion = Exclusion::default();
+    for address in &exclude.users {
+        exclusion.users.push(backend.user(address).await?);
     }
-    for group in &dest.exclude.groups {
-        exclude.groups.push(backend.group_members(group).await?);
+    for group in &exclude.groups {
+        exclusion.groups.push(backend.group_members(group).await?);
     }
-    for unit in &dest.exclude.org_units {
-        exclude.org_units.push(backend.users(UserScope::OrgUnit(unit.clone())).await?.len());
+    for unit in &exclude.org_units {
+        exclusion.org_units.push(backend.users(UserScope::OrgUnit(unit.clone())).await?.len());
     }
-    Ok(SyncResolution { source, destinations, exclude })
+    Ok(exclusion)
 }

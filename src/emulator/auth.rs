@@ -74,66 +74,57 @@ struct Claims {
     sub: Option<String>,
 }
 
-fn oauth_error(code: StatusCode, error: &str, description: &str) -> Response {
-    (code, axum::Json(json!({ "error": error, "error_description": description }))).into_response()
+/// The token endpoint's refusal, in OAuth's form: a status, the `error` code and
+/// its description.
+pub struct OAuthError(StatusCode, &'static str, String);
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let Self(code, error, description) = self;
+        (code, axum::Json(json!({ "error": error, "error_description": description })))
+            .into_response()
+    }
+}
+
+/// A 400 refusal of the token endpoint.
+fn refused(error: &'static str, description: impl Into<String>) -> OAuthError {
+    OAuthError(StatusCode::BAD_REQUEST, error, description.into())
 }
 
 /// `POST /token`.
-pub async fn token(State(state): State<SharedState>, Form(req): Form<TokenRequest>) -> Response {
+pub async fn token(
+    State(state): State<SharedState>,
+    Form(req): Form<TokenRequest>,
+) -> Result<axum::Json<serde_json::Value>, OAuthError> {
     if req.grant_type != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            "Invalid grant_type.",
-        );
+        return Err(refused("unsupported_grant_type", "Invalid grant_type."));
     }
-    let Some(assertion) = req.assertion else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Missing required parameter: assertion",
-        );
-    };
-    let claims = match check_assertion(&state, &assertion) {
-        Ok(c) => c,
-        Err(message) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &message),
-    };
+    let assertion = req
+        .assertion
+        .ok_or_else(|| refused("invalid_request", "Missing required parameter: assertion"))?;
+    let claims = check_assertion(&state, &assertion).map_err(|m| refused("invalid_grant", m))?;
     let scopes: Vec<String> = claims.scope.split_whitespace().map(str::to_owned).collect();
     let granted = |s: &String| match &state.config.delegated_scopes {
         Some(list) => list.contains(s),
         None => DELEGATED.contains(&s.as_str()),
     };
     if scopes.is_empty() || !scopes.iter().all(granted) {
-        return oauth_error(
+        return Err(OAuthError(
             StatusCode::UNAUTHORIZED,
             "unauthorized_client",
-            "Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested.",
-        );
+            "Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested.".into(),
+        ));
     }
-    let Some(sub) = claims.sub else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            "Domain-wide delegation needs a sub claim.",
-        );
-    };
-    let user = match state.backend.with_store(|s| s.user(&sub)) {
-        Ok(Some(user)) => user,
-        Ok(None) => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_grant",
-                "Invalid email or User ID",
-            );
-        }
-        Err(e) => {
-            return oauth_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_failure",
-                &e.to_string(),
-            );
-        }
-    };
+    let sub = claims
+        .sub
+        .ok_or_else(|| refused("invalid_grant", "Domain-wide delegation needs a sub claim."))?;
+    let user = state
+        .backend
+        .with_store(|s| s.user(&sub))
+        .map_err(|e| {
+            OAuthError(StatusCode::INTERNAL_SERVER_ERROR, "internal_failure", e.to_string())
+        })?
+        .ok_or_else(|| refused("invalid_grant", "Invalid email or User ID"))?;
     let token = format!(
         "ya29.emulator-{}",
         crate::model::short_hash(&[&assertion, &rand::random::<u64>().to_string()])
@@ -142,12 +133,11 @@ pub async fn token(State(state): State<SharedState>, Form(req): Form<TokenReques
         Grant { subject: user.primary_email, scopes, expires: Instant::now() + TOKEN_LIFETIME };
     state.tokens.lock().expect("tokens lock").grants.insert(token.clone(), grant);
     let _ = &claims.iss;
-    axum::Json(json!({
+    Ok(axum::Json(json!({
         "access_token": token,
         "expires_in": TOKEN_LIFETIME.as_secs(),
         "token_type": "Bearer"
-    }))
-    .into_response()
+    })))
 }
 
 fn now() -> u64 {

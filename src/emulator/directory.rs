@@ -3,14 +3,15 @@
 //! `schemas.list` (the custom schemas the tenant's users have values of).
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::Path;
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
 use super::auth::{MEMBERS_READONLY, USERS_READONLY, USERSCHEMA_READONLY};
+use super::call::{Call, paged};
 use super::error::ApiError;
 use super::quota::Bucket;
-use super::{SharedState, page, page_size, param, query_pairs};
+use super::{page, page_size, param};
 use crate::backend::UserScope;
 use crate::model::DirectoryUser;
 
@@ -74,10 +75,8 @@ impl Projection {
 }
 
 /// The names of the tenant's custom schemas.
-fn schema_names(state: &SharedState) -> Vec<String> {
-    state
-        .backend
-        .with_store(|s| s.user_schemas())
+fn schema_names(call: &Call) -> Vec<String> {
+    call.read(|s| s.user_schemas())
         .map(|schemas| schemas.into_iter().map(|s| s.name).collect())
         .unwrap_or_default()
 }
@@ -127,21 +126,13 @@ fn user_json(u: &DirectoryUser, headers: &HeaderMap) -> Value {
 
 /// `GET admin/directory/v1/users/{userKey}/photos/thumbnail`: the user's photo,
 /// 404 when the user has none (as Google answers).
-pub async fn get_photo(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    Path(key): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    state.admit(&headers, USER_SCOPES, Bucket::Directory, 1)?;
-    let user = state
-        .backend
-        .with_store(|s| s.user(&key))
-        .map_err(ApiError::from_store)?
+pub async fn get_photo(call: Call, Path(key): Path<String>) -> Result<Json<Value>, ApiError> {
+    call.admit(USER_SCOPES, Bucket::Directory, 1)?;
+    let user = call
+        .read(|s| s.user(&key))?
         .ok_or_else(|| ApiError::not_found("Resource Not Found: userKey"))?;
-    let bytes = state
-        .backend
-        .with_store(|s| s.user_photo(&user.id))
-        .map_err(ApiError::from_store)?
+    let bytes = call
+        .read(|s| s.user_photo(&user.id))?
         .ok_or_else(|| ApiError::not_found("Resource Not Found: photo"))?;
     let mime = crate::model::photo::image_type(&bytes).unwrap_or("image/jpeg");
     Ok(Json(json!({
@@ -157,21 +148,14 @@ pub async fn get_photo(
 }
 
 /// `GET admin/directory/v1/users/{userKey}`: by primary address, alias or id.
-pub async fn get_user(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    Path(key): Path<String>,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    state.admit(&headers, USER_SCOPES, Bucket::Directory, 1)?;
-    let q = query_pairs(raw.as_deref());
-    let projection = Projection::of(&q, || schema_names(&state))?;
-    let user = state
-        .backend
-        .with_store(|s| s.user(&key))
-        .map_err(ApiError::from_store)?
+pub async fn get_user(call: Call, Path(key): Path<String>) -> Result<Json<Value>, ApiError> {
+    call.admit(USER_SCOPES, Bucket::Directory, 1)?;
+    let q = &call.query;
+    let projection = Projection::of(q, || schema_names(&call))?;
+    let user = call
+        .read(|s| s.user(&key))?
         .ok_or_else(|| ApiError::not_found("Resource Not Found: userKey"))?;
-    let mut json = user_json(&user, &headers);
+    let mut json = user_json(&user, &call.headers);
     projection.apply(&mut json, &user);
     Ok(Json(json))
 }
@@ -187,72 +171,56 @@ fn org_unit_query(query: &str) -> Result<String, ApiError> {
 }
 
 /// `GET admin/directory/v1/users?customer=…|domain=…&query=…`.
-pub async fn list_users(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    state.admit(&headers, USER_SCOPES, Bucket::Directory, 1)?;
-    let q = query_pairs(raw.as_deref());
-    let size = page_size(&q, "maxResults", 100, 500)?;
-    let projection = Projection::of(&q, || schema_names(&state))?;
-    let scope = match (param(&q, "customer"), param(&q, "domain")) {
+pub async fn list_users(call: Call) -> Result<Json<Value>, ApiError> {
+    call.admit(USER_SCOPES, Bucket::Directory, 1)?;
+    let q = &call.query;
+    let size = page_size(q, "maxResults", 100, 500)?;
+    let projection = Projection::of(q, || schema_names(&call))?;
+    let scope = match (param(q, "customer"), param(q, "domain")) {
         (Some(_), None) => UserScope::All,
         (_, Some(domain)) => UserScope::Domain(domain.to_owned()),
         (None, None) => {
             return Err(ApiError::invalid("Bad Request: one of customer or domain is required"));
         }
     };
-    let mut users = state.backend.with_store(|s| s.users(&scope)).map_err(ApiError::from_store)?;
-    if let Some(query) = param(&q, "query") {
+    let mut users = call.read(|s| s.users(&scope))?;
+    if let Some(query) = param(q, "query") {
         let unit = org_unit_query(query)?;
         users.retain(|u| crate::model::in_org_unit(&u.org_unit_path, &unit));
     }
     users.sort_by_key(|u| u.primary_email.to_lowercase());
-    let (items, next) = page(&users, &q, size)?;
+    let (items, next) = page(&users, q, size)?;
     let users: Vec<Value> = items
         .iter()
         .map(|u| {
-            let mut json = user_json(u, &headers);
+            let mut json = user_json(u, &call.headers);
             projection.apply(&mut json, u);
             json
         })
         .collect();
-    let mut body = json!({ "kind": "admin#directory#users", "users": users });
-    if let Some(next) = next {
-        body["nextPageToken"] = next.into();
-    }
-    Ok(Json(body))
+    Ok(paged(json!({ "kind": "admin#directory#users", "users": users }), next))
 }
 
 /// `GET admin/directory/v1/groups/{groupKey}/members`.
-pub async fn list_members(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    Path(group): Path<String>,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    state.admit(&headers, MEMBER_SCOPES, Bucket::Directory, 1)?;
-    let q = query_pairs(raw.as_deref());
-    let size = page_size(&q, "maxResults", 200, 200)?;
-    let derived = param(&q, "includeDerivedMembership") == Some("true");
-    let members = state
-        .backend
-        .with_store(|s| {
-            if derived {
-                s.group_members(&group).map(|members| {
-                    members.map(|emails| emails.into_iter().map(|e| (e, false)).collect::<Vec<_>>())
-                })
-            } else {
-                s.direct_members(&group)
-            }
-        })
-        .map_err(ApiError::from_store)?;
+pub async fn list_members(call: Call, Path(group): Path<String>) -> Result<Json<Value>, ApiError> {
+    call.admit(MEMBER_SCOPES, Bucket::Directory, 1)?;
+    let q = &call.query;
+    let size = page_size(q, "maxResults", 200, 200)?;
+    let derived = param(q, "includeDerivedMembership") == Some("true");
+    let members = call.read(|s| {
+        if derived {
+            s.group_members(&group).map(|members| {
+                members.map(|emails| emails.into_iter().map(|e| (e, false)).collect::<Vec<_>>())
+            })
+        } else {
+            s.direct_members(&group)
+        }
+    })?;
     let members = members.ok_or_else(|| ApiError::not_found("Resource Not Found: groupKey"))?;
-    let (items, next) = page(&members, &q, size)?;
+    let (items, next) = page(&members, q, size)?;
     let mut out = Vec::with_capacity(items.len());
     for (email, is_group) in &items {
-        let user = state.backend.with_store(|s| s.user(email)).map_err(ApiError::from_store)?;
+        let user = call.read(|s| s.user(email))?;
         let id = user.map_or_else(|| crate::model::short_hash(&[email]), |u| u.id);
         out.push(json!({
             "kind": "admin#directory#member",
@@ -264,25 +232,19 @@ pub async fn list_members(
         }));
     }
     let items = out;
-    let mut body = json!({ "kind": "admin#directory#members", "members": items });
-    if let Some(next) = next {
-        body["nextPageToken"] = next.into();
-    }
-    Ok(Json(body))
+    Ok(paged(json!({ "kind": "admin#directory#members", "members": items }), next))
 }
 
 /// `GET admin/directory/v1/customer/{customerId}/schemas`: every custom schema
 /// some user of the tenant has a value of, its fields those any user has (text
 /// fields; multi-valued when a user holds a list).
 pub async fn list_schemas(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
+    call: Call,
     Path(_customer): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    state.admit(&headers, SCHEMA_SCOPES, Bucket::Directory, 1)?;
-    let users =
-        state.backend.with_store(|s| s.users(&UserScope::All)).map_err(ApiError::from_store)?;
-    let schemas = state.backend.with_store(|s| s.user_schemas()).map_err(ApiError::from_store)?;
+    call.admit(SCHEMA_SCOPES, Bucket::Directory, 1)?;
+    let users = call.read(|s| s.users(&UserScope::All))?;
+    let schemas = call.read(|s| s.user_schemas())?;
     let items: Vec<Value> = schemas
         .iter()
         .map(|schema| {

@@ -5,15 +5,14 @@
 //! up to 1000 a page, each person with the fields `readMask` names.
 
 use axum::Json;
-use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
 use super::auth::DIRECTORY_READONLY;
+use super::call::{Call, paged};
 use super::error::ApiError;
 use super::people::{person_fields, person_json, photo_prefix};
 use super::quota::Bucket;
-use super::{SharedState, page, page_size, param, query_pairs};
+use super::{page, page_size, param};
 use crate::backend::UserScope;
 use crate::model::Contact;
 
@@ -25,14 +24,10 @@ pub const DOMAIN_CONTACT: &str = "DIRECTORY_SOURCE_TYPE_DOMAIN_CONTACT";
 pub const DOMAIN_PROFILE: &str = "DIRECTORY_SOURCE_TYPE_DOMAIN_PROFILE";
 
 /// `GET v1/people:listDirectoryPeople?sources=…&readMask=…&pageSize=…&pageToken=…`.
-pub async fn list_directory_people(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    state.admit(&headers, SCOPES, Bucket::CriticalRead, 1)?;
-    let q = query_pairs(raw.as_deref());
-    let fields = person_fields(&q, "readMask")?;
+pub async fn list_directory_people(call: Call) -> Result<Json<Value>, ApiError> {
+    call.admit(SCOPES, Bucket::CriticalRead, 1)?;
+    let q = &call.query;
+    let fields = person_fields(q, "readMask")?;
     let sources: Vec<&str> =
         q.iter().filter(|(k, _)| k == "sources").map(|(_, v)| v.as_str()).collect();
     if !sources.iter().any(|s| *s == DOMAIN_CONTACT || *s == DOMAIN_PROFILE) {
@@ -41,14 +36,13 @@ pub async fn list_directory_people(
         ));
     }
     // `pageSize` 0 means the default, as Google's reference says.
-    let size = match param(&q, "pageSize") {
+    let size = match param(q, "pageSize") {
         Some("0") => 100,
-        _ => page_size(&q, "pageSize", 100, 1000)?,
+        _ => page_size(q, "pageSize", 100, 1000)?,
     };
     let mut people: Vec<(Contact, &str)> = Vec::new();
     if sources.contains(&DOMAIN_PROFILE) {
-        let users =
-            state.backend.with_store(|s| s.users(&UserScope::All)).map_err(ApiError::from_store)?;
+        let users = call.read(|s| s.users(&UserScope::All))?;
         for u in users.iter().filter(|u| !u.inactive() && u.include_in_global_address_list) {
             let mut profile = Contact {
                 resource_name: format!("people/{}", u.id),
@@ -64,14 +58,13 @@ pub async fn list_directory_people(
         }
     }
     if sources.contains(&DOMAIN_CONTACT) {
-        let shared =
-            state.backend.with_store(|s| s.shared_contacts()).map_err(ApiError::from_store)?;
+        let shared = call.read(|s| s.shared_contacts())?;
         people.extend(shared.into_iter().map(|c| (c, "DOMAIN_CONTACT")));
     }
-    let (items, next) = page(&people, &q, size)?;
+    let (items, next) = page(&people, q, size)?;
     // The emulator keeps no photos of shared contacts or profiles: a `photos` read
     // gets the default photo's address, which serves nothing.
-    let photos = photo_prefix(&headers, "shared");
+    let photos = photo_prefix(&call.headers, "shared");
     let items: Vec<Value> = items
         .iter()
         .map(|(c, source)| {
@@ -80,11 +73,7 @@ pub async fn list_directory_people(
             person
         })
         .collect();
-    let mut body = json!({ "people": items });
-    if let Some(next) = next {
-        body["nextPageToken"] = next.into();
-    }
-    Ok(Json(body))
+    Ok(paged(json!({ "people": items }), next))
 }
 
 /// Names the directory source in every `metadata` a person's items carry (the

@@ -142,12 +142,12 @@ impl ApiError {
             E::Stale { what } => {
                 Self::precondition(format!("Request person etag does not match: {what}"))
             }
-            E::Invalid(m) => Self::invalid(m),
+            E::Invalid(m) => Self::invalid(m.to_string()),
             other => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "INTERNAL",
                 "backendError",
-                other.to_string(),
+                crate::text::error_chain(&other),
             ),
         }
     }

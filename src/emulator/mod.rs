@@ -16,6 +16,7 @@
 //! its size and time, and loaded.
 
 mod auth;
+mod call;
 mod conn;
 mod directory;
 mod directory_people;
@@ -414,19 +415,6 @@ async fn stats(State(state): State<SharedState>) -> Response {
 }
 
 impl Emulator {
-    /// Authorizes a request and charges its quota; returns the impersonated user.
-    fn admit(
-        &self,
-        headers: &axum::http::HeaderMap,
-        scopes: &[&str],
-        bucket: quota::Bucket,
-        cost: u32,
-    ) -> Result<String, ApiError> {
-        let user = auth::authorize(self, headers, scopes)?;
-        self.quotas.lock().expect("quota lock").charge(&user, bucket, cost)?;
-        Ok(user)
-    }
-
     /// Writes the tenant back to the data file, if anything changed.
     fn save(&self) -> Result<(), String> {
         self.backend

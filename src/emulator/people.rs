@@ -4,15 +4,17 @@
 use std::collections::HashSet;
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use serde_json::{Map, Value, json};
 
 use super::auth::{CONTACTS, CONTACTS_READONLY};
+use super::call::{Call, paged};
 use super::discovery;
 use super::error::ApiError;
 use super::quota::Bucket;
-use super::{SharedState, next_page, page, page_size, page_start, param, query_pairs};
+use super::{SharedState, next_page, page, page_size, page_start, param};
 use crate::model::{
     ClientData, Contact, ContactGroup, ContactUpdate, NewContact, PERSON_FIELDS, PersonFields,
     SINGLETON_FIELDS, contact_id,
@@ -23,15 +25,13 @@ const READ_SCOPES: &[&str] = &[CONTACTS, CONTACTS_READONLY];
 /// Scopes that let a token write contacts: only the read-write one, as at Google.
 const WRITE_SCOPES: &[&str] = &[CONTACTS];
 
-/// Keys the API fills in on reads; ignored when a client sends them back.
-const OUTPUT_ONLY: &[&str] = &[
-    "metadata",
-    "formattedType",
-    "canonicalForm",
-    "displayName",
-    "displayNameLastFirst",
-    "formattedProtocol",
-];
+/// Whether Google ignores the key `key` of an item of the Person field `field`
+/// when a client sends it: its `metadata`, which Google sets itself, and what
+/// the discovery document marks output only (a gender's `formattedValue`, where
+/// an address's is written).
+fn output_only(field: &str, key: &str) -> bool {
+    key == "metadata" || discovery::person_item_output_only(field, key)
+}
 
 fn mask(spec: Option<&str>) -> HashSet<String> {
     spec.unwrap_or_default()
@@ -44,6 +44,43 @@ fn mask(spec: Option<&str>) -> HashSet<String> {
 fn capitalize(s: &str) -> String {
     let mut c = s.chars();
     c.next().map_or_else(String::new, |f| f.to_uppercase().collect::<String>() + c.as_str())
+}
+
+/// A name's `displayName` and `displayNameLastFirst` ("Dr Ada Lovelace",
+/// "Lovelace, Ada"), and its `unstructuredName` when the client left it unset.
+fn decorate_name(item: &mut Map<String, Value>) {
+    let part = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let display = [
+        part("honorificPrefix"),
+        part("givenName"),
+        part("middleName"),
+        part("familyName"),
+        part("honorificSuffix"),
+    ]
+    .into_iter()
+    .filter(|p| !p.is_empty())
+    .collect::<Vec<_>>()
+    .join(" ");
+    let last_first = format!("{}, {}", part("familyName"), part("givenName"))
+        .trim_matches([',', ' '])
+        .to_owned();
+    item.insert("displayName".into(), display.clone().into());
+    item.insert("displayNameLastFirst".into(), last_first.into());
+    item.entry("unstructuredName").or_insert(display.into());
+}
+
+/// An address's lines as Google builds its `formattedValue` from them.
+fn address_value(item: &Map<String, Value>) -> String {
+    let part = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    [
+        part("streetAddress"),
+        format!("{} {} {}", part("city"), part("region"), part("postalCode")).trim().to_owned(),
+        part("country"),
+    ]
+    .into_iter()
+    .filter(|p| !p.trim().is_empty())
+    .collect::<Vec<_>>()
+    .join("\n")
 }
 
 /// Adds the output-only values Google computes to one field item (those its
@@ -72,39 +109,9 @@ fn decorate(field: &str, item: &mut Map<String, Value>, index: usize, id: &str) 
                 .collect();
             item.insert("canonicalForm".into(), format!("+{digits}").into());
         }
-        "names" => {
-            let part = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-            let display = [
-                part("honorificPrefix"),
-                part("givenName"),
-                part("middleName"),
-                part("familyName"),
-                part("honorificSuffix"),
-            ]
-            .into_iter()
-            .filter(|p| !p.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ");
-            let last_first = format!("{}, {}", part("familyName"), part("givenName"))
-                .trim_matches([',', ' '])
-                .to_owned();
-            item.insert("displayName".into(), display.clone().into());
-            item.insert("displayNameLastFirst".into(), last_first.into());
-            item.entry("unstructuredName").or_insert(display.into());
-        }
+        "names" => decorate_name(item),
         "addresses" => {
-            let part = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-            let value = [
-                part("streetAddress"),
-                format!("{} {} {}", part("city"), part("region"), part("postalCode"))
-                    .trim()
-                    .to_owned(),
-                part("country"),
-            ]
-            .into_iter()
-            .filter(|p| !p.trim().is_empty())
-            .collect::<Vec<_>>()
-            .join("\n");
+            let value = address_value(item);
             item.entry("formattedValue").or_insert(value.into());
         }
         "biographies" => {
@@ -243,7 +250,7 @@ fn parse_person(v: &Value) -> Result<Incoming, ApiError> {
                     .map(|item| match item {
                         Value::Object(map) => Value::Object(
                             map.iter()
-                                .filter(|(k, _)| !OUTPUT_ONLY.contains(&k.as_str()))
+                                .filter(|(k, _)| !output_only(field, k))
                                 .map(|(k, v)| (k.clone(), v.clone()))
                                 .collect(),
                         ),
@@ -293,89 +300,77 @@ fn group_json(
     out
 }
 
-/// Runs one of `user`'s writes on the store; the user's listings trail it when
-/// the emulator has a list lag.
-fn write<T>(
-    state: &SharedState,
-    user: &str,
-    f: impl FnOnce(&mut crate::backend::store::Store) -> crate::backend::Result<T>,
-) -> Result<T, ApiError> {
-    state
-        .backend
-        .with_store(|s| {
-            state.lag.before_write(user, s)?;
-            let out = f(s)?;
-            state.lag.after_write(user);
-            Ok(out)
-        })
-        .map_err(ApiError::from_store)
-}
-
 /// Resource names of the contacts in one of `user`'s groups.
-fn members_of(state: &SharedState, user: &str, group: &str) -> Result<Vec<String>, ApiError> {
-    state.backend.with_store(|s| s.group_contacts(user, group)).map_err(ApiError::from_store)
+fn members_of(call: &Call, user: &str, group: &str) -> Result<Vec<String>, ApiError> {
+    call.read(|s| s.group_contacts(user, group))
 }
 
-fn find_group(state: &SharedState, user: &str, rn: &str) -> Result<ContactGroup, ApiError> {
-    state
-        .backend
-        .with_store(|s| s.contact_group(user, rn))
-        .map_err(ApiError::from_store)?
+fn find_group(call: &Call, user: &str, rn: &str) -> Result<ContactGroup, ApiError> {
+    call.read(|s| s.contact_group(user, rn))?
         .ok_or_else(|| ApiError::not_found(format!("Requested entity was not found: {rn}")))
 }
 
+/// A write to the group of the path, `contactGroups/{id}`: the call, its caller
+/// admitted to one group write, the group's id, resource name and what it is now.
+pub struct GroupWrite {
+    call: Call,
+    user: String,
+    id: String,
+    rn: String,
+    group: ContactGroup,
+}
+
+impl FromRequestParts<SharedState> for GroupWrite {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
+        let Ok(call) = Call::from_request_parts(parts, state).await;
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::invalid(e.body_text()))?;
+        let user = call.admit(WRITE_SCOPES, Bucket::DeleteAndGroupWrite, 1)?;
+        let rn = format!("contactGroups/{id}");
+        let group = find_group(&call, &user, &rn)?;
+        Ok(Self { call, user, id, rn, group })
+    }
+}
+
 /// `GET v1/contactGroups`.
-pub async fn list_groups(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    let user = state.admit(&headers, READ_SCOPES, Bucket::GroupRead, 1)?;
-    let q = query_pairs(raw.as_deref());
-    let size = page_size(&q, "pageSize", 30, 1000)?;
-    let fields = mask(param(&q, "groupFields").or(Some("metadata,groupType,memberCount,name")));
+pub async fn list_groups(call: Call) -> Result<Json<Value>, ApiError> {
+    let user = call.admit(READ_SCOPES, Bucket::GroupRead, 1)?;
+    let q = &call.query;
+    let size = page_size(q, "pageSize", 30, 1000)?;
+    let fields = mask(param(q, "groupFields").or(Some("metadata,groupType,memberCount,name")));
     // While the listing trails the user's writes, it shows the groups as they were.
-    let groups = match state.lag.listing(&user) {
+    let groups = match call.state.lag.listing(&user) {
         Some(listing) => listing.groups,
         None => {
-            let groups = state
-                .backend
-                .with_store(|s| s.contact_groups(&user))
-                .map_err(ApiError::from_store)?;
+            let groups = call.read(|s| s.contact_groups(&user))?;
             groups
                 .into_iter()
                 .map(|g| {
-                    let members = members_of(&state, &user, &g.resource_name)?;
+                    let members = members_of(&call, &user, &g.resource_name)?;
                     Ok((g, members))
                 })
                 .collect::<Result<Vec<_>, ApiError>>()?
         }
     };
     let total = groups.len();
-    let (items, next) = page(&groups, &q, size)?;
+    let (items, next) = page(&groups, q, size)?;
     let items: Vec<Value> =
         items.iter().map(|(g, members)| group_json(g, members, &fields, 0)).collect();
-    let mut body = json!({ "contactGroups": items, "totalItems": total });
-    if let Some(next) = next {
-        body["nextPageToken"] = next.into();
-    }
-    Ok(Json(body))
+    Ok(paged(json!({ "contactGroups": items, "totalItems": total }), next))
 }
 
 /// `GET v1/contactGroups/{id}?maxMembers=N`.
-pub async fn get_group(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    let user = state.admit(&headers, READ_SCOPES, Bucket::GroupRead, 1)?;
-    let q = query_pairs(raw.as_deref());
+pub async fn get_group(call: Call, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let user = call.admit(READ_SCOPES, Bucket::GroupRead, 1)?;
+    let q = &call.query;
     let rn = format!("contactGroups/{id}");
-    let group = find_group(&state, &user, &rn)?;
-    let max = param(&q, "maxMembers").and_then(|m| m.parse().ok()).unwrap_or(0);
-    let fields = mask(param(&q, "groupFields").or(Some("metadata,groupType,memberCount,name")));
-    Ok(Json(group_json(&group, &members_of(&state, &user, &rn)?, &fields, max)))
+    let group = find_group(&call, &user, &rn)?;
+    let max = param(q, "maxMembers").and_then(|m| m.parse().ok()).unwrap_or(0);
+    let fields = mask(param(q, "groupFields").or(Some("metadata,groupType,memberCount,name")));
+    Ok(Json(group_json(&group, &members_of(&call, &user, &rn)?, &fields, max)))
 }
 
 /// The fields a group write answers with: `key` of the body, by default (unset
@@ -407,31 +402,22 @@ fn check_batch(len: usize, max: usize, what: &str) -> Result<(), ApiError> {
 }
 
 /// `POST v1/contactGroups`.
-pub async fn create_group(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Result<Json<Value>, ApiError> {
-    let user = state.admit(&headers, WRITE_SCOPES, Bucket::DeleteAndGroupWrite, 1)?;
+pub async fn create_group(call: Call, Json(body): Json<Value>) -> Result<Json<Value>, ApiError> {
+    let user = call.admit(WRITE_SCOPES, Bucket::DeleteAndGroupWrite, 1)?;
     let name = body["contactGroup"]["name"]
         .as_str()
         .filter(|n| !n.trim().is_empty())
         .ok_or_else(|| ApiError::invalid("contactGroup.name is required"))?;
     let data = client_data_of(&body["contactGroup"]["clientData"])?;
-    let group = write(&state, &user, |s| s.create_group(&user, name, data))?;
+    let group = call.write(&user, |s| s.create_group(&user, name, data))?;
     Ok(Json(group_json(&group, &[], &read_fields(&body, "readGroupFields"), 0)))
 }
 
 /// `PUT v1/contactGroups/{id}`.
 pub async fn update_group(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
+    GroupWrite { call, user, rn, group: current, .. }: GroupWrite,
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let user = state.admit(&headers, WRITE_SCOPES, Bucket::DeleteAndGroupWrite, 1)?;
-    let rn = format!("contactGroups/{id}");
-    let current = find_group(&state, &user, &rn)?;
     if current.system {
         return Err(ApiError::invalid("System contact groups cannot be updated"));
     }
@@ -451,10 +437,10 @@ pub async fn update_group(
     if update.contains("clientData") {
         group.client_data = client_data_of(&sent["clientData"])?;
     }
-    let updated = write(&state, &user, |s| s.update_group(&user, group))?;
+    let updated = call.write(&user, |s| s.update_group(&user, group))?;
     Ok(Json(group_json(
         &updated,
-        &members_of(&state, &user, &rn)?,
+        &members_of(&call, &user, &rn)?,
         &read_fields(&body, "readGroupFields"),
         0,
     )))
@@ -462,19 +448,14 @@ pub async fn update_group(
 
 /// `DELETE v1/contactGroups/{id}?deleteContacts=bool`.
 pub async fn delete_group(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    RawQuery(raw): RawQuery,
+    GroupWrite { call, user, rn, group, .. }: GroupWrite,
 ) -> Result<Json<Value>, ApiError> {
-    let user = state.admit(&headers, WRITE_SCOPES, Bucket::DeleteAndGroupWrite, 1)?;
-    let rn = format!("contactGroups/{id}");
-    if find_group(&state, &user, &rn)?.system {
+    if group.system {
         return Err(ApiError::invalid("System contact groups cannot be deleted"));
     }
-    let delete_contacts = param(&query_pairs(raw.as_deref()), "deleteContacts") == Some("true");
-    let members = members_of(&state, &user, &rn)?;
-    write(&state, &user, |s| {
+    let delete_contacts = call.param("deleteContacts") == Some("true");
+    let members = members_of(&call, &user, &rn)?;
+    call.write(&user, |s| {
         s.delete_group(&user, &rn)?;
         if delete_contacts { s.delete_contacts(&user, &members) } else { Ok(()) }
     })?;
@@ -483,14 +464,9 @@ pub async fn delete_group(
 
 /// `POST v1/contactGroups/{id}/members:modify`.
 pub async fn modify_members(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
+    GroupWrite { call, user, id, rn, group }: GroupWrite,
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let user = state.admit(&headers, WRITE_SCOPES, Bucket::DeleteAndGroupWrite, 1)?;
-    let rn = format!("contactGroups/{id}");
-    let group = find_group(&state, &user, &rn)?;
     let list = |k: &str| -> Vec<String> {
         body[k]
             .as_array()
@@ -509,10 +485,8 @@ pub async fn modify_members(
         return Err(ApiError::invalid(format!("Cannot add contacts to system group {rn}")));
     }
     let named: Vec<&str> = add.iter().chain(&remove).map(String::as_str).collect();
-    let existing: HashSet<String> = state
-        .backend
-        .with_store(|s| s.contacts_named(&user, &named))
-        .map_err(ApiError::from_store)?
+    let existing: HashSet<String> = call
+        .read(|s| s.contacts_named(&user, &named))?
         .into_iter()
         .flatten()
         .map(|c| c.resource_name)
@@ -522,7 +496,7 @@ pub async fn modify_members(
     let keep = |v: &[String]| -> Vec<String> {
         v.iter().filter(|r| existing.contains(*r)).cloned().collect()
     };
-    write(&state, &user, |s| s.modify_members(&user, &rn, &keep(&add), &keep(&remove)))?;
+    call.write(&user, |s| s.modify_members(&user, &rn, &keep(&add), &keep(&remove)))?;
     let mut out = json!({});
     if !not_found.is_empty() {
         out["notFoundResourceNames"] = json!(not_found);
@@ -544,58 +518,43 @@ pub(super) fn person_fields(
 }
 
 /// `GET v1/people/me/connections`.
-pub async fn connections(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    let user = state.admit(&headers, READ_SCOPES, Bucket::CriticalRead, 1)?;
-    let photos = photo_prefix(&headers, &user);
-    let q = query_pairs(raw.as_deref());
-    let fields = person_fields(&q, "personFields")?;
-    let size = page_size(&q, "pageSize", 100, 1000)?;
-    let start = page_start(&q)?;
+pub async fn connections(call: Call) -> Result<Json<Value>, ApiError> {
+    let user = call.admit(READ_SCOPES, Bucket::CriticalRead, 1)?;
+    let photos = photo_prefix(&call.headers, &user);
+    let q = &call.query;
+    let fields = person_fields(q, "personFields")?;
+    let size = page_size(q, "pageSize", 100, 1000)?;
+    let start = page_start(q)?;
     // While the listing trails the user's writes, it shows the contacts as they were.
-    let (items, total) = match state.lag.listing(&user) {
+    let (items, total) = match call.state.lag.listing(&user) {
         Some(listing) => {
             let total = listing.contacts.len();
             let end = start.saturating_add(size).min(total);
             (listing.contacts.get(start..end).unwrap_or_default().to_vec(), total)
         }
-        None => state
-            .backend
-            .with_store(|s| s.contacts_page(&user, start, size))
-            .map_err(ApiError::from_store)?,
+        None => call.read(|s| s.contacts_page(&user, start, size))?,
     };
     let next = next_page(start, size, total);
-    let mut body = json!({
-        "connections": items.iter().map(|c| person_json(c, &fields, &photos)).collect::<Vec<_>>(),
-        "totalPeople": total,
-        "totalItems": total,
-    });
-    if let Some(next) = next {
-        body["nextPageToken"] = next.into();
-    }
-    Ok(Json(body))
+    Ok(paged(
+        json!({
+            "connections": items.iter().map(|c| person_json(c, &fields, &photos)).collect::<Vec<_>>(),
+            "totalPeople": total,
+            "totalItems": total,
+        }),
+        next,
+    ))
 }
 
 /// `GET v1/people:batchGet`.
-pub async fn batch_get(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    let user = state.admit(&headers, READ_SCOPES, Bucket::CriticalRead, 1)?;
-    let photos = photo_prefix(&headers, &user);
-    let q = query_pairs(raw.as_deref());
-    let fields = person_fields(&q, "personFields")?;
+pub async fn batch_get(call: Call) -> Result<Json<Value>, ApiError> {
+    let user = call.admit(READ_SCOPES, Bucket::CriticalRead, 1)?;
+    let photos = photo_prefix(&call.headers, &user);
+    let q = &call.query;
+    let fields = person_fields(q, "personFields")?;
     let names: Vec<&str> =
         q.iter().filter(|(k, _)| k == "resourceNames").map(|(_, v)| v.as_str()).collect();
     check_batch(names.len(), 200, "resourceNames")?;
-    let contacts = state
-        .backend
-        .with_store(|s| s.contacts_named(&user, &names))
-        .map_err(ApiError::from_store)?;
+    let contacts = call.read(|s| s.contacts_named(&user, &names))?;
     let responses: Vec<Value> = names
         .iter()
         .zip(&contacts)
@@ -608,13 +567,9 @@ pub async fn batch_get(
 }
 
 /// `POST v1/people:batchCreateContacts`.
-pub async fn batch_create(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Result<Json<Value>, ApiError> {
-    let user = state.admit(&headers, WRITE_SCOPES, Bucket::CriticalWrite, 6)?;
-    let photos = photo_prefix(&headers, &user);
+pub async fn batch_create(call: Call, Json(body): Json<Value>) -> Result<Json<Value>, ApiError> {
+    let user = call.admit(WRITE_SCOPES, Bucket::CriticalWrite, 6)?;
+    let photos = photo_prefix(&call.headers, &user);
     let read = mask(body["readMask"].as_str());
     if read.is_empty() {
         return Err(ApiError::invalid("readMask is required"));
@@ -631,7 +586,7 @@ pub async fn batch_create(
         };
         new.push(NewContact { fields: p.fields, memberships, client_data: p.client_data });
     }
-    let created = write(&state, &user, |s| s.create_contacts(&user, new))?;
+    let created = call.write(&user, |s| s.create_contacts(&user, new))?;
     let people: Vec<Value> = created
         .iter()
         .map(|c| json!({ "httpStatusCode": 200, "person": person_json(c, &read, &photos), "status": {} }))
@@ -640,13 +595,9 @@ pub async fn batch_create(
 }
 
 /// `POST v1/people:batchUpdateContacts`.
-pub async fn batch_update(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Result<Json<Value>, ApiError> {
-    let user = state.admit(&headers, WRITE_SCOPES, Bucket::CriticalWrite, 6)?;
-    let photos = photo_prefix(&headers, &user);
+pub async fn batch_update(call: Call, Json(body): Json<Value>) -> Result<Json<Value>, ApiError> {
+    let user = call.admit(WRITE_SCOPES, Bucket::CriticalWrite, 6)?;
+    let photos = photo_prefix(&call.headers, &user);
     let update_mask: Vec<String> = mask(body["updateMask"].as_str()).into_iter().collect();
     if update_mask.is_empty() {
         return Err(ApiError::invalid("updateMask is required"));
@@ -672,7 +623,7 @@ pub async fn batch_update(
             client_data: p.client_data,
         });
     }
-    let updated = write(&state, &user, |s| s.update_contacts(&user, updates))?;
+    let updated = call.write(&user, |s| s.update_contacts(&user, updates))?;
     let result: Map<String, Value> = updated
         .iter()
         .map(|c| (c.resource_name.clone(), json!({ "httpStatusCode": 200, "person": person_json(c, &read, &photos), "requestedResourceName": c.resource_name })))
@@ -681,12 +632,8 @@ pub async fn batch_update(
 }
 
 /// `POST v1/people:batchDeleteContacts`.
-pub async fn batch_delete(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Result<Json<Value>, ApiError> {
-    let user = state.admit(&headers, WRITE_SCOPES, Bucket::DeleteAndGroupWrite, 10)?;
+pub async fn batch_delete(call: Call, Json(body): Json<Value>) -> Result<Json<Value>, ApiError> {
+    let user = call.admit(WRITE_SCOPES, Bucket::DeleteAndGroupWrite, 10)?;
     let names: Vec<String> = body["resourceNames"]
         .as_array()
         .into_iter()
@@ -694,7 +641,7 @@ pub async fn batch_delete(
         .filter_map(|v| v.as_str().map(str::to_owned))
         .collect();
     check_batch(names.len(), 500, "resourceNames")?;
-    write(&state, &user, |s| s.delete_contacts(&user, &names))?;
+    call.write(&user, |s| s.delete_contacts(&user, &names))?;
     Ok(Json(json!({})))
 }
 
@@ -711,13 +658,12 @@ fn photo_target(id: &str, verb: &str) -> Result<String, ApiError> {
 /// `INVALID_ARGUMENT`, as Google refuses it. One single write of the user's
 /// critical write quota.
 pub async fn update_photo(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
+    call: Call,
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let rn = photo_target(&id, ":updateContactPhoto")?;
-    let user = state.admit(&headers, WRITE_SCOPES, Bucket::CriticalWrite, 1)?;
+    let user = call.admit(WRITE_SCOPES, Bucket::CriticalWrite, 1)?;
     let bytes = body["photoBytes"]
         .as_str()
         .filter(|b| !b.is_empty())
@@ -727,30 +673,29 @@ pub async fn update_photo(
     if let Some(why) = crate::model::photo::refusal(&bytes) {
         return Err(ApiError::invalid(why));
     }
-    let contact = write(&state, &user, |s| s.set_contact_photo(&user, &rn, Some(&bytes)))?;
+    let contact = call.write(&user, |s| s.set_contact_photo(&user, &rn, Some(&bytes)))?;
     let fields = mask(body["personFields"].as_str());
     if fields.is_empty() {
         return Ok(Json(json!({})));
     }
-    Ok(Json(json!({ "person": person_json(&contact, &fields, &photo_prefix(&headers, &user)) })))
+    Ok(Json(
+        json!({ "person": person_json(&contact, &fields, &photo_prefix(&call.headers, &user)) }),
+    ))
 }
 
 /// `DELETE v1/people/{id}:deleteContactPhoto`: removing a photo the contact does
 /// not have leaves it as it is. One single write of the critical write quota.
-pub async fn delete_photo(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+pub async fn delete_photo(call: Call, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let rn = photo_target(&id, ":deleteContactPhoto")?;
-    let user = state.admit(&headers, WRITE_SCOPES, Bucket::CriticalWrite, 1)?;
-    let contact = write(&state, &user, |s| s.set_contact_photo(&user, &rn, None))?;
-    let fields = mask(param(&query_pairs(raw.as_deref()), "personFields"));
+    let user = call.admit(WRITE_SCOPES, Bucket::CriticalWrite, 1)?;
+    let contact = call.write(&user, |s| s.set_contact_photo(&user, &rn, None))?;
+    let fields = mask(call.param("personFields"));
     if fields.is_empty() {
         return Ok(Json(json!({})));
     }
-    Ok(Json(json!({ "person": person_json(&contact, &fields, &photo_prefix(&headers, &user)) })))
+    Ok(Json(
+        json!({ "person": person_json(&contact, &fields, &photo_prefix(&call.headers, &user)) }),
+    ))
 }
 
 /// `GET /_photos/<user>/<contact id>/<version>` (a contact's photo, as

@@ -13,8 +13,12 @@ use serde_json::{Map, Value};
 
 use super::{PERSON_FIELDS, PersonFields, SINGLETON_FIELDS};
 
-/// Keys the People API fills in on reads and ignores on writes.
-const OUTPUT_ONLY: &[&str] = &[
+/// Keys a People API read shows that are no content of a contact: those Google's
+/// discovery document marks output only (the emulator checks this list against
+/// it), `metadata`, which Google sets itself, and what Google fills in when a
+/// client leaves it unset (a name's `unstructuredName`, an address's
+/// `formattedValue`, an e-mail's `displayName`).
+pub const OUTPUT_ONLY: &[&str] = &[
     "metadata",
     "formattedType",
     "canonicalForm",

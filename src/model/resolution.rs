@@ -15,11 +15,61 @@ pub struct Resolution {
     /// their groups' members, and the users the inventory lists.
     pub users: Vec<DirectoryUser>,
     /// Per sync of the plan input, in its order: what the sync's selectors resolved
-    /// to, or why they could not be read (the backend's words).
-    pub syncs: Vec<Result<SyncResolution, String>>,
+    /// to, or why they could not be read.
+    pub syncs: Vec<Result<SyncResolution, Unreadable>>,
     /// The names the directory has, read only when a selector reached nobody:
     /// what a "did you mean" is chosen from (`None`: nothing reached nobody).
     pub names: Option<DirectoryNames>,
+}
+
+/// What the backend said when asked, so that the model need not know the backend.
+pub type Cause = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+
+/// What of the tenant a sync needs could not be read, and the backend's error as
+/// its source. A plan shows the cause's words alone ([`Unreadable::cause`]): the
+/// sync it is reported under says what was read.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum Unreadable {
+    /// The directory entries a sync's selectors name (users, groups, org units,
+    /// domains, schemas, shared contacts).
+    #[error("cannot read what the selectors of sync {sync} name")]
+    Selectors {
+        /// The sync.
+        sync: String,
+        /// The backend's error.
+        #[source]
+        cause: Cause,
+    },
+    /// A personal source's contact groups.
+    #[error("cannot read the contact groups of {user}")]
+    ContactGroups {
+        /// The source user.
+        user: String,
+        /// The backend's error.
+        #[source]
+        cause: Cause,
+    },
+    /// A user's contacts: a personal source's, or what a destination holds (its
+    /// contact groups and contacts).
+    #[error("cannot read the contacts of {user}")]
+    Contacts {
+        /// The source user.
+        user: String,
+        /// The backend's error.
+        #[source]
+        cause: Cause,
+    },
+}
+
+impl Unreadable {
+    /// The backend's error.
+    pub fn cause(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        match self {
+            Unreadable::Selectors { cause, .. }
+            | Unreadable::ContactGroups { cause, .. }
+            | Unreadable::Contacts { cause, .. } => cause.as_ref(),
+        }
+    }
 }
 
 /// The names the directory has, from one listing of every user: contact-sync

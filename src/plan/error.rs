@@ -246,6 +246,8 @@ impl PlanError {
     /// What happened and what to do.
     pub fn message(&self) -> String {
         use PlanError::*;
+        // One arm per variant, so that no variant goes without its words; the
+        // long messages are written by the helpers below.
         match self {
             SourceNotFound { email, at } => {
                 format!("source user {email} not found in the directory; fix source.user in {at}")
@@ -254,21 +256,7 @@ impl PlanError {
                 format!("group {group} not found; fix source.directory.groups in {at}")
             }
             CustomFieldNotFound { schema, field, suggestion, at } => {
-                let hint = suggestion
-                    .as_ref()
-                    .map(|s| format!(" (did you mean \"{s}\"?)"))
-                    .unwrap_or_default();
-                match field {
-                    None => format!(
-                        "the Directory has no custom schema \"{schema}\"{hint}; fix \
-                         source.directory.customFields in {at} (the schema's name, as the \
-                         Directory API names it)"
-                    ),
-                    Some(field) => format!(
-                        "custom schema \"{schema}\" has no field \"{field}\"{hint}; fix \
-                         source.directory.customFields in {at}"
-                    ),
-                }
+                custom_field_not_found(schema, field.as_deref(), suggestion, at)
             }
             SourceRenamed { email, renamed_to, at } => format!(
                 "source user {email} was renamed to {renamed_to}; update source.user in {at} \
@@ -278,50 +266,23 @@ impl PlanError {
                 "source user {email} is suspended or archived; nothing is synced until it is \
                  active again"
             ),
-            SourceGroupNotFound { email, group, suggestion, at } => {
-                let hint = suggestion
-                    .as_ref()
-                    .map(|s| format!(" (did you mean \"{s}\"?)"))
-                    .unwrap_or_default();
-                format!(
-                    "{email} has no contact group \"{group}\"{hint}; fix source.contactGroup in {at}"
-                )
-            }
+            SourceGroupNotFound { email, group, suggestion, at } => format!(
+                "{email} has no contact group \"{group}\"{}; fix source.contactGroup in {at}",
+                did_you_mean(suggestion)
+            ),
             SourceIdentityChanged { sync, user, copied_from, source, source_id, group } => {
-                format!(
-                    "the contacts of sync {sync} in {user} were copied from source user id \
-                     {copied_from}, but {source} is now user id {source_id}: the source account \
-                     was replaced. Nothing is changed for this user; delete the group \"{group}\" \
-                     there to start afresh, or point the sync at the right user"
-                )
+                identity_changed(sync, user, copied_from, source, source_id, group)
             }
-            DestinationRenamed { renamed_to, at, .. } => {
-                format!(
-                    "renamed to {renamed_to}; update destinations.users in {at} (`contact-sync \
-                     fix` rewrites it)"
-                )
-            }
+            DestinationRenamed { renamed_to, at, .. } => format!(
+                "renamed to {renamed_to}; update destinations.users in {at} (`contact-sync fix` \
+                 rewrites it)"
+            ),
             DestinationNotFound { suggestion, at, .. } => format!(
                 "not found in the directory{}; fix destinations.users in {at}",
                 did_you_mean(suggestion)
             ),
             SelectorNotFound { key, what, name, suggestion, at } => {
-                let hint = did_you_mean(suggestion);
-                let why = match what.as_str() {
-                    "org unit" => format!(
-                        "no user is in org unit {name} nor below it: no such org unit, or an \
-                         empty one{hint}"
-                    ),
-                    "domain" => format!("no user has an address in domain {name}{hint}"),
-                    "user" => format!("{name} is no user of the directory{hint}"),
-                    _ => format!("{what} {name} not found{hint}"),
-                };
-                let effect = if key.contains(".exclude.") {
-                    "the exclusion names nobody"
-                } else {
-                    "the selector reaches nobody"
-                };
-                format!("{why}; {effect}: fix {key} in {at}")
+                selector_not_found(key, what, name, suggestion, at)
             }
             ExcludedRenamed { email, renamed_to, at } => format!(
                 "excluded user {email} was renamed to {renamed_to}; it stays excluded, update \
@@ -330,31 +291,18 @@ impl PlanError {
             DestinationGroupNotFound { at, .. } => {
                 format!("group not found; fix destinations.groups in {at}")
             }
-            TargetGroupShared { group, other, other_at, at, .. } => format!(
-                "sync {other} also puts its contacts in a contact group \"{group}\" here \
-                 ({other_at}); two syncs cannot share a target group, so neither is planned for \
-                 this user: give one of them another target.groupName ({at} or {other_at})"
-            ),
-            TargetGroupConflict { sync, user, group, at } => format!(
-                "already has a contact group \"{group}\" that contact-sync did not create; rename \
-                 or delete that group, set another target.groupName in {at}, or take the group \
-                 over with `contact-sync adopt --sync {sync} --user {user}`"
-            ),
-            DeleteGuard { deletes, managed, max_percent, .. } => format!(
-                "would delete {deletes} of {managed} managed contacts ({}%), more than \
-                 maxDeletePercent {max_percent}%; nothing is applied for this sync. If this is \
-                 intended (an emptied source group?), run again with --allow-deletes",
-                deletes * 100 / managed.max(&1)
-            ),
-            OrphanDeleteGuard { deletes, managed, max_percent, syncs } => format!(
-                "would delete {deletes} contacts of syncs whose manifest is gone ({}): {}% of the \
-                 {managed} contacts contact-sync manages, more than maxDeletePercent \
-                 {max_percent}%. Nothing of them is deleted. If those manifests were removed on \
-                 purpose, run again with --allow-deletes; if not, check that the paths given hold \
-                 every manifest",
-                syncs.join(", "),
-                deletes * 100 / managed.max(&1)
-            ),
+            TargetGroupShared { group, other, other_at, at, .. } => {
+                target_group_shared(group, other, other_at, at)
+            }
+            TargetGroupConflict { sync, user, group, at } => {
+                target_group_conflict(sync, user, group, at)
+            }
+            DeleteGuard { deletes, managed, max_percent, .. } => {
+                delete_guard(*deletes, *managed, *max_percent)
+            }
+            OrphanDeleteGuard { deletes, managed, max_percent, syncs } => {
+                orphan_delete_guard(*deletes, *managed, *max_percent, syncs)
+            }
             SyncUnreadable { why, .. } => format!(
                 "cannot read what the sync needs: {why}; nothing is changed for this sync in this run"
             ),
@@ -429,6 +377,117 @@ impl PlanError {
 }
 
 /// ` (did you mean "x"?)`, or nothing.
+/// [`PlanError::SourceIdentityChanged`]'s message: the source user `source` was
+/// user id `copied_from` when `sync` copied into `user`, and is `source_id` now.
+fn identity_changed(
+    sync: &str,
+    user: &str,
+    copied_from: &str,
+    source: &str,
+    source_id: &str,
+    group: &str,
+) -> String {
+    format!(
+        "the contacts of sync {sync} in {user} were copied from source user id \
+         {copied_from}, but {source} is now user id {source_id}: the source account \
+         was replaced. Nothing is changed for this user; delete the group \"{group}\" \
+         there to start afresh, or point the sync at the right user"
+    )
+}
+
+/// [`PlanError::TargetGroupShared`]'s message.
+fn target_group_shared(group: &str, other: &str, other_at: &str, at: &str) -> String {
+    format!(
+        "sync {other} also puts its contacts in a contact group \"{group}\" here \
+         ({other_at}); two syncs cannot share a target group, so neither is planned for \
+         this user: give one of them another target.groupName ({at} or {other_at})"
+    )
+}
+
+/// [`PlanError::TargetGroupConflict`]'s message.
+fn target_group_conflict(sync: &str, user: &str, group: &str, at: &str) -> String {
+    format!(
+        "already has a contact group \"{group}\" that contact-sync did not create; rename \
+         or delete that group, set another target.groupName in {at}, or take the group \
+         over with `contact-sync adopt --sync {sync} --user {user}`"
+    )
+}
+
+/// [`PlanError::DeleteGuard`]'s message.
+fn delete_guard(deletes: usize, managed: usize, max_percent: usize) -> String {
+    format!(
+        "would delete {deletes} of {managed} managed contacts ({}%), more than \
+         maxDeletePercent {max_percent}%; nothing is applied for this sync. If this is \
+         intended (an emptied source group?), run again with --allow-deletes",
+        deletes * 100 / managed.max(1)
+    )
+}
+
+/// [`PlanError::OrphanDeleteGuard`]'s message.
+fn orphan_delete_guard(
+    deletes: usize,
+    managed: usize,
+    max_percent: usize,
+    syncs: &[String],
+) -> String {
+    format!(
+        "would delete {deletes} contacts of syncs whose manifest is gone ({}): {}% of the \
+         {managed} contacts contact-sync manages, more than maxDeletePercent \
+         {max_percent}%. Nothing of them is deleted. If those manifests were removed on \
+         purpose, run again with --allow-deletes; if not, check that the paths given hold \
+         every manifest",
+        syncs.join(", "),
+        deletes * 100 / managed.max(1)
+    )
+}
+
+/// [`PlanError::CustomFieldNotFound`]'s message: a schema, or a field of one.
+fn custom_field_not_found(
+    schema: &str,
+    field: Option<&str>,
+    suggestion: &Option<String>,
+    at: &str,
+) -> String {
+    let hint = did_you_mean(suggestion);
+    match field {
+        None => format!(
+            "the Directory has no custom schema \"{schema}\"{hint}; fix \
+             source.directory.customFields in {at} (the schema's name, as the Directory API \
+             names it)"
+        ),
+        Some(field) => format!(
+            "custom schema \"{schema}\" has no field \"{field}\"{hint}; fix \
+             source.directory.customFields in {at}"
+        ),
+    }
+}
+
+/// [`PlanError::SelectorNotFound`]'s message: what `name` is not, and what that
+/// does to the selector or exclusion `key`.
+fn selector_not_found(
+    key: &str,
+    what: &str,
+    name: &str,
+    suggestion: &Option<String>,
+    at: &str,
+) -> String {
+    let hint = did_you_mean(suggestion);
+    let why = match what {
+        "org unit" => format!(
+            "no user is in org unit {name} nor below it: no such org unit, or an empty one{hint}"
+        ),
+        "domain" => format!("no user has an address in domain {name}{hint}"),
+        "user" => format!("{name} is no user of the directory{hint}"),
+        _ => format!("{what} {name} not found{hint}"),
+    };
+    let effect = if key.contains(".exclude.") {
+        "the exclusion names nobody"
+    } else {
+        "the selector reaches nobody"
+    };
+    format!("{why}; {effect}: fix {key} in {at}")
+}
+
 fn did_you_mean(suggestion: &Option<String>) -> String {
     suggestion.as_ref().map(|s| format!(" (did you mean \"{s}\"?)")).unwrap_or_default()
 }

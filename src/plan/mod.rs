@@ -192,6 +192,14 @@ pub struct Summary {
     pub delete: usize,
     /// Errors: of the plan, of syncs and of destinations.
     pub errors: usize,
+    /// Changes planned for syncs an error holds back (a deletion guard, a missing
+    /// source…): shown, not applied, and not in the counts above.
+    #[serde(default, rename = "heldBack", skip_serializing_if = "is_zero")]
+    pub held_back: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Summary {
@@ -617,13 +625,17 @@ impl Plan {
         self.syncs.iter().filter(|s| !s.errors.is_empty()).map(|s| s.name.as_str())
     }
 
-    /// Recomputes the summary from the syncs.
+    /// Recomputes the summary from the syncs: the counts are of what apply would do.
     pub fn summarize(&mut self) {
         let mut s = Summary { errors: self.errors.len(), ..Summary::default() };
         for sync in &self.syncs {
             s.errors += sync.errors.len();
             s.errors += sync.destinations.iter().filter(|d| d.error.is_some()).count();
             if sync.suspended {
+                continue;
+            }
+            if !sync.errors.is_empty() {
+                s.held_back += sync.destinations.iter().map(|d| d.changes.len()).sum::<usize>();
                 continue;
             }
             for change in sync.destinations.iter().flat_map(|d| &d.changes) {

@@ -34,7 +34,7 @@ use chrono::{DateTime, Utc};
 use crate::manifest::{OrphanPolicy, Source, SyncType};
 use crate::model::inventory::Inventory;
 use crate::model::resolution::{
-    DirectoryNames, Resolution, SourceResolution, SyncResolution, UserSchema,
+    DirectoryNames, Resolution, SourceResolution, SyncResolution, Unreadable, UserSchema,
 };
 use crate::model::{Contact, ContactGroup, DirectoryUser};
 
@@ -140,7 +140,7 @@ pub struct SyncReach {
     /// shared contacts it adds.
     pub shared_contacts: Option<usize>,
     /// Whom its destination selectors reach, or why they could not be read.
-    pub reach: Result<Reach, String>,
+    pub reach: Result<Reach, Unreadable>,
 }
 
 /// The directory indexed by address and alias.
@@ -263,7 +263,11 @@ impl<'a> Planner<'a> {
 
     /// Takes the contact groups of sync `i`'s source (or why they could not be
     /// read); returns whether its contacts are needed (the source group is there).
-    pub fn source_groups(&mut self, i: usize, groups: Result<Vec<ContactGroup>, String>) -> bool {
+    pub fn source_groups(
+        &mut self,
+        i: usize,
+        groups: Result<Vec<ContactGroup>, Unreadable>,
+    ) -> bool {
         let run = &mut self.runs[i];
         match groups {
             Err(e) => {
@@ -275,7 +279,7 @@ impl<'a> Planner<'a> {
     }
 
     /// Takes the contacts of sync `i`'s source (or why they could not be read).
-    pub fn source_contacts(&mut self, i: usize, contacts: Result<Vec<Contact>, String>) {
+    pub fn source_contacts(&mut self, i: usize, contacts: Result<Vec<Contact>, Unreadable>) {
         let run = &mut self.runs[i];
         match contacts {
             Err(e) => run.unreadable_source(&e),
@@ -357,10 +361,10 @@ impl<'a> Planner<'a> {
     /// A user whose groups or contacts could not be read: an error of every sync
     /// that selects it (or of the plan, if none does), nothing changed for it, and
     /// no orphan pruned anywhere (what the run did not see, it does not delete).
-    pub fn unreadable(&mut self, user: &DirectoryUser, why: &str) {
+    pub fn unreadable(&mut self, user: &DirectoryUser, why: &Unreadable) {
         self.unreadable += 1;
-        let error =
-            PlanError::UserUnreadable { email: user.primary_email.clone(), why: why.to_owned() };
+        let why = crate::text::error_chain(why.cause());
+        let error = PlanError::UserUnreadable { email: user.primary_email.clone(), why };
         let mut selecting = self.runs.iter_mut().filter(|r| r.selects(&user.id)).peekable();
         if selecting.peek().is_none() {
             self.errors.push(error);
@@ -480,7 +484,7 @@ impl<'a> Run<'a> {
     /// Judges the sync's source and destinations.
     fn judge(
         input: &'a SyncInput,
-        resolved: &Result<SyncResolution, String>,
+        resolved: &Result<SyncResolution, Unreadable>,
         directory: &Directory<'_>,
     ) -> Self {
         let manifest = &input.manifest;
@@ -534,13 +538,14 @@ impl<'a> Run<'a> {
 
     /// A read the sync needs failed: the whole sync is held back (its destinations
     /// are unknown, so nothing may be pruned).
-    fn unreadable_source(&mut self, why: &str) {
+    fn unreadable_source(&mut self, unreadable: &Unreadable) {
         self.state = SourceState::Held;
         self.selected.clear();
         self.plan.destinations.clear();
         self.source_fp.clear();
         let at = self.input.at("/metadata/name");
-        self.plan.errors.push(PlanError::SyncUnreadable { why: why.to_owned(), at });
+        let why = crate::text::error_chain(unreadable.cause());
+        self.plan.errors.push(PlanError::SyncUnreadable { why, at });
         self.plan.source =
             self.input.manifest.spec.source.user.clone().unwrap_or_else(|| "the directory".into());
     }

@@ -91,6 +91,13 @@ pub fn suggest(name: &str, candidates: Option<&Vec<String>>) -> Option<String> {
     crate::validate::did_you_mean(name, candidates).map(str::to_owned)
 }
 
+/// The users reached so far, by id: each with the selectors that reach it.
+type ReachedBy<'u> = BTreeMap<String, (&'u DirectoryUser, Vec<Via>)>;
+
+fn add<'u>(reached: &mut ReachedBy<'u>, user: &'u DirectoryUser, via: Via) {
+    reached.entry(user.id.clone()).or_insert_with(|| (user, Vec::new())).1.push(via);
+}
+
 /// Judges `dest` against what the directory said of it (`found`, with `lookup`
 /// finding a group member by address or alias, and `names` what a "did you mean"
 /// is chosen from); `source_id` is the sync's source user, never its own
@@ -103,62 +110,85 @@ pub fn reach<'u>(
     source_id: Option<&str>,
     at: &dyn Fn(&str) -> String,
 ) -> Reach {
-    let mut reach = Reach::default();
-    let mut reached: BTreeMap<String, (&DirectoryUser, Vec<Via>)> = BTreeMap::new();
-    fn add<'u>(
-        reached: &mut BTreeMap<String, (&'u DirectoryUser, Vec<Via>)>,
-        user: &'u DirectoryUser,
-        via: Via,
-    ) {
-        reached.entry(user.id.clone()).or_insert_with(|| (user, Vec::new())).1.push(via);
-    }
-    let selection = &found.destinations;
-    for (i, (address, user)) in dest.users.iter().zip(&selection.users).enumerate() {
-        let at = at(&format!("/spec/destinations/users/{i}"));
-        match user {
-            None => reach.unresolved.push(Unresolved {
-                address: address.clone(),
-                renamed: None,
-                error: PlanError::DestinationNotFound {
-                    email: address.clone(),
-                    suggestion: suggest(address, names.map(|n| &n.addresses)),
-                    at,
-                },
-            }),
-            Some(u) if !u.primary_email.eq_ignore_ascii_case(address) => {
-                reach.unresolved.push(Unresolved {
+    let judge = Judge { dest, found, lookup, names, source_id, at };
+    let mut reached = ReachedBy::new();
+    let mut unresolved = Vec::new();
+    judge.by_address(&mut reached, &mut unresolved);
+    judge.by_group(&mut reached, &mut unresolved);
+    judge.empty_scopes(&mut unresolved);
+    judge.exclusions(&mut unresolved);
+    judge.by_scope(&mut reached);
+    Reach { users: judge.outcomes(reached), unresolved }
+}
+
+/// What [`reach`] judges by.
+struct Judge<'a, 'u> {
+    dest: &'a Destinations,
+    found: &'u SyncResolution,
+    lookup: &'a dyn Fn(&str) -> Option<&'u DirectoryUser>,
+    names: Option<&'a DirectoryNames>,
+    source_id: Option<&'a str>,
+    at: &'a dyn Fn(&str) -> String,
+}
+
+impl<'u> Judge<'_, 'u> {
+    /// `destinations.users`: each reached by address, unless unknown or renamed.
+    fn by_address(&self, reached: &mut ReachedBy<'u>, unresolved: &mut Vec<Unresolved>) {
+        let users = self.dest.users.iter().zip(&self.found.destinations.users);
+        for (i, (address, user)) in users.enumerate() {
+            let at = (self.at)(&format!("/spec/destinations/users/{i}"));
+            match user {
+                None => unresolved.push(Unresolved {
                     address: address.clone(),
-                    renamed: Some(u.id.clone()),
-                    error: PlanError::DestinationRenamed {
+                    renamed: None,
+                    error: PlanError::DestinationNotFound {
                         email: address.clone(),
-                        renamed_to: u.primary_email.clone(),
+                        suggestion: suggest(address, self.names.map(|n| &n.addresses)),
                         at,
                     },
-                });
+                }),
+                Some(u) if !u.primary_email.eq_ignore_ascii_case(address) => {
+                    unresolved.push(Unresolved {
+                        address: address.clone(),
+                        renamed: Some(u.id.clone()),
+                        error: PlanError::DestinationRenamed {
+                            email: address.clone(),
+                            renamed_to: u.primary_email.clone(),
+                            at,
+                        },
+                    });
+                }
+                Some(u) => add(reached, u, Via::Address(address.clone())),
             }
-            Some(u) => add(&mut reached, u, Via::Address(address.clone())),
         }
     }
-    for (i, (group, members)) in dest.groups.iter().zip(&selection.groups).enumerate() {
-        match members {
-            None => reach.unresolved.push(Unresolved {
-                address: group.clone(),
-                renamed: None,
-                error: PlanError::DestinationGroupNotFound {
-                    group: group.clone(),
-                    at: at(&format!("/spec/destinations/groups/{i}")),
-                },
-            }),
-            Some(members) => {
-                for user in members.iter().filter_map(|m| lookup(m)) {
-                    add(&mut reached, user, Via::Group(group.clone()));
+
+    /// `destinations.groups`: their members, unless the group is unknown.
+    fn by_group(&self, reached: &mut ReachedBy<'u>, unresolved: &mut Vec<Unresolved>) {
+        let groups = self.dest.groups.iter().zip(&self.found.destinations.groups);
+        for (i, (group, members)) in groups.enumerate() {
+            match members {
+                None => unresolved.push(Unresolved {
+                    address: group.clone(),
+                    renamed: None,
+                    error: PlanError::DestinationGroupNotFound {
+                        group: group.clone(),
+                        at: (self.at)(&format!("/spec/destinations/groups/{i}")),
+                    },
+                }),
+                Some(members) => {
+                    for user in members.iter().filter_map(|m| (self.lookup)(m)) {
+                        add(reached, user, Via::Group(group.clone()));
+                    }
                 }
             }
         }
     }
-    let nobody = |key: &str, what: &str, name: &String, i: usize| -> Unresolved {
+
+    /// The entry `name` (the `i`th of `key`, a `what`) that reaches nobody.
+    fn nobody(&self, key: &str, what: &str, name: &str, i: usize) -> Unresolved {
         // Groups are not listed (no scope reads them): no suggestion for one.
-        let candidates = names.and_then(|n| match what {
+        let candidates = self.names.and_then(|n| match what {
             "org unit" => Some(&n.org_units),
             "domain" => Some(&n.domains),
             "user" => Some(&n.addresses),
@@ -166,92 +196,110 @@ pub fn reach<'u>(
         });
         let pointer = key.replace('.', "/");
         Unresolved {
-            address: name.clone(),
+            address: name.to_owned(),
             renamed: None,
             error: PlanError::SelectorNotFound {
                 key: key.to_owned(),
                 what: what.to_owned(),
-                name: name.clone(),
+                name: name.to_owned(),
                 suggestion: suggest(name, candidates),
-                at: at(&format!("/spec/{pointer}/{i}")),
+                at: (self.at)(&format!("/spec/{pointer}/{i}")),
             },
         }
-    };
-    for (i, (unit, count)) in dest.org_units.iter().zip(&selection.org_units).enumerate() {
-        if *count == 0 {
-            reach.unresolved.push(nobody("destinations.orgUnits", "org unit", unit, i));
-        }
-    }
-    for (i, (domain, count)) in dest.domains.iter().zip(&selection.domains).enumerate() {
-        if *count == 0 {
-            reach.unresolved.push(nobody("destinations.domains", "domain", domain, i));
-        }
-    }
-    let exclude = &dest.exclude;
-    for (i, (address, user)) in exclude.users.iter().zip(&found.exclude.users).enumerate() {
-        match user {
-            None => reach.unresolved.push(nobody("destinations.exclude.users", "user", address, i)),
-            // Still excluded (by the alias, below) until the manifest is fixed.
-            Some(u) if !u.primary_email.eq_ignore_ascii_case(address) => {
-                reach.unresolved.push(Unresolved {
-                    address: address.clone(),
-                    renamed: Some(u.id.clone()),
-                    error: PlanError::ExcludedRenamed {
-                        email: address.clone(),
-                        renamed_to: u.primary_email.clone(),
-                        at: at(&format!("/spec/destinations/exclude/users/{i}")),
-                    },
-                });
-            }
-            Some(_) => {}
-        }
-    }
-    for (i, (group, members)) in exclude.groups.iter().zip(&found.exclude.groups).enumerate() {
-        if members.is_none() {
-            reach.unresolved.push(nobody("destinations.exclude.groups", "group", group, i));
-        }
-    }
-    for (i, (unit, count)) in exclude.org_units.iter().zip(&found.exclude.org_units).enumerate() {
-        if *count == 0 {
-            reach.unresolved.push(nobody("destinations.exclude.orgUnits", "org unit", unit, i));
-        }
     }
 
-    for user in &selection.scoped {
-        for unit in &dest.org_units {
-            if crate::model::in_org_unit(&user.org_unit_path, unit) {
-                add(&mut reached, user, Via::OrgUnit(unit.clone()));
+    /// `destinations.orgUnits` and `destinations.domains` with no user in them.
+    fn empty_scopes(&self, unresolved: &mut Vec<Unresolved>) {
+        let selection = &self.found.destinations;
+        for (i, (unit, count)) in self.dest.org_units.iter().zip(&selection.org_units).enumerate() {
+            if *count == 0 {
+                unresolved.push(self.nobody("destinations.orgUnits", "org unit", unit, i));
             }
         }
-        for domain in &dest.domains {
-            let in_domain = std::iter::once(&user.primary_email)
-                .chain(&user.aliases)
-                .any(|a| a.rsplit_once('@').is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain)));
-            if in_domain {
-                add(&mut reached, user, Via::Domain(domain.clone()));
-            }
-        }
-        // Listed by the directory under one of them, however it matched.
-        if !reached.contains_key(&user.id) {
-            let via = dest.org_units.first().map(|o| Via::OrgUnit(o.clone()));
-            let via = via.or_else(|| dest.domains.first().map(|d| Via::Domain(d.clone())));
-            if let Some(via) = via {
-                add(&mut reached, user, via);
+        for (i, (domain, count)) in self.dest.domains.iter().zip(&selection.domains).enumerate() {
+            if *count == 0 {
+                unresolved.push(self.nobody("destinations.domains", "domain", domain, i));
             }
         }
     }
 
-    let excluded_by = |user: &DirectoryUser| -> Option<String> {
-        if Some(user.id.as_str()) == source_id {
+    /// Exclusions that reach nobody, or name a renamed user.
+    fn exclusions(&self, unresolved: &mut Vec<Unresolved>) {
+        let (exclude, found) = (&self.dest.exclude, &self.found.exclude);
+        for (i, (address, user)) in exclude.users.iter().zip(&found.users).enumerate() {
+            match user {
+                None => {
+                    unresolved.push(self.nobody("destinations.exclude.users", "user", address, i));
+                }
+                // Still excluded (by the alias, below) until the manifest is fixed.
+                Some(u) if !u.primary_email.eq_ignore_ascii_case(address) => {
+                    unresolved.push(Unresolved {
+                        address: address.clone(),
+                        renamed: Some(u.id.clone()),
+                        error: PlanError::ExcludedRenamed {
+                            email: address.clone(),
+                            renamed_to: u.primary_email.clone(),
+                            at: (self.at)(&format!("/spec/destinations/exclude/users/{i}")),
+                        },
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        for (i, (group, members)) in exclude.groups.iter().zip(&found.groups).enumerate() {
+            if members.is_none() {
+                unresolved.push(self.nobody("destinations.exclude.groups", "group", group, i));
+            }
+        }
+        for (i, (unit, count)) in exclude.org_units.iter().zip(&found.org_units).enumerate() {
+            if *count == 0 {
+                unresolved.push(self.nobody("destinations.exclude.orgUnits", "org unit", unit, i));
+            }
+        }
+    }
+
+    /// The users the org units and domains listed, via each that holds them.
+    fn by_scope(&self, reached: &mut ReachedBy<'u>) {
+        let dest = self.dest;
+        for user in &self.found.destinations.scoped {
+            for unit in &dest.org_units {
+                if crate::model::in_org_unit(&user.org_unit_path, unit) {
+                    add(reached, user, Via::OrgUnit(unit.clone()));
+                }
+            }
+            for domain in &dest.domains {
+                let in_domain =
+                    std::iter::once(&user.primary_email).chain(&user.aliases).any(|a| {
+                        a.rsplit_once('@').is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain))
+                    });
+                if in_domain {
+                    add(reached, user, Via::Domain(domain.clone()));
+                }
+            }
+            // Listed by the directory under one of them, however it matched.
+            if !reached.contains_key(&user.id) {
+                let via = dest.org_units.first().map(|o| Via::OrgUnit(o.clone()));
+                let via = via.or_else(|| dest.domains.first().map(|d| Via::Domain(d.clone())));
+                if let Some(via) = via {
+                    add(reached, user, via);
+                }
+            }
+        }
+    }
+
+    /// The rule that excludes `user`, if one does.
+    fn excluded_by(&self, user: &DirectoryUser) -> Option<String> {
+        if Some(user.id.as_str()) == self.source_id {
             return Some("the sync's source user".to_owned());
         }
-        for (address, found) in exclude.users.iter().zip(&found.exclude.users) {
+        let (exclude, found) = (&self.dest.exclude, &self.found.exclude);
+        for (address, found) in exclude.users.iter().zip(&found.users) {
             if found.as_ref().is_some_and(|f| f.id == user.id) {
                 return Some(format!("exclude.users {address}"));
             }
         }
-        for (group, members) in exclude.groups.iter().zip(&found.exclude.groups) {
-            if members.iter().flatten().filter_map(|m| lookup(m)).any(|m| m.id == user.id) {
+        for (group, members) in exclude.groups.iter().zip(&found.groups) {
+            if members.iter().flatten().filter_map(|m| (self.lookup)(m)).any(|m| m.id == user.id) {
                 return Some(format!("exclude.groups {group}"));
             }
         }
@@ -260,22 +308,25 @@ pub fn reach<'u>(
             .iter()
             .find(|unit| crate::model::in_org_unit(&user.org_unit_path, unit))
             .map(|unit| format!("exclude.orgUnits {unit}"))
-    };
-    let mut users: Vec<Reached> = reached
-        .into_values()
-        .map(|(user, via)| {
-            let outcome = match excluded_by(user) {
-                Some(rule) => Outcome::Excluded(rule),
-                None if user.suspended => Outcome::Skipped("suspended".into()),
-                None if user.archived => Outcome::Skipped("archived".into()),
-                None => Outcome::Destination,
-            };
-            Reached { user: user.clone(), via, outcome }
-        })
-        .collect();
-    users.sort_by_key(|r| r.user.primary_email.to_lowercase());
-    reach.users = users;
-    reach
+    }
+
+    /// What becomes of each user reached, sorted by primary address.
+    fn outcomes(&self, reached: ReachedBy<'u>) -> Vec<Reached> {
+        let mut users: Vec<Reached> = reached
+            .into_values()
+            .map(|(user, via)| {
+                let outcome = match self.excluded_by(user) {
+                    Some(rule) => Outcome::Excluded(rule),
+                    None if user.suspended => Outcome::Skipped("suspended".into()),
+                    None if user.archived => Outcome::Skipped("archived".into()),
+                    None => Outcome::Destination,
+                };
+                Reached { user: user.clone(), via, outcome }
+            })
+            .collect();
+        users.sort_by_key(|r| r.user.primary_email.to_lowercase());
+        users
+    }
 }
 
 /// `contact-sync resolve --format json`: per sync its name, source, source
@@ -300,7 +351,7 @@ struct SyncView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     unresolved: Option<Vec<ErrorView<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    unreadable: Option<&'a str>,
+    unreadable: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -358,7 +409,11 @@ impl<'a> ReachDocument<'a> {
                             .map(|u| ErrorView::new(&u.error, Some(&u.address)))
                             .collect()
                     }),
-                    unreadable: sync.reach.as_ref().err().map(String::as_str),
+                    unreadable: sync
+                        .reach
+                        .as_ref()
+                        .err()
+                        .map(|e| crate::text::error_chain(e.cause())),
                 }
             })
             .collect();

@@ -1,5 +1,6 @@
 //! Rendering a plan for people: the text form (colour on a terminal only) and the
-//! markdown form for pull-request comments. The JSON form is [`Plan::to_json`].
+//! markdown form for pull-request comments ([`markdown`]). The JSON form is
+//! [`Plan::to_json`].
 //!
 //! Output is sorted and stable: syncs by name, destinations by address, changes
 //! groups first then by name — the planner sorts; rendering only walks.
@@ -33,6 +34,9 @@ use super::{
     Action, Change, DestinationPlan, FieldChange, Plan, PlanError, Resource, Status, SyncPlan,
 };
 use crate::text::printable as p;
+
+mod markdown;
+pub use markdown::markdown;
 
 /// What `--redact` puts in place of a value.
 pub const REDACTED: &str = "(redacted)";
@@ -98,17 +102,69 @@ fn plural(n: usize, word: &str) -> String {
     if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
 }
 
-/// `Plan: 2 to add, 1 to change, 1 to delete.`; with errors, `Plan: … 1 error:
-/// what it concerns was not planned.` — never "up to date" when part of the tenant
-/// could not be planned.
+/// `Plan: 2 to add, 1 to change, 1 to delete.` — the counts of what apply would
+/// do; with errors, then what is not planned and why: `1 error, not planned: sync
+/// sales held back (30 deletions refused by the deletion guard).` Never "up to
+/// date" when part of the tenant could not be planned.
 pub fn summary_line(plan: &Plan) -> String {
     let s = &plan.summary;
     let counts = format!("{} to add, {} to change, {} to delete.", s.create, s.update, s.delete);
-    match s.errors {
-        0 if s.has_changes() => format!("Plan: {counts}"),
-        0 => "No changes. Every destination is up to date.".to_owned(),
-        1 => format!("Plan: {counts} 1 error: what it concerns was not planned."),
-        n => format!("Plan: {counts} {n} errors: what they concern was not planned."),
+    if s.errors == 0 {
+        return match s.has_changes() {
+            true => format!("Plan: {counts}"),
+            false => "No changes. Every destination is up to date.".to_owned(),
+        };
+    }
+    let refused = refused(plan);
+    let shown = refused.iter().take(3).map(String::as_str).collect::<Vec<_>>();
+    let what = match refused.len() {
+        0 => "what it concerns".to_owned(),
+        1..=3 => p(&list(&shown)).into_owned(),
+        n => format!("{}, and {} more", p(&shown.join(", ")), n - 3),
+    };
+    format!("Plan: {counts} {}, not planned: {what}.", plural(s.errors, "error"))
+}
+
+/// What the errors of a plan keep from being applied, once each: `sync x held
+/// back (…)`, `bob@example.com in sync x`, `the orphan syncs`.
+fn refused(plan: &Plan) -> Vec<String> {
+    let mut out: Vec<String> = plan
+        .errors
+        .iter()
+        .map(|e| e.email().map_or_else(|| "the run".to_owned(), str::to_owned))
+        .collect();
+    for sync in &plan.syncs {
+        if !sync.errors.is_empty() {
+            let why = match sync.errors.iter().find(|e| e.kind() == super::ErrorKind::DeleteGuard) {
+                Some(_) => {
+                    let deletes = sync
+                        .destinations
+                        .iter()
+                        .flat_map(|d| &d.changes)
+                        .filter(|c| c.action == Action::Delete)
+                        .count();
+                    format!(" ({} refused by the deletion guard)", plural(deletes, "deletion"))
+                }
+                None if sync.errors.len() == 1 => String::new(),
+                None => format!(" ({})", plural(sync.errors.len(), "error")),
+            };
+            out.push(format!("sync {} held back{why}", sync.name));
+        }
+        for d in sync.destinations.iter().filter(|d| d.error.is_some()) {
+            out.push(format!("{} in sync {}", d.user, sync.name));
+        }
+    }
+    out.dedup();
+    out
+}
+
+/// `a`, `a and b`, `a, b, and c`.
+fn list(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [a] => (*a).to_owned(),
+        [a, b] => format!("{a} and {b}"),
+        [rest @ .., last] => format!("{}, and {last}", rest.join(", ")),
     }
 }
 
@@ -122,6 +178,8 @@ fn render_sync(out: &mut String, sync: &SyncPlan, style: Style) {
     }
     if sync.suspended {
         let _ = write!(out, "  [suspended: planned, not applied]");
+    } else if !sync.errors.is_empty() {
+        let _ = write!(out, "  [held back: planned, not applied]");
     }
     out.push('\n');
     for e in &sync.errors {
@@ -295,82 +353,6 @@ fn render_field(out: &mut String, f: &FieldChange, style: Style) {
     );
 }
 
-/// The plan as markdown for a pull-request comment: the summary line outside a
-/// collapsible block, the plan inside it fenced as `diff` (change markers moved to
-/// the start of the line so GitHub colours them). A plan too long for one comment
-/// is split into parts below [`MARKDOWN_PART_LIMIT`] characters, separated by
-/// [`MARKDOWN_PART_BREAK`] lines.
-pub fn markdown(plan: &Plan, style: Style) -> String {
-    let body = text(plan, Style { color: false, ..style });
-    let lines: Vec<String> = body
-        .lines()
-        .take_while(|l| !l.starts_with("Plan: ") && !l.starts_with("No changes."))
-        .map(diff_line)
-        .collect();
-    // "**contact-sync plan:** 35 to add, …", not "…plan:** Plan: 35 to add".
-    let summary = summary_line(plan);
-    let summary = match summary.strip_prefix("Plan: ") {
-        Some(counts) => counts.to_owned(),
-        None => summary,
-    };
-    // A fence longer than any run of backticks in the plan: a value holding
-    // "```" cannot close the block and turn the rest of the comment into markdown.
-    let longest = lines.iter().map(|l| longest_run(l, '`')).max().unwrap_or(0);
-    let fence = "`".repeat(longest.max(2) + 1);
-    let head = |part: usize, parts: usize| {
-        if parts == 1 {
-            format!(
-                "**contact-sync plan:** {summary}\n\n<details><summary>Show plan</summary>\n\n{fence}diff\n"
-            )
-        } else {
-            format!(
-                "**contact-sync plan ({part} of {parts}{}):** {summary}\n\n<details><summary>Show plan</summary>\n\n{fence}diff\n",
-                if part > 1 { ", continued" } else { "" }
-            )
-        }
-    };
-    let tail = format!("{fence}\n\n</details>\n");
-    // Cut the lines into chunks that fit with the longest head and tail.
-    let budget = MARKDOWN_PART_LIMIT - head(99, 99).len() - tail.len() - 64;
-    let mut chunks: Vec<String> = vec![String::new()];
-    for line in lines {
-        let line: String = line.chars().take(budget - 1).collect();
-        let current = chunks.last_mut().expect("never empty");
-        if current.len() + line.len() + 1 > budget {
-            chunks.push(String::new());
-        }
-        let current = chunks.last_mut().expect("never empty");
-        current.push_str(&line);
-        current.push('\n');
-    }
-    let parts = chunks.len();
-    chunks
-        .iter()
-        .enumerate()
-        .map(|(i, chunk)| format!("{}{chunk}{tail}", head(i + 1, parts)))
-        .collect::<Vec<_>>()
-        .join(&format!("\n{MARKDOWN_PART_BREAK}\n\n"))
-}
-
-/// The longest run of `c` in `s`.
-fn longest_run(s: &str, c: char) -> usize {
-    s.split(|x| x != c).map(str::len).max().unwrap_or(0)
-}
-
-/// Moves a change marker (`+`, `-`, `~`, `!`) to column 0; `~` becomes `!`, which
-/// GitHub's diff highlighting shows as a change.
-fn diff_line(line: &str) -> String {
-    let trimmed = line.trim_start();
-    let indent = line.len() - trimmed.len();
-    match trimmed.chars().next() {
-        Some(c @ ('+' | '-' | '~' | '!')) if indent > 0 => {
-            let mark = if c == '~' { '!' } else { c };
-            format!("{mark}{}{}", " ".repeat(indent), &trimmed[1..])
-        }
-        _ => line.to_owned(),
-    }
-}
-
 /// `contact-sync resolve`: per sync, every user its selectors reach and why, and
 /// what does not resolve.
 pub fn reach_text(reaches: &[super::planner::SyncReach]) -> String {
@@ -387,7 +369,8 @@ pub fn reach_text(reaches: &[super::planner::SyncReach]) -> String {
         let reach = match &sync.reach {
             Ok(reach) => reach,
             Err(why) => {
-                let _ = writeln!(out, "  ! the selectors could not be read: {}", p(why));
+                let why = crate::text::error_chain(why.cause());
+                let _ = writeln!(out, "  ! the selectors could not be read: {}", p(&why));
                 continue;
             }
         };
@@ -484,7 +467,12 @@ mod tests {
 
     #[test]
     fn markdown_is_split_below_the_comment_limit() {
-        let md = markdown(&plan_with(3000, vec![]), Style { expand: true, ..Style::default() });
+        let md = markdown(
+            &plan_with(3000, vec![]),
+            Style { expand: true, ..Style::default() },
+            None,
+            &|_| None,
+        );
         let parts: Vec<&str> = md.split(MARKDOWN_PART_BREAK).collect();
         assert!(parts.len() > 1, "a 3000-destination plan needs several comments");
         for (i, part) in parts.iter().enumerate() {

@@ -233,7 +233,7 @@ impl Shared {
     /// its last run or check runs now. Manual and suspended syncs are left alone.
     async fn check(&self) {
         let Some(loaded) = self.lock().loaded.clone() else { return };
-        let backend = match loaded.target.open_read_only() {
+        let backend = match loaded.target.open_counted(true, self.metrics.request_counts()) {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!("cheap check: {}", crate::text::error_chain(&e));
@@ -297,7 +297,7 @@ impl Shared {
         if !every && input.partial.is_none() {
             input.partial = Some("this activation ran only the syncs that were due".into());
         }
-        let ran = run_syncs(&loaded.target, &input, cancel).await;
+        let ran = run_syncs(&loaded.target, &input, cancel, self.metrics.request_counts()).await;
         let end = Utc::now();
         if let Ok(Ran { report, .. }) = &ran
             && let Some(inventory) = &report.inventory

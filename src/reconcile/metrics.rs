@@ -4,8 +4,8 @@
 //! manifests are removed with it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -15,6 +15,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use super::run::{RunRecord, RunResult, unix};
+use crate::backend::open::RequestCounts;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SyncLabel {
@@ -69,6 +70,8 @@ pub struct Metrics {
     seen: Mutex<BTreeMap<String, Seen>>,
     /// API requests already counted, per (backend, code).
     exported: Mutex<BTreeMap<(String, String), u64>>,
+    /// Where the backends the loop opens count their API requests.
+    sent: Arc<RequestCounts>,
 }
 
 #[derive(Default)]
@@ -168,6 +171,7 @@ impl Default for Metrics {
             full_scan,
             seen: Mutex::default(),
             exported: Mutex::default(),
+            sent: Arc::default(),
         }
     }
 }
@@ -288,9 +292,14 @@ impl Metrics {
         self.manifest_errors.set(n as i64);
     }
 
+    /// The counters the backends the loop opens count their API requests in.
+    pub fn request_counts(&self) -> Arc<RequestCounts> {
+        self.sent.clone()
+    }
+
     /// The exposition text, API request counts brought up to date first.
     pub fn encode(&self) -> String {
-        let totals = crate::backend::google::request_counts();
+        let totals = self.sent.totals();
         let mut exported = self.exported.lock().expect("metrics lock");
         for ((backend, code), total) in totals {
             let before = exported.insert((backend.clone(), code.clone()), total).unwrap_or(0);
@@ -328,5 +337,32 @@ mod tests {
         // A sync removed takes them all with it.
         metrics.remove_sync("sales");
         assert!(!metrics.encode().contains("sync=\"sales\""));
+    }
+
+    #[test]
+    fn the_requests_counted_by_the_backends_the_loop_opens_are_exposed() {
+        let metrics = Metrics::default();
+        let counts = metrics.request_counts();
+        counts.count("google", "200");
+        counts.count("google", "200");
+        counts.count("google", "429");
+        let text = metrics.encode();
+        assert!(
+            text.contains("contact_sync_api_requests_total{backend=\"google\",code=\"200\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("contact_sync_api_requests_total{backend=\"google\",code=\"429\"} 1\n"),
+            "{text}"
+        );
+        // Encoding again counts nothing twice; a later request adds one.
+        counts.count("google", "200");
+        let text = metrics.encode();
+        assert!(
+            text.contains("contact_sync_api_requests_total{backend=\"google\",code=\"200\"} 3\n"),
+            "{text}"
+        );
+        // Counters of another owner are not these.
+        assert!(!Metrics::default().encode().contains("code=\"429\""));
     }
 }

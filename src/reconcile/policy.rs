@@ -1,44 +1,16 @@
 //! What the loop does after a run, and how it retries: the reconciler / error
 //! policy split of Kubernetes controllers. A run only says what it came to
 //! ([`super::run::RunRecord`]); [`error_policy`] decides, from that alone, when the
-//! sync runs again. Every backoff of the loop — failed runs, webhook sends — is
-//! configured here, once, on `backon`'s exponential backoff.
+//! sync runs again. The backoffs of the loop — failed runs, webhook sends — are
+//! configured in [`crate::retry`] with every other one.
 
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
+use backon::BackoffBuilder;
 
 use super::run::{RunRecord, RunResult};
-
-/// First wait after a failed run; it doubles per failure in a row.
-const RUN_FIRST: Duration = Duration::from_secs(30);
-/// Longest wait after failed runs.
-const RUN_CAP: Duration = Duration::from_secs(3600);
-
-/// Attempts per webhook message.
-const WEBHOOK_ATTEMPTS: usize = 3;
-/// Time allowed for one webhook attempt.
-pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
-/// First wait between webhook attempts; it doubles (1 s, 2 s).
-const WEBHOOK_FIRST: Duration = Duration::from_secs(1);
-
-/// The waits between the runs of a sync that keeps failing.
-fn runs() -> ExponentialBuilder {
-    ExponentialBuilder::new()
-        .with_min_delay(RUN_FIRST)
-        .with_factor(2.0)
-        .with_max_delay(RUN_CAP)
-        .without_max_times()
-}
-
-/// The waits between the attempts of one webhook message (the retries, so one
-/// fewer than the attempts).
-pub fn webhooks() -> ExponentialBuilder {
-    ExponentialBuilder::new()
-        .with_min_delay(WEBHOOK_FIRST)
-        .with_factor(2.0)
-        .with_max_times(WEBHOOK_ATTEMPTS - 1)
-}
+use crate::retry::{RUN_CAP, WEBHOOK_ATTEMPTS, runs};
+pub use crate::retry::{WEBHOOK_TIMEOUT, webhooks};
 
 /// The longest one webhook message can take, every attempt timing out: how long
 /// a stopping loop waits for the messages still being sent.

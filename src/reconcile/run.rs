@@ -214,13 +214,15 @@ pub enum RunFailed {
     Refused(#[from] apply::Refusal),
 }
 
-/// Plans `input` and applies it under the writer lease.
+/// Plans `input` and applies it under the writer lease, counting API requests in
+/// `requests`.
 pub async fn run_syncs(
     target: &Target,
     input: &PlanInput,
     cancel: &CancellationToken,
+    requests: std::sync::Arc<crate::backend::open::RequestCounts>,
 ) -> Result<Ran, RunFailed> {
-    let backend = target.open()?;
+    let backend = target.open_counted(false, requests)?;
     let holder = lease::holder_name("contact-sync reconcile");
     let lease = lease::acquire(backend.clone(), holder, LEASE_WAIT, cancel, |_, _| {}).await?;
     let result = under_lease(backend.as_ref(), input, cancel).await;
@@ -230,6 +232,8 @@ pub async fn run_syncs(
     result
 }
 
+/// Plans, applies through the same check and run as `contact-sync apply`, and
+/// notes what the cheap check compares with until the next run.
 async fn under_lease(
     backend: &dyn crate::backend::Backend,
     input: &PlanInput,

@@ -14,6 +14,26 @@ pub struct Timetable {
     tz: Tz,
 }
 
+/// Why a timetable cannot be made (each names the bad value).
+#[derive(Debug, thiserror::Error)]
+pub enum TimetableError {
+    /// `timeZone` is no IANA time zone.
+    #[error("unknown time zone `{time_zone}`")]
+    TimeZone {
+        /// The value.
+        time_zone: String,
+    },
+    /// `nightlyAt` is not `HH:MM`.
+    #[error("nightlyAt `{nightly_at}` is not HH:MM")]
+    NightlyAt {
+        /// The value.
+        nightly_at: String,
+    },
+    /// The cron expression (`schedule`, or the one `nightlyAt` makes).
+    #[error(transparent)]
+    Cron(#[from] crate::validate::checks::CronError),
+}
+
 impl Timetable {
     /// The timetable of `schedule` under the Workspace's `nightlyAt` (`HH:MM`) and
     /// `timeZone` (validated before, so an error here names the bad value).
@@ -21,11 +41,10 @@ impl Timetable {
         schedule: &Schedule,
         nightly_at: &str,
         time_zone: &str,
-    ) -> Result<Self, ScheduleError> {
-        let tz: Tz = time_zone.parse().map_err(|source| ScheduleError::TimeZone {
-            time_zone: time_zone.to_owned(),
-            source,
-        })?;
+    ) -> Result<Self, TimetableError> {
+        let tz: Tz = time_zone
+            .parse()
+            .map_err(|_| TimetableError::TimeZone { time_zone: time_zone.to_owned() })?;
         let expr = match schedule {
             Schedule::Manual => return Ok(Self { cron: None, tz }),
             Schedule::Cron(expr) => expr.clone(),
@@ -33,14 +52,13 @@ impl Timetable {
                 let (h, m) = nightly_at
                     .split_once(':')
                     .and_then(|(h, m)| Some((h.parse::<u32>().ok()?, m.parse::<u32>().ok()?)))
-                    .ok_or_else(|| ScheduleError::NightlyAt {
+                    .ok_or_else(|| TimetableError::NightlyAt {
                         nightly_at: nightly_at.to_owned(),
                     })?;
                 format!("{m} {h} * * *")
             }
         };
-        let cron = crate::validate::checks::check_cron(&expr)
-            .map_err(|reason| ScheduleError::Cron { expr, reason })?;
+        let cron = crate::validate::checks::check_cron(&expr)?;
         Ok(Self { cron: Some(cron), tz })
     }
 
@@ -50,34 +68,6 @@ impl Timetable {
         let local = after.with_timezone(&self.tz);
         cron.find_next_occurrence(&local, false).ok().map(|t| t.with_timezone(&Utc))
     }
-}
-
-/// Why a sync's schedule cannot be followed (a Workspace or manifest that
-/// validation let through).
-#[derive(Debug, thiserror::Error)]
-pub enum ScheduleError {
-    /// The Workspace's `timeZone` is not one of the tz database.
-    #[error("unknown time zone `{time_zone}`")]
-    TimeZone {
-        /// The `timeZone`.
-        time_zone: String,
-        #[source]
-        source: chrono_tz::ParseError,
-    },
-    /// The Workspace's `nightlyAt` is not `HH:MM`.
-    #[error("nightlyAt `{nightly_at}` is not HH:MM")]
-    NightlyAt {
-        /// The `nightlyAt`.
-        nightly_at: String,
-    },
-    /// The sync's cron expression does not parse.
-    #[error("{reason}")]
-    Cron {
-        /// The expression.
-        expr: String,
-        /// What is wrong with it, as validation says it.
-        reason: String,
-    },
 }
 
 #[cfg(test)]

@@ -80,75 +80,100 @@ fn check_reserved_target(sync: &Located<ContactSync>, out: &mut Vec<Diagnostic>)
 pub fn check_sync(sync: &Located<ContactSync>, out: &mut Vec<Diagnostic>) {
     let doc = &sync.doc;
     let spec = &sync.value.spec;
-    let source = &spec.source;
     match spec.sync_type {
-        SyncType::Personal => {
-            if source.directory.is_some() {
-                out.push(doc.error(
-                    "/spec/source/directory",
-                    "`source.directory` is the source of a directory sync, but this sync is \
-                     personal; set `spec.type: directory`, or replace it with `user` and \
-                     `contactGroup`",
-                ));
-            } else {
-                if source.user.is_none() {
-                    out.push(doc.error(
-                        "/spec/source",
-                        "a personal sync needs `source.user`: the e-mail address of the user \
-                         whose contacts are copied",
-                    ));
-                }
-                if source.contact_group.is_none() {
-                    out.push(doc.error(
-                        "/spec/source",
-                        "a personal sync needs `source.contactGroup`: the name of the source \
-                         user's contact group to copy",
-                    ));
-                }
-            }
-        }
-        SyncType::Directory => {
-            for (field, set) in
-                [("user", source.user.is_some()), ("contactGroup", source.contact_group.is_some())]
-            {
-                if set {
-                    out.push(doc.error(
-                        &format!("/spec/source/{field}"),
-                        format!(
-                            "a directory sync copies the directory, not a personal source; \
-                             remove `source.{field}` and use `source.directory`, or set \
-                             `spec.type: personal`"
-                        ),
-                    ));
-                }
-            }
-            if source.directory.is_none() && source.user.is_none() && source.contact_group.is_none()
-            {
-                out.push(doc.error(
-                    "/spec/source",
-                    "a directory sync needs `source.directory` (`{}` copies every user of \
-                     the directory)",
-                ));
-            }
-        }
+        SyncType::Personal => check_personal_source(sync, out),
+        SyncType::Directory => check_directory_source(sync, out),
     }
+    check_addresses(sync, out);
+    check_destinations(sync, out);
+    if let Schedule::Cron(expr) = &spec.schedule
+        && let Err(e) = check_cron(expr)
+    {
+        out.push(doc.error("/spec/schedule", e.to_string()));
+    }
+    super::fields::check(doc, "/spec/fields", spec.fields.as_ref(), out);
+}
 
-    if let Some(user) = &source.user {
-        check_email(doc, "/spec/source/user", user, out);
+/// A personal sync's source: a user and a contact group, no `directory`.
+fn check_personal_source(sync: &Located<ContactSync>, out: &mut Vec<Diagnostic>) {
+    let doc = &sync.doc;
+    let source = &sync.value.spec.source;
+    if source.directory.is_some() {
+        out.push(doc.error(
+            "/spec/source/directory",
+            "`source.directory` is the source of a directory sync, but this sync is \
+             personal; set `spec.type: directory`, or replace it with `user` and \
+             `contactGroup`",
+        ));
+        return;
     }
-    if let Some(dir) = &source.directory {
+    if source.user.is_none() {
+        out.push(doc.error(
+            "/spec/source",
+            "a personal sync needs `source.user`: the e-mail address of the user \
+             whose contacts are copied",
+        ));
+    }
+    if source.contact_group.is_none() {
+        out.push(doc.error(
+            "/spec/source",
+            "a personal sync needs `source.contactGroup`: the name of the source \
+             user's contact group to copy",
+        ));
+    }
+}
+
+/// A directory sync's source: `directory`, and no personal `user` or
+/// `contactGroup`.
+fn check_directory_source(sync: &Located<ContactSync>, out: &mut Vec<Diagnostic>) {
+    let doc = &sync.doc;
+    let source = &sync.value.spec.source;
+    for (field, set) in
+        [("user", source.user.is_some()), ("contactGroup", source.contact_group.is_some())]
+    {
+        if set {
+            out.push(doc.error(
+                &format!("/spec/source/{field}"),
+                format!(
+                    "a directory sync copies the directory, not a personal source; \
+                     remove `source.{field}` and use `source.directory`, or set \
+                     `spec.type: personal`"
+                ),
+            ));
+        }
+    }
+    if source.directory.is_none() && source.user.is_none() && source.contact_group.is_none() {
+        out.push(doc.error(
+            "/spec/source",
+            "a directory sync needs `source.directory` (`{}` copies every user of \
+             the directory)",
+        ));
+    }
+}
+
+/// The addresses and domains the source and the destinations name are written
+/// as such.
+fn check_addresses(sync: &Located<ContactSync>, out: &mut Vec<Diagnostic>) {
+    let spec = &sync.value.spec;
+    if let Some(user) = &spec.source.user {
+        check_email(&sync.doc, "/spec/source/user", user, out);
+    }
+    if let Some(dir) = &spec.source.directory {
         check_emails(sync, "/spec/source/directory/groups", &dir.groups, out);
         check_domains(sync, "/spec/source/directory/domains", &dir.domains, out);
     }
-
     let dest = &spec.destinations;
     check_emails(sync, "/spec/destinations/users", &dest.users, out);
     check_emails(sync, "/spec/destinations/groups", &dest.groups, out);
     check_domains(sync, "/spec/destinations/domains", &dest.domains, out);
     check_emails(sync, "/spec/destinations/exclude/users", &dest.exclude.users, out);
     check_emails(sync, "/spec/destinations/exclude/groups", &dest.exclude.groups, out);
+}
 
-    if dest.is_empty() {
+/// Some destination is selected, and the exclusions leave one.
+fn check_destinations(sync: &Located<ContactSync>, out: &mut Vec<Diagnostic>) {
+    let doc = &sync.doc;
+    if sync.value.spec.destinations.is_empty() {
         out.push(doc.error(
             "/spec/destinations",
             "no destination selected: list at least one of `users`, `groups`, `orgUnits` or \
@@ -161,13 +186,6 @@ pub fn check_sync(sync: &Located<ContactSync>, out: &mut Vec<Diagnostic>) {
              anything; remove the exclusions or the sync",
         ));
     }
-
-    if let Schedule::Cron(expr) = &spec.schedule
-        && let Err(message) = check_cron(expr)
-    {
-        out.push(doc.error("/spec/schedule", message));
-    }
-    super::fields::check(doc, "/spec/fields", spec.fields.as_ref(), out);
 }
 
 /// Whether the exclusions provably cover every selector: every listed user is
@@ -251,26 +269,47 @@ pub fn is_domain(domain: &str) -> bool {
         })
 }
 
+/// What is wrong with a schedule's cron expression. The parser's words sit in
+/// the middle of the message, before the hint, so they are shown there rather
+/// than as a `#[source]`.
+#[derive(Debug, thiserror::Error)]
+pub enum CronError {
+    /// Not five fields.
+    #[error(
+        "`{expr}` has {fields} fields; expected `nightly`, `manual` or a 5-field cron \
+         expression: minute hour day-of-month month day-of-week, e.g. `30 6 * * 1-5`"
+    )]
+    FieldCount {
+        /// The expression.
+        expr: String,
+        /// How many fields it has.
+        fields: usize,
+    },
+    /// Five fields the cron parser refuses.
+    #[error(
+        "`{expr}` is not a valid cron expression ({cause}); expected minute (0-59) hour \
+         (0-23) day-of-month (1-31) month (1-12) day-of-week (0-7), e.g. `30 6 * * 1-5`"
+    )]
+    Invalid {
+        /// The expression.
+        expr: String,
+        /// What the parser said.
+        cause: croner::errors::CronError,
+    },
+}
+
 /// Validates a 5-field cron expression; the error says what is wrong with it.
-pub fn check_cron(expr: &str) -> Result<croner::Cron, String> {
+pub fn check_cron(expr: &str) -> Result<croner::Cron, CronError> {
     let fields = expr.split_whitespace().count();
     if fields != 5 {
-        return Err(format!(
-            "`{expr}` has {fields} fields; expected `nightly`, `manual` or a 5-field cron \
-             expression: minute hour day-of-month month day-of-week, e.g. `30 6 * * 1-5`"
-        ));
+        return Err(CronError::FieldCount { expr: expr.to_owned(), fields });
     }
     croner::parser::CronParser::builder()
         .seconds(croner::parser::Seconds::Disallowed)
         .year(croner::parser::Year::Disallowed)
         .build()
         .parse(expr)
-        .map_err(|e| {
-            format!(
-                "`{expr}` is not a valid cron expression ({e}); expected minute (0-59) hour \
-                 (0-23) day-of-month (1-31) month (1-12) day-of-week (0-7), e.g. `30 6 * * 1-5`"
-            )
-        })
+        .map_err(|cause| CronError::Invalid { expr: expr.to_owned(), cause })
 }
 
 /// Checks of the Workspace document on its own.

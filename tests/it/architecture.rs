@@ -1,8 +1,12 @@
 //! The layers stay where they are: the planner pure (no async runtime, no I/O, no
 //! backend) and the only place that decides; the model on its own; the emulator
-//! independent of the backend it stands in for.
+//! independent of the backend it stands in for. Imports are read from the parsed
+//! `use` trees (`syn`), so a grouped import (`use crate::{backend::Error}`) or a
+//! relative one (`use super::super::backend`) counts like a plain one.
 
 use std::path::{Path, PathBuf};
+
+use syn::visit::Visit;
 
 /// Every `.rs` file under `src/<dir>`, recursively.
 fn sources(dir: &str) -> Vec<PathBuf> {
@@ -32,6 +36,148 @@ fn code(path: &Path) -> String {
         .join("\n")
 }
 
+/// The module path of a file under `src` (`src/plan/error.rs` → `plan::error`,
+/// `src/plan/mod.rs` → `plan`).
+fn module_of(path: &Path) -> Vec<String> {
+    let rel = path.strip_prefix(crate::root().join("src")).unwrap_or(path);
+    let mut parts: Vec<String> =
+        rel.iter().map(|p| p.to_string_lossy().trim_end_matches(".rs").to_owned()).collect();
+    if parts.last().is_some_and(|p| p == "mod" || p == "lib") {
+        parts.pop();
+    }
+    parts
+}
+
+/// Every path a piece of code imports, its `use` trees expanded (groups, renames,
+/// globs) and resolved from `module` (the code's module path): `crate`, `self`,
+/// `super` and a child module's name become `crate::…`; other crates stay as
+/// they are (`tokio::sync::Mutex`). A glob ends in `*`.
+fn imports(
+    source: &str,
+    module: &[String],
+    children: &dyn Fn(&[String], &str) -> bool,
+) -> Vec<String> {
+    struct Uses<'a> {
+        module: Vec<String>,
+        children: &'a dyn Fn(&[String], &str) -> bool,
+        out: Vec<String>,
+    }
+    impl Uses<'_> {
+        fn tree(&mut self, prefix: &mut Vec<String>, tree: &syn::UseTree) {
+            match tree {
+                syn::UseTree::Path(p) => {
+                    prefix.push(p.ident.to_string());
+                    self.tree(prefix, &p.tree);
+                    prefix.pop();
+                }
+                syn::UseTree::Name(n) => self.path(prefix, &n.ident.to_string()),
+                syn::UseTree::Rename(r) => self.path(prefix, &r.ident.to_string()),
+                syn::UseTree::Glob(_) => self.path(prefix, "*"),
+                syn::UseTree::Group(g) => g.items.iter().for_each(|t| self.tree(prefix, t)),
+            }
+        }
+        /// `prefix::last`, resolved to an absolute path.
+        fn path(&mut self, prefix: &[String], last: &str) {
+            let mut segments: Vec<&str> = prefix.iter().map(String::as_str).collect();
+            segments.push(last);
+            let mut here = self.module.clone();
+            let mut rest = segments.as_slice();
+            let local = match rest.first() {
+                Some(&"crate") => {
+                    here.clear();
+                    rest = &rest[1..];
+                    true
+                }
+                Some(&"self") => {
+                    rest = &rest[1..];
+                    true
+                }
+                Some(&"super") => {
+                    while rest.first() == Some(&"super") {
+                        here.pop();
+                        rest = &rest[1..];
+                    }
+                    true
+                }
+                Some(first) => (self.children)(&here, first),
+                None => false,
+            };
+            let mut path: Vec<String> = if local {
+                std::iter::once("crate".to_owned()).chain(here).collect()
+            } else {
+                Vec::new()
+            };
+            path.extend(rest.iter().map(|s| (*s).to_owned()));
+            self.out.push(path.join("::"));
+        }
+    }
+    impl<'ast> Visit<'ast> for Uses<'_> {
+        fn visit_item_use(&mut self, item: &'ast syn::ItemUse) {
+            self.tree(&mut Vec::new(), &item.tree);
+        }
+        fn visit_item_mod(&mut self, item: &'ast syn::ItemMod) {
+            self.module.push(item.ident.to_string());
+            syn::visit::visit_item_mod(self, item);
+            self.module.pop();
+        }
+    }
+    let file = syn::parse_file(source).expect("the file parses");
+    let mut uses = Uses { module: module.to_vec(), children, out: Vec::new() };
+    uses.visit_file(&file);
+    uses.out
+}
+
+/// Whether `src/<module>/<name>` is a module on disk.
+fn child_on_disk(module: &[String], name: &str) -> bool {
+    let dir = module.iter().fold(crate::root().join("src"), |d, m| d.join(m));
+    dir.join(format!("{name}.rs")).is_file() || dir.join(name).join("mod.rs").is_file()
+}
+
+/// The paths the file at `path` imports (see [`imports`]).
+fn imports_of(path: &Path) -> Vec<String> {
+    imports(&std::fs::read_to_string(path).unwrap(), &module_of(path), &child_on_disk)
+}
+
+/// Whether `import` is `prefix` or lies under it.
+fn under(import: &str, prefix: &str) -> bool {
+    import == prefix || import.starts_with(&format!("{prefix}::"))
+}
+
+#[test]
+fn grouped_renamed_and_relative_imports_are_all_seen() {
+    let code = "
+        use crate::{backend::{google::http, Error as E}, model};
+        use super::super::backend::*;
+        use self::inner::Thing;
+        use tokio::{sync::Mutex, time};
+        use child::Item;
+        mod tests { use super::*; }
+    ";
+    let module = ["plan".to_owned(), "sub".to_owned()];
+    let found = imports(code, &module, &|_, name| name == "child");
+    assert_eq!(
+        found,
+        [
+            "crate::backend::google::http",
+            "crate::backend::Error",
+            "crate::model",
+            "crate::backend::*",
+            "crate::plan::sub::inner::Thing",
+            "tokio::sync::Mutex",
+            "tokio::time",
+            "crate::plan::sub::child::Item",
+            "crate::plan::sub::*",
+        ]
+    );
+    // The grouped upward import that a text search for "crate::backend" misses.
+    let hidden = "use crate::{backend::Error, model::Contact};";
+    assert!(!hidden.contains("crate::backend"));
+    let found = imports(hidden, &module, &|_, _| false);
+    assert!(found.iter().any(|i| under(i, "crate::backend")), "{found:?}");
+    assert_eq!(module_of(&crate::root().join("src/plan/mod.rs")), ["plan"]);
+    assert_eq!(module_of(&crate::root().join("src/plan/error.rs")), ["plan", "error"]);
+}
+
 #[test]
 fn the_planner_imports_no_runtime_io_or_backend() {
     let files = sources("plan");
@@ -47,6 +193,13 @@ fn the_planner_imports_no_runtime_io_or_backend() {
             "futures::",
         ] {
             assert!(!text.contains(forbidden), "{} uses {forbidden}", path.display());
+        }
+        for import in imports_of(path) {
+            for forbidden in
+                ["tokio", "reqwest", "crate::backend", "std::fs", "std::net", "futures"]
+            {
+                assert!(!under(&import, forbidden), "{} imports {import}", path.display());
+            }
         }
     }
     assert!(files.len() >= 6);
@@ -128,6 +281,13 @@ fn the_driver_only_reads() {
 fn the_model_depends_on_nothing_of_the_crate() {
     for path in sources("model") {
         assert!(!code(&path).contains("crate::"), "{} imports from the crate", path.display());
+        for import in imports_of(&path) {
+            assert!(
+                !import.starts_with("crate::") || under(&import, "crate::model"),
+                "{} imports {import} from the crate",
+                path.display()
+            );
+        }
     }
 }
 
@@ -139,5 +299,12 @@ fn the_emulator_does_not_use_the_backend_it_stands_in_for() {
             "{} uses the google backend; share through crate::google_api",
             path.display()
         );
+        for import in imports_of(&path) {
+            assert!(
+                !under(&import, "crate::backend::google"),
+                "{} imports {import}; share through crate::google_api",
+                path.display()
+            );
+        }
     }
 }

@@ -118,7 +118,7 @@ async fn an_employee_number_in_a_custom_schema_is_a_user_defined_entry_of_every_
     assert!(text.contains("E-2002"), "{text}");
     let json = plan.to_json(false).to_string();
     assert!(json.contains("E-2002"), "{json}");
-    let markdown = contact_sync::plan::render::markdown(&plan, Default::default());
+    let markdown = contact_sync::plan::render::markdown(&plan, Default::default(), None, &|_| None);
     assert!(markdown.contains("Bob Baker"), "{markdown}");
     seed.converge().await;
     let bob = copy(&seed.contacts("frank@example.com").await, "Bob Baker");

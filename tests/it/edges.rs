@@ -44,7 +44,8 @@ fn an_apply_with_plan_errors_ends_apply_failed() {
     assert!(!stdout.contains("up to date."), "{stdout}");
     assert_eq!(
         last_line(&stdout),
-        "Plan: 0 to add, 0 to change, 0 to delete. 1 error: what it concerns was not planned."
+        "Plan: 0 to add, 0 to change, 0 to delete. 1 error, not planned: gone@example.com in sync \
+         sales-to-accounting."
     );
 }
 

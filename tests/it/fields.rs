@@ -174,7 +174,7 @@ async fn copy(seed: &Seed, user: &str, name: &str) -> Value {
 fn shows_fields_changed(seed: &Seed, plan: &Plan) {
     let text = seed.text(plan);
     assert!(text.contains("(field selection changed)"), "{text}");
-    let md = render::markdown(plan, Style::default());
+    let md = render::markdown(plan, Style::default(), None, &|_| None);
     assert!(md.contains("field selection changed"), "{md}");
     let json = plan.to_json(false).to_string();
     assert!(json.contains(r#""reason":"fieldsChanged""#), "{json}");

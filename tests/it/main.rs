@@ -3,6 +3,7 @@
 
 mod architecture;
 mod cli;
+mod comment;
 mod directory_extra;
 mod directory_fields;
 mod edges;

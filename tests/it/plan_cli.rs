@@ -141,9 +141,14 @@ fn markdown_plan_for_pull_requests() {
         .success();
     let md = stdout(&out);
     assert!(
-        md.starts_with("**contact-sync plan:** 35 to add, 0 to change, 0 to delete.\n\n<details>"),
+        md.starts_with(
+            "**contact-sync plan for example:** 35 to add, 0 to change, 0 to delete.\n\n"
+        ),
         "{md}"
     );
+    // One row per sync, before the folded detail.
+    let row = md.find("| `sales-to-accounting` | 5 | 35 | 0 | 0 | 0 | to apply |").expect(&md);
+    assert!(row < md.find("<details>").expect(&md), "{md}");
     assert!(md.contains("```diff\n"));
     // Change markers start the line, so GitHub colours them.
     assert!(md.contains("\n+     contact \"Ada Lovelace\" <ada@acme.test>\n"), "{md}");
@@ -320,7 +325,7 @@ fn users_with_the_same_changes_are_one_group_unless_expanded() {
 
     let markdown = plan(&["--format", "markdown"]);
     let counts = summary.strip_prefix("Plan: ").unwrap();
-    assert!(markdown.contains(&format!("**contact-sync plan:** {counts}")), "{markdown}");
+    assert!(markdown.contains(&format!("**contact-sync plan for t:** {counts}")), "{markdown}");
     assert_eq!(markdown.matches("\n+     contact \"Contact 00007\"").count(), 1, "{markdown}");
     let markdown = plan(&["--format", "markdown", "--expand"]);
     assert_eq!(markdown.matches("\n+     contact \"Contact 00007\"").count(), 50, "{markdown}");

@@ -14,7 +14,7 @@ use contact_sync::backend::tenant;
 use contact_sync::input::PlanInput;
 use contact_sync::manifest::{ContactSync, OrphanPolicy, SyncType};
 use contact_sync::model::resolution::{
-    Exclusion, Resolution, Selection, SourceResolution, SyncResolution,
+    Cause, Exclusion, Resolution, Selection, SourceResolution, SyncResolution, Unreadable,
 };
 use contact_sync::model::{ClientData, MARKER_SYNC, NewContact};
 use contact_sync::plan::planner::Planner;
@@ -142,15 +142,23 @@ fn plan_with(
 ) -> Plan {
     let mut planner = Planner::new(input, resolution);
     for (i, source) in planner.source_reads() {
-        let groups = store.contact_groups(&source).map_err(|e| e.to_string());
+        let cause = |e: contact_sync::backend::Error| -> Cause { std::sync::Arc::new(e) };
+        let user = source.clone();
+        let groups = store
+            .contact_groups(&source)
+            .map_err(|e| Unreadable::ContactGroups { user: user.clone(), cause: cause(e) });
         if planner.source_groups(i, groups) {
-            planner.source_contacts(i, store.contacts(&source).map_err(|e| e.to_string()));
+            let contacts =
+                store.contacts(&source).map_err(|e| Unreadable::Contacts { user, cause: cause(e) });
+            planner.source_contacts(i, contacts);
         }
     }
     let reads = planner.reads(None);
     for user in resolution.users.iter().filter(|u| !u.inactive()) {
         if unreadable.contains(&user.primary_email.as_str()) {
-            planner.unreadable(user, "HTTP 500");
+            let cause: Box<dyn std::error::Error + Send + Sync> = "HTTP 500".into();
+            let email = user.primary_email.clone();
+            planner.unreadable(user, &Unreadable::Contacts { user: email, cause: cause.into() });
             continue;
         }
         let groups = store.contact_groups(&user.primary_email).unwrap();
@@ -499,7 +507,8 @@ fn reads_that_fail_hold_back_what_they_concern_only() {
     let input = input(vec![sync(SALES)]);
     // A sync whose selectors could not be read.
     let mut resolution = resolve(&store, &input);
-    resolution.syncs[0] = Err("HTTP 503".into());
+    let cause: Box<dyn std::error::Error + Send + Sync> = "HTTP 503".into();
+    resolution.syncs[0] = Err(Unreadable::Selectors { sync: "sales".into(), cause: cause.into() });
     let plan = plan_with(&store, &input, &resolution, &[]);
     assert_eq!(error_kinds(&plan), [ErrorKind::Api]);
     assert!(plan.syncs[0].destinations.is_empty() && !plan.summary.has_changes());

@@ -12,14 +12,18 @@
 //! only when the server surely did not act on it: 429, a rate-limit 403, a refused
 //! token, a connection that was never made.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use rand::RngExt;
+use backon::Retryable;
 use reqwest::Method;
 use serde_json::Value;
 
 use super::auth::Authenticator;
 use crate::backend::Error;
+use crate::backend::open::RequestCounts;
+use crate::retry::Requests;
 
 /// How failed requests are retried.
 #[derive(Clone, Copy, Debug)]
@@ -30,6 +34,13 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     /// Longest single wait (a quota window is a minute).
     pub max_delay: Duration,
+}
+
+impl RetryPolicy {
+    /// The waits between the attempts of one request.
+    pub fn waits(&self) -> Requests {
+        Requests { attempts: self.max_attempts, first: self.base_delay, cap: self.max_delay }
+    }
 }
 
 impl Default for RetryPolicy {
@@ -215,6 +226,8 @@ pub struct Client {
     pub(super) http: reqwest::Client,
     pub(super) auth: Authenticator,
     pub(super) retry: RetryPolicy,
+    /// Where every attempt is counted, by the status that came back.
+    pub(super) requests: Arc<RequestCounts>,
 }
 
 /// What one attempt came to.
@@ -224,73 +237,83 @@ enum Outcome {
 }
 
 impl Client {
-    /// A client over `http` authenticating with `auth`.
-    pub fn new(http: reqwest::Client, auth: Authenticator, retry: RetryPolicy) -> Self {
-        Self { http, auth, retry }
-    }
-
-    /// How long to wait before attempt `attempt + 1`.
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self.retry.base_delay.saturating_mul(1 << attempt.min(16));
-        let jitter = rand::rng().random_range(0..=self.retry.base_delay.as_millis().max(1) as u64);
-        (exp + Duration::from_millis(jitter)).min(self.retry.max_delay)
+    /// A client over `http` authenticating with `auth`, counting its attempts in
+    /// `requests`.
+    pub fn new(
+        http: reqwest::Client,
+        auth: Authenticator,
+        retry: RetryPolicy,
+        requests: Arc<RequestCounts>,
+    ) -> Self {
+        Self { http, auth, retry, requests }
     }
 
     /// Sends one API call; retries what is worth retrying and safe to send again
-    /// (see [`Resend`]), asking the request's guard before every attempt.
+    /// (see [`Resend`]), asking the request's guard before every attempt. The waits
+    /// are the policy's ([`crate::retry::Requests`]), or the server's `Retry-After`.
     pub async fn call(&self, request: Request<'_>) -> Result<Value, Failure> {
-        let Request { subject, scopes, url, resend, .. } = request;
-        let mut attempt = 0;
+        let waits = self.retry.waits();
+        let attempts = AtomicU32::new(0);
         // A token refused by the API (revoked, or the server forgot it) is renewed
         // once per call, whichever attempt meets it.
-        let mut renewed = false;
+        let renewed = AtomicBool::new(false);
         let started = std::time::Instant::now();
+        let resend = request.resend;
+        let sent = (|| self.attempt_renewing(request, &attempts, &renewed))
+            .retry(waits)
+            .when(|(f, _): &(Failure, _)| {
+                f.retryable() && !(resend == Resend::Never && f.maybe_applied)
+            })
+            .adjust(|(_, retry_after), next| waits.server_wait(next, *retry_after))
+            .notify(|(f, _), wait| {
+                tracing::debug!(
+                    status = f.status,
+                    attempt = attempts.load(Ordering::Relaxed),
+                    wait_ms = wait.as_millis() as u64,
+                    url = request.url,
+                    "retrying"
+                );
+            })
+            .await;
+        sent.map_err(|(mut failure, _)| {
+            failure.attempts = attempts.load(Ordering::Relaxed);
+            failure.elapsed = started.elapsed();
+            failure
+        })
+    }
+
+    /// One attempt, counted in `attempts`, after the guard said yes; a token the
+    /// API refuses is renewed and the request sent again at once, uncounted, the
+    /// first time in a call (`renewed`).
+    async fn attempt_renewing(
+        &self,
+        request: Request<'_>,
+        attempts: &AtomicU32,
+        renewed: &AtomicBool,
+    ) -> Result<Value, (Failure, Option<Duration>)> {
         loop {
-            attempt += 1;
             if let Some(guard) = request.guard
                 && let Err(why) = guard()
             {
                 // Not an HTTP status: nothing was sent.
-                return Err(Failure {
-                    status: 0,
-                    canonical: "ABORTED".into(),
-                    reason: "leaseLost".into(),
-                    message: why,
-                    maybe_applied: false,
-                    attempts: attempt - 1,
-                    elapsed: started.elapsed(),
-                });
+                return Err((
+                    Failure { reason: "leaseLost".into(), ..Failure::refused(why) },
+                    None,
+                ));
             }
-            let (mut failure, retry_after) = match self.attempt(request).await {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            let (failure, retry_after) = match self.attempt(request).await {
                 Outcome::Done(value) => return Ok(value),
                 Outcome::Failed(f, retry_after) => (f, retry_after),
             };
-            failure.attempts = attempt;
-            failure.elapsed = started.elapsed();
             if failure.status == 401 && failure.reason != "tokenEndpoint" {
-                self.auth.invalidate(subject, scopes);
-                if !renewed {
-                    renewed = true;
-                    attempt -= 1;
+                self.auth.invalidate(request.subject, request.scopes);
+                if !renewed.swap(true, Ordering::Relaxed) {
+                    attempts.fetch_sub(1, Ordering::Relaxed);
                     continue;
                 }
             }
-            if resend == Resend::Never && failure.maybe_applied {
-                return Err(failure);
-            }
-            if !failure.retryable() || attempt >= self.retry.max_attempts {
-                return Err(failure);
-            }
-            let wait = retry_after
-                .map_or_else(|| self.backoff(attempt - 1), |d| d.min(self.retry.max_delay));
-            tracing::debug!(
-                status = failure.status,
-                attempt,
-                wait_ms = wait.as_millis() as u64,
-                url,
-                "retrying"
-            );
-            tokio::time::sleep(wait).await;
+            return Err((failure, retry_after));
         }
     }
 
@@ -301,7 +324,7 @@ impl Client {
             Outcome::Failed(f, _) if f.answered() && f.status != 0 => f.status.to_string(),
             Outcome::Failed(..) => "none".to_owned(),
         };
-        *REQUESTS.lock().expect("request counts").entry(code).or_default() += 1;
+        self.requests.count("google", &code);
         outcome
     }
 
@@ -350,21 +373,6 @@ impl Client {
             Outcome::Failed(Failure::parse(status, &value), retry_after)
         }
     }
-}
-
-/// API requests this process sent, by HTTP status code (`none`: no answer came
-/// back), for the reconcile loop's metrics.
-static REQUESTS: std::sync::Mutex<std::collections::BTreeMap<String, u64>> =
-    std::sync::Mutex::new(std::collections::BTreeMap::new());
-
-/// API requests this process sent so far, as ((backend, code), count).
-pub fn request_counts() -> std::collections::BTreeMap<(String, String), u64> {
-    REQUESTS
-        .lock()
-        .expect("request counts")
-        .iter()
-        .map(|(code, n)| (("google".to_owned(), code.clone()), *n))
-        .collect()
 }
 
 /// A token that could not be had. A token endpoint that did not answer, or answered

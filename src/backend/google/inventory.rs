@@ -63,11 +63,11 @@ pub async fn write(
             }
             None => match backend.create_group_checked(user, &name, data, true).await {
                 Err(Error::GroupExists { .. }) => {
-                    return Err(Error::Invalid(format!(
-                        "{user} has a contact group named \"{name}\" that contact-sync did not \
-                         create, so the inventory cannot be kept there; rename that group, or \
-                         set spec.google.stateUser to another user"
-                    )));
+                    return Err(Error::Invalid(crate::backend::Refusal::GroupTaken {
+                        user: user.to_owned(),
+                        name: name.clone(),
+                        record: "inventory",
+                    }));
                 }
                 created => created?,
             },

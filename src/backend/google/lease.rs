@@ -119,11 +119,11 @@ async fn change(
                         g.name == LEASE_GROUP && client_data(&g.client_data, MARKER_LEASE).is_none()
                     });
                     if squatter {
-                        return Err(Error::Invalid(format!(
-                            "{user} has a contact group named \"{LEASE_GROUP}\" that contact-sync \
-                             did not create, so the writer lease cannot be kept there; rename that \
-                             group, or set spec.google.stateUser to another user"
-                        )));
+                        return Err(Error::Invalid(crate::backend::Refusal::GroupTaken {
+                            user: user.clone(),
+                            name: LEASE_GROUP.to_owned(),
+                            record: "writer lease",
+                        }));
                     }
                     // Another writer's lease group: read it again.
                     continue;

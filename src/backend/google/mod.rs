@@ -30,13 +30,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use backon::Retryable;
 use reqwest::Method;
 use serde_json::{Value, json};
 
 pub use self::auth::{DEFAULT_TOKEN_URI, ServiceAccountKey};
 pub use self::http::RetryPolicy;
 use self::http::{Client, Failure, Request, Resend};
-use super::{Backend, Error, LeaseAttempt, Result, UserScope, WriteGuard};
+use super::{Backend, Error, LeaseAttempt, Refusal, Result, UserScope, WriteGuard};
 use crate::model::inventory::{Inventory, StoredInventory};
 use crate::model::{
     ClientData, Contact, ContactGroup, ContactUpdate, DirectoryUser, NewContact, PERSON_FIELDS,
@@ -48,7 +49,6 @@ pub use crate::google_api::{
     CONTACTS, CONTACTS_READONLY, DIRECTORY_READONLY, DIRECTORY_URL, MEMBERS_READONLY, PEOPLE_URL,
     USERS_READONLY, USERSCHEMA_READONLY,
 };
-pub use http::request_counts;
 
 /// Limits of the batch methods.
 const CREATE_BATCH: usize = 200;
@@ -83,6 +83,8 @@ pub struct Config {
     pub read_only: bool,
     /// Per-user write quotas that writes are paced by.
     pub quotas: pace::Quotas,
+    /// Where the API requests sent are counted.
+    pub requests: std::sync::Arc<crate::backend::open::RequestCounts>,
 }
 
 impl Config {
@@ -116,6 +118,7 @@ impl Config {
                 critical_writes: settings.quota.critical_writes,
                 deletes_and_group_writes: settings.quota.deletes_and_group_writes,
             },
+            requests: std::sync::Arc::default(),
         }
     }
 }
@@ -156,7 +159,9 @@ impl GoogleBackend {
             ("spec.google.endpoints.token", config.token_url.as_ref()),
         ] {
             if let Some(url) = url {
-                check_endpoint(url).map_err(|why| Error::Invalid(format!("{what}: {why}")))?;
+                check_endpoint(url).map_err(|why| {
+                    Error::Invalid(Refusal::Endpoint { setting: what.to_owned(), why })
+                })?;
             }
         }
         let key = ServiceAccountKey::load(&config.credentials)?;
@@ -164,10 +169,8 @@ impl GoogleBackend {
             && let Some(uri) = &key.token_uri
         {
             check_endpoint(uri).map_err(|why| {
-                Error::Invalid(format!(
-                    "token_uri of the key file {}: {why}",
-                    config.credentials.display()
-                ))
+                let setting = format!("token_uri of the key file {}", config.credentials.display());
+                Error::Invalid(Refusal::Endpoint { setting, why })
             })?;
         }
         let http = reqwest::Client::builder()
@@ -177,7 +180,7 @@ impl GoogleBackend {
             .map_err(|e| Error::Client(std::sync::Arc::new(e)))?;
         let auth = auth::Authenticator::new(key, config.token_url.clone(), http.clone())?;
         Ok(Self {
-            client: Client::new(http, auth, config.retry),
+            client: Client::new(http, auth, config.retry, config.requests.clone()),
             pacer: pace::Pacer::new(config.quotas),
             config,
             write_guard: std::sync::Mutex::new(None),
@@ -326,34 +329,32 @@ impl GoogleBackend {
     /// need none). A 404 is a photo that is gone.
     async fn download_photo(&self, url: &str) -> Result<Option<Vec<u8>>> {
         if !photo_host_allowed(url, &[&self.config.people_url, &self.config.directory_url]) {
-            return Err(Error::Invalid(format!(
-                "the photo URL {url} is on neither googleusercontent.com nor a configured \
-                 endpoint's host; it is not fetched"
-            )));
+            return Err(Error::Invalid(Refusal::PhotoHost { url: url.to_owned() }));
         }
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let (status, why): (u16, String) = match self.client.http.get(url).send().await {
-                Ok(r) if r.status().as_u16() == 404 => return Ok(None),
+        let attempts = std::sync::atomic::AtomicU32::new(0);
+        let fetch = || async {
+            attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            match self.client.http.get(url).send().await {
+                Ok(r) if r.status().as_u16() == 404 => Ok(None),
                 Ok(r) if r.status().is_success() => match r.bytes().await {
-                    Ok(b) => return Ok(Some(b.to_vec())),
-                    Err(e) => (503, http::describe(&e)),
+                    Ok(b) => Ok(Some(b.to_vec())),
+                    Err(e) => Err((503, http::describe(&e))),
                 },
-                Ok(r) => (r.status().as_u16(), format!("HTTP {}", r.status())),
-                Err(e) => (503, http::describe(&e)),
-            };
-            let retryable = status == 429 || status >= 500;
-            if !retryable || attempt >= self.client.retry.max_attempts {
-                return Err(Error::Api {
-                    status,
-                    message: format!(
-                        "downloading the photo {url}: {why} (after {attempt} attempts)"
-                    ),
-                });
+                Ok(r) => Err((r.status().as_u16(), format!("HTTP {}", r.status()))),
+                Err(e) => Err((503, http::describe(&e))),
             }
-            tokio::time::sleep(self.client.backoff(attempt - 1)).await;
-        }
+        };
+        let fetched = fetch
+            .retry(self.client.retry.waits())
+            .when(|(status, _): &(u16, String)| *status == 429 || *status >= 500)
+            .await;
+        fetched.map_err(|(status, why)| {
+            let attempt = attempts.into_inner();
+            Error::Api {
+                status,
+                message: format!("downloading the photo {url}: {why} (after {attempt} attempts)"),
+            }
+        })
     }
 }
 
@@ -800,7 +801,8 @@ impl Backend for GoogleBackend {
         bytes: &[u8],
     ) -> Result<Contact> {
         if let Some(why) = crate::model::photo::refusal(bytes) {
-            return Err(Error::Invalid(format!("the photo for {resource_name}: {why}")));
+            let resource_name = resource_name.to_owned();
+            return Err(Error::Invalid(Refusal::Photo { resource_name, why }));
         }
         let body = json!({
             "photoBytes": crate::model::photo::encode_base64(bytes),

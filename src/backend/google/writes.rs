@@ -10,6 +10,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use backon::Retryable;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -27,6 +28,9 @@ use crate::model::{
 const LISTING_WAIT: Duration = Duration::from_secs(180);
 /// The longest pause between two of those looks.
 const LISTING_PAUSE: Duration = Duration::from_secs(10);
+
+/// A group a 409 says exists that the listing does not show (yet).
+struct NotListed;
 
 /// The `(sync, source)` markers that identify a copy: two contacts with the same
 /// pair are copies of one source contact by one sync.
@@ -132,27 +136,32 @@ impl GoogleBackend {
         what: &str,
     ) -> Result<ContactGroup> {
         let start = Instant::now();
-        let mut round = 0;
-        loop {
-            let groups = self.contact_groups(user).await.map_err(|e| unknown_outcome(what, e))?;
-            if let Some(g) = groups.into_iter().find(|g| g.name == name) {
-                return ours(g, user, name, client_data);
+        let look = || async {
+            let groups = self.contact_groups(user).await.map_err(|e| unknown_outcome(what, e));
+            match groups.map(|gs| gs.into_iter().find(|g| g.name == name)) {
+                Ok(Some(g)) => Ok(ours(g, user, name, client_data)),
+                Ok(None) => Err(NotListed),
+                Err(e) => Ok(Err(e)),
             }
-            if start.elapsed() >= LISTING_WAIT {
-                return Err(Error::Api {
-                    status: 409,
-                    message: format!(
-                        "{what}: Google answers that a group of that name exists, but after {}s \
-                         its listing still does not show it (listings can trail writes); \
-                         nothing more was sent. The next run finds it",
-                        LISTING_WAIT.as_secs()
-                    ),
-                });
-            }
-            tracing::info!(user, name, "a group of that name exists but is not listed yet");
-            tokio::time::sleep(self.client.backoff(round).min(LISTING_PAUSE)).await;
-            round += 1;
-        }
+        };
+        let looked = look
+            .retry(self.client.retry.waits().capped_unbounded(LISTING_PAUSE))
+            .when(|_| start.elapsed() < LISTING_WAIT)
+            .notify(|_, _| {
+                tracing::info!(user, name, "a group of that name exists but is not listed yet");
+            })
+            .await;
+        looked.unwrap_or_else(|NotListed| {
+            Err(Error::Api {
+                status: 409,
+                message: format!(
+                    "{what}: Google answers that a group of that name exists, but after {}s \
+                     its listing still does not show it (listings can trail writes); \
+                     nothing more was sent. The next run finds it",
+                    LISTING_WAIT.as_secs()
+                ),
+            })
+        })
     }
 
     /// Renames `group` and replaces its markers, with the etag it was read with.
@@ -289,33 +298,7 @@ impl GoogleBackend {
                 "the answer to a batch create was lost ({}); re-reading before sending what is missing",
                 failure.message
             );
-            let mut now = Vec::new();
-            let groups: BTreeSet<&str> =
-                pending.iter().filter_map(|c| target_group(&c.memberships)).collect();
-            for group in groups {
-                let members =
-                    self.members_now(user, group).await.map_err(|e| unknown_outcome(&what, e))?;
-                now.extend(members);
-            }
-            let mut landed: HashMap<(&str, &str), &Contact> =
-                now.iter().filter_map(|c| Some((copy_key(&c.client_data)?, c))).collect();
-            let before = pending.len();
-            pending.retain(|c| {
-                let key = copy_key(&c.client_data).expect("checked above");
-                match landed.remove(&key) {
-                    Some(found) => {
-                        created.push(found.clone());
-                        false
-                    }
-                    None => true,
-                }
-            });
-            tracing::info!(
-                user,
-                landed = before - pending.len(),
-                missing = pending.len(),
-                "re-read"
-            );
+            self.take_landed(user, &what, &mut pending, &mut created).await?;
             if pending.is_empty() {
                 return Ok(created);
             }
@@ -323,6 +306,42 @@ impl GoogleBackend {
                 return Err(failure.into_error(&format!("{what}: the answer was lost every time")));
             }
         }
+    }
+
+    /// Moves the contacts of `pending` that landed after all — a copy with their
+    /// `(sync, source)` markers is now in their target group, read by name — to
+    /// `created`.
+    async fn take_landed(
+        &self,
+        user: &str,
+        what: &str,
+        pending: &mut Vec<&NewContact>,
+        created: &mut Vec<Contact>,
+    ) -> Result<()> {
+        let mut now = Vec::new();
+        let groups: BTreeSet<&str> =
+            pending.iter().filter_map(|c| target_group(&c.memberships)).collect();
+        for group in groups {
+            let members =
+                self.members_now(user, group).await.map_err(|e| unknown_outcome(what, e))?;
+            now.extend(members);
+        }
+        let mut landed: HashMap<(&str, &str), &Contact> =
+            now.iter().filter_map(|c| Some((copy_key(&c.client_data)?, c))).collect();
+        let before = pending.len();
+        pending.retain(|c| {
+            let key =
+                copy_key(&c.client_data).expect("the caller checked every contact has markers");
+            match landed.remove(&key) {
+                Some(found) => {
+                    created.push(found.clone());
+                    false
+                }
+                None => true,
+            }
+        });
+        tracing::info!(user, landed = before - pending.len(), missing = pending.len(), "re-read");
+        Ok(())
     }
 
     /// One `batchDeleteContacts`. A 404 means some are gone already (an earlier

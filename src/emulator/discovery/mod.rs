@@ -243,6 +243,17 @@ pub fn person_item_has(field: &str, property: &str) -> bool {
         .is_some_and(|item| item["properties"].get(property).is_some())
 }
 
+/// Whether the discovery document marks the property `property` of the items of
+/// the Person field `field` output only (Google ignores it on writes).
+pub fn person_item_output_only(field: &str, property: &str) -> bool {
+    let doc = Api::People.doc();
+    doc.schema("Person")
+        .and_then(|p| p["properties"][field]["items"]["$ref"].as_str())
+        .and_then(|item| doc.schema(item))
+        .and_then(|item| item["properties"][property]["description"].as_str())
+        .is_some_and(|d| d.starts_with("Output only"))
+}
+
 /// `phoneNumbers` → `phone_numbers`: the proto name Google reports paths in.
 fn snake(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 4);
@@ -526,6 +537,46 @@ mod tests {
         assert!(!person_item_has("nicknames", "formattedType"));
         assert!(!person_item_has("locations", "formattedType"));
         assert!(person_item_has("imClients", "formattedProtocol"));
+    }
+
+    /// The properties of the items of every Person field contact-sync writes, as
+    /// (field, property, output only).
+    fn person_item_properties() -> Vec<(&'static str, String, bool)> {
+        let doc = Api::People.doc();
+        let mut out = Vec::new();
+        for field in crate::model::PERSON_FIELDS {
+            let item =
+                doc.schema("Person").and_then(|p| p["properties"][field]["items"]["$ref"].as_str());
+            let Some(properties) =
+                item.and_then(|i| doc.schema(i)).and_then(|i| i["properties"].as_object())
+            else {
+                continue;
+            };
+            for property in properties.keys() {
+                out.push((*field, property.clone(), person_item_output_only(field, property)));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn what_google_fills_in_is_never_compared_and_what_a_client_writes_is_kept() {
+        use crate::model::normalize::OUTPUT_ONLY;
+        let properties = person_item_properties();
+        assert!(properties.len() > 50, "{properties:?}");
+        for (field, property, _) in properties.iter().filter(|p| p.2) {
+            assert!(
+                OUTPUT_ONLY.contains(&property.as_str()),
+                "{field}.{property} is output only and compared as content"
+            );
+        }
+        assert!(person_item_output_only("genders", "formattedValue"));
+        assert!(person_item_output_only("names", "displayName"));
+        assert!(person_item_output_only("phoneNumbers", "canonicalForm"));
+        // Written by clients (and filled in by Google when left unset).
+        assert!(!person_item_output_only("addresses", "formattedValue"));
+        assert!(!person_item_output_only("names", "unstructuredName"));
+        assert!(!person_item_output_only("emailAddresses", "displayName"));
     }
 
     #[test]
