@@ -64,6 +64,20 @@ pub enum InventoryError {
     },
 }
 
+/// Why the inventory was not brought up to date after the changes: harmless, it
+/// still lists every user holding synced contacts (and more).
+#[derive(Clone, Debug, thiserror::Error)]
+#[error(
+    "the inventory was not brought up to date after the changes ({}); it still lists every user \
+     holding synced contacts, so the next run reads a few more users",
+    crate::text::error_chain(source)
+)]
+pub struct InventoryNotUpdated {
+    /// Why writing it failed.
+    #[source]
+    pub source: backend::Error,
+}
+
 /// What an apply did, destination by destination.
 #[derive(Clone, Debug, Default)]
 pub struct Report {
@@ -84,7 +98,7 @@ pub struct Report {
     /// Why the inventory could not be updated after the changes, if so: harmless
     /// (it still lists every user holding synced contacts, and more), said as a
     /// warning.
-    pub inventory_warning: Option<String>,
+    pub inventory_warning: Option<InventoryNotUpdated>,
 }
 
 impl Report {
@@ -442,12 +456,7 @@ async fn record_after(
         match backend.write_inventory(old, &new).await {
             Ok(_) => report.inventory = Some(new),
             Err(e) => {
-                report.inventory_warning = Some(format!(
-                    "the inventory was not brought up to date after the changes ({}); it still \
-                     lists every user holding synced contacts, so the next run reads a few more \
-                     users",
-                    crate::text::error_chain(&e)
-                ));
+                report.inventory_warning = Some(InventoryNotUpdated { source: e });
             }
         }
     }

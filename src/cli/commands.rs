@@ -808,7 +808,7 @@ fn print_json_report(report: &apply::Report, plan: &Plan, redact: bool) -> anyho
         "notStarted": report.not_started,
         "heldBack": report.held_back,
         "errors": errors,
-        "warnings": report.inventory_warning.iter().collect::<Vec<_>>(),
+        "warnings": report.inventory_warning.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "plan": plan.to_json(redact),
     });
     json::write_document(&document, super::stdout::lock())?;
