@@ -492,7 +492,7 @@ async fn apply_one(
 #[derive(Debug, Default)]
 pub struct Batches<'a> {
     /// Target group creations and renames, in plan order.
-    pub groups: Vec<&'a Op>,
+    pub groups: Vec<GroupWrite<'a>>,
     /// New contacts: fields, groups, markers.
     pub creates: Vec<(&'a PersonFields, &'a [GroupRef], &'a [ClientData])>,
     /// Field updates, one batch.
@@ -505,6 +505,24 @@ pub struct Batches<'a> {
     pub delete_groups: Vec<String>,
     /// Photo writes ([`Op::ContactPhoto`]), in plan order.
     pub photos: Vec<PhotoWrite<'a>>,
+}
+
+/// One target group write of the plan ([`Op::CreateGroup`], [`Op::UpdateGroup`]),
+/// its parts borrowed.
+#[derive(Clone, Copy, Debug)]
+pub enum GroupWrite<'a> {
+    /// Create it, with this name and these markers.
+    Create {
+        /// Group name.
+        name: &'a str,
+        /// Markers.
+        client_data: &'a [ClientData],
+    },
+    /// Rename it: the group as it should be, with the etag it was planned against.
+    Update {
+        /// The group.
+        group: &'a crate::model::ContactGroup,
+    },
 }
 
 /// One photo write of the plan ([`Op::ContactPhoto`]), its parts borrowed.
@@ -526,7 +544,10 @@ impl<'a> Batches<'a> {
         let mut b = Self::default();
         for change in changes {
             match &change.op {
-                op @ (Op::CreateGroup { .. } | Op::UpdateGroup { .. }) => b.groups.push(op),
+                Op::CreateGroup { name, client_data } => {
+                    b.groups.push(GroupWrite::Create { name, client_data });
+                }
+                Op::UpdateGroup { group } => b.groups.push(GroupWrite::Update { group }),
                 Op::CreateContact { fields, memberships, client_data } => {
                     b.creates.push((fields, memberships, client_data));
                 }
@@ -737,16 +758,15 @@ async fn apply_destination(
 ) -> backend::Result<()> {
     let batches = Batches::of(changes);
     let mut created: Option<String> = None;
-    for op in &batches.groups {
-        match op {
-            Op::CreateGroup { name, client_data } => {
-                let group = backend.create_group(user, name, client_data.clone()).await?;
+    for write in &batches.groups {
+        match *write {
+            GroupWrite::Create { name, client_data } => {
+                let group = backend.create_group(user, name, client_data.to_vec()).await?;
                 created = Some(group.resource_name);
             }
-            Op::UpdateGroup { group } => {
+            GroupWrite::Update { group } => {
                 backend.update_group(user, group.clone()).await?;
             }
-            _ => {}
         }
     }
     let created = created.as_deref();
