@@ -36,43 +36,10 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Settings::Plan { run, format, out, detailed_exitcode, redact, expand } => {
-            let Some((input, target)) = prepare(&run)? else { return Ok(ExitCode::from(1)) };
-            let backend = target.open_read_only()?;
-            let bar = reading_bar(term);
-            let progress = |read, total| show_reading(&bar, read, total);
-            let plan =
-                runtime()?.block_on(reader::plan_with(backend.as_ref(), &input, &progress))?;
-            bar.finish_and_clear();
             let style = Style { color: term.color, redact, expand };
-            let printed = print_plan(&plan, format, style, &target.name);
-            let code = exit_code(&plan, detailed_exitcode);
-            // Saved even when nobody reads stdout any more (`plan --out p.json | head`).
-            if let Some(path) = out {
-                SavedPlan::new(plan, input, target).save(&path)?;
-                eprintln!(
-                    "Saved the plan to {}; apply it with: contact-sync apply {}",
-                    path.display(),
-                    path.display()
-                );
-            }
-            printed?;
-            Ok(code)
+            plan(&run, format, out.as_deref(), detailed_exitcode, style, term)
         }
-        Settings::Resolve { run, format } => {
-            let Some((input, target)) = prepare(&run)? else { return Ok(ExitCode::from(1)) };
-            let backend = target.open_read_only()?;
-            let reaches = runtime()?.block_on(reader::reach(backend.as_ref(), &input))?;
-            let mut out = super::stdout::lock();
-            match format {
-                ResolveFormat::Text => write!(out, "{}", render::reach_text(&reaches))?,
-                ResolveFormat::Json => json::write_document(&ReachDocument::new(&reaches), out)?,
-            }
-            let failed = reaches.iter().any(|r| {
-                !r.source_errors.is_empty()
-                    || r.reach.as_ref().map_or(true, |reach| !reach.unresolved.is_empty())
-            });
-            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
-        }
+        Settings::Resolve { run, format } => resolve(&run, format),
         Settings::Fix { run, check } => fix(&run, check),
         Settings::Show { path, format, redact, expand } => {
             let saved = SavedPlan::load(&path)?;
@@ -116,6 +83,55 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `contact-sync plan`: the plan of the tenant as it is, shown, and saved to `out`
+/// if asked.
+fn plan(
+    run: &LoadOptions,
+    format: PlanFormat,
+    out: Option<&Path>,
+    detailed_exitcode: bool,
+    style: Style,
+    term: Terminal,
+) -> anyhow::Result<ExitCode> {
+    let Some((input, target)) = prepare(run)? else { return Ok(ExitCode::from(1)) };
+    let backend = target.open_read_only()?;
+    let bar = reading_bar(term);
+    let progress = |read, total| show_reading(&bar, read, total);
+    let plan = runtime()?.block_on(reader::plan_with(backend.as_ref(), &input, &progress))?;
+    bar.finish_and_clear();
+    let printed = print_plan(&plan, format, style, &target.name);
+    let code = exit_code(&plan, detailed_exitcode);
+    // Saved even when nobody reads stdout any more (`plan --out p.json | head`).
+    if let Some(path) = out {
+        SavedPlan::new(plan, input, target).save(path)?;
+        eprintln!(
+            "Saved the plan to {}; apply it with: contact-sync apply {}",
+            path.display(),
+            path.display()
+        );
+    }
+    printed?;
+    Ok(code)
+}
+
+/// `contact-sync resolve`: who each sync reaches; exit 1 when a source or a
+/// selector could not be resolved.
+fn resolve(run: &LoadOptions, format: ResolveFormat) -> anyhow::Result<ExitCode> {
+    let Some((input, target)) = prepare(run)? else { return Ok(ExitCode::from(1)) };
+    let backend = target.open_read_only()?;
+    let reaches = runtime()?.block_on(reader::reach(backend.as_ref(), &input))?;
+    let mut out = super::stdout::lock();
+    match format {
+        ResolveFormat::Text => write!(out, "{}", render::reach_text(&reaches))?,
+        ResolveFormat::Json => json::write_document(&ReachDocument::new(&reaches), out)?,
+    }
+    let failed = reaches.iter().any(|r| {
+        !r.source_errors.is_empty()
+            || r.reach.as_ref().map_or(true, |reach| !reach.unresolved.is_empty())
+    });
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 /// GET /healthz of a running `reconcile`; 0 on 200. An unspecified address
