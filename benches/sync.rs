@@ -379,7 +379,7 @@ impl Emulated {
     }
 
     /// A backend as `contact-sync apply` opens it (`read_only`: as `plan` does).
-    fn backend(&self, read_only: bool) -> (contact_sync::plan::PlanInput, Metered) {
+    fn backend(&self, read_only: bool) -> (contact_sync::input::PlanInput, Metered) {
         let (input, target) = input::load(&self.options()).expect("the manifests load");
         let inner = if read_only { target.open_read_only() } else { target.open() };
         (input, Metered::new(inner.expect("the backend opens"), self.stats_url()))

@@ -5,11 +5,16 @@
 //! One failing destination does not stop the others: each destination's outcome is
 //! collected into the report, and any failure makes the command exit 1.
 //!
-//! An interruption (the `cancel` token of [`apply_with`]) lets the users in flight
+//! An apply is asked for with [`Apply`]: its check refuses what must not be
+//! applied, and [`Checked::run`] applies the rest and says how it ended — for
+//! `apply` and `reconcile` alike.
+//!
+//! An interruption (the `cancel` token of [`Checked::run`]) lets the users in flight
 //! finish and starts no other. Whether this process may still write at all is the
 //! backend's to ask, before every request: see [`crate::lease`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
@@ -18,9 +23,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::{self, Backend};
 
+use crate::model::inventory::{Inventory, StoredInventory};
 use crate::model::photo::{self, PhotoLocation, PhotoMarker, SourcePhoto};
 use crate::model::{ClientData, ContactUpdate, NewContact, PersonFields};
-use crate::plan::{Action, Change, ContactRef, DestinationPlan, GroupRef, Op, Plan, Status};
+use crate::plan::survey::BeforeError;
+use crate::plan::{Action, Adopt, Change, ContactRef, DestinationPlan, GroupRef, Op, Plan};
 
 /// What applying one destination did.
 #[derive(Clone, Debug, Default)]
@@ -39,6 +46,38 @@ pub struct DestinationReport {
     pub error: Option<backend::Error>,
 }
 
+/// Why nothing was applied: the inventory could not first list every user about
+/// to receive synced contacts.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum InventoryError {
+    /// No inventory can be computed that keeps it true.
+    #[error(transparent)]
+    Before(#[from] BeforeError),
+    /// Writing it failed.
+    #[error(
+        "cannot record the users about to receive synced contacts in the inventory: {}",
+        crate::text::error_chain(source)
+    )]
+    Record {
+        #[source]
+        source: backend::Error,
+    },
+}
+
+/// Why the inventory was not brought up to date after the changes: harmless, it
+/// still lists every user holding synced contacts (and more).
+#[derive(Clone, Debug, thiserror::Error)]
+#[error(
+    "the inventory was not brought up to date after the changes ({}); it still lists every user \
+     holding synced contacts, so the next run reads a few more users",
+    crate::text::error_chain(source)
+)]
+pub struct InventoryNotUpdated {
+    /// Why writing it failed.
+    #[source]
+    pub source: backend::Error,
+}
+
 /// What an apply did, destination by destination.
 #[derive(Clone, Debug, Default)]
 pub struct Report {
@@ -52,14 +91,14 @@ pub struct Report {
     pub not_started: usize,
     /// Why nothing was applied because the inventory could not be brought up to
     /// date first (it must list every user about to receive synced contacts).
-    pub inventory_error: Option<String>,
+    pub inventory_error: Option<InventoryError>,
     /// The inventory as it stands after the run (`None`: the backend keeps none, or
     /// it could not be read).
     pub inventory: Option<crate::model::inventory::Inventory>,
     /// Why the inventory could not be updated after the changes, if so: harmless
     /// (it still lists every user holding synced contacts, and more), said as a
     /// warning.
-    pub inventory_warning: Option<String>,
+    pub inventory_warning: Option<InventoryNotUpdated>,
 }
 
 impl Report {
@@ -144,18 +183,155 @@ impl Report {
     }
 }
 
-/// Number of destinations apply will touch, for progress display.
-pub fn work(plan: &Plan) -> usize {
-    plan.syncs
-        .iter()
-        .filter(|s| s.applicable())
-        .flat_map(|s| &s.destinations)
-        .filter(|d| d.status == Status::Changes)
-        .count()
+/// Why an apply refuses to write anything.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// The plan made now is not the saved one.
+    #[error(
+        "the saved plan {} is stale: applying it now would not do what it says — the tenant \
+         changed since it was made, or the file was edited. Nothing was applied; run plan \
+         again.\n{diff}",
+        path.display()
+    )]
+    Stale {
+        /// The saved plan.
+        path: PathBuf,
+        /// How the plan now differs from it.
+        diff: String,
+    },
+    /// `adopt --user` named users the adoption plan does not take over.
+    #[error(
+        "nothing to adopt for {}: not a destination of sync {sync}, or no contact group of its \
+         target name there that contact-sync did not write (`contact-sync plan` and \
+         `contact-sync resolve` show which). Nothing was applied.",
+        users.join(", ")
+    )]
+    NothingToAdopt {
+        /// The sync adopted.
+        sync: String,
+        /// The users named that it does not take over.
+        users: Vec<String>,
+    },
 }
 
-/// Applies `plan`, never interrupted (tests, benchmarks); `progress` is called
-/// after each destination.
+/// What is asked of one apply: the plan made now, and what it must agree with.
+#[derive(Clone, Copy)]
+pub struct Apply<'a> {
+    plan: &'a Plan,
+    saved: Option<(&'a Path, &'a Plan)>,
+    adopt: Option<&'a Adopt>,
+}
+
+/// An apply whose plan was checked: [`Checked::run`] applies it.
+#[derive(Clone, Copy)]
+pub struct Checked<'a>(Apply<'a>);
+
+/// Whether an apply did all it was asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Everything planned was applied, and the plan has no errors.
+    Success,
+    /// Something failed, was held back or left unstarted.
+    Failed,
+}
+
+/// What one apply came to.
+#[derive(Debug)]
+pub struct Outcome {
+    /// What was applied, destination by destination.
+    pub report: Report,
+    /// Whether it did all it was asked.
+    pub exit: Exit,
+}
+
+impl<'a> Apply<'a> {
+    /// An apply of `plan`, made just now under the writer lease.
+    pub fn new(plan: &'a Plan) -> Self {
+        Self { plan, saved: None, adopt: None }
+    }
+
+    /// Applies `plan` only if it is `saved`, the plan saved at `path`, change for change.
+    pub fn saved(self, path: &'a Path, saved: &'a Plan) -> Self {
+        Self { saved: Some((path, saved)), ..self }
+    }
+
+    /// The adoption the plan was made for, if any.
+    pub fn adopt(self, adopt: Option<&'a Adopt>) -> Self {
+        Self { adopt, ..self }
+    }
+
+    /// Refuses a plan that is not the saved one, or that does not adopt what
+    /// `adopt --user` named.
+    pub fn check(self) -> Result<Checked<'a>, Refusal> {
+        if let Some((path, saved)) = self.saved
+            && let Some(diff) = crate::saved::differences(saved, self.plan, 60)
+        {
+            return Err(Refusal::Stale { path: path.to_owned(), diff });
+        }
+        if let Some(adopt) = self.adopt {
+            let users = adoption_gaps(self.plan, adopt);
+            if !users.is_empty() {
+                return Err(Refusal::NothingToAdopt { sync: adopt.sync.clone(), users });
+            }
+        }
+        Ok(Checked(self))
+    }
+}
+
+impl Checked<'_> {
+    /// What to say before the plan is shown: an adoption that takes nothing over.
+    pub fn note(&self) -> Option<String> {
+        let adopt = self.0.adopt.filter(|_| !self.0.plan.summary.has_changes())?;
+        Some(format!(
+            "Nothing to adopt: no destination of sync {} has a contact group of its target name \
+             that contact-sync did not write.",
+            adopt.sync
+        ))
+    }
+
+    /// Applies the plan until `cancel` is cancelled; `progress` is called after each
+    /// destination. Without changes too: the inventory may need bringing up to date
+    /// (after a full scan, or when a user turned out to hold nothing).
+    pub async fn run(
+        self,
+        backend: &dyn Backend,
+        cancel: &CancellationToken,
+        progress: &(dyn Fn(&DestinationReport) + Sync),
+    ) -> Outcome {
+        let plan = self.0.plan;
+        let report = apply_with(backend, plan, cancel, progress).await;
+        // With nothing to change only the inventory can fail.
+        let failed = if plan.summary.has_changes() {
+            report.failed()
+        } else {
+            report.inventory_error.is_some()
+        };
+        let exit = if failed || plan.summary.errors > 0 { Exit::Failed } else { Exit::Success };
+        Outcome { report, exit }
+    }
+}
+
+/// What `adopt --user` named that the adoption plan does not take over: a user
+/// that is not a destination of the sync, or has no group of its target name to
+/// take (or already has the sync's own).
+fn adoption_gaps(plan: &Plan, adopt: &Adopt) -> Vec<String> {
+    let planned: HashSet<String> = plan
+        .syncs
+        .iter()
+        .filter(|s| s.name == adopt.sync)
+        .flat_map(|s| &s.destinations)
+        .map(|d| d.user.to_lowercase())
+        .collect();
+    adopt.users.iter().filter(|u| !planned.contains(*u)).cloned().collect()
+}
+
+/// Number of destinations apply will touch, for progress display.
+pub fn work(plan: &Plan) -> usize {
+    plan.to_apply().count()
+}
+
+/// Applies `plan` unchecked, never interrupted (tests, benchmarks); `progress` is
+/// called after each destination.
 pub async fn apply(
     backend: &dyn Backend,
     plan: &Plan,
@@ -169,55 +345,60 @@ pub async fn apply(
 ///
 /// Users are applied concurrently (up to the backend's concurrency); all of one
 /// user's changes, across syncs, are sent one after another.
-pub async fn apply_with(
+async fn apply_with(
     backend: &dyn Backend,
     plan: &Plan,
     cancel: &CancellationToken,
     progress: &(dyn Fn(&DestinationReport) + Sync),
 ) -> Report {
     let mut report = Report::default();
-    // The inventory first lists every user about to receive synced contacts, so
-    // that whatever happens next, later runs know to read them.
-    let mut stored = plan.survey.stored.clone();
-    let before = match plan.survey.before(plan, chrono::Utc::now()) {
-        Err(why) => {
-            report.inventory_error = Some(why);
+    let (stored, before) = match record_before(backend, plan).await {
+        Ok(recorded) => recorded,
+        Err(e) => {
+            report.inventory_error = Some(e);
             return report;
         }
-        Ok(before) => before,
     };
-    if let (Some(old), Some(new)) = (&stored, &before) {
-        match backend.write_inventory(old, new).await {
-            Ok(now) => stored = Some(now),
-            Err(e) => {
-                report.inventory_error = Some(format!(
-                    "cannot record the users about to receive synced contacts in the inventory: \
-                     {}",
-                    crate::text::error_chain(&e)
-                ));
-                return report;
-            }
-        }
+    report.held_back = plan.held_back().map(str::to_owned).collect();
+    let (by_user, total) = by_user(plan);
+    let mut results = apply_users(backend, by_user, cancel, progress).await;
+    report.not_started = total - results.len();
+    results.sort_by_key(|(order, _)| *order);
+    report.destinations = results.into_iter().map(|(_, r)| r).collect();
+    if let Err(e) = backend.commit().await {
+        report.commit_error = Some(e);
     }
-    let mut by_user: BTreeMap<String, Vec<(usize, &str, &DestinationPlan)>> = BTreeMap::new();
-    let mut order = 0;
-    for sync in &plan.syncs {
-        if !sync.errors.is_empty() {
-            report.held_back.push(sync.name.clone());
-            continue;
-        }
-        if sync.suspended {
-            continue;
-        }
-        for dest in sync.destinations.iter().filter(|d| d.status == Status::Changes) {
-            by_user.entry(dest.user.to_lowercase()).or_default().push((order, &sync.name, dest));
-            order += 1;
-        }
+    record_after(backend, plan, stored, before, &mut report).await;
+    report
+}
+
+/// One user's destinations, across syncs, with their place in plan order.
+type UserWork<'a> = Vec<(usize, &'a str, &'a DestinationPlan)>;
+
+/// The destinations to apply, user by user, and how many there are.
+fn by_user(plan: &Plan) -> (Vec<UserWork<'_>>, usize) {
+    let mut by_user: BTreeMap<String, UserWork<'_>> = BTreeMap::new();
+    let mut total = 0;
+    for (order, (sync, dest)) in plan.to_apply().enumerate() {
+        by_user.entry(dest.user.to_lowercase()).or_default().push((order, sync, dest));
+        total = order + 1;
     }
-    let total = order;
+    (by_user.into_values().collect(), total)
+}
+
+/// Applies each user's destinations, users concurrently (up to the backend's
+/// concurrency), one user's one after another; once `cancel` is cancelled no
+/// other user starts. What was applied, with each destination's place in plan
+/// order.
+async fn apply_users(
+    backend: &dyn Backend,
+    by_user: Vec<UserWork<'_>>,
+    cancel: &CancellationToken,
+    progress: &(dyn Fn(&DestinationReport) + Sync),
+) -> Vec<(usize, DestinationReport)> {
     let photos = Photos::default();
     let photos = &photos;
-    let runs = futures::stream::iter(by_user.into_values())
+    futures::stream::iter(by_user)
         .map(|work| async move {
             let mut done = Vec::with_capacity(work.len());
             // An interruption lets the user in flight finish: all of its syncs.
@@ -231,14 +412,38 @@ pub async fn apply_with(
             }
             done
         })
-        .buffer_unordered(backend.concurrency());
-    let mut results: Vec<(usize, DestinationReport)> = runs.concat().await;
-    report.not_started = total - results.len();
-    results.sort_by_key(|(order, _)| *order);
-    report.destinations = results.into_iter().map(|(_, r)| r).collect();
-    if let Err(e) = backend.commit().await {
-        report.commit_error = Some(e);
+        .buffer_unordered(backend.concurrency())
+        .concat()
+        .await
+}
+
+/// The inventory first lists every user about to receive synced contacts, so that
+/// whatever happens next, later runs know to read them: the inventory as stored
+/// now, and as computed before the changes.
+async fn record_before(
+    backend: &dyn Backend,
+    plan: &Plan,
+) -> Result<(Option<StoredInventory>, Option<Inventory>), InventoryError> {
+    let mut stored = plan.survey.stored.clone();
+    let before = plan.survey.before(plan, chrono::Utc::now())?;
+    if let (Some(old), Some(new)) = (&stored, &before) {
+        let now = backend
+            .write_inventory(old, new)
+            .await
+            .map_err(|source| InventoryError::Record { source })?;
+        stored = Some(now);
     }
+    Ok((stored, before))
+}
+
+/// The inventory after the changes: users that now hold nothing come off it.
+async fn record_after(
+    backend: &dyn Backend,
+    plan: &Plan,
+    stored: Option<StoredInventory>,
+    before: Option<Inventory>,
+    report: &mut Report,
+) {
     let applied: HashSet<(String, String)> = report
         .destinations
         .iter()
@@ -251,16 +456,10 @@ pub async fn apply_with(
         match backend.write_inventory(old, &new).await {
             Ok(_) => report.inventory = Some(new),
             Err(e) => {
-                report.inventory_warning = Some(format!(
-                    "the inventory was not brought up to date after the changes ({}); it still \
-                     lists every user holding synced contacts, so the next run reads a few more \
-                     users",
-                    crate::text::error_chain(&e)
-                ));
+                report.inventory_warning = Some(InventoryNotUpdated { source: e });
             }
         }
     }
-    report
 }
 
 async fn apply_one(
@@ -293,7 +492,7 @@ async fn apply_one(
 #[derive(Debug, Default)]
 pub struct Batches<'a> {
     /// Target group creations and renames, in plan order.
-    pub groups: Vec<&'a Op>,
+    pub groups: Vec<GroupWrite<'a>>,
     /// New contacts: fields, groups, markers.
     pub creates: Vec<(&'a PersonFields, &'a [GroupRef], &'a [ClientData])>,
     /// Field updates, one batch.
@@ -305,7 +504,38 @@ pub struct Batches<'a> {
     /// Groups to delete (their contacts are kept).
     pub delete_groups: Vec<String>,
     /// Photo writes ([`Op::ContactPhoto`]), in plan order.
-    pub photos: Vec<&'a Op>,
+    pub photos: Vec<PhotoWrite<'a>>,
+}
+
+/// One target group write of the plan ([`Op::CreateGroup`], [`Op::UpdateGroup`]),
+/// its parts borrowed.
+#[derive(Clone, Copy, Debug)]
+pub enum GroupWrite<'a> {
+    /// Create it, with this name and these markers.
+    Create {
+        /// Group name.
+        name: &'a str,
+        /// Markers.
+        client_data: &'a [ClientData],
+    },
+    /// Rename it: the group as it should be, with the etag it was planned against.
+    Update {
+        /// The group.
+        group: &'a crate::model::ContactGroup,
+    },
+}
+
+/// One photo write of the plan ([`Op::ContactPhoto`]), its parts borrowed.
+#[derive(Clone, Copy, Debug)]
+pub struct PhotoWrite<'a> {
+    /// The contact.
+    pub contact: &'a ContactRef,
+    /// Its etag and `clientData` as planned (a new contact has none yet).
+    pub planned: Option<&'a (String, Vec<ClientData>)>,
+    /// The source photo to copy; `None` removes the photo.
+    pub photo: Option<&'a SourcePhoto>,
+    /// The bytes hash of the photo the contact has, by its marker.
+    pub has: Option<&'a str>,
 }
 
 impl<'a> Batches<'a> {
@@ -314,7 +544,10 @@ impl<'a> Batches<'a> {
         let mut b = Self::default();
         for change in changes {
             match &change.op {
-                op @ (Op::CreateGroup { .. } | Op::UpdateGroup { .. }) => b.groups.push(op),
+                Op::CreateGroup { name, client_data } => {
+                    b.groups.push(GroupWrite::Create { name, client_data });
+                }
+                Op::UpdateGroup { group } => b.groups.push(GroupWrite::Update { group }),
                 Op::CreateContact { fields, memberships, client_data } => {
                     b.creates.push((fields, memberships, client_data));
                 }
@@ -330,7 +563,12 @@ impl<'a> Batches<'a> {
                 }
                 Op::DeleteContact { resource_name } => b.deletes.push(resource_name.clone()),
                 Op::DeleteGroup { resource_name } => b.delete_groups.push(resource_name.clone()),
-                op @ Op::ContactPhoto { .. } => b.photos.push(op),
+                Op::ContactPhoto { contact, planned, photo, has } => b.photos.push(PhotoWrite {
+                    contact,
+                    planned: planned.as_ref(),
+                    photo: photo.as_ref(),
+                    has: has.as_deref(),
+                }),
             }
         }
         b
@@ -424,63 +662,91 @@ async fn apply_photos(
     backend: &dyn Backend,
     photos: &Photos,
     user: &str,
-    ops: &[&Op],
+    writes: &[PhotoWrite<'_>],
     made: &[crate::model::Contact],
     updated: &[crate::model::Contact],
 ) -> backend::Result<()> {
-    let mut now: HashMap<String, (String, Vec<ClientData>)> = HashMap::new();
-    let mut by_key: HashMap<String, String> = HashMap::new();
-    for c in made.iter().chain(updated) {
-        if let Some(key) = crate::model::client_data(&c.client_data, crate::model::MARKER_SOURCE) {
-            by_key.insert(key.to_owned(), c.resource_name.clone());
-        }
-        now.insert(c.resource_name.clone(), (c.etag.clone(), c.client_data.clone()));
-    }
+    let known = Known::of(made, updated);
     let mut markers = Vec::new();
-    for op in ops {
-        let Op::ContactPhoto { contact, planned, photo, has } = op else { continue };
-        let rn = match contact {
-            ContactRef::Existing(rn) => rn.clone(),
-            ContactRef::New(key) => by_key.get(key).cloned().ok_or_else(|| {
-                backend::Error::Invalid(backend::Refusal::UncreatedContact { key: key.clone() })
-            })?,
-        };
-        let Some(mut state) = now.get(&rn).cloned().or_else(|| planned.clone()) else {
-            let resource_name = rn;
-            return Err(backend::Error::Invalid(backend::Refusal::UnknownContact {
-                resource_name,
-            }));
-        };
-        let marker = match photo {
-            Some(p) => {
-                // Gone since the plan: the next plan takes it off the copies.
-                let Some(got) = photos.get(backend, p).await? else { continue };
-                if has.as_deref() != Some(got.hash.as_str()) {
-                    let c = backend.set_contact_photo(user, &rn, &got.bytes).await?;
-                    state = (c.etag, c.client_data);
-                }
-                Some(PhotoMarker { version: p.version.clone(), hash: got.hash.clone() })
-            }
-            // A photo someone else took off already leaves only the marker.
-            None if has.is_none() => None,
-            None => {
-                let c = backend.delete_contact_photo(user, &rn).await?;
-                state = (c.etag, c.client_data);
-                None
-            }
-        };
-        markers.push(ContactUpdate {
-            resource_name: rn,
-            etag: state.0,
-            fields: PersonFields::new(),
-            update_mask: vec!["clientData".into()],
-            client_data: photo::with_marker(&state.1, marker.as_ref()),
-        });
+    for write in writes {
+        if let Some(marker) = write_photo(backend, photos, user, write, &known).await? {
+            markers.push(marker);
+        }
     }
     if !markers.is_empty() {
         backend.update_contacts(user, markers).await?;
     }
     Ok(())
+}
+
+/// The contacts one destination's earlier batches wrote, as the photo writes
+/// find them.
+struct Known {
+    /// Etag and `clientData` by resource name.
+    now: HashMap<String, (String, Vec<ClientData>)>,
+    /// Resource name of a new contact, by its source key.
+    by_key: HashMap<String, String>,
+}
+
+impl Known {
+    fn of(made: &[crate::model::Contact], updated: &[crate::model::Contact]) -> Self {
+        let mut known = Self { now: HashMap::new(), by_key: HashMap::new() };
+        for c in made.iter().chain(updated) {
+            if let Some(key) =
+                crate::model::client_data(&c.client_data, crate::model::MARKER_SOURCE)
+            {
+                known.by_key.insert(key.to_owned(), c.resource_name.clone());
+            }
+            known.now.insert(c.resource_name.clone(), (c.etag.clone(), c.client_data.clone()));
+        }
+        known
+    }
+}
+
+/// Sends one photo write: its contact's marker update to write after it, or
+/// `None` when the source photo is gone since the plan (the next plan takes it
+/// off the copies).
+async fn write_photo(
+    backend: &dyn Backend,
+    photos: &Photos,
+    user: &str,
+    write: &PhotoWrite<'_>,
+    known: &Known,
+) -> backend::Result<Option<ContactUpdate>> {
+    let rn = match write.contact {
+        ContactRef::Existing(rn) => rn.clone(),
+        ContactRef::New(key) => known.by_key.get(key).cloned().ok_or_else(|| {
+            backend::Error::Invalid(backend::Refusal::UncreatedContact { key: key.clone() })
+        })?,
+    };
+    let Some(mut state) = known.now.get(&rn).cloned().or_else(|| write.planned.cloned()) else {
+        let resource_name = rn;
+        return Err(backend::Error::Invalid(backend::Refusal::UnknownContact { resource_name }));
+    };
+    let marker = match write.photo {
+        Some(p) => {
+            let Some(got) = photos.get(backend, p).await? else { return Ok(None) };
+            if write.has != Some(got.hash.as_str()) {
+                let c = backend.set_contact_photo(user, &rn, &got.bytes).await?;
+                state = (c.etag, c.client_data);
+            }
+            Some(PhotoMarker { version: p.version.clone(), hash: got.hash.clone() })
+        }
+        // A photo someone else took off already leaves only the marker.
+        None if write.has.is_none() => None,
+        None => {
+            let c = backend.delete_contact_photo(user, &rn).await?;
+            state = (c.etag, c.client_data);
+            None
+        }
+    };
+    Ok(Some(ContactUpdate {
+        resource_name: rn,
+        etag: state.0,
+        fields: PersonFields::new(),
+        update_mask: vec!["clientData".into()],
+        client_data: photo::with_marker(&state.1, marker.as_ref()),
+    }))
 }
 
 /// Sends one destination's changes, batched, in dependency order.
@@ -492,16 +758,15 @@ async fn apply_destination(
 ) -> backend::Result<()> {
     let batches = Batches::of(changes);
     let mut created: Option<String> = None;
-    for op in &batches.groups {
-        match op {
-            Op::CreateGroup { name, client_data } => {
-                let group = backend.create_group(user, name, client_data.clone()).await?;
+    for write in &batches.groups {
+        match *write {
+            GroupWrite::Create { name, client_data } => {
+                let group = backend.create_group(user, name, client_data.to_vec()).await?;
                 created = Some(group.resource_name);
             }
-            Op::UpdateGroup { group } => {
+            GroupWrite::Update { group } => {
                 backend.update_group(user, group.clone()).await?;
             }
-            _ => {}
         }
     }
     let created = created.as_deref();

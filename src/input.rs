@@ -5,7 +5,40 @@
 use std::path::{Path, PathBuf};
 
 use crate::backend::open::{self, Target};
-use crate::plan::PlanInput;
+use serde::{Deserialize, Serialize};
+
+use crate::manifest::OrphanPolicy;
+use crate::plan::{Adopt, FullScan, SyncInput};
+
+/// Everything the planner needs from the manifests, in a form a saved plan can
+/// carry so `apply PLAN.json` can check that the actual state has not moved.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanInput {
+    /// The syncs to plan (after `--sync` filtering).
+    pub syncs: Vec<SyncInput>,
+    /// Names of every sync in the manifests, filtered or not: contacts of any
+    /// other sync are orphans.
+    pub known_syncs: Vec<String>,
+    /// Why the run did not see the whole manifest set (`--sync`, some files of a
+    /// folder), if it did not. A sync missing from a partial set may simply not
+    /// have been read, so orphans are then neither looked for nor pruned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<String>,
+    /// The Workspace's orphan policy.
+    pub orphans: OrphanPolicy,
+    /// The Workspace's deletion guard threshold.
+    pub max_delete_percent: u8,
+    /// `--allow-deletes`.
+    pub allow_deletes: bool,
+    /// Whether every user is read rather than those the syncs select and the
+    /// inventory lists (`--full-scan`).
+    #[serde(default, skip_serializing_if = "FullScan::is_never")]
+    pub full_scan: FullScan,
+    /// `contact-sync adopt`: take over existing target groups of one sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopt: Option<Adopt>,
+}
 
 /// The options of a run (`plan`, `apply`): what the command line resolves to and
 /// what the library takes, the one place they live.

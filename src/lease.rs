@@ -61,6 +61,24 @@ pub enum Error {
     Cancelled,
 }
 
+/// Why the lease is no longer ours: for good, since another writer may have
+/// written meanwhile.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Lost {
+    /// It could not be renewed before it would lapse.
+    #[error(
+        "the writer lease ran out: it could not be renewed in time, and another writer may have \
+         taken it since"
+    )]
+    RanOut,
+    /// Someone else has it now, or gave it up.
+    #[error("the writer lease is no longer ours: {who}")]
+    Taken {
+        /// Who holds it now, or that it was given up.
+        who: String,
+    },
+}
+
 /// A name for this process as a lease holder: who, where, what, and a random tag
 /// that tells two runs of the same command apart.
 pub fn holder_name(command: &str) -> String {
@@ -88,11 +106,11 @@ struct Shared {
     valid_until: Mutex<Option<(Instant, DateTime<Utc>)>>,
     /// Why it is no longer ours, once it is not: for good, since another writer may
     /// have written meanwhile.
-    lost: Mutex<Option<String>>,
+    lost: Mutex<Option<Lost>>,
 }
 
 impl Shared {
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), Lost> {
         let mut lost = self.lost.lock().expect("lease state");
         if let Some(why) = lost.clone() {
             return Err(why);
@@ -101,11 +119,8 @@ impl Shared {
         if let Some((until, wall)) = *self.valid_until.lock().expect("lease state")
             && (Instant::now() + self.margin >= until || Utc::now() + margin >= wall)
         {
-            let why = "the writer lease ran out: it could not be renewed in time, and another \
-                       writer may have taken it since"
-                .to_owned();
-            *lost = Some(why.clone());
-            return Err(why);
+            *lost = Some(Lost::RanOut);
+            return Err(Lost::RanOut);
         }
         Ok(())
     }
@@ -181,7 +196,8 @@ pub async fn acquire(
                 });
                 shared.renewed(asked, ttl, expires);
                 let check = shared.clone();
-                backend.guard_writes(Some(Arc::new(move || check.check())));
+                backend
+                    .guard_writes(Some(Arc::new(move || check.check().map_err(|e| e.to_string()))));
                 let renewal = tokio::spawn(renew(backend.clone(), holder.clone(), shared, ttl));
                 return Ok(Lease { backend, holder, renewal, ttl, took_over });
             }
@@ -216,8 +232,7 @@ async fn renew(backend: Arc<dyn Backend>, holder: String, shared: Arc<Shared>, t
                 } else {
                     format!("{other} holds it now")
                 };
-                *shared.lost.lock().expect("lease state") =
-                    Some(format!("the writer lease is no longer ours: {who}"));
+                *shared.lost.lock().expect("lease state") = Some(Lost::Taken { who });
                 return;
             }
             Err(e) => tracing::warn!("cannot renew the writer lease (will try again): {e}"),
@@ -269,7 +284,7 @@ mod tests {
         // not, and the other writers go by the wall clock.
         let woke = shared(Duration::from_secs(120), chrono::Duration::seconds(-300));
         let why = woke.check().unwrap_err();
-        assert!(why.contains("ran out"), "{why}");
+        assert!(why.to_string().contains("ran out"), "{why}");
         // Renewing afterwards does not make it ours again.
         woke.renewed(
             (Instant::now(), Utc::now()),

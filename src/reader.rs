@@ -13,12 +13,13 @@ use std::sync::Arc;
 use futures::StreamExt;
 
 use crate::backend::{self, Backend};
+use crate::input::PlanInput;
 use crate::model::inventory::StoredInventory;
 use crate::model::resolution::{Cause, Unreadable};
 use crate::model::{Contact, ContactGroup, DirectoryUser};
+use crate::plan::Plan;
 use crate::plan::planner::{self, Planner, Reads};
 use crate::plan::survey::{Seen, Survey};
-use crate::plan::{Plan, PlanInput};
 use crate::text::error_chain;
 
 /// The plan for `input` against the tenant behind `backend`.

@@ -10,18 +10,19 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use super::saved::{self, SavedPlan};
 use super::{
     ApplyFormat, ApplyOutput, DiagnosticFormat, PlanFormat, ResolveFormat, Settings, Terminal,
 };
 use crate::backend::Backend;
 use crate::backend::open::Target;
 use crate::diagnostic::Diagnostic;
+use crate::input::PlanInput;
 use crate::input::{self, LoadError, LoadOptions};
+use crate::plan::Plan;
 use crate::plan::json;
 use crate::plan::reach::ReachDocument;
 use crate::plan::render::{self, Style};
-use crate::plan::{Plan, PlanInput};
+use crate::saved::SavedPlan;
 use crate::validate;
 use crate::{apply, lease, reader};
 
@@ -167,30 +168,6 @@ fn reconcile(options: crate::reconcile::Options) -> anyhow::Result<ExitCode> {
     })?;
     rt.shutdown_timeout(Duration::from_secs(5));
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
-}
-
-/// What `adopt --user` named that the adoption plan does not take over: a user
-/// that is not a destination of the sync, or has no group of its target name to
-/// take (or already has the sync's own).
-fn adoption_gaps(plan: &Plan, adopt: &crate::plan::Adopt) -> Option<String> {
-    let planned: std::collections::HashSet<String> = plan
-        .syncs
-        .iter()
-        .filter(|s| s.name == adopt.sync)
-        .flat_map(|s| &s.destinations)
-        .map(|d| d.user.to_lowercase())
-        .collect();
-    let missing: Vec<&str> =
-        adopt.users.iter().filter(|u| !planned.contains(*u)).map(String::as_str).collect();
-    (!missing.is_empty()).then(|| {
-        format!(
-            "nothing to adopt for {}: not a destination of sync {}, or no contact group of its \
-             target name there that contact-sync did not write (`contact-sync plan` and \
-             `contact-sync resolve` show which)",
-            missing.join(", "),
-            adopt.sync
-        )
-    })
 }
 
 /// Cancels `cancel` on the first SIGTERM or Ctrl-C (the loop starts nothing new,
@@ -514,106 +491,86 @@ impl Apply {
         result
     }
 
+    /// Plans, checks the plan, shows it, confirms and applies it: the library
+    /// decides, this renders and maps the outcome to an exit code.
     async fn under_lease(
         &self,
         backend: &dyn Backend,
         cancel: &CancellationToken,
     ) -> anyhow::Result<ExitCode> {
-        let bar = reading_bar(self.term);
-        let progress = |read, total| show_reading(&bar, read, total);
-        let plan = tokio::select! {
-            plan = reader::plan_with(backend, &self.input, &progress) => plan?,
-            () = cancel.cancelled() => anyhow::bail!("interrupted while reading the tenant; nothing was applied"),
-        };
-        bar.finish_and_clear();
-        if let Some((path, saved)) = &self.saved
-            && let Some(diff) = saved::differences(saved, &plan, 60)
-        {
-            eprintln!(
-                "error: the saved plan {} is stale: applying it now would not do what it says — \
-                     the tenant changed since it was made, or the file was edited. Nothing was \
-                     applied; run plan again.\n{diff}",
-                path.display()
-            );
+        let plan = self.read_plan(backend, cancel).await?;
+        let Some(checked) = self.check(&plan) else { return Ok(ExitCode::from(1)) };
+        if let Some(note) = checked.note() {
+            eprintln!("{note}");
+        }
+        if !self.show(&plan)? {
             return Ok(ExitCode::from(1));
-        }
-        if let Some(adopt) = &self.input.adopt
-            && let Some(why) = adoption_gaps(&plan, adopt)
-        {
-            eprintln!("error: {why}. Nothing was applied.");
-            return Ok(ExitCode::from(1));
-        }
-        if let Some(adopt) = &self.input.adopt
-            && !plan.summary.has_changes()
-        {
-            eprintln!(
-                "Nothing to adopt: no destination of sync {} has a contact group of its target \
-                 name that contact-sync did not write.",
-                adopt.sync
-            );
-        }
-        let json = self.report.format == ApplyFormat::Json;
-        let redact = self.report.redact;
-        let style = Style { color: self.term.color, redact, expand: self.expand };
-        let shown = if json { Ok(()) } else { print_plan(&plan, PlanFormat::Text, style, "") };
-        if let Err(e) = shown {
-            if super::stdout::closed(&e) {
-                // Nobody saw the plan: apply nothing rather than what was not shown.
-                eprintln!(
-                    "error: standard output was closed before the plan was shown; nothing was applied"
-                );
-                return Ok(ExitCode::from(1));
-            }
-            return Err(e);
         }
         if !plan.summary.has_changes() {
-            // Nothing to change, but the inventory may need bringing up to date
-            // (after a full scan, or when a user turned out to hold nothing).
-            let report = apply::apply_with(backend, &plan, cancel, &|_| {}).await;
-            if json {
-                print_json_report(&report, &plan, redact)?;
-            } else {
-                print_inventory_notes(&report)?;
-            }
-            if report.inventory_error.is_some() {
-                return Ok(ExitCode::from(1));
-            }
-            return Ok(exit_code(&plan, false));
+            return self.apply_no_changes(checked, &plan, backend, cancel).await;
         }
-        if !self.auto_approve {
-            if !self.term.stdin {
-                eprintln!(
-                    "error: apply needs --auto-approve when stdin is not a terminal. Nothing was applied."
-                );
-                return Ok(ExitCode::from(1));
-            }
-            let answer = tokio::task::spawn_blocking(confirm);
-            let approved = tokio::select! {
-                answer = answer => answer??,
-                () = cancel.cancelled() => false,
-            };
-            if !approved {
-                eprintln!("Apply cancelled.");
-                return Ok(ExitCode::from(1));
-            }
+        if !self.approved(cancel).await? {
+            return Ok(ExitCode::from(1));
         }
+        self.apply_changes(checked, &plan, backend, cancel).await
+    }
+
+    /// The library's check of `plan`: `None`, said, when it refuses it (a stale
+    /// saved plan, an adoption that takes over less than asked).
+    fn check<'a>(&'a self, plan: &'a Plan) -> Option<apply::Checked<'a>> {
+        let mut job = apply::Apply::new(plan).adopt(self.input.adopt.as_ref());
+        if let Some((path, saved)) = &self.saved {
+            job = job.saved(path, saved);
+        }
+        job.check().inspect_err(|refusal| eprintln!("error: {refusal}")).ok()
+    }
+
+    /// A plan without changes, applied without asking: only the inventory may
+    /// need bringing up to date.
+    async fn apply_no_changes(
+        &self,
+        checked: apply::Checked<'_>,
+        plan: &Plan,
+        backend: &dyn Backend,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<ExitCode> {
+        let outcome = checked.run(backend, cancel, &|_| {}).await;
+        if self.report.format == ApplyFormat::Json {
+            print_json_report(&outcome.report, plan, self.report.redact)?;
+        } else {
+            print_inventory_notes(&outcome.report)?;
+        }
+        Ok(exit_of(outcome.exit))
+    }
+
+    /// The approved plan applied with a progress bar, each destination's line as
+    /// it finishes, then the report.
+    async fn apply_changes(
+        &self,
+        checked: apply::Checked<'_>,
+        plan: &Plan,
+        backend: &dyn Backend,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<ExitCode> {
+        let json = self.report.format == ApplyFormat::Json;
         if !json {
             // Each destination's line follows as it finishes.
             let _ = writeln!(super::stdout::lock());
         }
-        let bar = progress_bar(apply::work(&plan), self.term);
-        let report = apply::apply_with(backend, &plan, cancel, &|done| {
-            bar.inc(1);
-            if !json {
-                bar.suspend(|| print_destination(done));
-            }
-        })
-        .await;
+        let bar = progress_bar(apply::work(plan), self.term);
+        let outcome = checked
+            .run(backend, cancel, &|done| {
+                bar.inc(1);
+                if !json {
+                    bar.suspend(|| print_destination(done));
+                }
+            })
+            .await;
         bar.finish_and_clear();
         let printed = if json {
-            print_json_report(&report, &plan, redact)
+            print_json_report(&outcome.report, plan, self.report.redact)
         } else {
-            print_report(&report, &plan)
+            print_report(&outcome.report, plan)
         };
         // What was applied decides the exit code, whether or not anyone still reads.
         if let Err(e) = printed
@@ -621,11 +578,74 @@ impl Apply {
         {
             return Err(e);
         }
-        Ok(if report.failed() || plan.summary.errors > 0 {
-            ExitCode::from(1)
-        } else {
-            ExitCode::SUCCESS
-        })
+        Ok(exit_of(outcome.exit))
+    }
+
+    /// The plan of the tenant as it is now, read with a progress bar.
+    async fn read_plan(
+        &self,
+        backend: &dyn Backend,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<Plan> {
+        let bar = reading_bar(self.term);
+        let progress = |read, total| show_reading(&bar, read, total);
+        let plan = tokio::select! {
+            plan = reader::plan_with(backend, &self.input, &progress) => plan?,
+            () = cancel.cancelled() => anyhow::bail!("interrupted while reading the tenant; nothing was applied"),
+        };
+        bar.finish_and_clear();
+        Ok(plan)
+    }
+
+    /// Shows the plan as text (not for `--format json`, whose document holds it);
+    /// `false` when nobody could see it, so nothing may be applied.
+    fn show(&self, plan: &Plan) -> anyhow::Result<bool> {
+        if self.report.format == ApplyFormat::Json {
+            return Ok(true);
+        }
+        let style =
+            Style { color: self.term.color, redact: self.report.redact, expand: self.expand };
+        match print_plan(plan, PlanFormat::Text, style, "") {
+            Ok(()) => Ok(true),
+            Err(e) if super::stdout::closed(&e) => {
+                // Nobody saw the plan: apply nothing rather than what was not shown.
+                eprintln!(
+                    "error: standard output was closed before the plan was shown; nothing was applied"
+                );
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the changes may be applied: `--auto-approve`, or `yes` at the prompt.
+    async fn approved(&self, cancel: &CancellationToken) -> anyhow::Result<bool> {
+        if self.auto_approve {
+            return Ok(true);
+        }
+        if !self.term.stdin {
+            eprintln!(
+                "error: apply needs --auto-approve when stdin is not a terminal. Nothing was applied."
+            );
+            return Ok(false);
+        }
+        let answer = tokio::task::spawn_blocking(confirm);
+        let approved = tokio::select! {
+            answer = answer => answer??,
+            () = cancel.cancelled() => false,
+        };
+        if !approved {
+            eprintln!("Apply cancelled.");
+        }
+        Ok(approved)
+    }
+}
+
+/// The exit code of an apply: 1 unless it did all it was asked.
+fn exit_of(exit: apply::Exit) -> ExitCode {
+    match exit {
+        apply::Exit::Success => ExitCode::SUCCESS,
+        apply::Exit::Failed => ExitCode::from(1),
     }
 }
 
@@ -775,7 +795,7 @@ fn print_json_report(report: &apply::Report, plan: &Plan, redact: bool) -> anyho
             .as_ref()
             .map(|e| format!("nothing was saved: {}", crate::text::error_chain(e))),
     );
-    errors.extend(report.inventory_error.clone());
+    errors.extend(report.inventory_error.as_ref().map(ToString::to_string));
     let document = serde_json::json!({
         "formatVersion": "1",
         "result": if failed { "failed" } else { "complete" },
@@ -787,7 +807,7 @@ fn print_json_report(report: &apply::Report, plan: &Plan, redact: bool) -> anyho
         "notStarted": report.not_started,
         "heldBack": report.held_back,
         "errors": errors,
-        "warnings": report.inventory_warning.iter().collect::<Vec<_>>(),
+        "warnings": report.inventory_warning.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "plan": plan.to_json(redact),
     });
     json::write_document(&document, super::stdout::lock())?;

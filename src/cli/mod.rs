@@ -2,7 +2,6 @@
 //! commands on top of the library. Nothing below this module sees clap.
 
 mod commands;
-mod saved;
 mod stdout;
 
 use std::io::IsTerminal;
@@ -583,21 +582,7 @@ impl Settings {
                 redact,
                 lock_timeout,
             } => {
-                let users = users.iter().map(|u| u.to_lowercase()).collect();
-                let adopt = crate::plan::Adopt { sync: sync.clone(), users };
-                Settings::Apply {
-                    run: LoadOptions {
-                        paths,
-                        workspace,
-                        syncs: vec![sync],
-                        adopt: Some(adopt),
-                        ..LoadOptions::default()
-                    },
-                    auto_approve,
-                    expand: true,
-                    lock_timeout: std::time::Duration::from_secs(lock_timeout),
-                    report: ApplyOutput { redact, format: ApplyFormat::Text },
-                }
+                Settings::adopt(paths, workspace, sync, &users, auto_approve, redact, lock_timeout)
             }
             Command::Resolve { paths, workspace, syncs, format } => Settings::Resolve {
                 run: LoadOptions { paths, workspace, syncs, ..LoadOptions::default() },
@@ -611,26 +596,13 @@ impl Settings {
                 Settings::Show { path: plan, format, redact, expand }
             }
             Command::Apply { common, auto_approve, expand, lock_timeout, redact, format } => {
-                let lock_timeout = std::time::Duration::from_secs(lock_timeout);
-                let report = ApplyOutput { redact, format };
-                match saved_plan(&common.paths) {
-                    Some(path) => {
-                        saved_plan_alone(&common)?;
-                        Settings::ApplySaved { path, expand, lock_timeout, report }
-                    }
-                    None if format == ApplyFormat::Json && !auto_approve => {
-                        return Err("apply --format json needs --auto-approve: the JSON report \
-                                    is for scripts, and there is no prompt to answer"
-                            .into());
-                    }
-                    None => Settings::Apply {
-                        run: common.into(),
-                        auto_approve,
-                        expand,
-                        lock_timeout,
-                        report,
-                    },
-                }
+                Settings::apply(
+                    common,
+                    auto_approve,
+                    expand,
+                    lock_timeout,
+                    ApplyOutput { redact, format },
+                )?
             }
             Command::Reconcile {
                 paths,
@@ -640,19 +612,7 @@ impl Settings {
                 check_interval,
                 full_scan_every,
             } => {
-                let full_scan = match full_scan_every {
-                    0 => crate::plan::FullScan::Never,
-                    secs => crate::plan::FullScan::OlderThan(secs),
-                };
-                Settings::Reconcile(crate::reconcile::Options {
-                    load: LoadOptions { paths, workspace, full_scan, ..LoadOptions::default() },
-                    listen,
-                    once,
-                    trigger_token: std::env::var("CONTACT_SYNC_TRIGGER_TOKEN")
-                        .ok()
-                        .filter(|t| !t.is_empty()),
-                    check_interval: std::time::Duration::from_secs(check_interval),
-                })
+                Settings::reconcile(paths, workspace, listen, once, check_interval, full_scan_every)
             }
             Command::Emulator(args) => Settings::Emulator(args),
             Command::Healthcheck { listen, timeout } => Settings::Healthcheck {
@@ -661,6 +621,87 @@ impl Settings {
             },
             Command::Completions { shell } => Settings::Generated(Generated::Completions(shell)),
             Command::Man { dir } => Settings::Generated(Generated::Man(dir)),
+        })
+    }
+
+    /// `adopt`: an apply of one sync's plan that takes over the target groups
+    /// `users` already have.
+    fn adopt(
+        paths: Vec<PathBuf>,
+        workspace: Option<PathBuf>,
+        sync: String,
+        users: &[String],
+        auto_approve: bool,
+        redact: bool,
+        lock_timeout: u64,
+    ) -> Self {
+        let users = users.iter().map(|u| u.to_lowercase()).collect();
+        let adopt = crate::plan::Adopt { sync: sync.clone(), users };
+        Settings::Apply {
+            run: LoadOptions {
+                paths,
+                workspace,
+                syncs: vec![sync],
+                adopt: Some(adopt),
+                ..LoadOptions::default()
+            },
+            auto_approve,
+            expand: true,
+            lock_timeout: std::time::Duration::from_secs(lock_timeout),
+            report: ApplyOutput { redact, format: ApplyFormat::Text },
+        }
+    }
+
+    /// `apply`: of the manifests, or of the saved plan they name (alone).
+    fn apply(
+        common: CommonArgs,
+        auto_approve: bool,
+        expand: bool,
+        lock_timeout: u64,
+        report: ApplyOutput,
+    ) -> Result<Self, String> {
+        let lock_timeout = std::time::Duration::from_secs(lock_timeout);
+        match saved_plan(&common.paths) {
+            Some(path) => {
+                saved_plan_alone(&common)?;
+                Ok(Settings::ApplySaved { path, expand, lock_timeout, report })
+            }
+            None if report.format == ApplyFormat::Json && !auto_approve => {
+                Err("apply --format json needs --auto-approve: the JSON report is for scripts, \
+                     and there is no prompt to answer"
+                    .into())
+            }
+            None => Ok(Settings::Apply {
+                run: common.into(),
+                auto_approve,
+                expand,
+                lock_timeout,
+                report,
+            }),
+        }
+    }
+
+    /// `reconcile`: the loop's options, the trigger token from the environment.
+    fn reconcile(
+        paths: Vec<PathBuf>,
+        workspace: Option<PathBuf>,
+        listen: String,
+        once: bool,
+        check_interval: u64,
+        full_scan_every: u64,
+    ) -> Self {
+        let full_scan = match full_scan_every {
+            0 => crate::plan::FullScan::Never,
+            secs => crate::plan::FullScan::OlderThan(secs),
+        };
+        Settings::Reconcile(crate::reconcile::Options {
+            load: LoadOptions { paths, workspace, full_scan, ..LoadOptions::default() },
+            listen,
+            once,
+            trigger_token: std::env::var("CONTACT_SYNC_TRIGGER_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
+            check_interval: std::time::Duration::from_secs(check_interval),
         })
     }
 }

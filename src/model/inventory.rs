@@ -58,13 +58,43 @@ pub struct Inventory {
     pub scanned: Option<DateTime<Utc>>,
 }
 
+/// Why a user's inventory groups do not make up one whole inventory.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// A group's header is not `bucket B of N`.
+    #[error("group \"{group}\" says {header:?}, not \"bucket B of N\"")]
+    Header { group: String, header: String },
+    /// Two groups give different numbers of groups.
+    #[error("its groups disagree on how many there are ({0} and {1})")]
+    Disagree(usize, usize),
+    /// Two groups claim the same bucket.
+    #[error("two groups say they are bucket {0}")]
+    SameBucket(usize),
+    /// Some of the groups are missing.
+    #[error("{missing} of its {of} groups are missing")]
+    Missing { missing: usize, of: usize },
+    /// The scan time is not an RFC 3339 time.
+    #[error("its scan time {time:?} is not a time")]
+    ScanTime {
+        time: String,
+        #[source]
+        source: chrono::ParseError,
+    },
+    /// A holders entry names no sync.
+    #[error("a holders entry of group \"{0}\" names no sync")]
+    NoSync(String),
+    /// A group lists a user id that belongs in another bucket.
+    #[error("group \"{group}\" lists a user id {id:?} it should not")]
+    MisplacedId { group: String, id: String },
+}
+
 /// The inventory as a backend found it in the tenant.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StoredInventory {
     /// What it says; `None` when it is missing or damaged.
     pub inventory: Option<Inventory>,
     /// Why it cannot be used, when it is damaged.
-    pub damaged: Option<String>,
+    pub damaged: Option<DecodeError>,
     /// The groups that hold it (every group with the inventory marker), to be
     /// updated in place, compared by etag.
     pub groups: Vec<ContactGroup>,
@@ -136,7 +166,7 @@ impl Inventory {
     /// `Err` with what is wrong when they do not make up one whole inventory.
     pub fn decode(
         groups: &[ContactGroup],
-    ) -> Result<Option<(Inventory, Vec<ContactGroup>)>, String> {
+    ) -> Result<Option<(Inventory, Vec<ContactGroup>)>, DecodeError> {
         let mine: Vec<&ContactGroup> = groups
             .iter()
             .filter(|g| client_data(&g.client_data, MARKER_INVENTORY).is_some())
@@ -154,21 +184,21 @@ impl Inventory {
                 .and_then(|(b, of)| Some((b.parse::<usize>().ok()?, of.parse::<usize>().ok()?)))
                 .filter(|&(b, of)| b >= 1 && b <= of && of.is_power_of_two());
             let Some((b, of)) = parsed else {
-                return Err(format!("group \"{}\" says {header:?}, not \"bucket B of N\"", g.name));
+                return Err(DecodeError::Header {
+                    group: g.name.clone(),
+                    header: header.to_owned(),
+                });
             };
             if *n.get_or_insert(of) != of {
-                return Err(format!(
-                    "its groups disagree on how many there are ({} and {of})",
-                    n.unwrap_or(of)
-                ));
+                return Err(DecodeError::Disagree(n.unwrap_or(of), of));
             }
             if by_bucket.insert(b - 1, g).is_some() {
-                return Err(format!("two groups say they are bucket {b}"));
+                return Err(DecodeError::SameBucket(b));
             }
         }
         let n = n.unwrap_or(1);
         if by_bucket.len() != n {
-            return Err(format!("{} of its {n} groups are missing", n - by_bucket.len()));
+            return Err(DecodeError::Missing { missing: n - by_bucket.len(), of: n });
         }
         let mut inventory = Inventory::default();
         let mut ordered = Vec::with_capacity(n);
@@ -177,8 +207,9 @@ impl Inventory {
                 let scanned =
                     client_data(&g.client_data, MARKER_INVENTORY_SCANNED).unwrap_or_default();
                 if !scanned.is_empty() {
-                    let t = DateTime::parse_from_rfc3339(scanned)
-                        .map_err(|_| format!("its scan time {scanned:?} is not a time"))?;
+                    let t = DateTime::parse_from_rfc3339(scanned).map_err(|source| {
+                        DecodeError::ScanTime { time: scanned.to_owned(), source }
+                    })?;
                     inventory.scanned = Some(t.with_timezone(&Utc));
                 }
             }
@@ -189,14 +220,14 @@ impl Inventory {
                     .and_then(|s| urlencoding::decode(s).ok())
                     .filter(|s| !s.is_empty());
                 let Some(sync) = sync else {
-                    return Err(format!("a holders entry of group \"{}\" names no sync", g.name));
+                    return Err(DecodeError::NoSync(g.name.clone()));
                 };
                 for id in words {
                     if id.is_empty() || bucket(id, n) != b {
-                        return Err(format!(
-                            "group \"{}\" lists a user id {id:?} it should not",
-                            g.name
-                        ));
+                        return Err(DecodeError::MisplacedId {
+                            group: g.name.clone(),
+                            id: id.to_owned(),
+                        });
                     }
                     inventory
                         .holders
@@ -285,12 +316,12 @@ mod tests {
         assert!(Inventory::decode(&[]).unwrap().is_none(), "none: missing");
         let mut missing = groups.clone();
         missing.remove(1);
-        assert!(Inventory::decode(&missing).unwrap_err().contains("missing"));
+        assert!(Inventory::decode(&missing).unwrap_err().to_string().contains("missing"));
         let mut moved = groups.clone();
         let entry = moved[1].client_data.pop().unwrap();
         moved[0].client_data.push(entry);
         assert!(Inventory::decode(&moved).is_err(), "an id in the wrong group");
         groups[0].client_data[0].value = "bucket one".into();
-        assert!(Inventory::decode(&groups).unwrap_err().contains("bucket B of N"));
+        assert!(Inventory::decode(&groups).unwrap_err().to_string().contains("bucket B of N"));
     }
 }

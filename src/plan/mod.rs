@@ -24,45 +24,19 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::{ContactSync, Located, OrphanPolicy};
+use crate::manifest::{ContactSync, Located};
 use crate::model::{ClientData, ContactGroup, ContactUpdate, PersonFields};
 
 pub use changes::Changes;
 pub use diff::FieldChange;
 pub use error::PlanError;
 
+/// The planner's input lives with the run's other inputs; named here too, as the
+/// planner's.
+pub use crate::input::PlanInput;
+
 /// The `formatVersion` of the plan's JSON document.
 pub const FORMAT_VERSION: &str = "1";
-
-/// Everything the planner needs from the manifests, in a form a saved plan can
-/// carry so `apply PLAN.json` can check that the actual state has not moved.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PlanInput {
-    /// The syncs to plan (after `--sync` filtering).
-    pub syncs: Vec<SyncInput>,
-    /// Names of every sync in the manifests, filtered or not: contacts of any
-    /// other sync are orphans.
-    pub known_syncs: Vec<String>,
-    /// Why the run did not see the whole manifest set (`--sync`, some files of a
-    /// folder), if it did not. A sync missing from a partial set may simply not
-    /// have been read, so orphans are then neither looked for nor pruned.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub partial: Option<String>,
-    /// The Workspace's orphan policy.
-    pub orphans: OrphanPolicy,
-    /// The Workspace's deletion guard threshold.
-    pub max_delete_percent: u8,
-    /// `--allow-deletes`.
-    pub allow_deletes: bool,
-    /// Whether every user is read rather than those the syncs select and the
-    /// inventory lists (`--full-scan`).
-    #[serde(default, skip_serializing_if = "FullScan::is_never")]
-    pub full_scan: FullScan,
-    /// `contact-sync adopt`: take over existing target groups of one sync.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub adopt: Option<Adopt>,
-}
 
 /// `contact-sync adopt`: a destination that already has a contact group with the
 /// sync's target name, not written by contact-sync, gets that group marked as the
@@ -100,7 +74,8 @@ pub enum FullScan {
 }
 
 impl FullScan {
-    fn is_never(&self) -> bool {
+    /// Whether it is the default, [`FullScan::Never`] (left out of saved plans).
+    pub fn is_never(&self) -> bool {
         *self == FullScan::Never
     }
 }
@@ -639,6 +614,21 @@ pub struct Orphan {
 }
 
 impl Plan {
+    /// The destinations apply writes to, with their sync's name, in plan order:
+    /// those with changes, of the syncs neither suspended nor held back.
+    pub fn to_apply(&self) -> impl Iterator<Item = (&str, &DestinationPlan)> {
+        self.syncs.iter().filter(|s| s.applicable()).flat_map(|s| {
+            let changed = s.destinations.iter().filter(|d| d.status == Status::Changes);
+            changed.map(move |d| (s.name.as_str(), d))
+        })
+    }
+
+    /// The syncs held back because the plan has errors for them (the deletion
+    /// guard, source errors): apply writes nothing of theirs.
+    pub fn held_back(&self) -> impl Iterator<Item = &str> {
+        self.syncs.iter().filter(|s| !s.errors.is_empty()).map(|s| s.name.as_str())
+    }
+
     /// Recomputes the summary from the syncs: the counts are of what apply would do.
     pub fn summarize(&mut self) {
         let mut s = Summary { errors: self.errors.len(), ..Summary::default() };
@@ -679,7 +669,7 @@ mod tests {
             syncs: Vec::new(),
             known_syncs: Vec::new(),
             partial: None,
-            orphans: OrphanPolicy::Delete,
+            orphans: crate::manifest::OrphanPolicy::Delete,
             max_delete_percent,
             allow_deletes,
             full_scan: FullScan::Never,

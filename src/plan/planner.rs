@@ -25,9 +25,10 @@ use super::desired::DesiredSync;
 use super::destination::{Actual, plan_adopted, plan_removed, plan_selected};
 use super::reach::{Outcome, Reach};
 use super::{
-    Action, DestinationPlan, FullScan, Orphan, Plan, PlanError, PlanInput, Reason, Resource,
-    SyncInput, SyncPlan,
+    Action, DestinationPlan, FullScan, Orphan, Plan, PlanError, Reason, Resource, SyncInput,
+    SyncPlan,
 };
+use crate::input::PlanInput;
 use chrono::{DateTime, Utc};
 
 use crate::manifest::{OrphanPolicy, Source, SyncType};

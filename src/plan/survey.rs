@@ -21,6 +21,31 @@ use super::{Action, Plan, Reason, Status};
 use crate::model::inventory::{Inventory, StoredInventory};
 use crate::model::{Contact, ContactGroup, DirectoryUser};
 
+/// Why no inventory can be written before the changes (so nothing is applied).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BeforeError {
+    /// The inventory could not be read, so no write can keep it true.
+    #[error(
+        "the inventory of the users holding synced contacts could not be read ({why}), so it \
+         could not be kept true; nothing was applied"
+    )]
+    Unreadable {
+        /// Why it could not be read.
+        why: String,
+    },
+    /// A destination with changes was not read by this run, so it cannot be listed.
+    #[error(
+        "{user} is about to receive contacts of {sync} but was not read by this run, so the \
+         inventory could not list it; nothing was applied"
+    )]
+    NotRead {
+        /// The destination user.
+        user: String,
+        /// The sync whose contacts it is about to receive.
+        sync: String,
+    },
+}
+
 /// What a run read.
 #[derive(Clone, Debug, Default)]
 pub struct Survey {
@@ -100,15 +125,16 @@ impl Survey {
     /// (no inventory is kept, or it already lists all of this); an error when the
     /// inventory could not be read, so no write can keep it true.
     /// A full scan is recorded here, at `now`: what it saw is in.
-    pub fn before(&self, plan: &Plan, now: DateTime<Utc>) -> Result<Option<Inventory>, String> {
+    pub fn before(
+        &self,
+        plan: &Plan,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Inventory>, BeforeError> {
         if self.stored.is_none() {
             return Ok(None);
         }
         if let Some(why) = &self.unreadable {
-            return Err(format!(
-                "the inventory of the users holding synced contacts could not be read ({why}), \
-                 so it could not be kept true; nothing was applied"
-            ));
+            return Err(BeforeError::Unreadable { why: why.clone() });
         }
         let old = self.listed().cloned().unwrap_or_default();
         let mut new = old.clone();
@@ -122,10 +148,7 @@ impl Survey {
             // Every destination with changes was read; one that was not cannot be
             // recorded, so nothing is sent rather than state left unlisted.
             let Some(id) = ids.get(user.to_lowercase().as_str()) else {
-                return Err(format!(
-                    "{user} is about to receive contacts of {sync} but was not read by this \
-                     run, so the inventory could not list it; nothing was applied"
-                ));
+                return Err(BeforeError::NotRead { user: user.to_owned(), sync: sync.to_owned() });
             };
             new.holders.entry((*id).to_owned()).or_default().insert(sync.to_owned());
         }
@@ -318,7 +341,7 @@ mod tests {
         let mut s = survey(Inventory::default(), vec![("1", seen("ann@x", &[], true))]);
         s.unreadable = Some("HTTP 500".into());
         let p = plan(&[("ann@x", vec![Action::Create])]);
-        assert!(s.before(&p, Utc::now()).unwrap_err().contains("nothing was applied"));
+        assert!(s.before(&p, Utc::now()).unwrap_err().to_string().contains("nothing was applied"));
         assert_eq!(s.after(&p, None, &applied(&["ann@x"])), None);
     }
 }

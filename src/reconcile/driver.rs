@@ -12,6 +12,7 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use super::Options;
+use super::error::Error;
 use super::metrics::Metrics;
 use super::policy::error_policy;
 use super::run::{Ran, RunRecord, RunResult, Trigger, judge, run_syncs, unix};
@@ -38,7 +39,7 @@ pub struct Shared {
 /// Runs the loop until `cancel` (SIGTERM); with `--once`, runs every sync once.
 /// Returns whether every run succeeded (for `--once`'s exit code). Either way it
 /// returns once the notifications still being sent are through (or given up).
-pub async fn run(options: Options, cancel: CancellationToken) -> anyhow::Result<bool> {
+pub async fn run(options: Options, cancel: CancellationToken) -> Result<bool, Error> {
     let trigger_enabled = trigger_allowed(&options.listen, options.trigger_token.is_some());
     let shared = Arc::new(Shared {
         options,
@@ -46,7 +47,7 @@ pub async fn run(options: Options, cancel: CancellationToken) -> anyhow::Result<
         metrics: Metrics::default(),
         wake: tokio::sync::Notify::new(),
         trigger_enabled,
-        notifier: Notifier::new()?,
+        notifier: Notifier::new().map_err(|source| Error::Webhooks { source })?,
     });
     shared.reload();
     let result =
@@ -71,7 +72,7 @@ impl Shared {
     }
 
     /// The HTTP server and the loop, until `cancel`.
-    async fn serve(self: &Arc<Self>, cancel: &CancellationToken) -> anyhow::Result<bool> {
+    async fn serve(self: &Arc<Self>, cancel: &CancellationToken) -> Result<bool, Error> {
         if !self.trigger_enabled {
             tracing::warn!(
                 listen = %self.options.listen,
@@ -81,8 +82,10 @@ impl Shared {
         }
         let listener = tokio::net::TcpListener::bind(&self.options.listen)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", self.options.listen))?;
-        let addr = listener.local_addr()?;
+            .map_err(|source| Error::Listen { listen: self.options.listen.clone(), source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| Error::Address { listen: self.options.listen.clone(), source })?;
         tracing::info!(%addr, "contact-sync reconcile serving /healthz /readyz /metrics /status");
         eprintln!(
             "contact-sync reconcile: serving http://{addr} (/healthz /readyz /metrics /status)"
@@ -101,7 +104,7 @@ impl Shared {
 
     /// Runs what is due, then sleeps until something is due, a trigger, a
     /// settled manifest edit or `cancel`.
-    async fn main_loop(&self, cancel: &CancellationToken) -> anyhow::Result<()> {
+    async fn main_loop(&self, cancel: &CancellationToken) -> Result<(), Error> {
         let (mut watch, mut edits) =
             Watch::new(&self.options.load.paths, self.options.load.workspace.as_ref())?;
         let interval = self.options.check_interval;
@@ -221,7 +224,7 @@ impl Shared {
     }
 
     /// `/readyz`.
-    pub fn ready(&self) -> Result<(), String> {
+    pub fn ready(&self) -> Result<(), super::state::NotReady> {
         self.lock().ready()
     }
 
@@ -260,7 +263,7 @@ impl Shared {
     }
 
     /// `--once`: every sync (manual ones too), in one activation.
-    async fn once(&self, cancel: &CancellationToken) -> anyhow::Result<bool> {
+    async fn once(&self, cancel: &CancellationToken) -> Result<bool, Error> {
         let (names, errors) = {
             let state = self.lock();
             (state.syncs.keys().cloned().collect::<Vec<_>>(), state.manifest_errors.clone())
@@ -269,7 +272,7 @@ impl Shared {
             for e in &errors {
                 eprintln!("{e}");
             }
-            anyhow::bail!("the manifests have errors; nothing was run");
+            return Err(Error::ManifestErrors);
         }
         let due = names.into_iter().map(|n| (n, Trigger::Once)).collect();
         let records = self.activate(due, cancel).await;

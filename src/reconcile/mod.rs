@@ -13,6 +13,7 @@
 //! good manifests running and is shown in `/status` and the metrics until fixed.
 
 mod driver;
+mod error;
 mod http;
 pub mod metrics;
 pub mod policy;
@@ -27,6 +28,7 @@ use std::time::Duration;
 use crate::input::LoadOptions;
 
 pub use self::driver::run;
+pub use self::error::Error;
 pub use self::run::{RunError, RunRecord, RunResult, Trigger};
 
 /// How `reconcile` runs.

@@ -12,7 +12,8 @@ use serde::{Serialize, Serializer};
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::open::Target;
-use crate::plan::{ErrorKind, Plan, PlanInput, Status};
+use crate::input::PlanInput;
+use crate::plan::{ErrorKind, Plan, Status, SyncPlan};
 use crate::{apply, lease, reader};
 
 /// How long an activation waits for another writer's lease.
@@ -193,6 +194,26 @@ pub struct Ran {
     pub seen: BTreeMap<String, String>,
 }
 
+/// Why a run of the due syncs applied nothing: a retry may mend it.
+#[derive(Debug, thiserror::Error)]
+pub enum RunFailed {
+    /// The tenant could not be opened.
+    #[error(transparent)]
+    Open(#[from] crate::backend::open::Error),
+    /// The tenant could not be read.
+    #[error(transparent)]
+    Backend(#[from] crate::backend::Error),
+    /// The writer lease could not be taken.
+    #[error(transparent)]
+    Lease(#[from] lease::Error),
+    /// Stopped while the tenant was being read.
+    #[error("interrupted while reading the tenant; nothing was applied")]
+    Interrupted,
+    /// The plan was refused.
+    #[error(transparent)]
+    Refused(#[from] apply::Refusal),
+}
+
 /// Plans `input` and applies it under the writer lease, counting API requests in
 /// `requests`.
 pub async fn run_syncs(
@@ -200,69 +221,94 @@ pub async fn run_syncs(
     input: &PlanInput,
     cancel: &CancellationToken,
     requests: std::sync::Arc<crate::backend::open::RequestCounts>,
-) -> Result<Ran, String> {
-    let backend = target.open_counted(false, requests).map_err(|e| crate::text::error_chain(&e))?;
+) -> Result<Ran, RunFailed> {
+    let backend = target.open_counted(false, requests)?;
     let holder = lease::holder_name("contact-sync reconcile");
-    let lease = lease::acquire(backend.clone(), holder, LEASE_WAIT, cancel, |_, _| {})
-        .await
-        .map_err(|e| crate::text::error_chain(&e))?;
-    let result = async {
-        let plan = tokio::select! {
-            plan = reader::plan(backend.as_ref(), input) => {
-                plan.map_err(|e| crate::text::error_chain(&e))?
-            }
-            () = cancel.cancelled() => {
-                return Err("interrupted while reading the tenant; nothing was applied".to_owned());
-            }
-        };
-        // Without changes too: the inventory may need bringing up to date.
-        let report = apply::apply_with(backend.as_ref(), &plan, cancel, &|_| {}).await;
-        if let Some(w) = &report.inventory_warning {
-            tracing::warn!("{w}");
-        }
-        let mut seen = BTreeMap::new();
-        for sync in &input.syncs {
-            if let Ok(fp) = crate::directory::fingerprint(backend.as_ref(), &sync.manifest).await {
-                seen.insert(sync.name().to_owned(), fp);
-            }
-        }
-        Ok(Ran { plan, report, seen })
-    }
-    .await;
+    let lease = lease::acquire(backend.clone(), holder, LEASE_WAIT, cancel, |_, _| {}).await?;
+    let result = under_lease(backend.as_ref(), input, cancel).await;
     if let Err(e) = lease.release().await {
         tracing::warn!("cannot give the writer lease up ({e}); it lapses by itself");
     }
     result
 }
 
+/// Plans, applies through the same check and run as `contact-sync apply`, and
+/// notes what the cheap check compares with until the next run.
+async fn under_lease(
+    backend: &dyn crate::backend::Backend,
+    input: &PlanInput,
+    cancel: &CancellationToken,
+) -> Result<Ran, RunFailed> {
+    let plan = tokio::select! {
+        plan = reader::plan(backend, input) => plan?,
+        () = cancel.cancelled() => return Err(RunFailed::Interrupted),
+    };
+    // Without changes too: the inventory may need bringing up to date.
+    let checked = apply::Apply::new(&plan).adopt(input.adopt.as_ref()).check()?;
+    let report = checked.run(backend, cancel, &|_| {}).await.report;
+    if let Some(w) = &report.inventory_warning {
+        tracing::warn!("{w}");
+    }
+    let mut seen = BTreeMap::new();
+    for sync in &input.syncs {
+        if let Ok(fp) = crate::directory::fingerprint(backend, &sync.manifest).await {
+            seen.insert(sync.name().to_owned(), fp);
+        }
+    }
+    Ok(Ran { plan, report, seen })
+}
+
 /// What the run of `record.sync` came to, filled into `record`: `failure` when
 /// something failed that a retry can mend (a request, a write); `heldBack` when
 /// the plan holds something back that only a change can mend (a rename, a
 /// conflict, the deletion guard), or a suspended sync has changes; else `success`.
-pub fn judge(mut record: RunRecord, ran: &Result<Ran, String>) -> RunRecord {
+pub fn judge<E: std::error::Error + 'static>(
+    mut record: RunRecord,
+    ran: &Result<Ran, E>,
+) -> RunRecord {
     let Ran { plan, report, .. } = match ran {
         Ok(ran) => ran,
         Err(e) => {
             record.result = RunResult::Failure;
-            record.errors.push(RunError::api(e.clone()));
+            record.errors.push(RunError::api(crate::text::error_chain(e)));
             return record;
         }
     };
     let name = record.sync.clone();
     let Some(sync) = plan.syncs.iter().find(|s| s.name == name) else { return record };
+    record.errors.extend(plan_errors(sync));
+    record_applied(&mut record, report);
+    // Destinations with changes that an interruption left unstarted.
+    let planned = sync.destinations.iter().filter(|d| d.status == Status::Changes).count();
+    let reported = report.destinations.iter().filter(|d| d.sync == name).count();
+    if sync.applicable() && reported < planned {
+        record.errors.push(RunError::api(format!(
+            "interrupted: {} destination(s) not started",
+            planned - reported
+        )));
+    }
+    record.result = verdict(&record, sync);
+    record
+}
+
+/// The plan's errors for `sync`: its own and its destinations'.
+fn plan_errors(sync: &SyncPlan) -> impl Iterator<Item = RunError> + '_ {
     let kind = |k: ErrorKind| {
         serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
     };
-    let plan_errors =
+    let errors =
         sync.errors.iter().chain(sync.destinations.iter().filter_map(|d| d.error.as_ref()));
-    for e in plan_errors {
-        record.errors.push(RunError {
-            kind: kind(e.kind()),
-            message: e.message(),
-            location: e.location().map(str::to_owned),
-        });
-    }
-    for d in report.destinations.iter().filter(|d| d.sync == name) {
+    errors.map(move |e| RunError {
+        kind: kind(e.kind()),
+        message: e.message(),
+        location: e.location().map(str::to_owned),
+    })
+}
+
+/// What the apply did for `record.sync`, into `record`: the counts of what was
+/// saved, and what failed (a destination, the inventory, the commit).
+fn record_applied(record: &mut RunRecord, report: &apply::Report) {
+    for d in report.destinations.iter().filter(|d| d.sync == record.sync) {
         match &d.error {
             Some(e) => record.errors.push(RunError::api(format!(
                 "{}: {}",
@@ -278,33 +324,28 @@ pub fn judge(mut record: RunRecord, ran: &Result<Ran, String>) -> RunRecord {
         }
     }
     if let Some(e) = &report.inventory_error {
-        record.errors.push(RunError::api(e.clone()));
+        record.errors.push(RunError::api(e.to_string()));
     }
     if let Some(e) = &report.commit_error {
         record
             .errors
             .push(RunError::api(format!("nothing was saved: {}", crate::text::error_chain(e))));
     }
-    // Destinations with changes that an interruption left unstarted.
-    let planned = sync.destinations.iter().filter(|d| d.status == Status::Changes).count();
-    let reported = report.destinations.iter().filter(|d| d.sync == name).count();
-    if sync.applicable() && reported < planned {
-        record.errors.push(RunError::api(format!(
-            "interrupted: {} destination(s) not started",
-            planned - reported
-        )));
-    }
+}
+
+/// `failure` when an error a retry can mend was recorded; `heldBack` when only
+/// the plan's were, or a suspended sync has changes; else `success`.
+fn verdict(record: &RunRecord, sync: &SyncPlan) -> RunResult {
     let failed = record.errors.iter().any(|e| e.kind == API);
     let suspended_changes =
         sync.suspended && sync.destinations.iter().any(|d| d.status == Status::Changes);
-    record.result = if failed {
+    if failed {
         RunResult::Failure
     } else if !record.errors.is_empty() || suspended_changes {
         RunResult::HeldBack
     } else {
         RunResult::Success
-    };
-    record
+    }
 }
 
 #[cfg(test)]
@@ -339,8 +380,8 @@ mod tests {
     #[test]
     fn a_run_that_could_not_start_is_a_failure_of_the_api_kind() {
         let now = Utc::now();
-        let record =
-            judge(RunRecord::new("s", Trigger::Schedule, now, now), &Err("cannot open".into()));
+        let failed = Err::<Ran, _>(std::io::Error::other("cannot open"));
+        let record = judge(RunRecord::new("s", Trigger::Schedule, now, now), &failed);
         assert_eq!(record.result, RunResult::Failure);
         assert_eq!(record.errors[0].kind, "api");
         assert_eq!(record.errors[0].message, "cannot open");

@@ -11,7 +11,7 @@ use super::policy::Next;
 use super::run::{RunRecord, Trigger, rfc3339};
 use super::schedule::Timetable;
 use crate::backend::open::Target;
-use crate::plan::PlanInput;
+use crate::input::PlanInput;
 
 /// Runs kept per sync for `/status`.
 const HISTORY: usize = 20;
@@ -195,15 +195,26 @@ impl State {
     }
 
     /// `/readyz`: manifests loaded, and the backend answered its last call.
-    pub fn ready(&self) -> Result<(), String> {
+    pub fn ready(&self) -> Result<(), NotReady> {
         if self.loaded.is_none() {
-            return Err("no valid manifests loaded yet".into());
+            return Err(NotReady::NoManifests);
         }
         if self.backend_ok == Some(false) {
-            return Err("the backend did not answer the last run".into());
+            return Err(NotReady::BackendDown);
         }
         Ok(())
     }
+}
+
+/// Why `/readyz` is not ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    /// No manifests have loaded without errors yet.
+    #[error("no valid manifests loaded yet")]
+    NoManifests,
+    /// The last run found the backend not answering.
+    #[error("the backend did not answer the last run")]
+    BackendDown,
 }
 
 #[cfg(test)]

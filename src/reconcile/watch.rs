@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+
+use super::error::Error;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 /// Quiet time after a manifest edit before it is read.
@@ -36,7 +38,7 @@ impl Watch {
     pub fn new(
         paths: &[PathBuf],
         workspace: Option<&PathBuf>,
-    ) -> anyhow::Result<(Self, UnboundedReceiver<()>)> {
+    ) -> Result<(Self, UnboundedReceiver<()>), Error> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let paths: Vec<PathBuf> = paths.iter().chain(workspace).cloned().collect();
         let (watcher, leads_to) = Self::watch(&paths, &tx)?;
@@ -46,23 +48,24 @@ impl Watch {
     fn watch(
         paths: &[PathBuf],
         tx: &UnboundedSender<()>,
-    ) -> anyhow::Result<(RecommendedWatcher, Vec<Option<PathBuf>>)> {
+    ) -> Result<(RecommendedWatcher, Vec<Option<PathBuf>>), Error> {
         let tx = tx.clone();
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
                 if event.is_ok_and(|e| concerns_manifests(&e)) {
                     let _ = tx.send(());
                 }
-            })?;
+            })
+            .map_err(|source| Error::Watcher { source })?;
         for path in paths {
             watcher
                 .watch(path, RecursiveMode::Recursive)
-                .map_err(|e| anyhow::anyhow!("cannot watch {}: {e}", path.display()))?;
+                .map_err(|source| Error::Watch { path: path.clone(), source })?;
             for link in links_on(path) {
                 if let Some(folder) = link.parent() {
                     watcher
                         .watch(folder, RecursiveMode::NonRecursive)
-                        .map_err(|e| anyhow::anyhow!("cannot watch {}: {e}", folder.display()))?;
+                        .map_err(|source| Error::Watch { path: folder.to_owned(), source })?;
                 }
             }
         }

@@ -7,19 +7,18 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use contact_sync::apply::{self, Batches};
+use contact_sync::apply::{self, Batches, GroupWrite};
 use contact_sync::backend::UserScope;
 use contact_sync::backend::store::Store;
 use contact_sync::backend::tenant;
+use contact_sync::input::PlanInput;
 use contact_sync::manifest::{ContactSync, OrphanPolicy, SyncType};
 use contact_sync::model::resolution::{
     Cause, Exclusion, Resolution, Selection, SourceResolution, SyncResolution, Unreadable,
 };
 use contact_sync::model::{ClientData, MARKER_SYNC, NewContact};
 use contact_sync::plan::planner::Planner;
-use contact_sync::plan::{
-    Action, ErrorKind, Op, Plan, PlanError, PlanInput, Reason, Status, SyncInput,
-};
+use contact_sync::plan::{Action, ErrorKind, Plan, PlanError, Reason, Status, SyncInput};
 
 use crate::harness::{contact, group, set_field};
 
@@ -183,16 +182,15 @@ fn apply(store: &mut Store, plan: &Plan) {
             let user = dest.user.as_str();
             let batches = Batches::of(&dest.changes);
             let mut created = None;
-            for op in &batches.groups {
-                match op {
-                    Op::CreateGroup { name, client_data } => {
-                        let group = store.create_group(user, name, client_data.clone()).unwrap();
+            for write in &batches.groups {
+                match *write {
+                    GroupWrite::Create { name, client_data } => {
+                        let group = store.create_group(user, name, client_data.to_vec()).unwrap();
                         created = Some(group.resource_name);
                     }
-                    Op::UpdateGroup { group } => {
+                    GroupWrite::Update { group } => {
                         store.update_group(user, group.clone()).unwrap();
                     }
-                    _ => {}
                 }
             }
             let created = created.as_deref();

@@ -33,22 +33,89 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::Context;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::backend::open::Target;
+use crate::input::PlanInput;
 use crate::model::photo::SourcePhoto;
 use crate::model::{ClientData, ContactGroup, ContactUpdate, PersonFields};
 use crate::plan::changes::Interner;
 use crate::plan::render::{self, Style};
 use crate::plan::{
     Action, Change, Changes, ContactRef, DestinationPlan, FieldChange, GroupRef, Op, Orphan, Plan,
-    PlanError, PlanInput, Reason, Resource, Status, Summary, SyncPlan,
+    PlanError, Reason, Resource, Status, Summary, SyncPlan,
 };
+
+/// Why a saved plan cannot be written or read back.
+#[derive(Debug, thiserror::Error)]
+pub enum SavedError {
+    /// The file could not be written.
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file could not be read.
+    #[error("cannot read the saved plan {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a saved plan, or a damaged one.
+    #[error("{} is not a plan saved by `contact-sync plan --out`", path.display())]
+    NotAPlan {
+        path: PathBuf,
+        #[source]
+        source: Malformed,
+    },
+    /// Saved by an earlier contact-sync, in format 1.
+    #[error(
+        "{} was saved by an earlier contact-sync, in formatVersion \"1\"; this one reads saved \
+         plans of formatVersion {FORMAT_VERSION:?} only. Nothing was applied; make the plan again \
+         with this version: contact-sync plan --out {}",
+        path.display(),
+        path.display()
+    )]
+    EarlierFormat { path: PathBuf },
+    /// Of a format this version does not read.
+    #[error(
+        "{} has formatVersion {version:?}, and this contact-sync reads saved plans of \
+         formatVersion {FORMAT_VERSION:?} only. Nothing was applied; make the plan again with \
+         this version (contact-sync plan --out)",
+        path.display()
+    )]
+    OtherFormat { path: PathBuf, version: String },
+    /// Its checksum does not match: it was edited.
+    #[error(
+        "{} was changed after `plan --out` saved it (its checksum does not match), so it is not \
+         the plan that was reviewed. Nothing was applied; make the plan again",
+        path.display()
+    )]
+    Edited { path: PathBuf },
+}
+
+/// What is wrong inside a file that is not a saved plan.
+#[derive(Debug, thiserror::Error)]
+pub enum Malformed {
+    /// Not the JSON of a saved plan.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// The change lists were not read from the file.
+    #[error("change lists not read from a file")]
+    NoChangeLists,
+    /// A destination's change list index points nowhere.
+    #[error("destination {0} refers to no change list")]
+    NoChangeList(String),
+    /// A contact creation's body index points nowhere.
+    #[error("\"{0}\" refers to no contact body")]
+    NoBody(String),
+}
 
 /// The saved-plan format this version reads and writes.
 pub const FORMAT_VERSION: &str = "2";
@@ -77,57 +144,43 @@ impl SavedPlan {
 
     /// Writes the plan atomically (it is read back by `apply`), private to its
     /// owner unless it replaces a file that was not; streamed, not built in memory.
-    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+    pub fn save(&self, path: &Path) -> Result<(), SavedError> {
         let tables = Tables::new(&self.plan);
         let file = File::of(self, &tables);
         crate::fsutil::write_atomic_with(path, |w| {
             serde_json::to_writer_pretty(&mut *w, &file).map_err(std::io::Error::other)?;
             w.write_all(b"\n")
         })
-        .with_context(|| format!("cannot write {}", path.display()))
+        .map_err(|source| SavedError::Write { path: path.to_owned(), source })
     }
 
     /// Reads a saved plan; refuses one of another format or that was edited.
-    pub fn load(path: &Path) -> anyhow::Result<Self> {
+    pub fn load(path: &Path) -> Result<Self, SavedError> {
         let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the saved plan {}", path.display()))?;
-        let not_a_plan =
-            || format!("{} is not a plan saved by `contact-sync plan --out`", path.display());
+            .map_err(|source| SavedError::Read { path: path.to_owned(), source })?;
+        let not_a_plan = |e: Malformed| SavedError::NotAPlan { path: path.to_owned(), source: e };
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Version {
             format_version: Option<String>,
         }
-        let version: Version = serde_json::from_str(&text).with_context(not_a_plan)?;
+        let version: Version =
+            serde_json::from_str(&text).map_err(|e| not_a_plan(Malformed::Json(e)))?;
         let version = version.format_version.unwrap_or_else(|| "(none)".into());
         if version == "1" {
-            anyhow::bail!(
-                "{} was saved by an earlier contact-sync, in formatVersion \"1\"; this one reads \
-                 saved plans of formatVersion {FORMAT_VERSION:?} only. Nothing was applied; make \
-                 the plan again with this version: contact-sync plan --out {}",
-                path.display(),
-                path.display()
-            );
+            return Err(SavedError::EarlierFormat { path: path.to_owned() });
         }
         if version != FORMAT_VERSION {
-            anyhow::bail!(
-                "{} has formatVersion {version:?}, and this contact-sync reads saved plans of \
-                 formatVersion {FORMAT_VERSION:?} only. Nothing was applied; make the plan again \
-                 with this version (contact-sync plan --out)",
-                path.display()
-            );
+            return Err(SavedError::OtherFormat { path: path.to_owned(), version });
         }
-        let mut file: File<'static> = serde_json::from_str(&text).with_context(not_a_plan)?;
+        let mut file: File<'static> =
+            serde_json::from_str(&text).map_err(|e| not_a_plan(Malformed::Json(e)))?;
         drop(text);
         let checksum = std::mem::take(&mut file.checksum).into_owned();
         if checksum.is_empty() || checksum != file.digest() {
-            anyhow::bail!(
-                "{} was changed after `plan --out` saved it (its checksum does not match), so it \
-                 is not the plan that was reviewed. Nothing was applied; make the plan again",
-                path.display()
-            );
+            return Err(SavedError::Edited { path: path.to_owned() });
         }
-        let mut saved = file.into_saved().with_context(not_a_plan)?;
+        let mut saved = file.into_saved().map_err(not_a_plan)?;
         saved.checksum = checksum;
         Ok(saved)
     }
@@ -360,20 +413,20 @@ impl<'a> File<'a> {
     }
 
     /// The plan again, each list and body shared as when it was saved.
-    fn into_saved(self) -> anyhow::Result<SavedPlan> {
+    fn into_saved(self) -> Result<SavedPlan, Malformed> {
         let bodies: Vec<Arc<PersonFields>> =
             self.bodies.into_iter().map(|b| Arc::new(b.into_owned())).collect();
         let Lists::Read(read) = self.change_lists else {
-            anyhow::bail!("change lists not read from a file");
+            return Err(Malformed::NoChangeLists);
         };
         let lists = read
             .into_iter()
             .map(|list| {
-                let changes: anyhow::Result<Vec<Change>> =
+                let changes: Result<Vec<Change>, Malformed> =
                     list.into_iter().map(|c| c.into_change(&bodies)).collect();
                 changes.map(Changes::from)
             })
-            .collect::<anyhow::Result<Vec<Changes>>>()?;
+            .collect::<Result<Vec<Changes>, Malformed>>()?;
         let syncs = self
             .syncs
             .into_iter()
@@ -382,9 +435,10 @@ impl<'a> File<'a> {
                     .destinations
                     .into_iter()
                     .map(|d| {
-                        let changes = lists.get(d.changes).cloned().with_context(|| {
-                            format!("destination {} refers to no change list", d.user)
-                        })?;
+                        let changes = lists
+                            .get(d.changes)
+                            .cloned()
+                            .ok_or_else(|| Malformed::NoChangeList(d.user.to_string()))?;
                         Ok(DestinationPlan {
                             user: d.user.into_owned(),
                             status: d.status,
@@ -393,7 +447,7 @@ impl<'a> File<'a> {
                             changes,
                         })
                     })
-                    .collect::<anyhow::Result<_>>()?;
+                    .collect::<Result<_, Malformed>>()?;
                 Ok(SyncPlan {
                     name: s.name.into_owned(),
                     source: s.source.into_owned(),
@@ -404,7 +458,7 @@ impl<'a> File<'a> {
                     destinations,
                 })
             })
-            .collect::<anyhow::Result<_>>()?;
+            .collect::<Result<_, Malformed>>()?;
         let plan = Plan {
             format_version: crate::plan::FORMAT_VERSION.to_owned(),
             summary: self.summary,
@@ -472,7 +526,7 @@ impl<'a> ChangeFile<'a> {
         }
     }
 
-    fn into_change(self, bodies: &[Arc<PersonFields>]) -> anyhow::Result<Change> {
+    fn into_change(self, bodies: &[Arc<PersonFields>]) -> Result<Change, Malformed> {
         let op = match self.op {
             OpFile::CreateGroup { name, client_data } => {
                 Op::CreateGroup { name: name.into_owned(), client_data: client_data.into_owned() }
@@ -485,7 +539,7 @@ impl<'a> ChangeFile<'a> {
                 fields: bodies
                     .get(body)
                     .cloned()
-                    .with_context(|| format!("\"{}\" refers to no contact body", self.name))?,
+                    .ok_or_else(|| Malformed::NoBody(self.name.to_string()))?,
                 memberships: memberships.into_owned(),
                 client_data: client_data.into_owned(),
             },
