@@ -131,12 +131,20 @@ impl Diagnostic {
         self
     }
 
-    /// One JSON object: file, line, column, pointer, message, kind (`null` where a
-    /// problem has no position or pointer).
+    /// One JSON object: `location` (`{file, line, column}`, the form plan errors
+    /// have too; and, as earlier versions gave them, `file`, `line`, `column`),
+    /// `pointer`, `message`, `kind` (`null` where a problem has no position or
+    /// pointer).
     pub fn to_json(&self) -> serde_json::Value {
         let location = self.location.as_ref();
+        let file = location.map(|l| l.file.path.display().to_string());
         serde_json::json!({
-            "file": location.map(|l| l.file.path.display().to_string()),
+            "location": location.map(|l| serde_json::json!({
+                "file": file,
+                "line": l.mark.line,
+                "column": l.mark.column,
+            })),
+            "file": file,
             "line": location.map(|l| l.mark.line),
             "column": location.map(|l| l.mark.column),
             "pointer": self.pointer,

@@ -466,6 +466,8 @@ impl<'a> File<'a> {
             orphans: self.orphans.into_owned(),
             errors: self.errors.into_owned(),
             notes: self.notes.into_owned(),
+            // Not in the file: `apply PLAN.json` re-plans and says them again.
+            warnings: Vec::new(),
             fingerprint: self.fingerprint.into_owned(),
             // What a run read is the re-plan's to say, not the file's.
             survey: Default::default(),

@@ -60,6 +60,17 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     printable(&out).into_owned()
 }
 
+/// `name` in lower case, without leading, trailing or repeated white space and
+/// without invisible characters (zero-width spaces and joiners, the BOM, soft
+/// hyphens).
+pub fn fold_group_name(name: &str) -> String {
+    let visible: String = name
+        .chars()
+        .filter(|c| !matches!(c, '\u{200B}'..='\u{200F}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}'))
+        .collect();
+    visible.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,7 +48,8 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
             Ok(exit_code(&saved.plan, false))
         }
         Settings::Apply { run, auto_approve, expand, lock_timeout, report } => {
-            let Some((input, target)) = prepare(&run)? else { return Ok(ExitCode::from(1)) };
+            let json = report.format == ApplyFormat::Json;
+            let Some((input, target)) = prepare(&run, json)? else { return Ok(ExitCode::from(1)) };
             let job = Apply {
                 input,
                 target,
@@ -95,7 +96,8 @@ fn plan(
     style: Style,
     term: Terminal,
 ) -> anyhow::Result<ExitCode> {
-    let Some((input, target)) = prepare(run)? else { return Ok(ExitCode::from(1)) };
+    let json = format == PlanFormat::Json;
+    let Some((input, target)) = prepare(run, json)? else { return Ok(ExitCode::from(1)) };
     let backend = target.open_read_only()?;
     let bar = reading_bar(term);
     let progress = |read, total| show_reading(&bar, read, total);
@@ -119,7 +121,8 @@ fn plan(
 /// `contact-sync resolve`: who each sync reaches; exit 1 when a source or a
 /// selector could not be resolved.
 fn resolve(run: &LoadOptions, format: ResolveFormat) -> anyhow::Result<ExitCode> {
-    let Some((input, target)) = prepare(run)? else { return Ok(ExitCode::from(1)) };
+    let json = format == ResolveFormat::Json;
+    let Some((input, target)) = prepare(run, json)? else { return Ok(ExitCode::from(1)) };
     let backend = target.open_read_only()?;
     let reaches = runtime()?.block_on(reader::reach(backend.as_ref(), &input))?;
     let mut out = super::stdout::lock();
@@ -273,15 +276,7 @@ fn validate(
     let report = validate::validate_paths(paths);
     let mut out = super::stdout::lock();
     if format == DiagnosticFormat::Json {
-        let document = serde_json::json!({
-            "valid": report.is_valid(),
-            "files": report.files_seen,
-            "syncs": report.syncs_seen,
-            "errors": report.errors(),
-            "diagnostics": report.diagnostics.iter().filter(|d| !d.omission).map(Diagnostic::to_json).collect::<Vec<_>>(),
-            "omitted": report.omitted,
-        });
-        json::write_document(&document, out)?;
+        json::write_document(&report.to_json(), out)?;
         return Ok(if report.is_valid() { ExitCode::SUCCESS } else { ExitCode::from(1) });
     }
     for d in &report.diagnostics {
@@ -314,7 +309,7 @@ fn print_diagnostics(diagnostics: &[Diagnostic], summary: &str) {
 /// cannot be read.
 fn fix(options: &LoadOptions, check: bool) -> anyhow::Result<ExitCode> {
     use std::collections::BTreeMap;
-    let Some((input, target)) = prepare(options)? else { return Ok(ExitCode::from(1)) };
+    let Some((input, target)) = prepare(options, false)? else { return Ok(ExitCode::from(1)) };
     let manifests = validate::validate_paths(&options.paths).manifests;
     let backend = target.open_read_only()?;
     let none = std::collections::BTreeSet::new();
@@ -379,12 +374,16 @@ fn fix(options: &LoadOptions, check: bool) -> anyhow::Result<ExitCode> {
 }
 
 /// Validates the manifests and resolves the Workspace; `None` when they are
-/// invalid (the diagnostics have been printed to stderr).
-fn prepare(options: &LoadOptions) -> anyhow::Result<Option<(PlanInput, Target)>> {
+/// invalid (the diagnostics have been printed to stderr, and with `json` the
+/// document of `validate --format json` to stdout, so a script reads why).
+fn prepare(options: &LoadOptions, json: bool) -> anyhow::Result<Option<(PlanInput, Target)>> {
     match input::load(options) {
         Ok(loaded) => Ok(Some(loaded)),
         Err(LoadError::Invalid(report)) => {
             print_diagnostics(&report.diagnostics, &report.to_string());
+            if json {
+                json::write_document(&report.to_json(), super::stdout::lock())?;
+            }
             Ok(None)
         }
         Err(e) => Err(e.into()),

@@ -321,76 +321,21 @@ fn update_contact(
     group: &GroupRef,
     group_names: &BTreeMap<&str, &str>,
 ) -> Option<Change> {
-    let actual = normalize(&have.fields);
-    let marker_hash = client_data(&have.client_data, MARKER_HASH).unwrap_or_default();
-    let written_under = client_data(&have.client_data, MARKER_FIELDS);
-    let content_differs = !same_content(&actual, &want.fields);
-    let mut fields = Vec::new();
-    let mut reason = Reason::Membership;
-    let mut update = None;
-    if content_differs || marker_hash != want.hash {
-        // A copy as contact-sync wrote it, under another selection than the
-        // sync's now: the selection is why it changes (a destination's own edit
-        // still shows as one).
-        reason = if content_differs && content_hash(&actual) != marker_hash {
-            Reason::EditedOutside
-        } else if written_under != want.selection.as_deref() {
-            Reason::FieldsChanged
-        } else {
-            Reason::SourceChanged
-        };
-        fields = diff(&actual, &want.fields);
-        let mut mask = changed_fields(&actual, &want.fields);
-        mask.push("clientData".into());
-        // Every synced field's value, not only the changed ones': a backend may
-        // send updates with different masks in one request under the union of
-        // their masks, and a field named by the mask but absent is cleared.
-        let masked = (*want.fields).clone();
-        // Other applications' clientData entries are kept, and the photo marker
-        // (the photo is written on its own).
-        let mut data: Vec<ClientData> = have
-            .client_data
-            .iter()
-            .filter(|d| !d.key.starts_with("contact-sync/") || d.key == MARKER_PHOTO)
-            .cloned()
-            .collect();
-        data.extend(want.markers(&sync.name));
-        update = Some(ContactUpdate {
-            resource_name: have.resource_name.clone(),
-            etag: have.etag.clone(),
-            fields: masked,
-            update_mask: mask,
-            client_data: data,
-        });
-    }
-    // The memberships contact-sync manages: the target group (a new one holds
-    // nobody yet) and My Contacts.
-    let managed = |rn: &str| rn == MY_CONTACTS || *group == GroupRef::Existing(rn.to_owned());
-    let wanted = wanted_memberships(sync, group);
-    let has: Vec<&str> =
-        have.memberships.iter().map(String::as_str).filter(|m| managed(m)).collect();
-    let holds = |g: &GroupRef| matches!(g, GroupRef::Existing(rn) if has.contains(&rn.as_str()));
-    let add_to: Vec<GroupRef> = wanted.iter().filter(|g| !holds(g)).cloned().collect();
-    let remove_from: Vec<String> = has
-        .iter()
-        .filter(|m| !wanted.contains(&GroupRef::Existing(m.to_string())))
-        .map(|m| m.to_string())
-        .collect();
-    if !add_to.is_empty() || !remove_from.is_empty() {
-        let name = |rn: &str| group_names.get(rn).copied().unwrap_or(rn).to_owned();
-        let label = |g: &GroupRef| match g {
-            GroupRef::NewTarget => sync.target_group.clone(),
-            GroupRef::Existing(rn) => name(rn),
-        };
-        fields.push(FieldChange {
-            field: "memberships".into(),
-            before: Some(has.iter().map(|rn| name(rn)).collect()),
-            after: Some(wanted.iter().map(label).collect()),
-        });
-    }
-    if update.is_none() && add_to.is_empty() && remove_from.is_empty() {
+    let (reason, mut fields, update) = match content_update(sync, want, have) {
+        Some((reason, fields, update)) => (reason, fields, Some(update)),
+        None => (Reason::Membership, Vec::new(), None),
+    };
+    let moves = memberships(sync, have, group, group_names);
+    if update.is_none() && moves.is_none() {
         return None;
     }
+    let (add_to, remove_from) = match moves {
+        Some(Moves { add_to, remove_from, field }) => {
+            fields.push(field);
+            (add_to, remove_from)
+        }
+        None => (Vec::new(), Vec::new()),
+    };
     Some(Change {
         action: Action::Update,
         resource: Resource::Contact,
@@ -405,6 +350,98 @@ fn update_contact(
             remove_from,
         },
     })
+}
+
+/// The update of a copy's content and markers, when its content or its hash
+/// marker is not what the sync wants now: why, the fields that change, and the
+/// update to send.
+fn content_update(
+    sync: &DesiredSync,
+    want: &DesiredContact,
+    have: &Contact,
+) -> Option<(Reason, Vec<FieldChange>, ContactUpdate)> {
+    let actual = normalize(&have.fields);
+    let marker_hash = client_data(&have.client_data, MARKER_HASH).unwrap_or_default();
+    let written_under = client_data(&have.client_data, MARKER_FIELDS);
+    let content_differs = !same_content(&actual, &want.fields);
+    if !content_differs && marker_hash == want.hash {
+        return None;
+    }
+    // A copy as contact-sync wrote it, under another selection than the sync's
+    // now: the selection is why it changes (a destination's own edit still
+    // shows as one).
+    let reason = if content_differs && content_hash(&actual) != marker_hash {
+        Reason::EditedOutside
+    } else if written_under != want.selection.as_deref() {
+        Reason::FieldsChanged
+    } else {
+        Reason::SourceChanged
+    };
+    let mut mask = changed_fields(&actual, &want.fields);
+    mask.push("clientData".into());
+    // Other applications' clientData entries are kept, and the photo marker (the
+    // photo is written on its own).
+    let mut data: Vec<ClientData> = have
+        .client_data
+        .iter()
+        .filter(|d| !d.key.starts_with("contact-sync/") || d.key == MARKER_PHOTO)
+        .cloned()
+        .collect();
+    data.extend(want.markers(&sync.name));
+    let update = ContactUpdate {
+        resource_name: have.resource_name.clone(),
+        etag: have.etag.clone(),
+        // Every synced field's value, not only the changed ones': a backend may
+        // send updates with different masks in one request under the union of
+        // their masks, and a field named by the mask but absent is cleared.
+        fields: (*want.fields).clone(),
+        update_mask: mask,
+        client_data: data,
+    };
+    Some((reason, diff(&actual, &want.fields), update))
+}
+
+/// How a copy's managed memberships move: the groups it joins, those it leaves,
+/// and the change as the plan shows it.
+struct Moves {
+    add_to: Vec<GroupRef>,
+    remove_from: Vec<String>,
+    field: FieldChange,
+}
+
+/// The memberships contact-sync manages — the target group (a new one holds
+/// nobody yet) and My Contacts — as the sync wants them, if they are not so.
+fn memberships(
+    sync: &DesiredSync,
+    have: &Contact,
+    group: &GroupRef,
+    group_names: &BTreeMap<&str, &str>,
+) -> Option<Moves> {
+    let managed = |rn: &str| rn == MY_CONTACTS || *group == GroupRef::Existing(rn.to_owned());
+    let wanted = wanted_memberships(sync, group);
+    let has: Vec<&str> =
+        have.memberships.iter().map(String::as_str).filter(|m| managed(m)).collect();
+    let holds = |g: &GroupRef| matches!(g, GroupRef::Existing(rn) if has.contains(&rn.as_str()));
+    let add_to: Vec<GroupRef> = wanted.iter().filter(|g| !holds(g)).cloned().collect();
+    let remove_from: Vec<String> = has
+        .iter()
+        .filter(|m| !wanted.contains(&GroupRef::Existing(m.to_string())))
+        .map(|m| m.to_string())
+        .collect();
+    if add_to.is_empty() && remove_from.is_empty() {
+        return None;
+    }
+    let name = |rn: &str| group_names.get(rn).copied().unwrap_or(rn).to_owned();
+    let label = |g: &GroupRef| match g {
+        GroupRef::NewTarget => sync.target_group.clone(),
+        GroupRef::Existing(rn) => name(rn),
+    };
+    let field = FieldChange {
+        field: "memberships".into(),
+        before: Some(has.iter().map(|rn| name(rn)).collect()),
+        after: Some(wanted.iter().map(label).collect()),
+    };
+    Some(Moves { add_to, remove_from, field })
 }
 
 /// The photo change that gives `have` (`None`: the copy this plan creates) the

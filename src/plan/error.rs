@@ -213,9 +213,80 @@ pub struct Recorded {
     /// The new address, for renames.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub renamed_to: Option<String>,
-    /// `file:line:col` of the manifest value to change.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `file:line:col` of the manifest value to change; in JSON
+    /// `{"file", "line", "column"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "position")]
     pub location: Option<String>,
+}
+
+/// A manifest position, `file:line:col` in the plan, `{"file", "line",
+/// "column"}` in its JSON (the form `validate --format json` gives a diagnostic).
+/// Read back from either form.
+pub mod position {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Position {
+        file: String,
+        line: usize,
+        column: usize,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Text(String),
+        Structured(Position),
+    }
+
+    /// `file`, `line` and `column` of `file:line:col` (the file may hold `:`).
+    fn split(at: &str) -> Option<Position> {
+        let (rest, column) = at.rsplit_once(':')?;
+        let (file, line) = rest.rsplit_once(':')?;
+        Some(Position {
+            file: file.to_owned(),
+            line: line.parse().ok()?,
+            column: column.parse().ok()?,
+        })
+    }
+
+    /// Writes `file:line:col` as its parts (as it is, if it has none).
+    pub fn serialize<S: Serializer>(at: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+        match at.as_deref().map(|at| (at, split(at))) {
+            Some((_, Some(position))) => position.serialize(s),
+            Some((at, None)) => s.serialize_str(at),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Reads a position in either form back as `file:line:col`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(Option::<Either>::deserialize(d)?.map(|either| match either {
+            Either::Text(at) => at,
+            Either::Structured(p) => format!("{}:{}:{}", p.file, p.line, p.column),
+        }))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn a_position_reads_back_in_either_form() {
+            #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+            struct E {
+                #[serde(default, with = "super")]
+                location: Option<String>,
+            }
+            let e = E { location: Some("C:/syncs/a.yaml:14:9".into()) };
+            let json = serde_json::to_value(&e).unwrap();
+            assert_eq!(
+                json,
+                serde_json::json!({"location": {"file": "C:/syncs/a.yaml", "line": 14, "column": 9}})
+            );
+            assert_eq!(serde_json::from_value::<E>(json).unwrap(), e);
+            let text = serde_json::json!({"location": "a.yaml:1:2"});
+            assert_eq!(serde_json::from_value::<E>(text).unwrap().location.unwrap(), "a.yaml:1:2");
+        }
+    }
 }
 
 impl PlanError {

@@ -27,6 +27,8 @@ struct PlanView<'a> {
     errors: &'a [PlanError],
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     notes: &'a [String],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    warnings: &'a [String],
     fingerprint: &'a str,
 }
 
@@ -107,6 +109,7 @@ impl<'a> PlanView<'a> {
             orphans: &plan.orphans,
             errors: &plan.errors,
             notes: &plan.notes,
+            warnings: &plan.warnings,
             fingerprint: &plan.fingerprint,
         }
     }

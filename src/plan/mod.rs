@@ -173,6 +173,10 @@ pub struct Plan {
     /// What the run did not do and why (orphans not looked for, not pruned).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// What is planned but likely not meant (target groups of two syncs that
+    /// only look alike at one destination).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Hash of the actual state the plan was computed from.
     pub fingerprint: String,
     /// What the run read, for keeping the inventory true (not part of the plan's

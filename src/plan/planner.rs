@@ -49,6 +49,8 @@ pub struct Planner<'a> {
     orphans: BTreeMap<String, SyncPlan>,
     kept: Vec<Orphan>,
     errors: Vec<PlanError>,
+    /// The plan's warnings (target groups that only look alike).
+    warnings: Vec<String>,
     unreadable: usize,
     managed: usize,
 }
@@ -186,6 +188,7 @@ impl<'a> Planner<'a> {
             .map(|(sync, resolved)| Run::judge(sync, resolved, &directory))
             .collect();
         hold_shared_targets(&mut runs, resolution);
+        let warnings = look_alike_targets(&runs, resolution);
         if let Some(adopt) = &input.adopt {
             for run in runs.iter_mut().filter(|r| r.name() == adopt.sync) {
                 run.adopt = Some(adopt.users.clone());
@@ -200,6 +203,7 @@ impl<'a> Planner<'a> {
             orphans: BTreeMap::new(),
             kept: Vec::new(),
             errors: Vec::new(),
+            warnings,
             unreadable: 0,
             managed: 0,
         }
@@ -389,6 +393,7 @@ impl<'a> Planner<'a> {
             orphans: kept,
             errors: self.errors,
             notes,
+            warnings: self.warnings,
             ..Plan::default()
         };
         for run in self.runs {
@@ -438,6 +443,52 @@ fn hold_shared_targets(runs: &mut [Run<'_>], resolution: &Resolution) {
         run.held.insert(id);
         run.hold_back(&user, error);
     }
+}
+
+/// Two syncs whose target groups differ only in case, white space or invisible
+/// characters ("Sales" and "sales ") give a destination both: two groups that
+/// look the same in Google Contacts. Not an error — each is its own group — but
+/// a warning per pair of syncs, naming the users that get both.
+fn look_alike_targets(runs: &[Run<'_>], resolution: &Resolution) -> Vec<String> {
+    let mut by_folded: BTreeMap<(&str, String), BTreeSet<(&str, &str)>> = BTreeMap::new();
+    for run in runs {
+        let group = run.input.manifest.target_group_name();
+        for id in &run.selected {
+            let key = (id.as_str(), crate::text::fold_group_name(group));
+            by_folded.entry(key).or_default().insert((group, run.name()));
+        }
+    }
+    let email: HashMap<&str, &str> =
+        resolution.users.iter().map(|u| (u.id.as_str(), u.primary_email.as_str())).collect();
+    let mut pairs: BTreeMap<[(&str, &str); 2], Vec<&str>> = BTreeMap::new();
+    for ((id, _), targets) in &by_folded {
+        let targets: Vec<&(&str, &str)> = targets.iter().collect();
+        for (i, a) in targets.iter().enumerate() {
+            for b in targets.iter().skip(i + 1).filter(|b| b.0 != a.0) {
+                pairs.entry([**a, **b]).or_default().push(email.get(id).copied().unwrap_or(id));
+            }
+        }
+    }
+    pairs
+        .into_iter()
+        .map(|([(name_a, sync_a), (name_b, sync_b)], mut users)| {
+            users.sort_unstable();
+            let shown = match users.as_slice() {
+                [one] => (*one).to_owned(),
+                [first, second] => format!("{first} and {second}"),
+                [first, rest @ ..] => format!("{first} and {} more", rest.len()),
+                [] => String::new(),
+            };
+            format!(
+                "the target groups \"{}\" of sync {sync_a} and \"{}\" of sync {sync_b} \
+                 differ only in case, white space or invisible characters: {shown} get both, \
+                 and cannot tell them apart; give one of them a clearly different \
+                 target.groupName",
+                crate::text::printable(name_a),
+                crate::text::printable(name_b),
+            )
+        })
+        .collect()
 }
 
 fn feed(fp: &mut Sha256, parts: &[&str]) {

@@ -329,11 +329,14 @@ impl<'u> Judge<'_, 'u> {
     }
 }
 
-/// `contact-sync resolve --format json`: per sync its name, source, source
-/// errors, `sourceNote`, and `users` and `unresolved` — or why its selectors were
-/// `unreadable`.
+/// `contact-sync resolve --format json` (`formatVersion` "1"): per sync its name,
+/// source, `sourceNote`, the `users` its selectors reach and how, and every
+/// error in one place, `errors` — the source's, each selector value's that names
+/// nobody (with its `address`), and why the selectors could not be read.
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ReachDocument<'a> {
+    format_version: &'static str,
     syncs: Vec<SyncView<'a>>,
 }
 
@@ -348,10 +351,6 @@ struct SyncView<'a> {
     shared_contacts: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     users: Option<Vec<ReachedView<'a>>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    unresolved: Option<Vec<ErrorView<'a>>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    unreadable: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -368,14 +367,25 @@ struct ReachedView<'a> {
 struct ErrorView<'a> {
     kind: super::ErrorKind,
     message: String,
-    location: Option<&'a str>,
+    #[serde(with = "super::error::position")]
+    location: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     address: Option<&'a str>,
 }
 
 impl<'a> ErrorView<'a> {
     fn new(error: &'a PlanError, address: Option<&'a str>) -> Self {
-        Self { kind: error.kind(), message: error.message(), location: error.location(), address }
+        Self {
+            kind: error.kind(),
+            message: error.message(),
+            location: error.location().map(str::to_owned),
+            address,
+        }
+    }
+
+    /// The selectors could not be read (an API error).
+    fn unreadable(why: String) -> Self {
+        Self { kind: super::ErrorKind::Api, message: why, location: None, address: None }
     }
 }
 
@@ -384,39 +394,38 @@ impl<'a> ReachDocument<'a> {
     pub fn new(reaches: &'a [super::planner::SyncReach]) -> Self {
         let syncs = reaches
             .iter()
-            .map(|sync| {
-                let reach = sync.reach.as_ref().ok();
-                SyncView {
-                    name: &sync.name,
-                    source: &sync.source,
-                    errors: sync.source_errors.iter().map(|e| ErrorView::new(e, None)).collect(),
-                    source_note: sync.source_note.as_deref(),
-                    shared_contacts: sync.shared_contacts,
-                    users: reach.map(|r| {
-                        r.users
-                            .iter()
-                            .map(|u| ReachedView {
-                                user: &u.user.primary_email,
-                                org_unit: &u.user.org_unit_path,
-                                via: &u.via,
-                                outcome: &u.outcome,
-                            })
-                            .collect()
-                    }),
-                    unresolved: reach.map(|r| {
-                        r.unresolved
-                            .iter()
-                            .map(|u| ErrorView::new(&u.error, Some(&u.address)))
-                            .collect()
-                    }),
-                    unreadable: sync
-                        .reach
-                        .as_ref()
-                        .err()
-                        .map(|e| crate::text::error_chain(e.cause())),
-                }
+            .map(|sync| SyncView {
+                name: &sync.name,
+                source: &sync.source,
+                errors: errors(sync),
+                source_note: sync.source_note.as_deref(),
+                shared_contacts: sync.shared_contacts,
+                users: sync.reach.as_ref().ok().map(|r| {
+                    r.users
+                        .iter()
+                        .map(|u| ReachedView {
+                            user: &u.user.primary_email,
+                            org_unit: &u.user.org_unit_path,
+                            via: &u.via,
+                            outcome: &u.outcome,
+                        })
+                        .collect()
+                }),
             })
             .collect();
-        Self { syncs }
+        Self { format_version: "1", syncs }
     }
+}
+
+/// Every error of a sync: its source's, then its selectors'.
+fn errors(sync: &super::planner::SyncReach) -> Vec<ErrorView<'_>> {
+    let mut all: Vec<ErrorView<'_>> =
+        sync.source_errors.iter().map(|e| ErrorView::new(e, None)).collect();
+    match &sync.reach {
+        Ok(reach) => {
+            all.extend(reach.unresolved.iter().map(|u| ErrorView::new(&u.error, Some(&u.address))))
+        }
+        Err(e) => all.push(ErrorView::unreadable(crate::text::error_chain(e.cause()))),
+    }
+    all
 }

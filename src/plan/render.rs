@@ -90,7 +90,10 @@ pub fn text(plan: &Plan, style: Style) -> String {
     for note in &plan.notes {
         let _ = writeln!(out, "Note: {}", p(note));
     }
-    if !plan.errors.is_empty() || !plan.notes.is_empty() {
+    for warning in &plan.warnings {
+        let _ = writeln!(out, "{}", paint(style, "33", &format!("Warning: {}", p(warning))));
+    }
+    if !plan.errors.is_empty() || !plan.notes.is_empty() || !plan.warnings.is_empty() {
         out.push('\n');
     }
     out.push_str(&summary_line(plan));

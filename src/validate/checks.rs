@@ -38,21 +38,10 @@ pub fn check_all(
 const RESERVED_TARGETS: [&str; 4] =
     ["mycontacts", "starred", "contact-sync lease", "contact-sync inventory"];
 
-/// `name` in lower case, without leading, trailing or repeated white space and
-/// without invisible characters (zero-width spaces and joiners, the BOM, soft
-/// hyphens).
-pub fn fold_group_name(name: &str) -> String {
-    let visible: String = name
-        .chars()
-        .filter(|c| !matches!(c, '\u{200B}'..='\u{200F}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}'))
-        .collect();
-    visible.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
-}
-
 /// A target group name that is a system or reserved group's is refused.
 fn check_reserved_target(sync: &Located<ContactSync>, out: &mut Vec<Diagnostic>) {
     let name = sync.value.target_group_name();
-    let folded = fold_group_name(name);
+    let folded = crate::text::fold_group_name(name);
     let reserved = RESERVED_TARGETS.iter().any(|r| {
         folded == *r
             || (*r == "contact-sync inventory"

@@ -56,6 +56,24 @@ impl Report {
     pub fn errors(&self) -> usize {
         self.diagnostics.iter().filter(|d| !d.omission).count() + self.omitted
     }
+
+    /// The JSON document of `validate --format json`, also printed to stdout by
+    /// `plan`, `apply` and `resolve --format json` when the manifests are invalid:
+    /// `formatVersion` "1", `valid`, `files`, `syncs`, `errors` (the count),
+    /// `diagnostics` and `omitted` (those past the per-file cap).
+    pub fn to_json(&self) -> serde_json::Value {
+        let diagnostics: Vec<serde_json::Value> =
+            self.diagnostics.iter().filter(|d| !d.omission).map(Diagnostic::to_json).collect();
+        serde_json::json!({
+            "formatVersion": "1",
+            "valid": self.is_valid(),
+            "files": self.files_seen,
+            "syncs": self.syncs_seen,
+            "errors": self.errors(),
+            "diagnostics": diagnostics,
+            "omitted": self.omitted,
+        })
+    }
 }
 
 /// The summary line: `3 files, 2 syncs: 4 errors`.

@@ -6,6 +6,7 @@ mod cli;
 mod comment;
 mod directory_extra;
 mod directory_fields;
+mod documents;
 mod edges;
 mod emulator;
 mod examples;

@@ -72,10 +72,11 @@ fn check(dir: &std::path::Path) {
     }
     let out = contact_sync().args(["resolve", "--format", "json"]).arg(dir).assert().code(1);
     let json: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
-    let kinds: Vec<&str> = json["syncs"][0]["unresolved"]
+    let kinds: Vec<&str> = json["syncs"][0]["errors"]
         .as_array()
         .unwrap()
         .iter()
+        .filter(|e| e["address"].is_string())
         .map(|u| u["kind"].as_str().unwrap())
         .collect();
     assert_eq!(
@@ -203,4 +204,42 @@ async fn two_syncs_with_one_target_group_at_one_destination_local() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_syncs_with_one_target_group_at_one_destination_google() {
     two_syncs_with_one_target_group_at_one_destination(Seed::google()).await;
+}
+
+/// Target groups that differ only in case, white space or an invisible
+/// character are two groups that look the same: planned, with a warning that
+/// names both syncs and the users that get both; unrelated destinations none.
+#[test]
+fn look_alike_target_groups_at_one_destination_are_a_warning() {
+    let seed = Seed::new();
+    let dir = seed.dir.path();
+    seed.write(
+        "syncs/more-sales.yaml",
+        "apiVersion: contact-sync/v1\nkind: ContactSync\nmetadata: {name: more-sales}\nspec:\n  \
+         source: {user: salesuser@example.com, contactGroup: Sales Contacts}\n  target: \
+         {groupName: \"sales\u{200B} contacts \"}\n  destinations: {users: [dave@example.com]}\n",
+    );
+    let out = contact_sync().args(["plan", "--detailed-exitcode"]).arg(dir).assert().code(2);
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(
+        text.contains(
+            "Warning: the target groups \"Sales Contacts\" of sync sales-to-accounting and \
+             \"sales\\u{200b} contacts \" of sync more-sales differ only in case, white space \
+             or invisible characters: dave@example.com get"
+        ),
+        "{text}"
+    );
+    let out = contact_sync().args(["plan", "--format", "json"]).arg(dir).assert().code(0);
+    let json: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(json["warnings"].as_array().map(Vec::len), Some(1), "{json:#}");
+    // Planned all the same: apply, then nothing to change.
+    contact_sync().args(["apply", "--auto-approve"]).arg(dir).assert().success();
+    contact_sync().args(["plan", "--detailed-exitcode"]).arg(dir).assert().code(0);
+    // Told apart, the warning goes.
+    let renamed =
+        seed.read("syncs/more-sales.yaml").replace("\"sales\u{200B} contacts \"", "More Sales");
+    seed.write("syncs/more-sales.yaml", &renamed);
+    let out = contact_sync().args(["plan"]).arg(dir).assert();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(!text.contains("Warning"), "{text}");
 }

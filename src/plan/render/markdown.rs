@@ -7,7 +7,7 @@
 //!    whether the sync is held back (its planned counts struck through);
 //! 3. the errors and guard refusals, in a `text` block (a message quotes names and
 //!    addresses from the tenant: inside a fence none of it can become markdown, a
-//!    link or an @mention);
+//!    link or an @mention), then the warnings likewise;
 //! 4. for each renamed address, the manifest change that fixes it as a ready
 //!    `diff` block, taken from the manifest file where the error points;
 //!
@@ -44,6 +44,7 @@ pub fn markdown(
     let mut top = String::new();
     sync_table(&mut top, plan);
     errors(&mut top, plan);
+    warnings(&mut top, plan);
     rename_fixes(&mut top, plan, read);
     let detail: Vec<String> = text(plan, Style { color: false, ..style })
         .lines()
@@ -162,6 +163,16 @@ fn errors(out: &mut String, plan: &Plan) {
     if all.len() > LISTED {
         let _ = writeln!(out, "…and {} more errors (in the detail below).\n", all.len() - LISTED);
     }
+}
+
+/// The warnings: planned, but likely not meant.
+fn warnings(out: &mut String, plan: &Plan) {
+    if plan.warnings.is_empty() {
+        return;
+    }
+    let lines: Vec<String> = plan.warnings.iter().map(|w| p(w).into_owned()).collect();
+    let _ = writeln!(out, "**{}** — planned, but check:\n", plural(lines.len(), "warning"));
+    fenced(out, "text", &lines);
 }
 
 /// A renamed address, as the plan points at it.
