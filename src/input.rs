@@ -2,6 +2,7 @@
 //! the Workspace resolved into a [`Target`], the syncs to plan turned into the
 //! planner's [`PlanInput`] — and whether the run sees the whole manifest set.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::backend::open::{self, Target};
@@ -31,6 +32,11 @@ pub struct PlanInput {
     pub max_delete_percent: u8,
     /// `--allow-deletes`.
     pub allow_deletes: bool,
+    /// Deletions approved once, per sync (`contact-sync trigger NAME
+    /// --allow-deletes N` to a running reconcile): the deletion guard lets that
+    /// sync delete exactly that many.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub approved_deletes: BTreeMap<String, usize>,
     /// Whether every user is read rather than those the syncs select and the
     /// inventory lists (`--full-scan`).
     #[serde(default, skip_serializing_if = "FullScan::is_never")]
@@ -169,6 +175,7 @@ pub fn load(options: &LoadOptions) -> Result<(PlanInput, Target), LoadError> {
     let input = PlanInput {
         syncs,
         known_syncs: known,
+        approved_deletes: Default::default(),
         partial: partial(options, &ws_file),
         orphans: target.orphans,
         max_delete_percent: target.max_delete_percent,

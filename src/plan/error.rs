@@ -160,12 +160,17 @@ pub enum PlanError {
     },
     /// A sync would delete more than `maxDeletePercent` of its managed contacts.
     DeleteGuard {
+        /// The sync.
+        sync: String,
         /// Contacts it would delete.
         deletes: usize,
         /// Contacts it manages.
         managed: usize,
         /// `maxDeletePercent`.
         max_percent: usize,
+        /// Deletions approved for this run (`trigger --allow-deletes N`), when
+        /// another number was.
+        approved: Option<usize>,
         /// Where the sync is.
         at: String,
     },
@@ -368,8 +373,8 @@ impl PlanError {
             TargetGroupConflict { sync, user, group, at } => {
                 target_group_conflict(sync, user, group, at)
             }
-            DeleteGuard { deletes, managed, max_percent, .. } => {
-                delete_guard(*deletes, *managed, *max_percent)
+            DeleteGuard { sync, deletes, managed, max_percent, approved, .. } => {
+                delete_guard(sync, *deletes, *managed, *max_percent, *approved)
             }
             OrphanDeleteGuard { deletes, managed, max_percent, syncs } => {
                 orphan_delete_guard(*deletes, *managed, *max_percent, syncs)
@@ -485,11 +490,23 @@ fn target_group_conflict(sync: &str, user: &str, group: &str, at: &str) -> Strin
 }
 
 /// [`PlanError::DeleteGuard`]'s message.
-fn delete_guard(deletes: usize, managed: usize, max_percent: usize) -> String {
+fn delete_guard(
+    sync: &str,
+    deletes: usize,
+    managed: usize,
+    max_percent: usize,
+    approved: Option<usize>,
+) -> String {
+    let approval = match approved {
+        Some(n) => format!(" (the approval was for {n} deletions, not {deletes})"),
+        None => String::new(),
+    };
     format!(
         "would delete {deletes} of {managed} managed contacts ({}%), more than \
-         maxDeletePercent {max_percent}%; nothing is applied for this sync. If this is \
-         intended (an emptied source group?), run again with --allow-deletes",
+         maxDeletePercent {max_percent}%{approval}; nothing is applied for this sync. Check \
+         the source group and the destination selectors; if the deletions are intended, run \
+         again with --allow-deletes, or approve them in a running reconcile with \
+         `contact-sync trigger {sync} --allow-deletes {deletes}`",
         deletes * 100 / managed.max(1)
     )
 }

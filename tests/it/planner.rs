@@ -55,6 +55,7 @@ fn sync(yaml: &str) -> SyncInput {
 fn input(syncs: Vec<SyncInput>) -> PlanInput {
     PlanInput {
         known_syncs: syncs.iter().map(|s| s.name().to_owned()).collect(),
+        approved_deletes: Default::default(),
         syncs,
         partial: None,
         orphans: OrphanPolicy::Delete,
