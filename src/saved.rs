@@ -731,6 +731,7 @@ mod tests {
             syncs: Vec::new(),
             known_syncs: vec!["s".into()],
             approved_deletes: Default::default(),
+            rerun: String::new(),
             partial: None,
             orphans: OrphanPolicy::Delete,
             max_delete_percent: 50,

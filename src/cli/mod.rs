@@ -128,6 +128,9 @@ enum Command {
     /// An apply holds the tenant's writer lease from before it reads the tenant
     /// until its last write, so two applies (a person, a CI job, the reconcile loop)
     /// never write at once: the second waits for the first, up to --lock-timeout.
+    #[command(mut_arg("paths", |a| a.help(
+        "Manifest files or folders; or a single PLAN.json saved by `plan --out`, applied exactly as saved"
+    )))]
     Apply {
         #[command(flatten)]
         common: CommonArgs,
@@ -369,7 +372,7 @@ pub struct EmulatorArgs {
 
 #[derive(Debug, Args)]
 struct CommonArgs {
-    /// Manifest files or folders; for `apply`, a single PLAN.json saved by `plan --out`.
+    /// Manifest files or folders.
     #[arg(default_value = ".")]
     paths: Vec<PathBuf>,
     /// A file with the Workspace document to use instead of the manifests' own.

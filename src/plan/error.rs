@@ -143,6 +143,8 @@ pub enum PlanError {
         group: String,
         /// Where the target group's name comes from.
         at: String,
+        /// The run's paths, for the `adopt` command the message suggests.
+        rerun: String,
     },
     /// Another sync gives the same destination a target group of the same name:
     /// neither is planned there until one of them names another group.
@@ -370,8 +372,8 @@ impl PlanError {
             TargetGroupShared { group, other, other_at, at, .. } => {
                 target_group_shared(group, other, other_at, at)
             }
-            TargetGroupConflict { sync, user, group, at } => {
-                target_group_conflict(sync, user, group, at)
+            TargetGroupConflict { sync, user, group, at, rerun } => {
+                target_group_conflict(sync, user, group, at, rerun)
             }
             DeleteGuard { sync, deletes, managed, max_percent, approved, .. } => {
                 delete_guard(sync, *deletes, *managed, *max_percent, *approved)
@@ -481,11 +483,12 @@ fn target_group_shared(group: &str, other: &str, other_at: &str, at: &str) -> St
 }
 
 /// [`PlanError::TargetGroupConflict`]'s message.
-fn target_group_conflict(sync: &str, user: &str, group: &str, at: &str) -> String {
+fn target_group_conflict(sync: &str, user: &str, group: &str, at: &str, rerun: &str) -> String {
+    let paths = if rerun.is_empty() { String::new() } else { format!(" {rerun}") };
     format!(
         "already has a contact group \"{group}\" that contact-sync did not create; rename \
          or delete that group, set another target.groupName in {at}, or take the group \
-         over with `contact-sync adopt --sync {sync} --user {user}`"
+         over with `contact-sync adopt --sync {sync} --user {user}{paths}`"
     )
 }
 

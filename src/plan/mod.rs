@@ -669,6 +669,7 @@ mod tests {
             syncs: Vec::new(),
             known_syncs: Vec::new(),
             approved_deletes: Default::default(),
+            rerun: String::new(),
             partial: None,
             orphans: crate::manifest::OrphanPolicy::Delete,
             max_delete_percent,

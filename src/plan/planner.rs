@@ -907,6 +907,11 @@ impl<'a> Run<'a> {
 
     /// Sorts destinations and applies the deletion guard.
     fn finish(mut self, input: &PlanInput) -> SyncPlan {
+        for error in self.plan.destinations.iter_mut().filter_map(|d| d.error.as_mut()) {
+            if let PlanError::TargetGroupConflict { rerun, .. } = error {
+                rerun.clone_from(&input.rerun);
+            }
+        }
         let planned = self.desired().is_some();
         if !planned {
             // Held back: its selection planned nothing.

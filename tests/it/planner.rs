@@ -56,6 +56,7 @@ fn input(syncs: Vec<SyncInput>) -> PlanInput {
     PlanInput {
         known_syncs: syncs.iter().map(|s| s.name().to_owned()).collect(),
         approved_deletes: Default::default(),
+        rerun: String::new(),
         syncs,
         partial: None,
         orphans: OrphanPolicy::Delete,
