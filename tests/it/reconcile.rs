@@ -586,18 +586,7 @@ async fn a_refused_deletion_is_approved_once_from_the_command_line() {
     assert!(text.contains("(runOnCreate, success): 35 added, 0 changed, 0 deleted"), "{text}");
 
     // The source group emptied: the guard holds the sync back.
-    seed.edit(|s| {
-        let group = crate::harness::group(s, "salesuser@example.com", "Sales Contacts");
-        let members: Vec<String> = s
-            .contacts("salesuser@example.com")
-            .unwrap()
-            .into_iter()
-            .filter(|c| c.memberships.contains(&group.resource_name))
-            .map(|c| c.resource_name)
-            .collect();
-        s.modify_members("salesuser@example.com", &group.resource_name, &[], &members).unwrap();
-    })
-    .await;
+    seed.edit(|s| crate::harness::empty_group(s, "salesuser@example.com", "Sales Contacts")).await;
     let run =
         |n: usize| move |s: &Value| runs(s, SYNC) >= n && s["syncs"][SYNC]["running"] == false;
     let (code, text) = cli(&["trigger", SYNC], None);
