@@ -2,6 +2,7 @@
 //! the Workspace resolved into a [`Target`], the syncs to plan turned into the
 //! planner's [`PlanInput`] — and whether the run sees the whole manifest set.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::backend::open::{self, Target};
@@ -31,6 +32,16 @@ pub struct PlanInput {
     pub max_delete_percent: u8,
     /// `--allow-deletes`.
     pub allow_deletes: bool,
+    /// Deletions approved once, per sync (`contact-sync trigger NAME
+    /// --allow-deletes N` to a running reconcile): the deletion guard lets that
+    /// sync delete exactly that many.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub approved_deletes: BTreeMap<String, usize>,
+    /// The manifest paths (and `--workspace FILE`) of the run as given, quoted
+    /// for a shell: a command a message suggests repeats them, so it can be
+    /// pasted as it is.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub rerun: String,
     /// Whether every user is read rather than those the syncs select and the
     /// inventory lists (`--full-scan`).
     #[serde(default, skip_serializing_if = "FullScan::is_never")]
@@ -88,6 +99,21 @@ pub enum LoadError {
 /// everything under it. A run sees all of it when one of its paths is that folder
 /// or a folder above it, and no `--sync` narrows it; only then can a sync that no
 /// manifest declares be taken for one whose manifest was deleted.
+/// `--workspace FILE PATH...` as the run was given them, quoted for a shell.
+fn rerun_args(options: &LoadOptions) -> String {
+    let quote = |p: &Path| {
+        let s = p.display().to_string();
+        let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+:@%=,".contains(c);
+        if !s.is_empty() && s.chars().all(plain) {
+            s
+        } else {
+            format!("'{}'", s.replace('\'', r"'\''"))
+        }
+    };
+    let workspace = options.workspace.iter().map(|w| format!("--workspace {}", quote(w)));
+    workspace.chain(options.paths.iter().map(|p| quote(p))).collect::<Vec<_>>().join(" ")
+}
+
 fn partial(options: &LoadOptions, workspace_file: &Path) -> Option<String> {
     if !options.syncs.is_empty() {
         return Some(format!("--sync {} narrowed the run", options.syncs.join(", ")));
@@ -169,6 +195,8 @@ pub fn load(options: &LoadOptions) -> Result<(PlanInput, Target), LoadError> {
     let input = PlanInput {
         syncs,
         known_syncs: known,
+        approved_deletes: Default::default(),
+        rerun: rerun_args(options),
         partial: partial(options, &ws_file),
         orphans: target.orphans,
         max_delete_percent: target.max_delete_percent,
@@ -177,4 +205,22 @@ pub fn load(options: &LoadOptions) -> Result<(PlanInput, Target), LoadError> {
         adopt: options.adopt.clone(),
     };
     Ok((input, target))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_suggested_command_repeats_the_paths_quoted_for_a_shell() {
+        let options = LoadOptions {
+            paths: vec!["manifests/".into(), "Sales team's/a b.yaml".into()],
+            workspace: Some("ws.yaml".into()),
+            ..LoadOptions::default()
+        };
+        assert_eq!(
+            rerun_args(&options),
+            r"--workspace ws.yaml manifests/ 'Sales team'\''s/a b.yaml'"
+        );
+    }
 }

@@ -83,6 +83,15 @@ pub enum SavedError {
         path.display()
     )]
     EarlierFormat { path: PathBuf },
+    /// A plan as `plan --format json` prints it: for reading, not for applying.
+    #[error(
+        "{} is a plan printed by `contact-sync plan --format json`, for reading: it holds \
+         neither the manifests nor a checksum, so it cannot be applied. Nothing was applied; \
+         save a plan to apply with: contact-sync plan --out {}",
+        path.display(),
+        path.display()
+    )]
+    JsonPlan { path: PathBuf },
     /// Of a format this version does not read.
     #[error(
         "{} has formatVersion {version:?}, and this contact-sync reads saved plans of \
@@ -163,10 +172,16 @@ impl SavedPlan {
         #[serde(rename_all = "camelCase")]
         struct Version {
             format_version: Option<String>,
+            checksum: Option<serde::de::IgnoredAny>,
         }
         let version: Version =
             serde_json::from_str(&text).map_err(|e| not_a_plan(Malformed::Json(e)))?;
+        let saved = version.checksum.is_some();
         let version = version.format_version.unwrap_or_else(|| "(none)".into());
+        // Every saved plan has a checksum; the JSON a plan prints has none.
+        if !saved && version == "1" {
+            return Err(SavedError::JsonPlan { path: path.to_owned() });
+        }
         if version == "1" {
             return Err(SavedError::EarlierFormat { path: path.to_owned() });
         }
@@ -715,6 +730,8 @@ mod tests {
         let input = PlanInput {
             syncs: Vec::new(),
             known_syncs: vec!["s".into()],
+            approved_deletes: Default::default(),
+            rerun: String::new(),
             partial: None,
             orphans: OrphanPolicy::Delete,
             max_delete_percent: 50,

@@ -79,6 +79,11 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
         Settings::Reconcile(options) => reconcile(options),
         Settings::Emulator(args) => emulator(args),
         Settings::Healthcheck { listen, timeout } => healthcheck(&listen, timeout),
+        Settings::Status { listen, json, timeout } => super::remote::status(&listen, json, timeout),
+        Settings::Trigger { name, allow_deletes, listen, timeout } => {
+            let token = std::env::var("CONTACT_SYNC_TRIGGER_TOKEN").ok().filter(|t| !t.is_empty());
+            super::remote::trigger(&listen, &name, allow_deletes, token.as_deref(), timeout)
+        }
         Settings::Generated(what) => {
             what.write(&mut super::stdout::lock())?;
             Ok(ExitCode::SUCCESS)
@@ -140,20 +145,7 @@ fn resolve(run: &LoadOptions, format: ResolveFormat) -> anyhow::Result<ExitCode>
 /// GET /healthz of a running `reconcile`; 0 on 200. An unspecified address
 /// (0.0.0.0, [::]) listens on every interface, loopback included: ask there.
 fn healthcheck(listen: &str, timeout: std::time::Duration) -> anyhow::Result<ExitCode> {
-    let literal = match listen.strip_prefix("localhost:") {
-        Some(port) => format!("127.0.0.1:{port}"),
-        None => listen.to_owned(),
-    };
-    let mut addr: std::net::SocketAddr = literal.parse().map_err(|_| {
-        anyhow::anyhow!("--listen {listen}: expected an address like 127.0.0.1:9090")
-    })?;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(match addr {
-            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-        });
-    }
-    let url = format!("http://{addr}/healthz");
+    let url = format!("{}/healthz", super::remote::base_url(listen)?);
     let answer = runtime()?.block_on(async {
         // Loopback, never through an HTTP_PROXY the container may have.
         let client = reqwest::Client::builder().timeout(timeout).no_proxy().build()?;

@@ -2,6 +2,7 @@
 //! commands on top of the library. Nothing below this module sees clap.
 
 mod commands;
+mod remote;
 mod stdout;
 
 use std::io::IsTerminal;
@@ -127,6 +128,9 @@ enum Command {
     /// An apply holds the tenant's writer lease from before it reads the tenant
     /// until its last write, so two applies (a person, a CI job, the reconcile loop)
     /// never write at once: the second waits for the first, up to --lock-timeout.
+    #[command(mut_arg("paths", |a| a.help(
+        "Manifest files or folders; or a single PLAN.json saved by `plan --out`, applied exactly as saved"
+    )))]
     Apply {
         #[command(flatten)]
         common: CommonArgs,
@@ -234,6 +238,45 @@ enum Command {
         #[arg(long, value_name = "SECS", default_value_t = 5)]
         timeout: u64,
     },
+    /// Print what a running `reconcile` reports, per sync (like `argocd app get`).
+    ///
+    /// GET /status on its address: for each sync whether it is in sync, out of
+    /// sync (not run yet), syncing, held back (a rename, a conflict, the deletion
+    /// guard) or failed, its last run, the next, and the errors. Exit 0 when no
+    /// sync is held back or failed and the manifests have no errors; 1 otherwise,
+    /// or when the loop cannot be reached.
+    Status {
+        /// The address `reconcile` listens on; 0.0.0.0 and [::] are asked on loopback.
+        #[arg(long, env = "CONTACT_SYNC_LISTEN", default_value = "127.0.0.1:9090")]
+        listen: String,
+        /// `text` for people, `json` for /status as the loop serves it.
+        #[arg(long, value_enum, default_value_t = ResolveFormat::Text)]
+        format: ResolveFormat,
+        /// Give up after this many seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 10)]
+        timeout: u64,
+    },
+    /// Ask a running `reconcile` to run a sync now (like `argocd app sync`).
+    ///
+    /// POST /syncs/NAME/run on its address, with $CONTACT_SYNC_TRIGGER_TOKEN as the
+    /// bearer token when it is set (the loop requires it when it has one). Exit 0
+    /// when the run was accepted; 1 for an unknown sync, a sync already running, a
+    /// refused token or a loop that cannot be reached.
+    Trigger {
+        /// The sync's `metadata.name`.
+        name: String,
+        /// Approve, once, exactly this many deletions the sync's deletion guard
+        /// refused: the run may delete that many past maxDeletePercent, and is
+        /// refused again if it would delete another number.
+        #[arg(long, value_name = "N")]
+        allow_deletes: Option<usize>,
+        /// The address `reconcile` listens on; 0.0.0.0 and [::] are asked on loopback.
+        #[arg(long, env = "CONTACT_SYNC_LISTEN", default_value = "127.0.0.1:9090")]
+        listen: String,
+        /// Give up after this many seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 10)]
+        timeout: u64,
+    },
     /// Print a shell completion script.
     ///
     /// `contact-sync completions bash > /etc/bash_completion.d/contact-sync` (zsh:
@@ -329,7 +372,7 @@ pub struct EmulatorArgs {
 
 #[derive(Debug, Args)]
 struct CommonArgs {
-    /// Manifest files or folders; for `apply`, a single PLAN.json saved by `plan --out`.
+    /// Manifest files or folders.
     #[arg(default_value = ".")]
     paths: Vec<PathBuf>,
     /// A file with the Workspace document to use instead of the manifests' own.
@@ -492,6 +535,26 @@ pub enum Settings {
         /// How long to wait.
         timeout: std::time::Duration,
     },
+    /// `status`.
+    Status {
+        /// The address asked.
+        listen: String,
+        /// `--format json`.
+        json: bool,
+        /// How long to wait.
+        timeout: std::time::Duration,
+    },
+    /// `trigger`.
+    Trigger {
+        /// The sync.
+        name: String,
+        /// `--allow-deletes N`.
+        allow_deletes: Option<usize>,
+        /// The address asked.
+        listen: String,
+        /// How long to wait.
+        timeout: std::time::Duration,
+    },
     /// `completions` and `man`: text made from the command line's own definition.
     Generated(Generated),
 }
@@ -616,6 +679,17 @@ impl Settings {
             }
             Command::Emulator(args) => Settings::Emulator(args),
             Command::Healthcheck { listen, timeout } => Settings::Healthcheck {
+                listen,
+                timeout: std::time::Duration::from_secs(timeout.max(1)),
+            },
+            Command::Status { listen, format, timeout } => Settings::Status {
+                listen,
+                json: format == ResolveFormat::Json,
+                timeout: std::time::Duration::from_secs(timeout.max(1)),
+            },
+            Command::Trigger { name, allow_deletes, listen, timeout } => Settings::Trigger {
+                name,
+                allow_deletes,
                 listen,
                 timeout: std::time::Duration::from_secs(timeout.max(1)),
             },

@@ -165,6 +165,8 @@ fn plan_group(
         user: actual.user.to_owned(),
         group: g.name.clone(),
         at: sync.target_location.clone(),
+        // The run's paths are the planner's to add (see its finish).
+        rerun: String::new(),
     };
     let Some((group, duplicates)) = marked.split_first() else {
         if let Some(g) = conflict {

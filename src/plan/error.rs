@@ -143,6 +143,8 @@ pub enum PlanError {
         group: String,
         /// Where the target group's name comes from.
         at: String,
+        /// The run's paths, for the `adopt` command the message suggests.
+        rerun: String,
     },
     /// Another sync gives the same destination a target group of the same name:
     /// neither is planned there until one of them names another group.
@@ -160,12 +162,17 @@ pub enum PlanError {
     },
     /// A sync would delete more than `maxDeletePercent` of its managed contacts.
     DeleteGuard {
+        /// The sync.
+        sync: String,
         /// Contacts it would delete.
         deletes: usize,
         /// Contacts it manages.
         managed: usize,
         /// `maxDeletePercent`.
         max_percent: usize,
+        /// Deletions approved for this run (`trigger --allow-deletes N`), when
+        /// another number was.
+        approved: Option<usize>,
         /// Where the sync is.
         at: String,
     },
@@ -365,11 +372,11 @@ impl PlanError {
             TargetGroupShared { group, other, other_at, at, .. } => {
                 target_group_shared(group, other, other_at, at)
             }
-            TargetGroupConflict { sync, user, group, at } => {
-                target_group_conflict(sync, user, group, at)
+            TargetGroupConflict { sync, user, group, at, rerun } => {
+                target_group_conflict(sync, user, group, at, rerun)
             }
-            DeleteGuard { deletes, managed, max_percent, .. } => {
-                delete_guard(*deletes, *managed, *max_percent)
+            DeleteGuard { sync, deletes, managed, max_percent, approved, .. } => {
+                delete_guard(sync, *deletes, *managed, *max_percent, *approved)
             }
             OrphanDeleteGuard { deletes, managed, max_percent, syncs } => {
                 orphan_delete_guard(*deletes, *managed, *max_percent, syncs)
@@ -476,20 +483,33 @@ fn target_group_shared(group: &str, other: &str, other_at: &str, at: &str) -> St
 }
 
 /// [`PlanError::TargetGroupConflict`]'s message.
-fn target_group_conflict(sync: &str, user: &str, group: &str, at: &str) -> String {
+fn target_group_conflict(sync: &str, user: &str, group: &str, at: &str, rerun: &str) -> String {
+    let paths = if rerun.is_empty() { String::new() } else { format!(" {rerun}") };
     format!(
         "already has a contact group \"{group}\" that contact-sync did not create; rename \
          or delete that group, set another target.groupName in {at}, or take the group \
-         over with `contact-sync adopt --sync {sync} --user {user}`"
+         over with `contact-sync adopt --sync {sync} --user {user}{paths}`"
     )
 }
 
 /// [`PlanError::DeleteGuard`]'s message.
-fn delete_guard(deletes: usize, managed: usize, max_percent: usize) -> String {
+fn delete_guard(
+    sync: &str,
+    deletes: usize,
+    managed: usize,
+    max_percent: usize,
+    approved: Option<usize>,
+) -> String {
+    let approval = match approved {
+        Some(n) => format!(" (the approval was for {n} deletions, not {deletes})"),
+        None => String::new(),
+    };
     format!(
         "would delete {deletes} of {managed} managed contacts ({}%), more than \
-         maxDeletePercent {max_percent}%; nothing is applied for this sync. If this is \
-         intended (an emptied source group?), run again with --allow-deletes",
+         maxDeletePercent {max_percent}%{approval}; nothing is applied for this sync. Check \
+         the source group and the destination selectors; if the deletions are intended, run \
+         again with --allow-deletes, or approve them in a running reconcile with \
+         `contact-sync trigger {sync} --allow-deletes {deletes}`",
         deletes * 100 / managed.max(1)
     )
 }

@@ -668,6 +668,8 @@ mod tests {
         PlanInput {
             syncs: Vec::new(),
             known_syncs: Vec::new(),
+            approved_deletes: Default::default(),
+            rerun: String::new(),
             partial: None,
             orphans: crate::manifest::OrphanPolicy::Delete,
             max_delete_percent,

@@ -907,6 +907,11 @@ impl<'a> Run<'a> {
 
     /// Sorts destinations and applies the deletion guard.
     fn finish(mut self, input: &PlanInput) -> SyncPlan {
+        for error in self.plan.destinations.iter_mut().filter_map(|d| d.error.as_mut()) {
+            if let PlanError::TargetGroupConflict { rerun, .. } = error {
+                rerun.clone_from(&input.rerun);
+            }
+        }
         let planned = self.desired().is_some();
         if !planned {
             // Held back: its selection planned nothing.
@@ -928,11 +933,15 @@ impl<'a> Run<'a> {
             })
             .count();
         let pct = usize::from(input.max_delete_percent);
-        if !input.allow_deletes && self.managed > 0 && deletes * 100 > pct * self.managed {
+        let approved = input.approved_deletes.get(self.name()).copied();
+        let over = self.managed > 0 && deletes * 100 > pct * self.managed;
+        if over && !input.allow_deletes && approved != Some(deletes) {
             self.plan.errors.push(PlanError::DeleteGuard {
+                sync: self.name().to_owned(),
                 deletes,
                 managed: self.managed,
                 max_percent: pct,
+                approved,
                 at: self.input.at("/metadata/name"),
             });
         }

@@ -212,8 +212,12 @@ impl Shared {
     }
 
     /// Asks for a run of `sync` now: `Err` with the HTTP status when it cannot be.
-    pub fn trigger(&self, sync: &str) -> Result<(), axum::http::StatusCode> {
-        self.lock().trigger(sync)?;
+    pub fn trigger(
+        &self,
+        sync: &str,
+        allow_deletes: Option<usize>,
+    ) -> Result<(), axum::http::StatusCode> {
+        self.lock().trigger(sync, allow_deletes)?;
         self.wake.notify_one();
         Ok(())
     }
@@ -297,6 +301,7 @@ impl Shared {
         if !every && input.partial.is_none() {
             input.partial = Some("this activation ran only the syncs that were due".into());
         }
+        input.approved_deletes = self.lock().approvals(&due);
         let ran = run_syncs(&loaded.target, &input, cancel, self.metrics.request_counts()).await;
         let end = Utc::now();
         if let Ok(Ran { report, .. }) = &ran

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -40,12 +40,21 @@ async fn status(State(shared): State<Arc<Shared>>) -> Response {
     axum::Json(shared.status()).into_response()
 }
 
+/// `?allowDeletes=N`: deletions approved once past the sync's guard.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TriggerQuery {
+    allow_deletes: Option<usize>,
+}
+
 /// 202 once the run is asked for; 404 for an unknown sync; 409 while it runs;
 /// 401 without the right bearer token when one is set; 403 when the endpoint is
-/// disabled (no token, and an address others can reach).
+/// disabled (no token, and an address others can reach); 400 for a query other
+/// than `allowDeletes=N`.
 async fn trigger(
     State(shared): State<Arc<Shared>>,
     Path(name): Path<String>,
+    Query(query): Query<TriggerQuery>,
     headers: HeaderMap,
 ) -> Response {
     if !shared.trigger_enabled {
@@ -67,8 +76,15 @@ async fn trigger(
                 .into_response();
         }
     }
-    match shared.trigger(&name) {
-        Ok(()) => (StatusCode::ACCEPTED, format!("sync {name}: run requested\n")).into_response(),
+    match shared.trigger(&name, query.allow_deletes) {
+        Ok(()) => {
+            let approved = match query.allow_deletes {
+                Some(n) => format!(", approving {n} deletions past the deletion guard once"),
+                None => String::new(),
+            };
+            (StatusCode::ACCEPTED, format!("sync {name}: run requested{approved}\n"))
+                .into_response()
+        }
         Err(StatusCode::NOT_FOUND) => {
             (StatusCode::NOT_FOUND, format!("no sync named {name}\n")).into_response()
         }

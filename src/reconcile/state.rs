@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::policy::Next;
-use super::run::{RunRecord, Trigger, rfc3339};
+use super::run::{RunRecord, RunResult, Trigger, rfc3339};
 use super::schedule::Timetable;
 use crate::backend::open::Target;
 use crate::input::PlanInput;
@@ -32,6 +32,9 @@ pub struct SyncState {
     /// What the cheap check saw of the sync's source and destinations, as of its
     /// last run or check.
     pub fingerprint: Option<String>,
+    /// Deletions approved once by `POST /syncs/{name}/run?allowDeletes=N`: the
+    /// next run that plans may delete exactly that many past the guard.
+    pub approved_deletes: Option<usize>,
 }
 
 impl SyncState {
@@ -48,6 +51,7 @@ impl SyncState {
             retry_at: None,
             runs: VecDeque::new(),
             fingerprint: None,
+            approved_deletes: None,
         }
     }
 
@@ -100,6 +104,11 @@ impl SyncState {
         seen: Option<&BTreeMap<String, String>>,
     ) {
         self.running = false;
+        // An approval is used by the run that planned with it; one that failed
+        // before it could keeps it for the retry.
+        if record.result != RunResult::Failure {
+            self.approved_deletes = None;
+        }
         if let Some(seen) = seen {
             self.fingerprint = seen.get(&record.sync).cloned();
         }
@@ -128,6 +137,7 @@ impl SyncState {
             "running": self.running,
             "failuresInARow": self.failures,
             "retryAt": self.retry_at.map(rfc3339),
+            "approvedDeletes": self.approved_deletes,
             "lastRun": self.runs.front(),
             "runs": self.runs,
         })
@@ -172,15 +182,30 @@ impl State {
         }
     }
 
-    /// Asks for a run of `sync` now: `Err` with the HTTP status when it cannot be.
-    pub fn trigger(&mut self, sync: &str) -> Result<(), axum::http::StatusCode> {
+    /// Asks for a run of `sync` now, approving `allow_deletes` deletions past its
+    /// guard once: `Err` with the HTTP status when it cannot be.
+    pub fn trigger(
+        &mut self,
+        sync: &str,
+        allow_deletes: Option<usize>,
+    ) -> Result<(), axum::http::StatusCode> {
         use axum::http::StatusCode;
         let s = self.syncs.get_mut(sync).ok_or(StatusCode::NOT_FOUND)?;
         if s.running {
             return Err(StatusCode::CONFLICT);
         }
         s.pending = Some(Trigger::Manual);
+        if allow_deletes.is_some() {
+            s.approved_deletes = allow_deletes;
+        }
         Ok(())
+    }
+
+    /// The deletions approved for the `due` syncs, for their plan.
+    pub fn approvals(&self, due: &[(String, Trigger)]) -> BTreeMap<String, usize> {
+        due.iter()
+            .filter_map(|(name, _)| Some((name.clone(), self.syncs.get(name)?.approved_deletes?)))
+            .collect()
     }
 
     /// `/status`.
@@ -234,6 +259,7 @@ mod tests {
             retry_at: None,
             runs: VecDeque::new(),
             fingerprint: None,
+            approved_deletes: None,
         }
     }
 

@@ -294,6 +294,19 @@ pub fn group(store: &Store, user: &str, name: &str) -> ContactGroup {
         .unwrap_or_else(|| panic!("{user} has no contact group {name}"))
 }
 
+/// Takes every contact out of `user`'s group `name` (the contacts stay).
+pub fn empty_group(store: &mut Store, user: &str, name: &str) {
+    let group = group(store, user, name);
+    let members: Vec<String> = store
+        .contacts(user)
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.memberships.contains(&group.resource_name))
+        .map(|c| c.resource_name)
+        .collect();
+    store.modify_members(user, &group.resource_name, &[], &members).unwrap();
+}
+
 /// Replaces one field of a contact, as an edit in the Contacts app does.
 pub fn set_field(store: &mut Store, user: &str, name: &str, field: &str, value: serde_json::Value) {
     let c = contact(store, user, name);

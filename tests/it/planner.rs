@@ -55,6 +55,8 @@ fn sync(yaml: &str) -> SyncInput {
 fn input(syncs: Vec<SyncInput>) -> PlanInput {
     PlanInput {
         known_syncs: syncs.iter().map(|s| s.name().to_owned()).collect(),
+        approved_deletes: Default::default(),
+        rerun: String::new(),
         syncs,
         partial: None,
         orphans: OrphanPolicy::Delete,

@@ -559,3 +559,93 @@ async fn a_new_workspace_field_selection_runs_the_syncs_it_applies_to() {
     let tenant = seed.read("workspace.yaml");
     assert_eq!(tenant.matches("year: 1815").count(), 1, "only the source keeps the birthday");
 }
+
+/// The loop from the command line: `status` says where each sync stands and
+/// `trigger` runs one; a deletion the guard refused is approved once, for that
+/// sync and exactly that many deletions, with `trigger --allow-deletes N`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_deletion_is_approved_once_from_the_command_line() {
+    let seed = Seed::new();
+    let rc = Loop::start(seed.dir.path()).await;
+    let listen = rc.base.trim_start_matches("http://").to_owned();
+    let cli = |args: &[&str], token: Option<&str>| {
+        let mut cmd = crate::contact_sync();
+        cmd.args(args).args(["--listen", &listen]).timeout(Duration::from_secs(30));
+        match token {
+            Some(token) => cmd.env("CONTACT_SYNC_TRIGGER_TOKEN", token),
+            None => cmd.env_remove("CONTACT_SYNC_TRIGGER_TOKEN"),
+        };
+        let out = cmd.output().unwrap();
+        let text = String::from_utf8(out.stdout).unwrap() + &String::from_utf8(out.stderr).unwrap();
+        (out.status.code(), text)
+    };
+    rc.until("the first run", |s| last_run(s, SYNC)["result"] == "success", "/status").await;
+    let (code, text) = cli(&["status"], None);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("sync sales-to-accounting: in sync\n  last run  "), "{text}");
+    assert!(text.contains("(runOnCreate, success): 35 added, 0 changed, 0 deleted"), "{text}");
+
+    // The source group emptied: the guard holds the sync back.
+    seed.edit(|s| crate::harness::empty_group(s, "salesuser@example.com", "Sales Contacts")).await;
+    let run =
+        |n: usize| move |s: &Value| runs(s, SYNC) >= n && s["syncs"][SYNC]["running"] == false;
+    let (code, text) = cli(&["trigger", SYNC], None);
+    assert_eq!(code, Some(1), "the loop has a token: {text}");
+    assert!(text.contains("401") && text.contains("CONTACT_SYNC_TRIGGER_TOKEN"), "{text}");
+    assert!(!text.contains(TOKEN), "{text}");
+    let (code, text) = cli(&["trigger", SYNC], Some(TOKEN));
+    assert_eq!((code, text.as_str()), (Some(0), "sync sales-to-accounting: run requested\n"));
+    let status = rc.until("the guarded run", run(2), "/status").await;
+    assert_eq!(last_run(&status, SYNC)["result"], "heldBack", "{status:#}");
+    let (code, text) = cli(&["status"], None);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("sync sales-to-accounting: held back\n"), "{text}");
+    assert!(
+        text.contains("! deleteGuard: would delete 30 of 30 managed contacts")
+            && text.contains("`contact-sync trigger sales-to-accounting --allow-deletes 30`"),
+        "{text}"
+    );
+    assert_eq!(seed.contacts("ann@example.com").await.len(), 7);
+
+    // An approval of another number lets nothing through, and is used up.
+    let (code, _) = cli(&["trigger", SYNC, "--allow-deletes", "29"], Some(TOKEN));
+    assert_eq!(code, Some(0));
+    let status = rc.until("the run approved for 29", run(3), "/status").await;
+    let last = last_run(&status, SYNC);
+    assert_eq!(last["result"], "heldBack", "{status:#}");
+    assert!(
+        last["errors"][0]["message"].as_str().unwrap().contains("approval was for 29 deletions"),
+        "{last:#}"
+    );
+    assert_eq!(status["syncs"][SYNC]["approvedDeletes"], Value::Null, "{status:#}");
+    assert_eq!(seed.contacts("ann@example.com").await.len(), 7);
+
+    // The right number goes through, once.
+    let (code, text) = cli(&["trigger", SYNC, "--allow-deletes", "30"], Some(TOKEN));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("approving 30 deletions"), "{text}");
+    let status = rc.until("the approved run", run(4), "/status").await;
+    let last = last_run(&status, SYNC);
+    assert_eq!((last["result"].as_str(), last["deleted"].as_u64()), (Some("success"), Some(30)));
+    assert_eq!(seed.contacts("ann@example.com").await.len(), 1, "only Ann's own contact is left");
+    let (code, text) = cli(&["status", "--format", "json"], None);
+    assert_eq!(code, Some(0), "{text}");
+    let json: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["syncs"][SYNC]["approvedDeletes"], Value::Null);
+    // Converged: a run after it changes nothing.
+    cli(&["trigger", SYNC], Some(TOKEN));
+    let status = rc.until("the run after", run(5), "/status").await;
+    let last = last_run(&status, SYNC);
+    assert_eq!(
+        (last["result"].as_str(), last["added"].as_u64(), last["deleted"].as_u64()),
+        (Some("success"), Some(0), Some(0)),
+        "{status:#}"
+    );
+    let (code, text) = cli(&["trigger", "no-such-sync"], Some(TOKEN));
+    assert_eq!(code, Some(1));
+    assert!(text.contains("404") && text.contains("no sync named no-such-sync"), "{text}");
+    assert_eq!(rc.terminate(), Some(0));
+    let (code, text) = cli(&["status"], None);
+    assert_eq!(code, Some(1));
+    assert!(text.contains("is contact-sync reconcile running there?"), "{text}");
+}

@@ -407,18 +407,7 @@ async fn an_unmarked_group_is_adopted_on_request(seed: Seed) {
 
 async fn an_emptied_source_group_trips_the_deletion_guard(seed: Seed) {
     seed.converge().await;
-    seed.edit(|s| {
-        let group = group(s, "salesuser@example.com", "Sales Contacts");
-        let members: Vec<String> = s
-            .contacts("salesuser@example.com")
-            .unwrap()
-            .into_iter()
-            .filter(|c| c.memberships.contains(&group.resource_name))
-            .map(|c| c.resource_name)
-            .collect();
-        s.modify_members("salesuser@example.com", &group.resource_name, &[], &members).unwrap();
-    })
-    .await;
+    seed.edit(|s| crate::harness::empty_group(s, "salesuser@example.com", "Sales Contacts")).await;
     let plan = seed.plan().await;
     insta::assert_snapshot!("delete_guard", seed.text(&plan));
     let j = json(&plan);

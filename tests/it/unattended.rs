@@ -270,6 +270,38 @@ fn an_edited_saved_plan_is_refused_and_nothing_is_applied() {
     contact_sync().arg("plan").arg(seed.dir.path()).arg("--detailed-exitcode").assert().code(0);
 }
 
+/// `plan --format json > p.json; apply p.json`: the JSON for reading is told
+/// apart from a saved plan, and the message says how to save one.
+#[test]
+fn a_json_plan_applied_in_place_of_a_saved_one_says_how_to_save_one() {
+    let seed = Seed::new();
+    let before = seed.read("workspace.yaml");
+    let out = contact_sync().args(["plan", "--format", "json"]).arg(seed.dir.path()).output();
+    let path = seed.dir.path().join("p.json");
+    std::fs::write(&path, out.unwrap().stdout).unwrap();
+    let err = stderr(&contact_sync().arg("apply").arg(&path).assert().code(1));
+    assert!(
+        err.contains(&format!(
+            "{} is a plan printed by `contact-sync plan --format json`, for reading",
+            path.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "save a plan to apply with: contact-sync plan --out {}",
+            path.display()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("earlier contact-sync"), "{err}");
+    assert_eq!(seed.read("workspace.yaml"), before, "nothing was applied");
+    // Saved as it says, it applies; the next plan is empty.
+    contact_sync().args(["plan", "--out"]).arg(&path).arg(seed.dir.path()).assert().success();
+    contact_sync().arg("apply").arg(&path).assert().success();
+    contact_sync().arg("plan").arg(seed.dir.path()).arg("--detailed-exitcode").assert().code(0);
+}
+
 #[test]
 fn a_plan_saved_by_an_earlier_version_is_refused_with_what_to_do() {
     let seed = Seed::new();
