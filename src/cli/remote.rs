@@ -100,9 +100,9 @@ fn status_text(body: &Value) -> String {
                 last["end"].as_str().unwrap_or("?"),
                 last["trigger"].as_str().unwrap_or("?"),
                 last["result"].as_str().unwrap_or("?"),
-                last["added"],
-                last["changed"],
-                last["deleted"],
+                last["create"],
+                last["update"],
+                last["delete"],
             );
         }
         if let Some(retry) = sync["retryAt"].as_str() {
@@ -187,11 +187,11 @@ mod tests {
             "syncs": {
                 "a": {"running": false, "nextRun": "2026-12-04T02:00:00Z",
                       "lastRun": {"result": "success", "end": "2026-12-03T02:00:05Z",
-                                  "trigger": "schedule", "added": 1, "changed": 0,
-                                  "deleted": 0, "errors": []}},
+                                  "trigger": "schedule", "create": 1, "update": 0,
+                                  "delete": 0, "errors": []}},
                 "b": {"running": false, "nextRun": null, "lastRun": {
                       "result": "heldBack", "end": "2026-12-03T02:00:06Z", "trigger": "schedule",
-                      "added": 0, "changed": 0, "deleted": 0,
+                      "create": 0, "update": 0, "delete": 0,
                       "errors": [{"kind": "deleteGuard", "message": "would delete 30 of 30"}]}},
                 "c": {"running": false, "nextRun": null, "lastRun": null},
             }

@@ -109,11 +109,14 @@ pub struct RunRecord {
     pub end: DateTime<Utc>,
     /// `success`, `failure` or `heldBack`.
     pub result: RunResult,
-    /// Contacts and groups created.
+    /// Contacts and groups created (`create`, the plan's word).
+    #[serde(rename = "create")]
     pub added: usize,
-    /// Contacts and groups changed.
+    /// Contacts and groups changed (`update`).
+    #[serde(rename = "update")]
     pub changed: usize,
-    /// Contacts and groups deleted.
+    /// Contacts and groups deleted (`delete`).
+    #[serde(rename = "delete")]
     pub deleted: usize,
     /// What went wrong.
     pub errors: Vec<RunError>,

@@ -390,10 +390,10 @@ fn apply_reports_as_json_and_redacts() {
     let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["result"], "complete");
-    assert_eq!(report["added"], 35);
+    assert_eq!(report["create"], 35);
     let destinations = report["destinations"].as_array().unwrap();
     assert_eq!(destinations.len(), 5);
-    assert!(destinations.iter().all(|d| d["status"] == "applied" && d["added"] == 7));
+    assert!(destinations.iter().all(|d| d["status"] == "applied" && d["create"] == 7));
     assert_eq!(report["plan"]["summary"]["create"], 35);
     assert!(!stdout.contains("ada@acme.test"), "redacted: {stdout}");
     // Applied: the next apply has nothing to do, and says so in JSON too.
@@ -404,7 +404,7 @@ fn apply_reports_as_json_and_redacts() {
         .assert()
         .success();
     let report: serde_json::Value = serde_json::from_slice(&again.get_output().stdout).unwrap();
-    assert_eq!((report["result"].as_str(), report["added"].as_u64()), (Some("complete"), Some(0)));
+    assert_eq!((report["result"].as_str(), report["create"].as_u64()), (Some("complete"), Some(0)));
 
     // Text: the plan shown is redacted too; a line per destination.
     let seed = Seed::new();

@@ -168,7 +168,7 @@ async fn the_loop(seed: Seed) {
     let status =
         rc.until("the first run", |s| last_run(s, SYNC)["result"] == "success", "/status").await;
     assert_eq!(last_run(&status, SYNC)["trigger"], "runOnCreate");
-    assert_eq!(last_run(&status, SYNC)["added"], 35);
+    assert_eq!(last_run(&status, SYNC)["create"], 35);
     let ready = rc.get("/readyz").await.unwrap();
     assert_eq!(ready.status().as_u16(), 200);
 
@@ -195,7 +195,7 @@ async fn the_loop(seed: Seed) {
             "/status",
         )
         .await;
-    assert_eq!(last_run(&status, SYNC)["added"], 7, "{status:#}");
+    assert_eq!(last_run(&status, SYNC)["create"], 7, "{status:#}");
 
     // A bad edit: shown, and the last good manifests keep working.
     seed.write("syncs/sales-to-accounting.yaml", &format!("{edited}bogus: 1\n"));
@@ -284,7 +284,7 @@ async fn reconcile_runs_against_the_emulator_and_counts_its_requests() {
     let rc = Loop::start(seed.dir.path()).await;
     let status =
         rc.until("the first run", |s| last_run(s, SYNC)["result"] == "success", "/status").await;
-    assert_eq!(last_run(&status, SYNC)["added"], 35, "{status:#}");
+    assert_eq!(last_run(&status, SYNC)["create"], 35, "{status:#}");
     let metrics = rc.get("/metrics").await.unwrap().text().await.unwrap();
     assert!(
         metrics.contains("contact_sync_api_requests_total{backend=\"google\",code=\"200\"}"),
@@ -338,7 +338,7 @@ async fn reconcile_follows_a_git_sync_checkout_through_its_link_swaps() {
             "/status",
         )
         .await;
-    assert_eq!(last_run(&status, SYNC)["added"], 7, "{status:#}");
+    assert_eq!(last_run(&status, SYNC)["create"], 7, "{status:#}");
 
     // The new checkout is watched too: an edit inside it is seen.
     let before = runs(&status, SYNC);
@@ -403,7 +403,7 @@ async fn reconcile_follows_a_config_map_volume_update() {
             "/status",
         )
         .await;
-    assert_eq!(last_run(&status, SYNC)["added"], 7, "{status:#}");
+    assert_eq!(last_run(&status, SYNC)["create"], 7, "{status:#}");
     assert_eq!(rc.terminate(), Some(0));
 }
 
@@ -498,7 +498,7 @@ async fn a_new_group_member_is_picked_up_by_the_cheap_check() {
             "/status",
         )
         .await;
-    assert_eq!(last_run(&status, SYNC)["added"], 7, "{status:#}");
+    assert_eq!(last_run(&status, SYNC)["create"], 7, "{status:#}");
     assert_eq!(rc.terminate(), Some(0));
 }
 
@@ -554,7 +554,7 @@ async fn a_new_workspace_field_selection_runs_the_syncs_it_applies_to() {
         )
         .await;
     assert_eq!(last_run(&status, SYNC)["result"], "success", "{status:#}");
-    assert_eq!(last_run(&status, SYNC)["changed"], 5, "{status:#}");
+    assert_eq!(last_run(&status, SYNC)["update"], 5, "{status:#}");
     assert_eq!(rc.terminate(), Some(0));
     let tenant = seed.read("workspace.yaml");
     assert_eq!(tenant.matches("year: 1815").count(), 1, "only the source keeps the birthday");
@@ -626,7 +626,7 @@ async fn a_refused_deletion_is_approved_once_from_the_command_line() {
     assert!(text.contains("approving 30 deletions"), "{text}");
     let status = rc.until("the approved run", run(4), "/status").await;
     let last = last_run(&status, SYNC);
-    assert_eq!((last["result"].as_str(), last["deleted"].as_u64()), (Some("success"), Some(30)));
+    assert_eq!((last["result"].as_str(), last["delete"].as_u64()), (Some("success"), Some(30)));
     assert_eq!(seed.contacts("ann@example.com").await.len(), 1, "only Ann's own contact is left");
     let (code, text) = cli(&["status", "--format", "json"], None);
     assert_eq!(code, Some(0), "{text}");
@@ -637,7 +637,7 @@ async fn a_refused_deletion_is_approved_once_from_the_command_line() {
     let status = rc.until("the run after", run(5), "/status").await;
     let last = last_run(&status, SYNC);
     assert_eq!(
-        (last["result"].as_str(), last["added"].as_u64(), last["deleted"].as_u64()),
+        (last["result"].as_str(), last["create"].as_u64(), last["delete"].as_u64()),
         (Some("success"), Some(0), Some(0)),
         "{status:#}"
     );
