@@ -13,6 +13,8 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::Value;
 
+use super::commands::runtime;
+
 /// `http://ADDR` of a running `reconcile` listening on `listen`: an
 /// unspecified address (0.0.0.0, [::]) listens on every interface, loopback
 /// included, and is asked there.
@@ -35,10 +37,6 @@ pub fn base_url(listen: &str) -> anyhow::Result<String> {
 
 fn client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder().timeout(timeout).no_proxy().build()?)
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
 }
 
 /// `contact-sync status`: per sync whether it is in sync, out of sync (not run

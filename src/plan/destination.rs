@@ -338,20 +338,26 @@ fn update_contact(
         }
         None => (Vec::new(), Vec::new()),
     };
-    Some(Change {
+    let op = Op::UpdateContact {
+        update,
+        resource_name: have.resource_name.clone(),
+        add_to,
+        remove_from,
+    };
+    Some(updating(want, reason, fields, op))
+}
+
+/// An update of the copy of `want`, for `reason`, showing `fields`, done by `op`.
+fn updating(want: &DesiredContact, reason: Reason, fields: Vec<FieldChange>, op: Op) -> Change {
+    Change {
         action: Action::Update,
         resource: Resource::Contact,
         name: want.name.clone(),
         email: want.email.clone(),
         reason,
         fields,
-        op: Op::UpdateContact {
-            update,
-            resource_name: have.resource_name.clone(),
-            add_to,
-            remove_from,
-        },
-    })
+        op,
+    }
 }
 
 /// The update of a copy's content and markers, when its content or its hash
@@ -474,24 +480,18 @@ fn photo_change(
         Some(c) => ContactRef::Existing(c.resource_name.clone()),
         None => ContactRef::New(want.source_key.clone()),
     };
-    Some(Change {
-        action: Action::Update,
-        resource: Resource::Contact,
-        name: want.name.clone(),
-        email: want.email.clone(),
-        reason,
-        fields: vec![FieldChange {
-            field: "photo".into(),
-            before: marker.as_ref().filter(|_| has_photo).map(|m| m.version.clone().into()),
-            after: want.photo.as_ref().map(|p| p.version.clone().into()),
-        }],
-        op: Op::ContactPhoto {
-            contact,
-            planned: have.map(|c| (c.etag.clone(), c.client_data.clone())),
-            photo: want.photo.clone(),
-            has,
-        },
-    })
+    let field = FieldChange {
+        field: "photo".into(),
+        before: marker.as_ref().filter(|_| has_photo).map(|m| m.version.clone().into()),
+        after: want.photo.as_ref().map(|p| p.version.clone().into()),
+    };
+    let op = Op::ContactPhoto {
+        contact,
+        planned: have.map(|c| (c.etag.clone(), c.client_data.clone())),
+        photo: want.photo.clone(),
+        has,
+    };
+    Some(updating(want, reason, vec![field], op))
 }
 
 fn delete_contact(c: &Contact, reason: Reason) -> Change {

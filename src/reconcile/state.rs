@@ -280,6 +280,31 @@ mod tests {
     }
 
     #[test]
+    fn an_approval_is_used_by_the_run_that_plans_and_kept_across_a_failure() {
+        let mut state = State::default();
+        state.syncs.insert("s".into(), sync(Schedule::Manual));
+        assert_eq!(state.trigger("nope", Some(3)), Err(axum::http::StatusCode::NOT_FOUND));
+        state.trigger("s", Some(30)).unwrap();
+        let due = vec![("s".to_owned(), Trigger::Manual)];
+        assert_eq!(state.approvals(&due), BTreeMap::from([("s".to_owned(), 30)]));
+        // A trigger without an approval keeps the one given.
+        state.trigger("s", None).unwrap();
+        assert_eq!(state.syncs["s"].approved_deletes, Some(30));
+        let end = Utc::now();
+        let mut failed = RunRecord::new("s", Trigger::Manual, end, end);
+        failed.result = RunResult::Failure;
+        let s = state.syncs.get_mut("s").unwrap();
+        let retry = Next::Retry { failures: 1, after: std::time::Duration::from_secs(30) };
+        s.finish(failed, retry, None);
+        assert_eq!(s.approved_deletes, Some(30), "the retry still has it");
+        let mut held = RunRecord::new("s", Trigger::Retry, end, end);
+        held.result = RunResult::HeldBack;
+        s.finish(held, Next::AwaitChange, None);
+        assert_eq!(s.approved_deletes, None, "a run that planned used it up");
+        assert!(state.approvals(&due).is_empty());
+    }
+
+    #[test]
     fn a_finished_run_takes_the_policy_s_retry_and_the_next_scheduled_time() {
         let mut s = sync(Schedule::Nightly);
         s.running = true;
