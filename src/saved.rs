@@ -16,7 +16,7 @@
 //! destinations (a first sync of 1,000 contacts to 4,000 users is one list):
 //!
 //! ```text
-//! { "formatVersion": "2", "summary": {…},
+//! { "formatVersion": "3", "summary": {…},
 //!   "syncs": [ { "name", "source", "suspended", "orphaned", "errors", "users",
 //!       "destinations": [ { "user", "status", "error", "skipped", "changes": 0 } ] } ],
 //!   "orphans": [], "errors": [], "notes": [], "fingerprint": "…",
@@ -47,7 +47,7 @@ use crate::plan::changes::Interner;
 use crate::plan::render::{self, Style};
 use crate::plan::{
     Action, Change, Changes, ContactRef, DestinationPlan, FieldChange, GroupRef, Op, Orphan, Plan,
-    PlanError, Reason, Resource, Status, Summary, SyncPlan,
+    PlanError, PlanSource, Reason, Resource, Status, Summary, SyncPlan,
 };
 
 /// Why a saved plan cannot be written or read back.
@@ -74,15 +74,15 @@ pub enum SavedError {
         #[source]
         source: Malformed,
     },
-    /// Saved by an earlier contact-sync, in format 1.
+    /// Saved by an earlier contact-sync, in an earlier format.
     #[error(
-        "{} was saved by an earlier contact-sync, in formatVersion \"1\"; this one reads saved \
-         plans of formatVersion {FORMAT_VERSION:?} only. Nothing was applied; make the plan again \
-         with this version: contact-sync plan --out {}",
+        "{} was saved by an earlier contact-sync, in formatVersion {version:?}; this one reads \
+         saved plans of formatVersion {FORMAT_VERSION:?} only. Nothing was applied; make the plan \
+         again with this version: contact-sync plan --out {}",
         path.display(),
         path.display()
     )]
-    EarlierFormat { path: PathBuf },
+    EarlierFormat { path: PathBuf, version: String },
     /// A plan as `plan --format json` prints it: for reading, not for applying.
     #[error(
         "{} is a plan printed by `contact-sync plan --format json`, for reading: it holds \
@@ -127,7 +127,10 @@ pub enum Malformed {
 }
 
 /// The saved-plan format this version reads and writes.
-pub const FORMAT_VERSION: &str = "2";
+pub const FORMAT_VERSION: &str = "3";
+
+/// Formats earlier versions saved plans in ("2": a sync's `source` was a string).
+const EARLIER_FORMATS: [&str; 2] = ["1", "2"];
 
 /// A plan saved by `plan --out`.
 #[derive(Debug)]
@@ -182,8 +185,8 @@ impl SavedPlan {
         if !saved && version == "1" {
             return Err(SavedError::JsonPlan { path: path.to_owned() });
         }
-        if version == "1" {
-            return Err(SavedError::EarlierFormat { path: path.to_owned() });
+        if EARLIER_FORMATS.contains(&version.as_str()) {
+            return Err(SavedError::EarlierFormat { path: path.to_owned(), version });
         }
         if version != FORMAT_VERSION {
             return Err(SavedError::OtherFormat { path: path.to_owned(), version });
@@ -260,7 +263,7 @@ struct File<'a> {
 #[serde(rename_all = "camelCase")]
 struct SyncFile<'a> {
     name: Cow<'a, str>,
-    source: Cow<'a, str>,
+    source: Cow<'a, PlanSource>,
     suspended: bool,
     orphaned: bool,
     errors: Cow<'a, [PlanError]>,

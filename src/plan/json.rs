@@ -36,7 +36,7 @@ struct PlanView<'a> {
 #[serde(rename_all = "camelCase")]
 struct SyncView<'a> {
     name: &'a str,
-    source: &'a str,
+    source: &'a super::PlanSource,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     suspended: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -251,7 +251,7 @@ impl serde_json::ser::Formatter for Escaping {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{FieldChange, Op};
+    use crate::plan::{FieldChange, Op, PlanSource};
 
     fn sample() -> Plan {
         let update = Change {
@@ -271,7 +271,10 @@ mod tests {
             format_version: "1".into(),
             syncs: vec![SyncPlan {
                 name: "s".into(),
-                source: "sam@example.com / \"Sales\"".into(),
+                source: PlanSource::Contacts {
+                    user: "sam@example.com".into(),
+                    contact_group: "Sales".into(),
+                },
                 users: 2,
                 destinations: vec![
                     DestinationPlan::with_changes("ann@example.com", vec![update]),

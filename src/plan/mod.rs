@@ -213,15 +213,82 @@ impl Summary {
     }
 }
 
+/// A sync's source, as plans and `resolve` report it. In JSON: `{"user": …,
+/// "contactGroup": …}` for a personal sync, `{"directory": {"domains": […],
+/// "orgUnits": […], "groups": […]}}` for a directory sync (all empty: the whole
+/// directory), `null` for the contacts of a deleted manifest.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PlanSource {
+    /// A user's contact group; `user` is the primary address once resolved.
+    Contacts {
+        /// The source user's address.
+        user: String,
+        /// The name of the source contact group.
+        #[serde(rename = "contactGroup")]
+        contact_group: String,
+    },
+    /// The domain directory, narrowed by the selectors.
+    Directory {
+        /// The selectors.
+        directory: DirectoryScope,
+    },
+    /// The manifest is gone (orphaned contacts).
+    #[default]
+    Deleted,
+}
+
+/// Which directory users a directory sync copies.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryScope {
+    /// Domains whose users are copied.
+    pub domains: Vec<String>,
+    /// Org units (sub-units included) whose users are copied.
+    pub org_units: Vec<String>,
+    /// Google groups whose members are copied.
+    pub groups: Vec<String>,
+}
+
+impl PlanSource {
+    /// The source a manifest declares, before it is resolved.
+    pub fn of(source: &crate::manifest::Source) -> Self {
+        match (&source.user, &source.directory) {
+            (_, Some(d)) => Self::Directory {
+                directory: DirectoryScope {
+                    domains: d.domains.clone(),
+                    org_units: d.org_units.clone(),
+                    groups: d.groups.clone(),
+                },
+            },
+            (Some(user), None) => Self::Contacts {
+                user: user.clone(),
+                contact_group: source.contact_group.clone().unwrap_or_default(),
+            },
+            (None, None) => Self::Directory { directory: DirectoryScope::default() },
+        }
+    }
+}
+
+impl std::fmt::Display for PlanSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Contacts { user, contact_group } => write!(f, "{user} / \"{contact_group}\""),
+            Self::Directory { .. } => f.write_str("the directory"),
+            Self::Deleted => f.write_str("(manifest deleted)"),
+        }
+    }
+}
+
 /// The plan of one sync.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncPlan {
     /// The sync's name.
     pub name: String,
-    /// `salesuser@example.com / "Sales Contacts"`, `the directory`, or for an
-    /// orphan `(manifest deleted)`.
-    pub source: String,
+    /// Where the contacts come from (shown as `salesuser@example.com / "Sales
+    /// Contacts"`, `the directory`, or for an orphan `(manifest deleted)`).
+    pub source: PlanSource,
     /// A suspended sync is planned but not applied.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub suspended: bool,

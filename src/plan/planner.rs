@@ -25,13 +25,13 @@ use super::desired::DesiredSync;
 use super::destination::{Actual, plan_adopted, plan_removed, plan_selected};
 use super::reach::{Outcome, Reach};
 use super::{
-    Action, DestinationPlan, FullScan, Orphan, Plan, PlanError, Reason, Resource, SyncInput,
-    SyncPlan,
+    Action, DestinationPlan, FullScan, Orphan, Plan, PlanError, PlanSource, Reason, Resource,
+    SyncInput, SyncPlan,
 };
 use crate::input::PlanInput;
 use chrono::{DateTime, Utc};
 
-use crate::manifest::{OrphanPolicy, Source, SyncType};
+use crate::manifest::{OrphanPolicy, SyncType};
 use crate::model::inventory::Inventory;
 use crate::model::resolution::{
     DirectoryNames, Resolution, SourceResolution, SyncResolution, Unreadable, UserSchema,
@@ -131,8 +131,8 @@ pub fn scope(
 pub struct SyncReach {
     /// The sync.
     pub name: String,
-    /// Its source, as the plan names it.
-    pub source: String,
+    /// Its source, as the manifest names it.
+    pub source: PlanSource,
     /// What holds the whole sync back: its source not found, renamed or
     /// suspended, its selectors unreadable.
     pub source_errors: Vec<PlanError>,
@@ -217,15 +217,20 @@ impl<'a> Planner<'a> {
         self.runs
             .iter()
             .zip(&resolution.syncs)
-            .map(|(run, resolved)| SyncReach {
+            .map(|(run, resolved)| {
+                let reach = resolved.as_ref().map(|r| run.reach(r, &directory));
+                // The selector errors among the plan's are the reach's own.
+                let of_reach = |e: &PlanError| {
+                    reach.as_ref().is_ok_and(|r| r.unresolved.iter().any(|u| u.error == *e))
+                };
+                let source_errors: Vec<PlanError> =
+                    run.plan.errors.iter().filter(|e| !of_reach(e)).cloned().collect();
+                (run, reach, source_errors)
+            })
+            .map(|(run, reach, source_errors)| SyncReach {
                 name: run.name().to_owned(),
-                source: match &run.input.manifest.spec.source {
-                    Source { user: Some(user), contact_group: Some(group), .. } => {
-                        format!("{user} / \"{group}\"")
-                    }
-                    _ => run.plan.source.clone(),
-                },
-                source_errors: run.plan.errors.clone(),
+                source: PlanSource::of(&run.input.manifest.spec.source),
+                source_errors,
                 source_note: run
                     .desired()
                     .filter(|_| run.input.manifest.spec.sync_type == SyncType::Directory)
@@ -247,7 +252,7 @@ impl<'a> Planner<'a> {
                     .desired()
                     .filter(|_| run.shares_contacts())
                     .map(|d| super::directory_extra::shared_count(d.contacts.keys())),
-                reach: resolved.as_ref().map(|r| run.reach(r, &directory)).map_err(Clone::clone),
+                reach: reach.map_err(Clone::clone),
             })
             .collect()
     }
@@ -346,7 +351,7 @@ impl<'a> Planner<'a> {
                 OrphanPolicy::Delete => {
                     let plan = self.orphans.entry(owner.to_owned()).or_insert_with(|| SyncPlan {
                         name: owner.to_owned(),
-                        source: "(manifest deleted)".into(),
+                        source: PlanSource::Deleted,
                         orphaned: true,
                         ..SyncPlan::default()
                     });
@@ -545,7 +550,7 @@ impl<'a> Run<'a> {
             plan: SyncPlan {
                 name: input.name().to_owned(),
                 suspended: manifest.spec.suspend,
-                source: manifest.spec.source.user.clone().unwrap_or_else(|| "the directory".into()),
+                source: PlanSource::of(&manifest.spec.source),
                 ..SyncPlan::default()
             },
             selected: HashSet::new(),
@@ -597,8 +602,7 @@ impl<'a> Run<'a> {
         let at = self.input.at("/metadata/name");
         let why = crate::text::error_chain(unreadable.cause());
         self.plan.errors.push(PlanError::SyncUnreadable { why, at });
-        self.plan.source =
-            self.input.manifest.spec.source.user.clone().unwrap_or_else(|| "the directory".into());
+        self.plan.source = PlanSource::of(&self.input.manifest.spec.source);
     }
 
     /// Judges the source.
@@ -684,7 +688,17 @@ impl<'a> Run<'a> {
             self.source_fp.push(vec![c.resource_name.clone(), c.etag.clone()]);
         }
         let desired = DesiredSync::personal(self.input, &user, &group.resource_name, &contacts);
-        self.plan.source = desired.source_label.clone();
+        self.plan.source = PlanSource::Contacts {
+            user: user.primary_email.clone(),
+            contact_group: self
+                .input
+                .manifest
+                .spec
+                .source
+                .contact_group
+                .clone()
+                .unwrap_or_default(),
+        };
         self.state = SourceState::Desired(Box::new(desired));
     }
 
@@ -733,7 +747,7 @@ impl<'a> Run<'a> {
             );
         }
         let desired = DesiredSync::directory(self.input, &users);
-        self.plan.source = desired.source_label.clone();
+        self.plan.source = PlanSource::of(&self.input.manifest.spec.source);
         self.state = SourceState::Desired(Box::new(desired));
     }
 
@@ -828,7 +842,13 @@ impl<'a> Run<'a> {
         let reach = self.reach(resolved, directory);
         for unresolved in reach.unresolved {
             self.held.extend(unresolved.renamed);
-            self.hold_back(&unresolved.address, unresolved.error);
+            if unresolved.of_sync {
+                // Not a user: an error of the sync, which holds it all back (a
+                // typo must neither reach nor spare anyone, nor delete copies).
+                self.plan.errors.push(unresolved.error);
+            } else {
+                self.hold_back(&unresolved.address, unresolved.error);
+            }
         }
         for reached in reach.users {
             match reached.outcome {

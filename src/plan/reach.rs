@@ -74,6 +74,10 @@ pub struct Unresolved {
     pub renamed: Option<String>,
     /// The error, with the manifest line to change.
     pub error: PlanError,
+    /// The entry names no user (a group, org unit or domain that reaches nobody,
+    /// an exclusion that names nobody): an error of the whole sync, which holds it
+    /// back, rather than of one destination.
+    pub of_sync: bool,
 }
 
 /// Whom one sync's selectors reach.
@@ -146,6 +150,7 @@ impl<'u> Judge<'_, 'u> {
                         suggestion: suggest(address, self.names.map(|n| &n.addresses)),
                         at,
                     },
+                    of_sync: false,
                 }),
                 Some(u) if !u.primary_email.eq_ignore_ascii_case(address) => {
                     unresolved.push(Unresolved {
@@ -156,6 +161,7 @@ impl<'u> Judge<'_, 'u> {
                             renamed_to: u.primary_email.clone(),
                             at,
                         },
+                        of_sync: false,
                     });
                 }
                 Some(u) => add(reached, u, Via::Address(address.clone())),
@@ -175,6 +181,7 @@ impl<'u> Judge<'_, 'u> {
                         group: group.clone(),
                         at: (self.at)(&format!("/spec/destinations/groups/{i}")),
                     },
+                    of_sync: true,
                 }),
                 Some(members) => {
                     for user in members.iter().filter_map(|m| (self.lookup)(m)) {
@@ -205,6 +212,7 @@ impl<'u> Judge<'_, 'u> {
                 suggestion: suggest(name, candidates),
                 at: (self.at)(&format!("/spec/{pointer}/{i}")),
             },
+            of_sync: true,
         }
     }
 
@@ -241,6 +249,7 @@ impl<'u> Judge<'_, 'u> {
                             renamed_to: u.primary_email.clone(),
                             at: (self.at)(&format!("/spec/destinations/exclude/users/{i}")),
                         },
+                        of_sync: false,
                     });
                 }
                 Some(_) => {}
@@ -344,7 +353,7 @@ pub struct ReachDocument<'a> {
 #[serde(rename_all = "camelCase")]
 struct SyncView<'a> {
     name: &'a str,
-    source: &'a str,
+    source: &'a super::PlanSource,
     errors: Vec<ErrorView<'a>>,
     source_note: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -177,7 +177,7 @@ fn render_sync(out: &mut String, sync: &SyncPlan, style: Style) {
     if sync.orphaned {
         let _ = write!(out, "(manifest deleted; orphans: delete)");
     } else {
-        let _ = write!(out, "({} -> {users})", p(&sync.source));
+        let _ = write!(out, "({} -> {users})", p(&sync.source.to_string()));
     }
     if sync.suspended {
         let _ = write!(out, "  [suspended: planned, not applied]");
@@ -362,7 +362,7 @@ pub fn reach_text(reaches: &[super::planner::SyncReach]) -> String {
     use super::reach::Outcome;
     let mut out = String::new();
     for sync in reaches {
-        let _ = writeln!(out, "sync {}  ({})", p(&sync.name), p(&sync.source));
+        let _ = writeln!(out, "sync {}  ({})", p(&sync.name), p(&sync.source.to_string()));
         if let Some(note) = &sync.source_note {
             let _ = writeln!(out, "  source: {note}");
         }
@@ -416,7 +416,9 @@ pub fn reach_text(reaches: &[super::planner::SyncReach]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Action, Change, DestinationPlan, Reason, Resource, Summary, SyncPlan};
+    use crate::plan::{
+        Action, Change, DestinationPlan, PlanSource, Reason, Resource, Summary, SyncPlan,
+    };
 
     fn plan_with(destinations: usize, fields: Vec<FieldChange>) -> Plan {
         let change = Change {
@@ -435,7 +437,10 @@ mod tests {
         };
         let sync = SyncPlan {
             name: "s".into(),
-            source: "sam@example.com / \"Sales\"".into(),
+            source: PlanSource::Contacts {
+                user: "sam@example.com".into(),
+                contact_group: "Sales".into(),
+            },
             users: destinations,
             destinations: (0..destinations)
                 .map(|i| {

@@ -160,8 +160,12 @@ pub struct RunError {
     pub kind: String,
     /// What happened and what to do.
     pub message: String,
-    /// `file:line:col` of the manifest value to change, where there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// `file:line:col` of the manifest value to change, where there is one; in
+    /// JSON `{"file", "line", "column"}`, as in the plan.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::plan::error::position::serialize"
+    )]
     pub location: Option<String>,
 }
 

@@ -73,6 +73,12 @@ pub fn messages(record: &RunRecord, hook: &Notification) -> Vec<Message> {
     out
 }
 
+/// `file:line:col` as `{"file", "line", "column"}`, the plan's form.
+fn structured(location: &Option<String>) -> serde_json::Value {
+    crate::plan::error::position::serialize(location, serde_json::value::Serializer)
+        .unwrap_or_default()
+}
+
 /// The body `hook` gets for `m`.
 pub fn body(hook: &Notification, m: &Message) -> serde_json::Value {
     let event = serde_json::to_value(m.event).unwrap_or_default();
@@ -82,7 +88,7 @@ pub fn body(hook: &Notification, m: &Message) -> serde_json::Value {
             "event": event,
             "sync": m.sync,
             "reason": m.reason,
-            "location": m.location,
+            "location": structured(&m.location),
             "summary": m.summary,
             "at": m.at,
         }),
@@ -258,7 +264,7 @@ mod tests {
         assert_eq!(text.lines().count(), 4, "{text:?}");
         let json = body(&hook(vec![]), &m);
         assert_eq!(json["event"], "drift");
-        assert_eq!(json["location"], "syncs/a.yaml:12:11");
+        assert_eq!(json["location"], json!({"file": "syncs/a.yaml", "line": 12, "column": 11}));
         assert_eq!(
             redact_url("https://hooks.slack.com/services/T0/B0/secret"),
             "https://hooks.slack.com/…"

@@ -97,6 +97,38 @@ fn check(dir: &std::path::Path) {
     assert!(text.contains("did you mean \"/Accounting\"?"), "{text}");
     assert!(!text.contains("caroline@example.com:"), "never planned: {text}");
     assert!(text.contains("\"Sales Contacts\" -> 4 users)"), "{text}");
+    // In JSON: what names nobody is an error of the sync (holding it back), never a
+    // destination named after a group, org unit or domain; the rename stays the
+    // destination-level drift of the old address.
+    let out = contact_sync().args(["plan", "--format", "json"]).arg(dir).assert().code(1);
+    let json: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let sync = &json["syncs"][0];
+    assert_eq!(
+        sync["source"],
+        serde_json::json!({"user": "salesuser@example.com", "contactGroup": "Sales Contacts"})
+    );
+    let names: Vec<&str> =
+        sync["errors"].as_array().unwrap().iter().map(|e| e["email"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "/Acounting",
+            "exmple.com",
+            "frnk@example.com",
+            "nogroup@example.com",
+            "/Acounting/Payroll"
+        ],
+        "{sync:#}"
+    );
+    let users: Vec<&str> = sync["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["user"].as_str().unwrap())
+        .collect();
+    assert!(users.iter().all(|u| u.contains('@') && *u != "nogroup@example.com"), "{users:?}");
+    assert!(users.contains(&"carol@example.com"), "{users:?}");
+    assert_eq!(json["summary"]["create"], 0, "nothing applies while the sync is held back");
 }
 
 #[test]

@@ -475,7 +475,9 @@ async fn a_drift_error_is_posted_to_the_webhooks() {
         json["reason"].as_str().unwrap().contains("was renamed to salesuser@example.com"),
         "{json}"
     );
-    assert!(json["location"].as_str().unwrap().contains("sales-to-accounting.yaml:"), "{json}");
+    let at = &json["location"];
+    assert!(at["file"].as_str().unwrap().ends_with("sales-to-accounting.yaml"), "{json}");
+    assert!(at["line"].as_u64().unwrap() > 0 && at["column"].as_u64().unwrap() > 0, "{json}");
     let slack = got.iter().find(|b| b.get("text").is_some()).expect("the Slack message");
     assert!(slack["text"].as_str().unwrap().contains("Fix at `"), "{slack}");
     assert_eq!(rc.terminate(), Some(0));

@@ -257,10 +257,16 @@ fn an_edited_saved_plan_is_refused_and_nothing_is_applied() {
     assert!(err.contains("\n  +    + contact \"Ada Lovelace\" <ada@acme.test>\n"), "{err}");
 
     let mut future = plan.clone();
-    future["formatVersion"] = "3".into();
+    future["formatVersion"] = "9".into();
     write(&reseal(future));
     let err = stderr(&apply());
-    assert!(err.contains("formatVersion \"3\""), "{err}");
+    assert!(err.contains("formatVersion \"9\""), "{err}");
+
+    let mut earlier = plan.clone();
+    earlier["formatVersion"] = "2".into();
+    write(&reseal(earlier));
+    let err = stderr(&apply());
+    assert!(err.contains("saved by an earlier contact-sync, in formatVersion \"2\""), "{err}");
 
     assert_eq!(seed.read("workspace.yaml"), before, "nothing was applied");
     assert!(!seed.read("workspace.yaml").contains("EVIL"));
