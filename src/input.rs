@@ -67,6 +67,9 @@ pub struct LoadOptions {
     pub full_scan: crate::plan::FullScan,
     /// `contact-sync adopt`.
     pub adopt: Option<crate::plan::Adopt>,
+    /// `--cache-dir`: where the read cache is kept (`None`: the default folder,
+    /// see [`crate::cache::default_dir`]).
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// Why manifests could not be turned into a plan input.

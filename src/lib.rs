@@ -21,6 +21,7 @@
 
 pub mod apply;
 pub mod backend;
+pub mod cache;
 pub mod cli;
 pub mod diagnostic;
 pub mod directory;

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 
-use crate::backend::{self, Backend};
+use crate::backend::{self, Backend, SyncTokens};
+use crate::cache::{Entry, ReadCache};
 use crate::input::PlanInput;
 use crate::model::inventory::StoredInventory;
 use crate::model::resolution::{Cause, Unreadable};
@@ -38,6 +39,21 @@ pub async fn plan_with(
     backend: &dyn Backend,
     input: &PlanInput,
     progress: &(dyn Fn(usize, usize) + Sync),
+) -> backend::Result<Plan> {
+    plan_cached(backend, input, progress, None).await
+}
+
+/// [`plan_with`], with the read cache (see [`crate::cache`]): a user whose
+/// incremental listings say nothing changed since its last full read, and of whom
+/// this run desires what that read was up to date with, is planned from the
+/// cache; every other user is read in full, with sync tokens for next time, and
+/// what it concluded is recorded. On a full scan, and for `adopt`, every user is
+/// read in full.
+pub async fn plan_cached(
+    backend: &dyn Backend,
+    input: &PlanInput,
+    progress: &(dyn Fn(usize, usize) + Sync),
+    cache: Option<&ReadCache>,
 ) -> backend::Result<Plan> {
     let mut survey = Survey::default();
     match backend.read_inventory().await {
@@ -76,8 +92,20 @@ pub async fn plan_with(
         active.into_iter().filter(|u| wanted.reads_user(u)).collect();
     let total = to_read.len();
     progress(0, total);
-    let reads = futures::stream::iter(to_read)
-        .map(|user| read_user(backend, user, &wanted))
+    // Which users may be planned from the cache, decided before the reads.
+    let skippable = cache.filter(|_| !survey.full && input.adopt.is_none());
+    let jobs: Vec<(&DirectoryUser, Option<Entry>)> = to_read
+        .into_iter()
+        .map(|u| {
+            let entry = skippable
+                .and_then(|c| c.get(&u.id))
+                .filter(|e| e.converged.desired == planner.desired_digest(u, &e.converged.owners));
+            (u, entry)
+        })
+        .collect();
+    let synced = cache.is_some();
+    let reads = futures::stream::iter(jobs)
+        .map(|(user, entry)| read_user(backend, user, &wanted, synced, entry))
         .buffered(backend.concurrency());
     futures::pin_mut!(reads);
     let mut done = 0;
@@ -85,13 +113,34 @@ pub async fn plan_with(
         done += 1;
         progress(done, total);
         match read {
-            Ok((groups, contacts)) => {
+            Ok(Read::Unchanged(entry)) => {
+                survey.read_incremental += 1;
+                let seen = Seen {
+                    email: user.primary_email.clone(),
+                    owners: entry.converged.owners.clone(),
+                    complete: true,
+                };
+                survey.seen.insert(user.id.clone(), seen);
+                planner.cached(user, &entry.converged);
+                cache.inspect(|c| c.put(&user.id, entry));
+            }
+            Ok(Read::Full { groups, contacts, tokens }) => {
+                survey.read_full += 1;
                 survey.seen.insert(user.id.clone(), Seen::of(user, &groups, contacts.as_deref()));
-                if let Some(contacts) = contacts {
-                    planner.user(user, &groups, &contacts);
+                let converged =
+                    contacts.and_then(|contacts| planner.user_read(user, &groups, &contacts));
+                if let Some(cache) = cache {
+                    match converged.zip(tokens) {
+                        Some((converged, tokens)) => {
+                            cache.put(&user.id, Entry { tokens, converged })
+                        }
+                        None => cache.forget(&user.id),
+                    }
                 }
             }
             Err(e) => {
+                survey.read_full += 1;
+                cache.inspect(|c| c.forget(&user.id));
                 let email = user.primary_email.clone();
                 planner.unreadable(user, &Unreadable::Contacts { user: email, cause: Arc::new(e) });
             }
@@ -134,22 +183,55 @@ pub async fn reach(
     Ok(Planner::new(input, &resolution).reaches(&resolution))
 }
 
-/// One user's groups and, if the planner wants them, contacts (`None`: no sync
-/// selects the user, the inventory does not list it and none has left state there).
-type UserRead = backend::Result<(Vec<ContactGroup>, Option<Vec<Contact>>)>;
+/// What was read of one user.
+enum Read {
+    /// Its groups and, if the planner wants them (`None`: no sync selects the
+    /// user, the inventory does not list it and none has left state there), its
+    /// contacts, with the listings' sync tokens when asked for and given.
+    Full { groups: Vec<ContactGroup>, contacts: Option<Vec<Contact>>, tokens: Option<SyncTokens> },
+    /// Nothing changed since its cache entry, which now carries the new tokens.
+    Unchanged(Entry),
+}
 
 async fn read_user<'u>(
     backend: &dyn Backend,
     user: &'u DirectoryUser,
     wanted: &Reads,
-) -> (&'u DirectoryUser, UserRead) {
-    let read = async {
-        let groups = backend.contact_groups(&user.primary_email).await?;
-        if !wanted.needs_contacts(user, &groups) {
-            return Ok((groups, None));
+    synced: bool,
+    entry: Option<Entry>,
+) -> (&'u DirectoryUser, backend::Result<Read>) {
+    let email = &user.primary_email;
+    if let Some(mut entry) = entry {
+        match backend.unchanged_since(email, &entry.tokens).await {
+            Ok(Some(tokens)) => {
+                entry.tokens = tokens;
+                return (user, Ok(Read::Unchanged(entry)));
+            }
+            Ok(None) => {}
+            // Only a full read tells: it says what is wrong, if anything still is.
+            Err(e) => {
+                tracing::debug!("incremental read of {email} failed ({e}); reading it in full")
+            }
         }
-        let contacts = backend.contacts(&user.primary_email).await?;
-        Ok((groups, Some(contacts)))
+    }
+    let read = async {
+        if !synced {
+            let groups = backend.contact_groups(email).await?;
+            if !wanted.needs_contacts(user, &groups) {
+                return Ok(Read::Full { groups, contacts: None, tokens: None });
+            }
+            let contacts = backend.contacts(email).await?;
+            return Ok(Read::Full { groups, contacts: Some(contacts), tokens: None });
+        }
+        let (groups, groups_token) = backend.contact_groups_synced(email).await?;
+        if !wanted.needs_contacts(user, &groups) {
+            return Ok(Read::Full { groups, contacts: None, tokens: None });
+        }
+        let (contacts, contacts_token) = backend.contacts_synced(email).await?;
+        let tokens = groups_token
+            .zip(contacts_token)
+            .map(|(groups, contacts)| SyncTokens { groups, contacts });
+        Ok(Read::Full { groups, contacts: Some(contacts), tokens })
     };
     (user, read.await)
 }

@@ -165,6 +165,17 @@ pub type WriteGuard = Arc<dyn Fn() -> std::result::Result<(), String> + Send + S
 /// Result of backend calls.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Where a user's two listings (`contactGroups.list`, `people.connections.list`)
+/// stood when last read: the People API's sync tokens. They only ever save reads
+/// (see [`Backend::unchanged_since`]); no write rests on them.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SyncTokens {
+    /// `nextSyncToken` of the contact groups listing.
+    pub groups: String,
+    /// `nextSyncToken` of the connections listing.
+    pub contacts: String,
+}
+
 /// A tenant: the directory, and every user's contacts and contact groups.
 #[async_trait]
 pub trait Backend: Send + Sync {
@@ -184,6 +195,35 @@ pub trait Backend: Send + Sync {
 
     /// All of a user's contacts with fields, memberships and `clientData`.
     async fn contacts(&self, user: &str) -> Result<Vec<Contact>>;
+
+    /// [`Backend::contact_groups`], with the listing's sync token where the
+    /// backend has them (`None`: it has none, as the local backend).
+    async fn contact_groups_synced(
+        &self,
+        user: &str,
+    ) -> Result<(Vec<ContactGroup>, Option<String>)> {
+        Ok((self.contact_groups(user).await?, None))
+    }
+
+    /// [`Backend::contacts`], with the listing's sync token where the backend has
+    /// them.
+    async fn contacts_synced(&self, user: &str) -> Result<(Vec<Contact>, Option<String>)> {
+        Ok((self.contacts(user).await?, None))
+    }
+
+    /// Whether nothing of `user`'s contact groups and contacts changed since
+    /// `tokens`, by incremental listings: `Some(tokens)` to use next time when
+    /// both listings came back empty; `None` when anything is listed (a change, a
+    /// deletion) or a token is refused (expired, of another tenant). An answer may
+    /// trail recent writes (Google's propagation delay), so a caller asks only of
+    /// users it has not written to since the tokens were taken.
+    async fn unchanged_since(
+        &self,
+        _user: &str,
+        _tokens: &SyncTokens,
+    ) -> Result<Option<SyncTokens>> {
+        Ok(None)
+    }
 
     /// Creates contacts; returns them as stored. When an answer is lost, the
     /// backend re-reads and sends only the contacts whose markers are not there yet.

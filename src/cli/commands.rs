@@ -15,6 +15,7 @@ use super::{
 };
 use crate::backend::Backend;
 use crate::backend::open::Target;
+use crate::cache::ReadCache;
 use crate::diagnostic::Diagnostic;
 use crate::input::PlanInput;
 use crate::input::{self, LoadError, LoadOptions};
@@ -50,9 +51,11 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
         Settings::Apply { run, auto_approve, expand, lock_timeout, report } => {
             let json = report.format == ApplyFormat::Json;
             let Some((input, target)) = prepare(&run, json)? else { return Ok(ExitCode::from(1)) };
+            let cache = ReadCache::open(&target, run.cache_dir.as_deref());
             let job = Apply {
                 input,
                 target,
+                cache,
                 saved: None,
                 auto_approve,
                 expand,
@@ -62,11 +65,13 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
             };
             run_apply(job)
         }
-        Settings::ApplySaved { path, expand, lock_timeout, report } => {
+        Settings::ApplySaved { path, cache_dir, expand, lock_timeout, report } => {
             let saved = SavedPlan::load(&path)?;
+            let cache = ReadCache::open(&saved.target, cache_dir.as_deref());
             let job = Apply {
                 input: saved.input,
                 target: saved.target,
+                cache,
                 saved: Some((path, saved.plan)),
                 auto_approve: true,
                 expand,
@@ -106,8 +111,17 @@ fn plan(
     let backend = target.open_read_only()?;
     let bar = reading_bar(term);
     let progress = |read, total| show_reading(&bar, read, total);
-    let plan = runtime()?.block_on(reader::plan_with(backend.as_ref(), &input, &progress))?;
+    let cache = ReadCache::open(&target, run.cache_dir.as_deref());
+    let plan = runtime()?.block_on(reader::plan_cached(
+        backend.as_ref(),
+        &input,
+        &progress,
+        cache.as_ref(),
+    ))?;
     bar.finish_and_clear();
+    if let Some(cache) = &cache {
+        cache.save_or_warn();
+    }
     let printed = print_plan(&plan, format, style, &target.name);
     let code = exit_code(&plan, detailed_exitcode);
     // Saved even when nobody reads stdout any more (`plan --out p.json | head`).
@@ -455,6 +469,8 @@ fn run_apply(job: Apply) -> anyhow::Result<ExitCode> {
 struct Apply {
     input: PlanInput,
     target: Target,
+    /// The read cache, for the google backend.
+    cache: Option<ReadCache>,
     /// A saved plan to apply exactly: its path and the plan.
     saved: Option<(PathBuf, Plan)>,
     auto_approve: bool,
@@ -508,6 +524,12 @@ impl Apply {
         cancel: &CancellationToken,
     ) -> anyhow::Result<ExitCode> {
         let plan = self.read_plan(backend, cancel).await?;
+        if let Some(cache) = &self.cache {
+            // Saved before anything is written: a user about to be written is
+            // read in full next time, however this run ends.
+            cache.forget_planned(&plan);
+            cache.save_or_warn();
+        }
         let Some(checked) = self.check(&plan) else { return Ok(ExitCode::from(1)) };
         if let Some(note) = checked.note() {
             eprintln!("{note}");
@@ -599,7 +621,7 @@ impl Apply {
         let bar = reading_bar(self.term);
         let progress = |read, total| show_reading(&bar, read, total);
         let plan = tokio::select! {
-            plan = reader::plan_with(backend, &self.input, &progress) => plan?,
+            plan = reader::plan_cached(backend, &self.input, &progress, self.cache.as_ref()) => plan?,
             () = cancel.cancelled() => anyhow::bail!("interrupted while reading the tenant; nothing was applied"),
         };
         bar.finish_and_clear();

@@ -222,6 +222,13 @@ enum Command {
         /// schedule (a missing or damaged inventory still causes one).
         #[arg(long, value_name = "SECS", default_value_t = 7 * 24 * 3600)]
         full_scan_every: u64,
+        /// Folder of the read cache: per user, the sync tokens of its listings and
+        /// what its last full read concluded, so that a quiet night reads only
+        /// what changed. Default: $XDG_CACHE_HOME/contact-sync or
+        /// ~/.cache/contact-sync (the container image: /var/cache/contact-sync).
+        /// Losing it only makes the next run read every user in full.
+        #[arg(long, value_name = "DIR", env = "CONTACT_SYNC_CACHE_DIR")]
+        cache_dir: Option<PathBuf>,
     },
     /// Serve the Google APIs contact-sync uses from a local workspace file, for
     /// testing the google backend without Google.
@@ -391,6 +398,12 @@ struct CommonArgs {
     /// does not know of (and `apply --full-scan` rebuilds the inventory).
     #[arg(long)]
     full_scan: bool,
+    /// Folder of the read cache, which lets a run skip users whose incremental
+    /// listings say nothing changed since it last read them in full (google
+    /// backend). Default: $XDG_CACHE_HOME/contact-sync or ~/.cache/contact-sync.
+    /// Losing it only makes the next run read every user in full.
+    #[arg(long, value_name = "DIR", env = "CONTACT_SYNC_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
 }
 
 /// How diagnostics are printed.
@@ -517,6 +530,8 @@ pub enum Settings {
     ApplySaved {
         /// The saved plan.
         path: PathBuf,
+        /// `--cache-dir`.
+        cache_dir: Option<PathBuf>,
         /// `--expand`.
         expand: bool,
         /// `--lock-timeout`.
@@ -615,6 +630,7 @@ impl From<CommonArgs> for LoadOptions {
                 crate::plan::FullScan::Never
             },
             adopt: None,
+            cache_dir: a.cache_dir,
         }
     }
 }
@@ -674,8 +690,20 @@ impl Settings {
                 once,
                 check_interval,
                 full_scan_every,
+                cache_dir,
             } => {
-                Settings::reconcile(paths, workspace, listen, once, check_interval, full_scan_every)
+                let mut settings = Settings::reconcile(
+                    paths,
+                    workspace,
+                    listen,
+                    once,
+                    check_interval,
+                    full_scan_every,
+                );
+                if let Settings::Reconcile(options) = &mut settings {
+                    options.load.cache_dir = cache_dir;
+                }
+                settings
             }
             Command::Emulator(args) => Settings::Emulator(args),
             Command::Healthcheck { listen, timeout } => Settings::Healthcheck {
@@ -738,7 +766,8 @@ impl Settings {
         match saved_plan(&common.paths) {
             Some(path) => {
                 saved_plan_alone(&common)?;
-                Ok(Settings::ApplySaved { path, expand, lock_timeout, report })
+                let cache_dir = common.cache_dir;
+                Ok(Settings::ApplySaved { path, cache_dir, expand, lock_timeout, report })
             }
             None if report.format == ApplyFormat::Json && !auto_approve => {
                 Err("apply --format json needs --auto-approve: the JSON report is for scripts, \

@@ -20,6 +20,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
 
+mod converged;
+
+pub use converged::Converged;
+
 use super::changes::Interner;
 use super::desired::DesiredSync;
 use super::destination::{Actual, plan_adopted, plan_removed, plan_selected};
@@ -53,6 +57,9 @@ pub struct Planner<'a> {
     warnings: Vec<String>,
     unreadable: usize,
     managed: usize,
+    /// Per run, what it desires of a destination ([`converged::sync_digest`]),
+    /// once the sources are read.
+    sync_digests: Vec<String>,
 }
 
 /// What the driver reads for each active user, decided before the reads start (so
@@ -206,6 +213,7 @@ impl<'a> Planner<'a> {
             warnings,
             unreadable: 0,
             managed: 0,
+            sync_digests: Vec::new(),
         }
     }
 
@@ -312,6 +320,7 @@ impl<'a> Planner<'a> {
                 feed(&mut self.fp, &parts);
             }
         }
+        self.sync_digests = self.runs.iter().map(converged::sync_digest).collect();
         let planned: Vec<&Run> = self.runs.iter().filter(|r| r.desired().is_some()).collect();
         let planned_names: HashSet<String> = planned.iter().map(|r| r.name().to_owned()).collect();
         Reads {
@@ -324,21 +333,23 @@ impl<'a> Planner<'a> {
 
     /// Takes one user's contact groups and contacts and plans it for every sync
     /// (and, when orphans are looked for, for every sync whose manifest is gone).
-    pub fn user(&mut self, user: &DirectoryUser, groups: &[ContactGroup], contacts: &[Contact]) {
-        feed(&mut self.fp, &["user", &user.id]);
-        for g in groups {
-            feed(&mut self.fp, &[&g.resource_name, &g.etag]);
-        }
-        for c in contacts {
-            feed(&mut self.fp, &[&c.resource_name, &c.etag]);
-        }
+    /// Returns the digest of the groups' and contacts' etags, which the plan's
+    /// fingerprint takes.
+    pub fn user(
+        &mut self,
+        user: &DirectoryUser,
+        groups: &[ContactGroup],
+        contacts: &[Contact],
+    ) -> String {
+        let state = converged::state_digest(groups, contacts);
+        feed(&mut self.fp, &["user", &user.id, &state]);
         self.managed += contacts.iter().filter(|c| c.owner().is_some()).count();
         let actual = Actual { user: &user.primary_email, id: &user.id, groups, contacts };
         for run in &mut self.runs {
             run.plan_user(user, &actual);
         }
         if !self.find_orphans {
-            return;
+            return state;
         }
         let owners: BTreeSet<&str> = groups
             .iter()
@@ -365,6 +376,7 @@ impl<'a> Planner<'a> {
                 }),
             }
         }
+        state
     }
 
     /// A user whose groups or contacts could not be read: an error of every sync

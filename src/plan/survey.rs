@@ -61,6 +61,11 @@ pub struct Survey {
     pub seen: BTreeMap<String, Seen>,
     /// Users the inventory lists that are gone from the directory.
     pub gone: Vec<String>,
+    /// Users read in full (their groups, and their contacts if needed).
+    pub read_full: usize,
+    /// Users planned from the read cache, after incremental listings said that
+    /// nothing changed there.
+    pub read_incremental: usize,
 }
 
 /// Two plans are the same plan whatever their runs read: what was read is not

@@ -37,7 +37,7 @@ use serde_json::{Value, json};
 pub use self::auth::{DEFAULT_TOKEN_URI, ServiceAccountKey};
 pub use self::http::RetryPolicy;
 use self::http::{Client, Failure, Request, Resend};
-use super::{Backend, Error, LeaseAttempt, Refusal, Result, UserScope, WriteGuard};
+use super::{Backend, Error, LeaseAttempt, Refusal, Result, SyncTokens, UserScope, WriteGuard};
 use crate::model::inventory::{Inventory, StoredInventory};
 use crate::model::{
     ClientData, Contact, ContactGroup, ContactUpdate, DirectoryUser, NewContact, PERSON_FIELDS,
@@ -305,7 +305,22 @@ impl GoogleBackend {
     }
 
     /// Follows `nextPageToken` through every page, collecting `items_key`.
-    async fn all_pages<F, Fut>(&self, items_key: &str, mut fetch: F) -> Result<Vec<Value>, Failure>
+    async fn all_pages<F, Fut>(&self, items_key: &str, fetch: F) -> Result<Vec<Value>, Failure>
+    where
+        F: FnMut(Option<String>) -> Fut,
+        Fut: std::future::Future<Output = Result<Value, Failure>>,
+    {
+        Ok(self.pages(items_key, fetch, false).await?.0)
+    }
+
+    /// [`Self::all_pages`], with the `nextSyncToken` of the last page; when
+    /// `until_first` is set, stops at the first page that lists anything.
+    async fn pages<F, Fut>(
+        &self,
+        items_key: &str,
+        mut fetch: F,
+        until_first: bool,
+    ) -> Result<(Vec<Value>, Option<String>), Failure>
     where
         F: FnMut(Option<String>) -> Fut,
         Fut: std::future::Future<Output = Result<Value, Failure>>,
@@ -313,13 +328,60 @@ impl GoogleBackend {
         let mut items = Vec::new();
         let mut token = None;
         loop {
-            let page = fetch(token).await?;
-            items.extend(page[items_key].as_array().cloned().unwrap_or_default());
+            let mut page = fetch(token).await?;
+            if let Value::Array(listed) = page[items_key].take() {
+                items.extend(listed);
+            }
             match page["nextPageToken"].as_str() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => return Ok(items),
+                Some(t) if !t.is_empty() && (!until_first || items.is_empty()) => {
+                    token = Some(t.to_owned());
+                }
+                _ => {
+                    let sync = page["nextSyncToken"].as_str().filter(|t| !t.is_empty());
+                    return Ok((items, sync.map(str::to_owned)));
+                }
             }
         }
+    }
+
+    /// A user's contact groups, and the listing's sync token.
+    async fn list_groups(
+        &self,
+        user: &str,
+        since: Option<&str>,
+    ) -> Result<(Vec<Value>, Option<String>), Failure> {
+        let mut base = vec![
+            ("pageSize", "1000".to_owned()),
+            ("groupFields", current::GROUP_FIELDS.to_owned()),
+        ];
+        base.extend(since.map(|t| ("syncToken", t.to_owned())));
+        let fetch = |token| {
+            let query = with_page(base.clone(), token);
+            async move { self.people(user, Method::GET, "contactGroups", &query, None).await }
+        };
+        self.pages("contactGroups", fetch, since.is_some()).await
+    }
+
+    /// A user's contacts and, when `synced`, the listing's sync token; `since`
+    /// lists only what changed since that token (deleted contacts too).
+    async fn list_connections(
+        &self,
+        user: &str,
+        synced: bool,
+        since: Option<&str>,
+    ) -> Result<(Vec<Value>, Option<String>), Failure> {
+        let mut base = vec![("pageSize", "1000".to_owned()), ("personFields", person_fields())];
+        if synced {
+            // An incremental listing must repeat the parameters of the one that
+            // gave its token.
+            base.push(("requestSyncToken", "true".to_owned()));
+        }
+        base.extend(since.map(|t| ("syncToken", t.to_owned())));
+        let fetch = |token| {
+            let query = with_page(base.clone(), token);
+            async move { self.people(user, Method::GET, "people/me/connections", &query, None).await }
+        };
+        self.pages("connections", fetch, since.is_some()).await
     }
 }
 
@@ -621,34 +683,57 @@ impl Backend for GoogleBackend {
     }
 
     async fn contact_groups(&self, user: &str) -> Result<Vec<ContactGroup>> {
-        let base = vec![
-            ("pageSize", "1000".to_owned()),
-            ("groupFields", current::GROUP_FIELDS.to_owned()),
-        ];
-        let groups = self
-            .all_pages("contactGroups", |token| {
-                let query = with_page(base.clone(), token);
-                async move { self.people(user, Method::GET, "contactGroups", &query, None).await }
-            })
-            .await
-            .map_err(|f| f.into_error(&format!("contact groups of {user}")))?;
-        Ok(groups.iter().map(group_from).collect())
+        Ok(self.contact_groups_synced(user).await?.0)
     }
 
     async fn contacts(&self, user: &str) -> Result<Vec<Contact>> {
-        let base = vec![("pageSize", "1000".to_owned()), ("personFields", person_fields())];
-        let people = self
-            .all_pages("connections", |token| {
-                let query = with_page(base.clone(), token);
-                async move {
-                    self.people(user, Method::GET, "people/me/connections", &query, None).await
-                }
-            })
+        let (people, _) = self
+            .list_connections(user, false, None)
             .await
             .map_err(|f| f.into_error(&format!("contacts of {user}")))?;
         let contacts: Vec<Contact> = people.iter().map(contact_from).collect();
         self.seen.listed(user, &contacts);
         Ok(contacts)
+    }
+
+    async fn contact_groups_synced(
+        &self,
+        user: &str,
+    ) -> Result<(Vec<ContactGroup>, Option<String>)> {
+        let (groups, token) = self
+            .list_groups(user, None)
+            .await
+            .map_err(|f| f.into_error(&format!("contact groups of {user}")))?;
+        Ok((groups.iter().map(group_from).collect(), token))
+    }
+
+    async fn contacts_synced(&self, user: &str) -> Result<(Vec<Contact>, Option<String>)> {
+        let (people, token) = self
+            .list_connections(user, true, None)
+            .await
+            .map_err(|f| f.into_error(&format!("contacts of {user}")))?;
+        let contacts: Vec<Contact> = people.iter().map(contact_from).collect();
+        self.seen.listed(user, &contacts);
+        Ok((contacts, token))
+    }
+
+    async fn unchanged_since(&self, user: &str, tokens: &SyncTokens) -> Result<Option<SyncTokens>> {
+        // A refused token (expired: 400 FAILED_PRECONDITION, EXPIRED_SYNC_TOKEN;
+        // unknown: 400 INVALID_ARGUMENT) only means a full read.
+        let refused = |f: &Failure| f.status == 400;
+        let groups = match self.list_groups(user, Some(&tokens.groups)).await {
+            Ok((changed, _)) if !changed.is_empty() => return Ok(None),
+            Ok((_, token)) => token,
+            Err(f) if refused(&f) => return Ok(None),
+            Err(f) => return Err(f.into_error(&format!("changes of the contact groups of {user}"))),
+        };
+        let contacts = match self.list_connections(user, true, Some(&tokens.contacts)).await {
+            Ok((changed, _)) if !changed.is_empty() => return Ok(None),
+            Ok((_, token)) => token,
+            Err(f) if refused(&f) => return Ok(None),
+            Err(f) => return Err(f.into_error(&format!("changes of the contacts of {user}"))),
+        };
+        Ok(groups.zip(contacts).map(|(groups, contacts)| SyncTokens { groups, contacts }))
     }
 
     async fn create_contacts(&self, user: &str, contacts: Vec<NewContact>) -> Result<Vec<Contact>> {
