@@ -468,6 +468,25 @@ impl Backend for Metered {
         self.inner.contact_groups(user).await
     }
 
+    async fn contact_groups_synced(
+        &self,
+        user: &str,
+    ) -> backend::Result<(Vec<ContactGroup>, Option<String>)> {
+        self.inner.contact_groups_synced(user).await
+    }
+
+    async fn contacts_synced(&self, user: &str) -> backend::Result<(Vec<Contact>, Option<String>)> {
+        self.inner.contacts_synced(user).await
+    }
+
+    async fn unchanged_since(
+        &self,
+        user: &str,
+        tokens: &backend::SyncTokens,
+    ) -> backend::Result<Option<backend::SyncTokens>> {
+        self.inner.unchanged_since(user, tokens).await
+    }
+
     async fn contacts(&self, user: &str) -> backend::Result<Vec<Contact>> {
         self.inner.contacts(user).await
     }
@@ -561,6 +580,10 @@ impl Backend for Metered {
 
     fn concurrency(&self) -> usize {
         self.inner.concurrency()
+    }
+
+    fn users_in_flight(&self) -> usize {
+        self.inner.users_in_flight()
     }
 
     async fn user_schemas(&self) -> backend::Result<Vec<UserSchema>> {

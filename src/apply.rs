@@ -387,7 +387,7 @@ fn by_user(plan: &Plan) -> (Vec<UserWork<'_>>, usize) {
 }
 
 /// Applies each user's destinations, users concurrently (up to the backend's
-/// concurrency), one user's one after another; once `cancel` is cancelled no
+/// [`Backend::users_in_flight`]), one user's one after another; once `cancel` is cancelled no
 /// other user starts. What was applied, with each destination's place in plan
 /// order.
 async fn apply_users(
@@ -412,7 +412,7 @@ async fn apply_users(
             }
             done
         })
-        .buffer_unordered(backend.concurrency())
+        .buffer_unordered(backend.users_in_flight())
         .concat()
         .await
 }

@@ -12,6 +12,7 @@
 //! (0600, in a folder that is too).
 
 use std::collections::BTreeMap;
+use std::io::ErrorKind as Io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -97,7 +98,7 @@ impl ReadCache {
 
     fn load(path: PathBuf, tenant: String) -> Self {
         let (users, ignored) = match std::fs::read(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (BTreeMap::new(), None),
+            Err(e) if e.kind() == Io::NotFound => (BTreeMap::new(), None),
             Err(e) => (BTreeMap::new(), Some(format!("cannot read it: {e}"))),
             Ok(bytes) => match serde_json::from_slice::<File>(&bytes) {
                 Err(e) => (BTreeMap::new(), Some(format!("it is damaged: {e}"))),

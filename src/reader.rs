@@ -8,6 +8,7 @@
 //! Memory is bounded by the source groups and the users in flight, not by the
 //! tenant.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -156,17 +157,27 @@ pub async fn plan_cached(
 /// for them (the source group is there), its contacts.
 async fn read_sources(backend: &dyn Backend, planner: &mut Planner<'_>) {
     let cause = |e: backend::Error| -> Cause { Arc::new(e) };
+    // Each source user is read once per run, however many syncs copy from it.
+    let mut groups_of: HashMap<String, Result<Vec<ContactGroup>, Unreadable>> = HashMap::new();
+    let mut contacts_of: HashMap<String, Result<Vec<Contact>, Unreadable>> = HashMap::new();
     for (sync, source) in planner.source_reads() {
-        let groups = backend
-            .contact_groups(&source)
-            .await
-            .map_err(|e| Unreadable::ContactGroups { user: source.clone(), cause: cause(e) });
-        if planner.source_groups(sync, groups) {
-            let contacts = backend
-                .contacts(&source)
+        let key = source.to_lowercase();
+        if !groups_of.contains_key(&key) {
+            let groups = backend
+                .contact_groups(&source)
                 .await
-                .map_err(|e| Unreadable::Contacts { user: source.clone(), cause: cause(e) });
-            planner.source_contacts(sync, contacts);
+                .map_err(|e| Unreadable::ContactGroups { user: source.clone(), cause: cause(e) });
+            groups_of.insert(key.clone(), groups);
+        }
+        if planner.source_groups(sync, groups_of[&key].clone()) {
+            if !contacts_of.contains_key(&key) {
+                let contacts = backend
+                    .contacts(&source)
+                    .await
+                    .map_err(|e| Unreadable::Contacts { user: source.clone(), cause: cause(e) });
+                contacts_of.insert(key.clone(), contacts);
+            }
+            planner.source_contacts(sync, contacts_of[&key].clone());
         }
     }
 }

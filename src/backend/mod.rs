@@ -225,11 +225,14 @@ pub trait Backend: Send + Sync {
         Ok(None)
     }
 
-    /// Creates contacts; returns them as stored. When an answer is lost, the
-    /// backend re-reads and sends only the contacts whose markers are not there yet.
+    /// Creates contacts; returns each one's resource name, etag and markers
+    /// (`clientData`) as stored — other fields may be left out (the google backend
+    /// asks for no more). When an answer is lost, the backend re-reads and sends
+    /// only the contacts whose markers are not there yet.
     async fn create_contacts(&self, user: &str, contacts: Vec<NewContact>) -> Result<Vec<Contact>>;
 
-    /// Updates contacts; each must carry its current etag.
+    /// Updates contacts; each must carry its current etag. Returns them as
+    /// [`Backend::create_contacts`] does.
     async fn update_contacts(
         &self,
         user: &str,
@@ -310,6 +313,13 @@ pub trait Backend: Send + Sync {
     /// sent one after another.
     fn concurrency(&self) -> usize {
         1
+    }
+
+    /// How many users an apply works on at once (default: the concurrency). A
+    /// backend that bounds its requests in flight itself may start more users,
+    /// so that users waiting for a per-user quota do not hold the others up.
+    fn users_in_flight(&self) -> usize {
+        self.concurrency()
     }
 
     /// The Directory's custom user schemas, with their fields' names: what a

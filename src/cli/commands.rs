@@ -96,6 +96,17 @@ pub fn run(settings: Settings, term: Terminal) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Says on stderr how many users were planned from the read cache, when any were.
+fn say_cached(plan: &Plan) {
+    let (full, cached) = (plan.survey.read_full, plan.survey.read_incremental);
+    if cached > 0 {
+        eprintln!(
+            "{cached} of {} users unchanged since their last full read (read cache); {full} read in full.",
+            full + cached
+        );
+    }
+}
+
 /// `contact-sync plan`: the plan of the tenant as it is, shown, and saved to `out`
 /// if asked.
 fn plan(
@@ -122,6 +133,7 @@ fn plan(
     if let Some(cache) = &cache {
         cache.save_or_warn();
     }
+    say_cached(&plan);
     let printed = print_plan(&plan, format, style, &target.name);
     let code = exit_code(&plan, detailed_exitcode);
     // Saved even when nobody reads stdout any more (`plan --out p.json | head`).
@@ -625,6 +637,7 @@ impl Apply {
             () = cancel.cancelled() => anyhow::bail!("interrupted while reading the tenant; nothing was applied"),
         };
         bar.finish_and_clear();
+        say_cached(&plan);
         Ok(plan)
     }
 

@@ -33,8 +33,10 @@ pub async fn resolve(
     wanted: Option<&BTreeSet<String>>,
 ) -> backend::Result<Resolution> {
     let mut syncs = Vec::with_capacity(input.syncs.len());
+    // Syncs that share a source user, a group or an org unit read it once.
+    let memo = Memo::new(backend);
     for sync in &input.syncs {
-        let resolved = resolve_sync(backend, &sync.manifest).await;
+        let resolved = resolve_sync(&memo, &sync.manifest).await;
         syncs.push(resolved.map_err(|e| Unreadable::Selectors {
             sync: sync.name().to_owned(),
             cause: std::sync::Arc::new(e),
@@ -142,7 +144,7 @@ async fn known_users(
 /// destination group or org unit, a renamed or suspended user, an edited source
 /// group — without reading any destination's contacts.
 pub async fn fingerprint(backend: &dyn Backend, sync: &ContactSync) -> backend::Result<String> {
-    let resolved = resolve_sync(backend, sync).await?;
+    let resolved = resolve_sync(&Memo::new(backend), sync).await?;
     let mut parts = vec![serde_json::to_string(&resolved).unwrap_or_default()];
     if let SourceResolution::Personal(Some(user)) = &resolved.source {
         let name = sync.spec.source.contact_group.as_deref().unwrap_or_default();
@@ -153,10 +155,7 @@ pub async fn fingerprint(backend: &dyn Backend, sync: &ContactSync) -> backend::
     Ok(crate::model::short_hash(&refs))
 }
 
-async fn resolve_sync(
-    backend: &dyn Backend,
-    sync: &ContactSync,
-) -> backend::Result<SyncResolution> {
+async fn resolve_sync(backend: &Memo<'_>, sync: &ContactSync) -> backend::Result<SyncResolution> {
     let spec = &sync.spec;
     let source = match spec.sync_type {
         SyncType::Personal => {
@@ -177,13 +176,14 @@ async fn resolve_sync(
 /// names none), its groups' members, the schemas of its custom fields and the
 /// shared contacts, if it copies them.
 async fn directory_source(
-    backend: &dyn Backend,
+    backend: &Memo<'_>,
     source: &DirectorySource,
 ) -> backend::Result<SourceResolution> {
     let everyone =
         source.domains.is_empty() && source.org_units.is_empty() && source.groups.is_empty();
-    let schemas = custom_schemas(backend, source).await?;
-    let shared = if source.shared_contacts { Some(backend.shared_contacts().await?) } else { None };
+    let schemas = custom_schemas(backend.backend, source).await?;
+    let shared =
+        if source.shared_contacts { Some(backend.backend.shared_contacts().await?) } else { None };
     let mut listed = Vec::new();
     let mut domains = Vec::with_capacity(source.domains.len());
     for domain in &source.domains {
@@ -234,7 +234,7 @@ async fn custom_schemas(
 }
 
 /// Whom the destination selectors name or list.
-async fn destinations(backend: &dyn Backend, dest: &Destinations) -> backend::Result<Selection> {
+async fn destinations(backend: &Memo<'_>, dest: &Destinations) -> backend::Result<Selection> {
     let mut selection = Selection::default();
     for address in &dest.users {
         selection.users.push(backend.user(address).await?);
@@ -256,7 +256,7 @@ async fn destinations(backend: &dyn Backend, dest: &Destinations) -> backend::Re
 }
 
 /// Whom the exclusions name.
-async fn exclusions(backend: &dyn Backend, exclude: &Exclude) -> backend::Result<Exclusion> {
+async fn exclusions(backend: &Memo<'_>, exclude: &Exclude) -> backend::Result<Exclusion> {
     let mut exclusion = Exclusion::default();
     for address in &exclude.users {
         exclusion.users.push(backend.user(address).await?);
@@ -268,4 +268,60 @@ async fn exclusions(backend: &dyn Backend, exclude: &Exclude) -> backend::Result
         exclusion.org_units.push(backend.users(UserScope::OrgUnit(unit.clone())).await?.len());
     }
     Ok(exclusion)
+}
+
+/// The directory reads of one run's selectors, each asked of the backend once:
+/// twenty syncs of one source user, or of one org unit, cost one read of it.
+/// Failures are not kept (the next sync asks again).
+struct Memo<'b> {
+    backend: &'b dyn Backend,
+    users: std::sync::Mutex<BTreeMap<String, Option<DirectoryUser>>>,
+    scopes: std::sync::Mutex<BTreeMap<String, Vec<DirectoryUser>>>,
+    groups: std::sync::Mutex<BTreeMap<String, Option<Vec<String>>>>,
+}
+
+impl<'b> Memo<'b> {
+    fn new(backend: &'b dyn Backend) -> Self {
+        Self {
+            backend,
+            users: Default::default(),
+            scopes: Default::default(),
+            groups: Default::default(),
+        }
+    }
+
+    async fn user(&self, key: &str) -> backend::Result<Option<DirectoryUser>> {
+        let k = key.to_lowercase();
+        if let Some(hit) = self.users.lock().expect("memo lock").get(&k) {
+            return Ok(hit.clone());
+        }
+        let user = self.backend.user(key).await?;
+        self.users.lock().expect("memo lock").insert(k, user.clone());
+        Ok(user)
+    }
+
+    async fn users(&self, scope: UserScope) -> backend::Result<Vec<DirectoryUser>> {
+        let k = match &scope {
+            UserScope::All => "all".to_owned(),
+            UserScope::Domain(d) => format!("domain:{}", d.to_lowercase()),
+            // Org unit paths are case-sensitive.
+            UserScope::OrgUnit(o) => format!("orgUnit:{o}"),
+        };
+        if let Some(hit) = self.scopes.lock().expect("memo lock").get(&k) {
+            return Ok(hit.clone());
+        }
+        let users = self.backend.users(scope).await?;
+        self.scopes.lock().expect("memo lock").insert(k, users.clone());
+        Ok(users)
+    }
+
+    async fn group_members(&self, group: &str) -> backend::Result<Option<Vec<String>>> {
+        let k = group.to_lowercase();
+        if let Some(hit) = self.groups.lock().expect("memo lock").get(&k) {
+            return Ok(hit.clone());
+        }
+        let members = self.backend.group_members(group).await?;
+        self.groups.lock().expect("memo lock").insert(k, members.clone());
+        Ok(members)
+    }
 }

@@ -302,7 +302,10 @@ impl Shared {
             input.partial = Some("this activation ran only the syncs that were due".into());
         }
         input.approved_deletes = self.lock().approvals(&due);
-        let ran = run_syncs(&loaded.target, &input, cancel, self.metrics.request_counts()).await;
+        let cache_dir = self.options.load.cache_dir.as_deref();
+        let ran =
+            run_syncs(&loaded.target, &input, cancel, self.metrics.request_counts(), cache_dir)
+                .await;
         let end = Utc::now();
         if let Ok(Ran { report, .. }) = &ran
             && let Some(inventory) = &report.inventory
@@ -311,6 +314,14 @@ impl Shared {
             self.metrics.inventory(inventory.holders.len(), scanned);
         }
         self.lock().backend_ok = Some(ran.is_ok());
+        if let Ok(Ran { plan, .. }) = &ran {
+            let (full, incremental) = (plan.survey.read_full, plan.survey.read_incremental);
+            self.metrics.reads(full, incremental);
+            let mut state = self.lock();
+            state.reads.full += full;
+            state.reads.incremental += incremental;
+            state.last_reads = Some(super::state::Reads { full, incremental });
+        }
         let seen = ran.as_ref().ok().map(|r| &r.seen);
         let records: Vec<RunRecord> = due
             .into_iter()

@@ -47,6 +47,11 @@ struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModeLabel {
+    mode: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VersionLabel {
     version: String,
 }
@@ -63,6 +68,7 @@ pub struct Metrics {
     last_success: Family<SyncLabel, Seconds>,
     next_run: Family<SyncLabel, Seconds>,
     requests: Family<RequestLabels, Counter>,
+    reads: Family<ModeLabel, Counter>,
     manifest_errors: Gauge,
     inventory_users: Gauge,
     full_scan: Seconds,
@@ -135,6 +141,16 @@ impl Default for Metrics {
             "API requests by backend and HTTP status code",
             requests.clone(),
         );
+        let reads = Family::<ModeLabel, Counter>::default();
+        for mode in ["full", "incremental"] {
+            let _ = reads.get_or_create(&ModeLabel { mode: mode.into() });
+        }
+        registry.register(
+            "reads",
+            "Users read by runs, by mode: full (every group and contact listed) or \
+             incremental (the sync tokens of the read cache showed no change)",
+            reads.clone(),
+        );
         let manifest_errors = Gauge::default();
         registry.register(
             "manifest_errors",
@@ -166,6 +182,7 @@ impl Default for Metrics {
             last_success,
             next_run,
             requests,
+            reads,
             manifest_errors,
             inventory_users,
             full_scan,
@@ -287,6 +304,13 @@ impl Metrics {
         }
     }
 
+    /// Counts how a run read its users.
+    pub fn reads(&self, full: usize, incremental: usize) {
+        for (mode, n) in [("full", full), ("incremental", incremental)] {
+            self.reads.get_or_create(&ModeLabel { mode: mode.into() }).inc_by(n as u64);
+        }
+    }
+
     /// Sets the number of validation errors of the manifests on disk.
     pub fn manifest_errors(&self, n: usize) {
         self.manifest_errors.set(n as i64);
@@ -331,6 +355,8 @@ mod tests {
             "contact_sync_drift_errors{sync=\"sales\",kind=\"sourceRenamed\"} 0\n",
             "contact_sync_drift_errors{sync=\"sales\",kind=\"deleteGuard\"} 0\n",
             "contact_sync_api_requests_total{backend=\"local\",code=\"200\"} 0\n",
+            "contact_sync_reads_total{mode=\"full\"} 0\n",
+            "contact_sync_reads_total{mode=\"incremental\"} 0\n",
         ] {
             assert!(text.contains(series), "{series} missing:\n{text}");
         }
@@ -362,6 +388,10 @@ mod tests {
             text.contains("contact_sync_api_requests_total{backend=\"google\",code=\"200\"} 3\n"),
             "{text}"
         );
+        metrics.reads(3, 197);
+        let text = metrics.encode();
+        assert!(text.contains("contact_sync_reads_total{mode=\"full\"} 3\n"), "{text}");
+        assert!(text.contains("contact_sync_reads_total{mode=\"incremental\"} 197\n"), "{text}");
         // Counters of another owner are not these.
         assert!(!Metrics::default().encode().contains("code=\"429\""));
     }

@@ -12,6 +12,7 @@ use serde::{Serialize, Serializer};
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::open::Target;
+use crate::cache::ReadCache;
 use crate::input::PlanInput;
 use crate::plan::{ErrorKind, Plan, Status, SyncPlan};
 use crate::{apply, lease, reader};
@@ -222,17 +223,24 @@ pub enum RunFailed {
 }
 
 /// Plans `input` and applies it under the writer lease, counting API requests in
-/// `requests`.
+/// `requests`; users that provably did not change since the read cache in
+/// `cache_dir` saw them converged are planned from it.
 pub async fn run_syncs(
     target: &Target,
     input: &PlanInput,
     cancel: &CancellationToken,
     requests: std::sync::Arc<crate::backend::open::RequestCounts>,
+    cache_dir: Option<&std::path::Path>,
 ) -> Result<Ran, RunFailed> {
     let backend = target.open_counted(false, requests)?;
     let holder = lease::holder_name("contact-sync reconcile");
     let lease = lease::acquire(backend.clone(), holder, LEASE_WAIT, cancel, |_, _| {}).await?;
-    let result = under_lease(backend.as_ref(), input, cancel).await;
+    // Opened for each run: a cache deleted or damaged meanwhile only means full reads.
+    let cache = ReadCache::open(target, cache_dir);
+    if let Some(why) = cache.as_ref().and_then(ReadCache::ignored) {
+        tracing::info!("reading every user in full: {why}");
+    }
+    let result = under_lease(backend.as_ref(), input, cancel, cache.as_ref()).await;
     if let Err(e) = lease.release().await {
         tracing::warn!("cannot give the writer lease up ({e}); it lapses by itself");
     }
@@ -245,11 +253,18 @@ async fn under_lease(
     backend: &dyn crate::backend::Backend,
     input: &PlanInput,
     cancel: &CancellationToken,
+    cache: Option<&ReadCache>,
 ) -> Result<Ran, RunFailed> {
     let plan = tokio::select! {
-        plan = reader::plan(backend, input) => plan?,
+        plan = reader::plan_cached(backend, input, &|_, _| {}, cache) => plan?,
         () = cancel.cancelled() => return Err(RunFailed::Interrupted),
     };
+    if let Some(cache) = cache {
+        // Before anything is written: a user about to be written is read in
+        // full next time, however this run ends.
+        cache.forget_planned(&plan);
+        cache.save_or_warn();
+    }
     // Without changes too: the inventory may need bringing up to date.
     let checked = apply::Apply::new(&plan).adopt(input.adopt.as_ref()).check()?;
     let report = checked.run(backend, cancel, &|_| {}).await.report;

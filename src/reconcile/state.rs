@@ -159,6 +159,29 @@ pub struct State {
     /// Whether the backend answered its last call (none yet: unknown).
     pub backend_ok: Option<bool>,
     pub syncs: BTreeMap<String, SyncState>,
+    /// How the runs read their users: since the loop started, and the last run.
+    pub reads: Reads,
+    pub last_reads: Option<Reads>,
+}
+
+/// Users read in full and planned from the read cache.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reads {
+    pub full: usize,
+    pub incremental: usize,
+}
+
+impl Reads {
+    /// `/status`: the counts and the share planned from the cache (none read: null).
+    fn status(self) -> serde_json::Value {
+        let total = self.full + self.incremental;
+        let ratio = (total > 0).then(|| self.incremental as f64 / total as f64);
+        serde_json::json!({
+            "full": self.full,
+            "incremental": self.incremental,
+            "cacheHitRatio": ratio,
+        })
+    }
 }
 
 impl State {
@@ -215,6 +238,10 @@ impl State {
         serde_json::json!({
             "ready": self.ready().is_ok(),
             "manifestErrors": self.manifest_errors,
+            "reads": {
+                "total": self.reads.status(),
+                "lastRun": self.last_reads.map(Reads::status),
+            },
             "syncs": syncs,
         })
     }

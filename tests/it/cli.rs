@@ -153,6 +153,7 @@ fn into_a_closed_pipe(args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
     let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("contact-sync"))
         .current_dir(crate::root())
         .args(args)
+        .env("CONTACT_SYNC_CACHE_DIR", crate::test_cache_dir())
         .stdin(std::process::Stdio::null())
         .stdout(writer)
         .stderr(std::process::Stdio::piped())
@@ -203,6 +204,7 @@ fn on_a_terminal(args: &str, env: &[(&str, &str)]) -> Option<String> {
         .args(["-qec", &format!("{} {args}", binary.display()), "/dev/null"])
         .current_dir(crate::root())
         .env("TERM", "xterm-256color")
+        .env("CONTACT_SYNC_CACHE_DIR", crate::test_cache_dir())
         .env_remove("NO_COLOR");
     for (k, v) in env {
         command.env(k, v);

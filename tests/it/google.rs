@@ -278,3 +278,45 @@ async fn updates_of_different_fields_share_one_request() {
     assert_eq!(updates(&after) - updates(&before), 1, "{after:#}");
     assert_no_duplicates(&seed).await;
 }
+
+/// GET requests the emulator answered between two stats (token grants apart).
+fn reads_between(before: &Value, after: &Value) -> u64 {
+    let gets = |s: &Value| -> u64 {
+        s["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["endpoint"].as_str().is_some_and(|e| e.starts_with("GET ")))
+            .map(|r| r["count"].as_u64().unwrap())
+            .sum()
+    };
+    gets(after) - gets(before)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_syncs_of_one_source_read_it_once() {
+    let seed = Seed::synthetic_google(40, 4, |_| {});
+    let before = seed.stats().await;
+    let one = seed.plan().await;
+    let mid = seed.stats().await;
+    let one_sync = reads_between(&before, &mid);
+    for i in 1..20 {
+        seed.write(
+            &format!("syncs/bulk-{i:02}.yaml"),
+            &format!(
+                "apiVersion: contact-sync/v1\nkind: ContactSync\nmetadata: {{name: bulk-{i:02}}}\n\
+                 spec:\n  source: {{user: source@example.com, contactGroup: Shared}}\n  \
+                 target: {{groupName: Shared {i:02}}}\n  destinations: {{orgUnits: [/Dest]}}\n"
+            ),
+        );
+    }
+    let twenty = seed.plan().await;
+    let after = seed.stats().await;
+    let twenty_syncs = reads_between(&mid, &after);
+    assert_eq!(twenty.syncs.len(), 20);
+    assert_eq!(twenty.summary.create, 20 * one.summary.create, "{}", seed.text(&twenty));
+    assert!(
+        twenty_syncs * 4 <= one_sync * 5,
+        "20 syncs of one source read {twenty_syncs} times, one sync {one_sync}: {after:#}"
+    );
+}

@@ -8,6 +8,7 @@ use contact_sync::backend::local::LocalBackend;
 use contact_sync::backend::store::Store;
 use contact_sync::backend::tenant::{self, TenantFile};
 use contact_sync::backend::{Backend, ContactUpdate};
+use contact_sync::cache::ReadCache;
 use contact_sync::emulator;
 use contact_sync::input::{self, LoadOptions};
 use contact_sync::model::{Contact, ContactGroup, PersonFields};
@@ -148,6 +149,22 @@ impl Seed {
         let (input, target) = input::load(&options).unwrap();
         let backend = target.open().unwrap();
         reader::plan(backend.as_ref(), &input).await.unwrap()
+    }
+
+    /// [`Seed::plan`] with the read cache in `dir`, as `contact-sync plan
+    /// --cache-dir DIR` plans: what it read is in `plan.survey`.
+    pub async fn plan_cached(&self, dir: &std::path::Path) -> Plan {
+        let (input, target) = input::load(&self.options()).unwrap();
+        let backend = target.open().unwrap();
+        let cache = ReadCache::open(&target, Some(dir));
+        let plan = reader::plan_cached(backend.as_ref(), &input, &|_, _| {}, cache.as_ref())
+            .await
+            .unwrap();
+        if let Some(cache) = &cache {
+            cache.forget_planned(&plan);
+            cache.save().unwrap();
+        }
+        plan
     }
 
     /// The tenant file as the local backend reads it (with the google backend too:

@@ -15,6 +15,7 @@ mod fix;
 mod fuzz;
 mod google;
 mod harness;
+mod incremental;
 mod inventory;
 mod lagging;
 mod nobody;
@@ -41,7 +42,15 @@ pub fn root() -> &'static Path {
 pub fn contact_sync() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("contact-sync").unwrap();
     cmd.current_dir(root()).env_remove("NO_COLOR");
+    // The read cache of this test process, never the user's own.
+    cmd.env("CONTACT_SYNC_CACHE_DIR", test_cache_dir());
     cmd
+}
+
+/// A read cache folder for this test process (tenants are told apart inside it).
+pub fn test_cache_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().unwrap()).path()
 }
 
 /// Every file of `examples/invalid/`, sorted.

@@ -47,6 +47,7 @@ impl Loop {
             .args(args)
             .arg(dir)
             .env("CONTACT_SYNC_TRIGGER_TOKEN", TOKEN)
+            .env("CONTACT_SYNC_CACHE_DIR", crate::test_cache_dir())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

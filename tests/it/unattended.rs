@@ -169,6 +169,7 @@ async fn applying_some_of_the_manifests_prunes_no_other_sync() {
     contact_sync()
         .arg("apply")
         .arg(seed.dir.path())
+        .env("CONTACT_SYNC_CACHE_DIR", crate::test_cache_dir())
         .args(["--sync", "sales-to-accounting", "--auto-approve"])
         .assert()
         .success()

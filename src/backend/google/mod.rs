@@ -131,6 +131,10 @@ pub struct GoogleBackend {
     write_guard: std::sync::Mutex<Option<WriteGuard>>,
     /// Spends each user's write quotas, waiting rather than drawing a 429.
     pacer: pace::Pacer,
+    /// People API requests in flight, at most the configured concurrency: taken
+    /// after the pacer's wait, so a user waiting for its quota keeps no other
+    /// user from sending.
+    slots: tokio::sync::Semaphore,
     /// What the last listings showed, and the groups this process created.
     seen: current::Seen,
     /// The custom schemas user reads ask for (`projection=custom`).
@@ -182,6 +186,7 @@ impl GoogleBackend {
         Ok(Self {
             client: Client::new(http, auth, config.retry, config.requests.clone()),
             pacer: pace::Pacer::new(config.quotas),
+            slots: tokio::sync::Semaphore::new(config.concurrency.max(1)),
             config,
             write_guard: std::sync::Mutex::new(None),
             seen: current::Seen::default(),
@@ -281,6 +286,7 @@ impl GoogleBackend {
             resend,
             guard: guard.as_ref(),
         };
+        let _slot = self.slots.acquire().await.expect("the slots are never closed");
         self.client.call(request).await
     }
 
@@ -913,7 +919,17 @@ impl Backend for GoogleBackend {
     fn concurrency(&self) -> usize {
         self.config.concurrency.max(1)
     }
+
+    fn users_in_flight(&self) -> usize {
+        USERS_IN_FLIGHT.max(self.concurrency())
+    }
 }
+
+/// Users an apply works on at once. More than the requests in flight (the
+/// concurrency): most of them wait for their per-user quota window, and a wait
+/// takes no request slot. Each holds at most one batch, so memory is bounded by
+/// this, not by the concurrency.
+const USERS_IN_FLIGHT: usize = 256;
 
 #[cfg(test)]
 mod tests {
