@@ -235,11 +235,18 @@ fn emulator(args: super::EmulatorArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    if !(args.list_lag.is_finite() && args.list_lag >= 0.0) {
-        anyhow::bail!("--list-lag must be a number of seconds, 0 or more, not {}", args.list_lag);
-    }
+    let seconds = |flag: &str, secs: f64| {
+        std::time::Duration::try_from_secs_f64(secs).map_err(|_| {
+            anyhow::anyhow!("{flag} must be a number of seconds, 0 or more, not {secs}")
+        })
+    };
+    let list_lag = seconds("--list-lag", args.list_lag)?;
+    let sync_token_ttl = seconds("--sync-token-ttl", args.sync_token_ttl)?;
+    let sync_lag = seconds("--sync-lag", args.sync_lag)?;
     let mut config = Config::new(args.data);
-    config.list_lag = std::time::Duration::from_secs_f64(args.list_lag);
+    config.list_lag = list_lag;
+    config.sync_token_ttl = sync_token_ttl;
+    config.sync_lag = sync_lag;
     config.fail_rate = args.fail_rate;
     config.drop_response_rate = args.drop_response_rate;
     config.latency = std::time::Duration::from_millis(args.latency_ms);

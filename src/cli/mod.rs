@@ -342,6 +342,18 @@ pub struct EmulatorArgs {
     /// lag writes like this; 0 (the default) never lags.
     #[arg(long, default_value_t = 0.0, value_name = "SECS")]
     pub list_lag: f64,
+    /// Seconds a sync token (nextSyncToken of people.connections.list and
+    /// contactGroups.list) is good for, from the full listing its chain started
+    /// from; an older one is refused with 400 FAILED_PRECONDITION,
+    /// EXPIRED_SYNC_TOKEN. Google's: 7 days.
+    #[arg(long, default_value_t = 604_800.0, value_name = "SECS")]
+    pub sync_token_ttl: f64,
+    /// Seconds that writes stay out of incremental listings (those given a
+    /// syncToken), whose token then stands before the oldest write left out, so
+    /// that it comes in a later one. Full listings stay current. Google documents
+    /// such a delay for sync requests; 0 (the default) has none.
+    #[arg(long, default_value_t = 0.0, value_name = "SECS")]
+    pub sync_lag: f64,
     /// Delay added to every API request, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,

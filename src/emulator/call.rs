@@ -66,16 +66,24 @@ impl Call {
     }
 
     /// Runs one of `user`'s writes on the store; the user's listings trail it when
-    /// the emulator has a list lag.
+    /// the emulator has a list lag, and its changes are journaled at once when it
+    /// has a sync lag.
     pub fn write<T>(
         &self,
         user: &str,
         f: impl FnOnce(&mut Store) -> crate::backend::Result<T>,
     ) -> Result<T, ApiError> {
         self.read(|s| {
-            self.state.lag.before_write(user, s)?;
+            let state = &self.state;
+            state.lag.before_write(user, s, || {
+                // What the listings keep showing is journaled, so that the
+                // token of a listing that shows it stands before this write.
+                state.observe(s, user, super::sync::Kind::Groups)?;
+                state.observe(s, user, super::sync::Kind::Contacts)
+            })?;
             let out = f(s)?;
-            self.state.lag.after_write(user);
+            state.lag.after_write(user);
+            state.journal_write(s, user)?;
             Ok(out)
         })
     }

@@ -78,6 +78,12 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "FAILED_PRECONDITION", "failedPrecondition", message)
     }
 
+    /// 400 FAILED_PRECONDITION with the `EXPIRED_SYNC_TOKEN` reason: a sync token
+    /// too old (or of an emulator run whose journal is gone).
+    pub fn expired_sync_token(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "FAILED_PRECONDITION", "EXPIRED_SYNC_TOKEN", message)
+    }
+
     /// 401 UNAUTHENTICATED.
     pub fn unauthenticated(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "authError", message)

@@ -23,6 +23,9 @@ pub struct Listing {
     pub groups: Vec<(ContactGroup, Vec<String>)>,
     /// The user's contacts.
     pub contacts: Vec<Contact>,
+    /// The sync journal's position of the state shown (the full listing's
+    /// `nextSyncToken` stands there, before the writes it does not show yet).
+    pub position: Option<u64>,
 }
 
 struct Trailing {
@@ -44,8 +47,14 @@ impl Lag {
     }
 
     /// Before one of `user`'s writes: keeps what the listings show now, unless they
-    /// already trail an earlier write.
-    pub fn before_write(&self, user: &str, store: &Store) -> Result<()> {
+    /// already trail an earlier write. `position` gives the sync journal's
+    /// position of what they show, when they start trailing.
+    pub fn before_write(
+        &self,
+        user: &str,
+        store: &Store,
+        position: impl FnOnce() -> Result<u64>,
+    ) -> Result<()> {
         if self.lag.is_zero() {
             return Ok(());
         }
@@ -54,7 +63,8 @@ impl Lag {
         if users.get(&key(user)).is_some_and(|t| t.until > now) {
             return Ok(());
         }
-        let listing = snapshot(user, store)?;
+        let mut listing = snapshot(user, store)?;
+        listing.position = Some(position()?);
         users.insert(key(user), Trailing { until: now, listing });
         Ok(())
     }
@@ -87,14 +97,22 @@ fn key(user: &str) -> String {
     user.to_lowercase()
 }
 
-fn snapshot(user: &str, store: &Store) -> Result<Listing> {
-    let groups = store
+/// A user's groups, each with its members' resource names.
+pub fn groups_with_members(user: &str, store: &Store) -> Result<Vec<(ContactGroup, Vec<String>)>> {
+    store
         .contact_groups(user)?
         .into_iter()
         .map(|g| {
             let members = store.group_contacts(user, &g.resource_name)?;
             Ok((g, members))
         })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Listing { groups, contacts: store.contacts(user)? })
+        .collect()
+}
+
+fn snapshot(user: &str, store: &Store) -> Result<Listing> {
+    Ok(Listing {
+        groups: groups_with_members(user, store)?,
+        contacts: store.contacts(user)?,
+        position: None,
+    })
 }

@@ -26,6 +26,7 @@ mod lag;
 mod people;
 pub mod quota;
 mod strict;
+mod sync;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -82,7 +83,19 @@ pub struct Config {
     /// Check every successful answer against its response schema and count the
     /// ones that do not match (`invalidResponses` in `/_emulator/stats`).
     pub check_responses: bool,
+    /// How long a sync token of `people.connections.list` and
+    /// `contactGroups.list` is good for, counted from the full listing its chain
+    /// started from (Google's: 7 days); an older one is answered 400
+    /// `FAILED_PRECONDITION`, `EXPIRED_SYNC_TOKEN` (see [`sync`]).
+    pub sync_token_ttl: Duration,
+    /// How long writes stay out of incremental listings (those given a
+    /// `syncToken`); the token such a listing returns stands before the oldest
+    /// write it left out. Full listings stay current (see [`sync`]).
+    pub sync_lag: Duration,
 }
+
+/// Google's sync token lifetime: 7 days.
+pub const SYNC_TOKEN_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 impl Config {
     /// Defaults: Google's quotas, no faults.
@@ -101,8 +114,18 @@ impl Config {
             delegated_scopes: None,
             lenient: false,
             check_responses: false,
+            sync_token_ttl: SYNC_TOKEN_TTL,
+            sync_lag: Duration::ZERO,
         }
     }
+}
+
+/// Requests of one endpoint and status, and their bytes.
+#[derive(Debug, Default, Clone, Copy)]
+struct Traffic {
+    count: u64,
+    request_bytes: u64,
+    response_bytes: u64,
 }
 
 struct Faults {
@@ -116,12 +139,14 @@ pub struct Emulator {
     backend: LocalBackend,
     tokens: Mutex<auth::Tokens>,
     quotas: Mutex<quota::Quotas>,
-    stats: Mutex<BTreeMap<(String, u16), u64>>,
+    stats: Mutex<BTreeMap<(String, u16), Traffic>>,
     /// Writes whose answer was dropped, by endpoint.
     dropped: Mutex<BTreeMap<String, u64>>,
     faults: Mutex<Faults>,
     /// Listings that trail writes.
     lag: lag::Lag,
+    /// The journals behind sync tokens.
+    sync: sync::Sync,
     /// Requests refused by the front end, and problems of answers.
     checks: Mutex<strict::Checks>,
     config: Config,
@@ -185,6 +210,13 @@ pub fn export(data: &std::path::Path, out: &std::path::Path) -> Result<(), Error
 /// Loads the data file into the emulator's state.
 fn load_state(config: Config) -> Result<SharedState, Error> {
     let backend = LocalBackend::open_mirrored(&config.data)?;
+    let tenant = crate::fsutil::resolve(&config.data).unwrap_or_else(|_| config.data.clone());
+    let sync = sync::Sync::new(
+        &tenant.display().to_string(),
+        config.sync_token_ttl,
+        config.sync_lag,
+        config.list_lag,
+    );
     Ok(Arc::new(Emulator {
         backend,
         tokens: Mutex::default(),
@@ -199,6 +231,7 @@ fn load_state(config: Config) -> Result<SharedState, Error> {
         checks: Mutex::default(),
         trusted_key: config.trusted_key.clone(),
         lag: lag::Lag::new(config.list_lag),
+        sync,
         config,
     }))
 }
@@ -297,14 +330,34 @@ pub fn public_key(path: &std::path::Path) -> Result<TrustedKey, crate::backend::
     Ok(TrustedKey(key.public_key().as_ref().to_vec()))
 }
 
-/// Counts every request by endpoint and status, for `/_emulator/stats`.
+/// Counts every request by endpoint and status, for `/_emulator/stats`, with the
+/// bytes of its body read and of its answer's body.
 async fn count(State(state): State<SharedState>, request: Request, next: Next) -> Response {
+    use axum::body::HttpBody;
+    use futures::StreamExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
     let endpoint = endpoint(&request);
-    let response = next.run(request).await;
-    if !endpoint.ends_with("/_emulator/stats") {
-        let status = response.status().as_u16();
-        *state.stats.lock().expect("stats lock").entry((endpoint, status)).or_default() += 1;
+    if endpoint.ends_with("/_emulator/stats") {
+        return next.run(request).await;
     }
+    let read = Arc::new(AtomicU64::new(0));
+    let (parts, body) = request.into_parts();
+    let counted = read.clone();
+    let body = axum::body::Body::from_stream(body.into_data_stream().map(move |chunk| {
+        if let Ok(bytes) = &chunk {
+            counted.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        }
+        chunk
+    }));
+    let response = next.run(Request::from_parts(parts, body)).await;
+    let hint = response.body().size_hint();
+    let status = response.status().as_u16();
+    let mut stats = state.stats.lock().expect("stats lock");
+    let t = stats.entry((endpoint, status)).or_default();
+    t.count += 1;
+    t.request_bytes += read.load(Ordering::Relaxed);
+    t.response_bytes += hint.exact().unwrap_or(hint.lower());
+    drop(stats);
     response
 }
 
@@ -395,9 +448,19 @@ async fn stats(State(state): State<SharedState>) -> Response {
     let stats = state.stats.lock().expect("stats lock");
     let requests: Vec<_> = stats
         .iter()
-        .map(|((endpoint, status), count)| json!({ "endpoint": endpoint, "status": status, "count": count }))
+        .map(|((endpoint, status), t)| {
+            json!({
+                "endpoint": endpoint,
+                "status": status,
+                "count": t.count,
+                "requestBytes": t.request_bytes,
+                "responseBytes": t.response_bytes,
+            })
+        })
         .collect();
-    let total: u64 = stats.values().sum();
+    let total: u64 = stats.values().map(|t| t.count).sum();
+    let request_bytes: u64 = stats.values().map(|t| t.request_bytes).sum();
+    let response_bytes: u64 = stats.values().map(|t| t.response_bytes).sum();
     let dropped: Vec<_> = state
         .dropped
         .lock()
@@ -405,7 +468,13 @@ async fn stats(State(state): State<SharedState>) -> Response {
         .iter()
         .map(|(endpoint, count)| json!({ "endpoint": endpoint, "count": count }))
         .collect();
-    let mut body = json!({ "total": total, "requests": requests, "droppedAnswers": dropped });
+    let mut body = json!({
+        "total": total,
+        "requestBytes": request_bytes,
+        "responseBytes": response_bytes,
+        "requests": requests,
+        "droppedAnswers": dropped,
+    });
     if let (Some(body), Value::Object(checks)) =
         (body.as_object_mut(), state.checks.lock().expect("checks lock").stats())
     {
@@ -420,6 +489,48 @@ impl Emulator {
         self.backend
             .commit_now()
             .map_err(|e| format!("cannot write the emulator's tenant back: {e}"))
+    }
+
+    /// The immutable id of `user` (as the token names it), which sync tokens are
+    /// bound to: an address the user is renamed from names the same user.
+    fn user_id(store: &crate::backend::store::Store, user: &str) -> crate::backend::Result<String> {
+        Ok(store.user(user)?.map_or_else(|| user.to_lowercase(), |u| u.id))
+    }
+
+    /// Brings `user`'s journal of `kind` up to date with the store: the journal
+    /// position after it.
+    fn observe(
+        &self,
+        store: &crate::backend::store::Store,
+        user: &str,
+        kind: sync::Kind,
+    ) -> crate::backend::Result<u64> {
+        let id = Self::user_id(store, user)?;
+        Ok(match kind {
+            sync::Kind::Contacts => self.sync.observe_contacts(&id, &store.contacts(user)?),
+            sync::Kind::Groups => {
+                self.sync.observe_groups(&id, &lag::groups_with_members(user, store)?)
+            }
+        })
+    }
+
+    /// After one of `user`'s writes, with a sync lag: journals what it changed now,
+    /// for the kinds a token was asked for, so that the lag counts from the write.
+    fn journal_write(
+        &self,
+        store: &crate::backend::store::Store,
+        user: &str,
+    ) -> crate::backend::Result<()> {
+        if !self.sync.eager() {
+            return Ok(());
+        }
+        let id = Self::user_id(store, user)?;
+        for kind in [sync::Kind::Contacts, sync::Kind::Groups] {
+            if self.sync.tracked(&id, kind) {
+                self.observe(store, user, kind)?;
+            }
+        }
+        Ok(())
     }
 
     /// Loads the data file if someone edited it (a `stat` while nobody did).

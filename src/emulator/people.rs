@@ -14,7 +14,7 @@ use super::call::{Call, paged};
 use super::discovery;
 use super::error::ApiError;
 use super::quota::Bucket;
-use super::{SharedState, next_page, page, page_size, page_start, param};
+use super::{SharedState, next_page, page_size, page_start, param, sync};
 use crate::model::{
     ClientData, Contact, ContactGroup, ContactUpdate, NewContact, PERSON_FIELDS, PersonFields,
     SINGLETON_FIELDS, contact_id,
@@ -335,31 +335,108 @@ impl FromRequestParts<SharedState> for GroupWrite {
     }
 }
 
-/// `GET v1/contactGroups`.
+/// The sorted, comma-joined paths of a mask.
+fn mask_key(fields: &HashSet<String>) -> String {
+    let mut v: Vec<&str> = fields.iter().map(String::as_str).collect();
+    v.sort_unstable();
+    v.join(",")
+}
+
+/// A deleted person or group in an incremental listing: its name, last etag and
+/// `metadata.deleted`.
+fn tombstone(change: &sync::Change) -> Value {
+    json!({ "resourceName": change.resource_name, "etag": change.etag, "metadata": { "deleted": true } })
+}
+
+/// The page of a listing that gives or takes a sync token: where it starts
+/// (`after`) and where its token will stand (`upto`); `start` is the journal
+/// position to take when the request has no `pageToken`.
+fn sync_page(
+    q: &[(String, String)],
+    asked: &str,
+    start: impl FnOnce() -> Result<sync::PageToken, ApiError>,
+) -> Result<sync::PageToken, ApiError> {
+    match param(q, "pageToken").filter(|t| !t.is_empty()) {
+        Some(t) => sync::read_page_token(t, asked),
+        None => start(),
+    }
+}
+
+/// `GET v1/contactGroups`: every answer's last page carries `nextSyncToken`;
+/// with `syncToken`, only the groups that changed since (deleted ones as
+/// tombstones).
 pub async fn list_groups(call: Call) -> Result<Json<Value>, ApiError> {
     let user = call.admit(READ_SCOPES, Bucket::GroupRead, 1)?;
     let q = &call.query;
     let size = page_size(q, "pageSize", 30, 1000)?;
-    let fields = mask(param(q, "groupFields").or(Some("metadata,groupType,memberCount,name")));
-    // While the listing trails the user's writes, it shows the groups as they were.
-    let groups = match call.state.lag.listing(&user) {
-        Some(listing) => listing.groups,
-        None => {
-            let groups = call.read(|s| s.contact_groups(&user))?;
-            groups
-                .into_iter()
-                .map(|g| {
-                    let members = members_of(&call, &user, &g.resource_name)?;
-                    Ok((g, members))
-                })
-                .collect::<Result<Vec<_>, ApiError>>()?
+    let mut fields = mask(param(q, "groupFields"));
+    if fields.is_empty() {
+        fields = mask(Some("metadata,groupType,memberCount,name"));
+    }
+    let state = &call.state;
+    let id = call.read(|s| super::Emulator::user_id(s, &user))?;
+    let params = mask_key(&fields);
+    let since = param(q, "syncToken").filter(|t| !t.is_empty());
+    let asked = format!("groups|{}|{params}", since.unwrap_or_default());
+    let kind = sync::Kind::Groups;
+    let observe = || call.read(|s| state.observe(s, &user, kind));
+    if let Some(since) = since {
+        let token = state.sync.check(since, &id, kind, &params)?;
+        let page = sync_page(q, &asked, || {
+            observe()?;
+            let upto = state.sync.visible(&id, kind, token.position);
+            Ok(sync::PageToken { after: token.position, upto })
+        })?;
+        let (changes, more, total) =
+            state.sync.changes(&id, kind, (token.position, page.after, page.upto), size);
+        let current = call.read(|s| super::lag::groups_with_members(&user, s))?;
+        let items: Vec<Value> = changes
+            .iter()
+            .map(|c| match current.iter().find(|(g, _)| g.resource_name == c.resource_name) {
+                Some((g, members)) if !c.deleted => group_json(g, members, &fields, 0),
+                _ => tombstone(c),
+            })
+            .collect();
+        let next = changes.last().filter(|_| more).map(|last| {
+            sync::page_token(&sync::PageToken { after: last.seq, upto: page.upto }, &asked)
+        });
+        let mut body = json!({ "contactGroups": items, "totalItems": total });
+        if next.is_none() {
+            body["nextSyncToken"] =
+                state.sync.issue(&id, kind, page.upto, &params, Some(token.chain_start)).into();
         }
+        return Ok(paged(body, next));
+    }
+    // While the listing trails the user's writes, it shows the groups as they were,
+    // and its token stands where they were.
+    let trailing = state.lag.listing(&user);
+    let page = sync_page(q, &asked, || {
+        let upto = match trailing.as_ref().and_then(|l| l.position) {
+            Some(p) => p,
+            None => observe()?,
+        };
+        Ok(sync::PageToken { after: 0, upto })
+    })?;
+    let groups = match trailing {
+        Some(listing) => listing.groups,
+        None => call.read(|s| super::lag::groups_with_members(&user, s))?,
     };
     let total = groups.len();
-    let (items, next) = page(&groups, q, size)?;
-    let items: Vec<Value> =
-        items.iter().map(|(g, members)| group_json(g, members, &fields, 0)).collect();
-    Ok(paged(json!({ "contactGroups": items, "totalItems": total }), next))
+    let start = usize::try_from(page.after).unwrap_or(usize::MAX);
+    let end = start.saturating_add(size).min(total);
+    let items: Vec<Value> = groups
+        .get(start..end)
+        .unwrap_or_default()
+        .iter()
+        .map(|(g, members)| group_json(g, members, &fields, 0))
+        .collect();
+    let next = next_page(start, size, total)
+        .map(|_| sync::page_token(&sync::PageToken { after: end as u64, upto: page.upto }, &asked));
+    let mut body = json!({ "contactGroups": items, "totalItems": total });
+    if next.is_none() {
+        body["nextSyncToken"] = state.sync.issue(&id, kind, page.upto, &params, None).into();
+    }
+    Ok(paged(body, next))
 }
 
 /// `GET v1/contactGroups/{id}?maxMembers=N`.
@@ -517,16 +594,58 @@ pub(super) fn person_fields(
     Ok(fields)
 }
 
-/// `GET v1/people/me/connections`.
+/// What a connections listing with a sync token must repeat of the one that
+/// gave it: `personFields`, `sortOrder`, `sources` (Google's defaults spelt out).
+fn connection_params(q: &[(String, String)], fields: &HashSet<String>) -> String {
+    let sort = param(q, "sortOrder").filter(|s| !s.is_empty()).unwrap_or("LAST_MODIFIED_ASCENDING");
+    let mut sources: Vec<&str> =
+        q.iter().filter(|(k, _)| k == "sources").map(|(_, v)| v.as_str()).collect();
+    if sources.is_empty() {
+        sources = vec!["READ_SOURCE_TYPE_CONTACT", "READ_SOURCE_TYPE_PROFILE"];
+    }
+    sources.sort_unstable();
+    sources.dedup();
+    format!("{}|{sort}|{}", mask_key(fields), sources.join(","))
+}
+
+/// `GET v1/people/me/connections`: with `requestSyncToken=true` the last page
+/// carries `nextSyncToken`; with `syncToken`, only the contacts that changed
+/// since (deleted ones as tombstones), the last page with the next token.
 pub async fn connections(call: Call) -> Result<Json<Value>, ApiError> {
     let user = call.admit(READ_SCOPES, Bucket::CriticalRead, 1)?;
     let photos = photo_prefix(&call.headers, &user);
     let q = &call.query;
     let fields = person_fields(q, "personFields")?;
     let size = page_size(q, "pageSize", 100, 1000)?;
-    let start = page_start(q)?;
-    // While the listing trails the user's writes, it shows the contacts as they were.
-    let (items, total) = match call.state.lag.listing(&user) {
+    let since = param(q, "syncToken").filter(|t| !t.is_empty());
+    if let Some(since) = since {
+        return changed_connections(&call, &user, since, &fields, size, &photos);
+    }
+    let synced = param(q, "requestSyncToken") == Some("true");
+    // While the listing trails the user's writes, it shows the contacts as they
+    // were, and its token stands where they were.
+    let trailing = call.state.lag.listing(&user);
+    let kind = sync::Kind::Contacts;
+    let mut sync_page_token = None;
+    let start = if synced {
+        let state = &call.state;
+        let id = call.read(|s| super::Emulator::user_id(s, &user))?;
+        let params = connection_params(q, &fields);
+        let asked = format!("connections||{params}");
+        let page = sync_page(q, &asked, || {
+            let upto = match trailing.as_ref().and_then(|l| l.position) {
+                Some(p) => p,
+                None => call.read(|s| state.observe(s, &user, kind))?,
+            };
+            Ok(sync::PageToken { after: 0, upto })
+        })?;
+        let start = usize::try_from(page.after).unwrap_or(usize::MAX);
+        sync_page_token = Some((id, params, asked, page.upto));
+        start
+    } else {
+        page_start(q)?
+    };
+    let (items, total) = match trailing {
         Some(listing) => {
             let total = listing.contacts.len();
             let end = start.saturating_add(size).min(total);
@@ -534,15 +653,76 @@ pub async fn connections(call: Call) -> Result<Json<Value>, ApiError> {
         }
         None => call.read(|s| s.contacts_page(&user, start, size))?,
     };
-    let next = next_page(start, size, total);
-    Ok(paged(
-        json!({
-            "connections": items.iter().map(|c| person_json(c, &fields, &photos)).collect::<Vec<_>>(),
-            "totalPeople": total,
-            "totalItems": total,
-        }),
-        next,
-    ))
+    let mut next = next_page(start, size, total);
+    let mut sync_token = None;
+    if let Some((id, params, asked, upto)) = sync_page_token {
+        next = next.map(|end| {
+            let after = end.parse().unwrap_or_default();
+            sync::page_token(&sync::PageToken { after, upto }, &asked)
+        });
+        if next.is_none() {
+            sync_token = Some(call.state.sync.issue(&id, kind, upto, &params, None));
+        }
+    }
+    let mut body = json!({
+        "connections": items.iter().map(|c| person_json(c, &fields, &photos)).collect::<Vec<_>>(),
+        "totalPeople": total,
+        "totalItems": total,
+    });
+    if let Some(t) = sync_token {
+        body["nextSyncToken"] = t.into();
+    }
+    Ok(paged(body, next))
+}
+
+/// `GET v1/people/me/connections?syncToken=…`: the contacts changed since the
+/// token, in the order they changed.
+fn changed_connections(
+    call: &Call,
+    user: &str,
+    since: &str,
+    fields: &HashSet<String>,
+    size: usize,
+    photos: &str,
+) -> Result<Json<Value>, ApiError> {
+    let q = &call.query;
+    let state = &call.state;
+    let kind = sync::Kind::Contacts;
+    let id = call.read(|s| super::Emulator::user_id(s, user))?;
+    let params = connection_params(q, fields);
+    let token = state.sync.check(since, &id, kind, &params)?;
+    let asked = format!("connections|{since}|{params}");
+    let page = sync_page(q, &asked, || {
+        call.read(|s| state.observe(s, user, kind))?;
+        let upto = state.sync.visible(&id, kind, token.position);
+        Ok(sync::PageToken { after: token.position, upto })
+    })?;
+    let (changes, more, total) =
+        state.sync.changes(&id, kind, (token.position, page.after, page.upto), size);
+    let live: Vec<&str> =
+        changes.iter().filter(|c| !c.deleted).map(|c| c.resource_name.as_str()).collect();
+    let found = call.read(|s| s.contacts_named(user, &live))?;
+    let mut found = live.iter().zip(found).filter_map(|(rn, c)| c.map(|c| (*rn, c)));
+    let mut current: std::collections::HashMap<&str, Contact> = std::collections::HashMap::new();
+    for (rn, c) in found.by_ref() {
+        current.insert(rn, c);
+    }
+    let people: Vec<Value> = changes
+        .iter()
+        .map(|c| match current.get(c.resource_name.as_str()) {
+            Some(contact) if !c.deleted => person_json(contact, fields, photos),
+            _ => tombstone(c),
+        })
+        .collect();
+    let next = changes.last().filter(|_| more).map(|last| {
+        sync::page_token(&sync::PageToken { after: last.seq, upto: page.upto }, &asked)
+    });
+    let mut body = json!({ "connections": people, "totalPeople": total, "totalItems": total });
+    if next.is_none() {
+        body["nextSyncToken"] =
+            state.sync.issue(&id, kind, page.upto, &params, Some(token.chain_start)).into();
+    }
+    Ok(paged(body, next))
 }
 
 /// `GET v1/people:batchGet`.
