@@ -79,6 +79,8 @@ struct Sizes {
     w5: (usize, Vec<usize>),
     /// Workload 6: contacts, of which with a photo, destinations.
     w6: (usize, usize, usize),
+    /// Workload 7: (users of the tenant, contacts, destinations) per tenant.
+    w7: Vec<(usize, usize, usize)>,
 }
 
 impl Sizes {
@@ -91,6 +93,7 @@ impl Sizes {
             w4: (1000, vec![500, 1000, 2000, 4000]),
             w5: (1000, vec![50, 100, 200]),
             w6: (200, 100, 50),
+            w7: vec![(202, 1000, 200), (10_000, 100, 20)],
         }
     }
 
@@ -103,6 +106,7 @@ impl Sizes {
             w4: (1000, vec![100, 200, 400, 800]),
             w5: (200, vec![10, 20, 40]),
             w6: (40, 20, 10),
+            w7: vec![(42, 300, 40), (2_000, 100, 20)],
         }
     }
 }
@@ -153,6 +157,9 @@ fn main() {
     }
     if wanted(6) {
         rt.block_on(workload_6(&sizes));
+    }
+    if wanted(7) {
+        rt.block_on(workload_7(&sizes));
     }
     println!("## Summary ({} mode)\n", sizes.mode);
     println!(
@@ -1400,4 +1407,170 @@ async fn workload_6(sizes: &Sizes) {
     }
     println!();
     assert!(over.is_empty(), "photo requests above the bound: {over:?}");
+}
+
+// ---------------------------------------------------------------------------
+// Workload 7
+
+/// API requests (token grants apart) and bytes moved (request and response
+/// bodies), from the emulator's counts.
+#[derive(Clone, Copy, Default)]
+struct Traffic {
+    requests: u64,
+    listings: u64,
+    bytes: u64,
+}
+
+impl Traffic {
+    fn of(stats: &Value) -> Self {
+        let mut t = Self::default();
+        for r in stats["requests"].as_array().into_iter().flatten() {
+            let endpoint = r["endpoint"].as_str().unwrap_or_default();
+            if endpoint == TOKEN || endpoint.starts_with("GET /_emulator") {
+                continue;
+            }
+            let n = r["count"].as_u64().unwrap_or_default();
+            t.requests += n;
+            if endpoint == CONNECTIONS || endpoint == "GET /v1/contactGroups" {
+                t.listings += n;
+            }
+            t.bytes += r["requestBytes"].as_u64().unwrap_or_default()
+                + r["responseBytes"].as_u64().unwrap_or_default();
+        }
+        t
+    }
+
+    fn since(self, before: Self) -> Self {
+        Self {
+            requests: self.requests - before.requests,
+            listings: self.listings - before.listings,
+            bytes: self.bytes - before.bytes,
+        }
+    }
+}
+
+/// A plan (and its apply, if `apply`) with the read cache in `cache`, as
+/// `contact-sync plan --cache-dir` and `apply --cache-dir` run it; `None` reads in
+/// full. What it moved, and the plan.
+async fn cached_run(e: &Emulated, cache: Option<&Path>, apply: bool) -> (Plan, Traffic) {
+    let before = Traffic::of(&e.server.stats().await.expect("stats"));
+    let (input, target) = input::load(&e.options()).expect("the manifests load");
+    let backend = if apply { target.open() } else { target.open_read_only() };
+    let backend = backend.expect("the backend opens");
+    let cache = cache.and_then(|dir| contact_sync::cache::ReadCache::open(&target, Some(dir)));
+    let plan = reader::plan_cached(backend.as_ref(), &input, &|_, _| {}, cache.as_ref())
+        .await
+        .expect("the plan");
+    if let Some(cache) = &cache {
+        cache.forget_planned(&plan);
+        cache.save().expect("the cache is saved");
+    }
+    if apply {
+        let report = apply::apply(backend.as_ref(), &plan, &|_| {}).await;
+        assert!(!report.failed(), "{}", report.summary(0));
+    }
+    let after = Traffic::of(&e.server.stats().await.expect("stats"));
+    (plan, after.since(before))
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.2} MB", bytes as f64 / 1e6)
+}
+
+async fn workload_7(sizes: &Sizes) {
+    println!("## 7. Quiet nights with the read cache: requests and bytes against a full read
+");
+    println!(
+        "The Google backend against the emulator (concurrency 8, quotas lifted). After a \
+         first sync and a second run (which reads the written users in full: \
+         read-after-write), each no-change plan asks each destination's two listings only for \
+         what changed since the cache's sync tokens. Bytes are the request and response \
+         bodies the emulator counted (HTTP headers and token grants apart). The full read is \
+         the same no-change plan without the cache. Churn: one copy edited behind the tool's \
+         back at 5 % of the destinations (those are read in full, and reverted). The source is \
+         always read in full.\n"
+    );
+    println!(
+        "| tenant | run | users read in full | from the cache | requests | listing requests \
+         | bytes | requests vs full read | bytes vs full read |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    for &(users, n, d) in &sizes.w7 {
+        let mut t = tenant::synthetic(n, d);
+        let others = users.saturating_sub(d + 2);
+        t.users.extend((0..others).map(|i| TenantUser {
+            primary_email: format!("other{i:05}@example.com"),
+            org_unit_path: "/Other".into(),
+            ..TenantUser::default()
+        }));
+        let e = Emulated::start(&t, lifted(), 8);
+        let dir = tempfile::tempdir().expect("a cache folder");
+        let cache = Some(dir.path());
+        let label = format!("{users} users, {n} contacts to {d}");
+        cached_run(&e, cache, true).await;
+        let (settle, _) = cached_run(&e, cache, true).await;
+        assert_empty_plan(&settle, "the run after the first sync");
+        let (full_plan, full) = cached_run(&e, None, false).await;
+        assert_empty_plan(&full_plan, "the full read");
+        let row = |run: &str, plan: &Plan, t: Traffic| {
+            println!(
+                "| {label} | {run} | {} | {} | {} | {} | {} | {:.1} % | {:.1} % |",
+                plan.survey.read_full,
+                plan.survey.read_incremental,
+                t.requests,
+                t.listings,
+                mb(t.bytes),
+                100.0 * t.requests as f64 / full.requests as f64,
+                100.0 * t.bytes as f64 / full.bytes as f64
+            );
+        };
+        row("full read (no cache)", &full_plan, full);
+        let (quiet, q) = cached_run(&e, cache, false).await;
+        assert_empty_plan(&quiet, "the no-change run with the cache");
+        assert_eq!(quiet, full_plan, "the cached plan is the full read's");
+        assert_eq!(quiet.survey.read_incremental, d, "every destination from the cache");
+        row("no change", &quiet, q);
+        // Churn: one copy edited by hand at 5 % of the destinations.
+        let edited = (d * 5 / 100).max(1);
+        let (_, backend) = e.backend(false);
+        for i in 0..edited {
+            let user = format!("d{:03}@example.com", i * (d / edited));
+            let contacts = backend.contacts(&user).await.expect("contacts");
+            let c = contacts.iter().find(|c| c.owner().is_some()).expect("a copy");
+            let mut fields = contact_sync::model::PersonFields::new();
+            fields.insert("nicknames".into(), json!([{ "value": "edited by hand" }]));
+            let update = ContactUpdate {
+                resource_name: c.resource_name.clone(),
+                etag: c.etag.clone(),
+                fields,
+                update_mask: vec!["nicknames".into()],
+                client_data: Vec::new(),
+            };
+            backend.update_contacts(&user, vec![update]).await.expect("the edit");
+        }
+        let (churned, c) = cached_run(&e, cache, false).await;
+        assert_eq!(churned.summary.update, edited, "each edit is found");
+        assert_eq!(churned.survey.read_full, edited);
+        row(&format!("after 5 % churn ({edited} destinations edited)"), &churned, c);
+        cached_run(&e, cache, true).await;
+        // The cache deleted: every destination read in full again.
+        for entry in std::fs::read_dir(dir.path()).expect("the cache folder") {
+            std::fs::remove_file(entry.expect("an entry").path()).expect("removed");
+        }
+        let (lost, l) = cached_run(&e, cache, false).await;
+        assert_empty_plan(&lost, "the run after the cache was deleted");
+        assert_eq!(lost.survey.read_full, d);
+        row("cache deleted", &lost, l);
+        let (back, b) = cached_run(&e, cache, false).await;
+        assert_eq!(back.survey.read_incremental, d);
+        row("the night after", &back, b);
+        if d >= 200 {
+            assert!(q.bytes * 20 <= full.bytes, "a quiet night moves at most 5 % of the bytes");
+        }
+    }
+    println!();
+}
+
+fn assert_empty_plan(plan: &Plan, what: &str) {
+    assert!(!plan.summary.has_changes(), "{what}: the plan is not empty:\n{}", text(plan));
 }
