@@ -702,11 +702,8 @@ fn changed_connections(
     let live: Vec<&str> =
         changes.iter().filter(|c| !c.deleted).map(|c| c.resource_name.as_str()).collect();
     let found = call.read(|s| s.contacts_named(user, &live))?;
-    let mut found = live.iter().zip(found).filter_map(|(rn, c)| c.map(|c| (*rn, c)));
-    let mut current: std::collections::HashMap<&str, Contact> = std::collections::HashMap::new();
-    for (rn, c) in found.by_ref() {
-        current.insert(rn, c);
-    }
+    let current: std::collections::HashMap<&str, Contact> =
+        live.iter().zip(found).filter_map(|(rn, c)| c.map(|c| (*rn, c))).collect();
     let people: Vec<Value> = changes
         .iter()
         .map(|c| match current.get(c.resource_name.as_str()) {

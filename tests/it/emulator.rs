@@ -66,6 +66,25 @@ impl Api {
         self.call(user, scope, reqwest::Method::GET, path, None).await
     }
 
+    /// Stops the emulator and starts another on the same address and data, with
+    /// new tokens for it (a restart forgets them, as at Google).
+    pub(crate) fn restart(&mut self) {
+        drop(self.emulator.take());
+        let (key_file, public) = service_account();
+        let mut config = Config::new(self.data());
+        config.trusted_key = Some(public);
+        config.check_responses = true;
+        self.emulator = Some(EmulatorThread::start_on(config, self.addr).unwrap());
+        let key = ServiceAccountKey::load(&key_file).unwrap();
+        let token_uri = Some(format!("http://{}/token", self.addr));
+        self.auth = Authenticator::new(key, token_uri, self.http.clone()).unwrap();
+    }
+
+    /// The data file the emulator serves.
+    pub(crate) fn data(&self) -> std::path::PathBuf {
+        self._dir.path().join("tenant.yaml")
+    }
+
     pub(crate) async fn post(&self, user: &str, path: &str, body: Value) -> (u16, Value) {
         self.call(user, CONTACTS, reqwest::Method::POST, path, Some(body)).await
     }

@@ -28,6 +28,7 @@ mod reconcile;
 mod scenarios;
 mod schema;
 mod strict;
+mod sync_tokens;
 mod unattended;
 mod yaml_interop;
 
