@@ -1478,8 +1478,10 @@ fn mb(bytes: u64) -> String {
 }
 
 async fn workload_7(sizes: &Sizes) {
-    println!("## 7. Quiet nights with the read cache: requests and bytes against a full read
-");
+    println!(
+        "## 7. Quiet nights with the read cache: requests and bytes against a full read
+"
+    );
     println!(
         "The Google backend against the emulator (concurrency 8, quotas lifted). After a \
          first sync and a second run (which reads the written users in full: \
