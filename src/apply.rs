@@ -575,12 +575,12 @@ impl<'a> Batches<'a> {
     }
 
     /// The new contacts, with the target group created meanwhile (`created`).
-    pub fn new_contacts(&self, created: Option<&str>) -> backend::Result<Vec<NewContact>> {
+    pub fn new_contacts(&self, created: Option<&str>) -> backend::Result<Vec<NewContact<'a>>> {
         self.creates
             .iter()
-            .map(|(fields, memberships, client_data)| {
+            .map(|&(fields, memberships, client_data)| {
                 Ok(NewContact {
-                    fields: (*fields).clone(),
+                    fields: std::borrow::Cow::Borrowed(fields),
                     memberships: memberships
                         .iter()
                         .map(|g| resolve(g, created))

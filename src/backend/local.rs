@@ -486,7 +486,11 @@ impl Backend for LocalBackend {
         self.with_store(|s| s.contacts(user))
     }
 
-    async fn create_contacts(&self, user: &str, contacts: Vec<NewContact>) -> Result<Vec<Contact>> {
+    async fn create_contacts(
+        &self,
+        user: &str,
+        contacts: Vec<NewContact<'_>>,
+    ) -> Result<Vec<Contact>> {
         self.with_store(|s| s.create_contacts(user, contacts))
     }
 

@@ -229,7 +229,11 @@ pub trait Backend: Send + Sync {
     /// (`clientData`) as stored — other fields may be left out (the google backend
     /// asks for no more). When an answer is lost, the backend re-reads and sends
     /// only the contacts whose markers are not there yet.
-    async fn create_contacts(&self, user: &str, contacts: Vec<NewContact>) -> Result<Vec<Contact>>;
+    async fn create_contacts(
+        &self,
+        user: &str,
+        contacts: Vec<NewContact<'_>>,
+    ) -> Result<Vec<Contact>>;
 
     /// Updates contacts; each must carry its current etag. Returns them as
     /// [`Backend::create_contacts`] does.

@@ -761,7 +761,11 @@ pub async fn batch_create(call: Call, Json(body): Json<Value>) -> Result<Json<Va
         } else {
             p.memberships
         };
-        new.push(NewContact { fields: p.fields, memberships, client_data: p.client_data });
+        new.push(NewContact {
+            fields: std::borrow::Cow::Owned(p.fields),
+            memberships,
+            client_data: p.client_data,
+        });
     }
     let created = call.write(&user, |s| s.create_contacts(&user, new))?;
     let people: Vec<Value> = created

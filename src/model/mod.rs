@@ -280,12 +280,13 @@ pub fn contact_id(resource_name: &str) -> &str {
     resource_name.rsplit('/').next().unwrap_or(resource_name)
 }
 
-/// A contact to create.
+/// A contact to create. Its fields are borrowed from the plan while apply sends
+/// it (a user's copies are not cloned for the request), owned elsewhere.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct NewContact {
+pub struct NewContact<'a> {
     /// Person fields.
-    pub fields: PersonFields,
+    pub fields: std::borrow::Cow<'a, PersonFields>,
     /// Resource names of the groups it belongs to.
     pub memberships: Vec<String>,
     /// `clientData`, with the ownership markers.

@@ -333,7 +333,7 @@ fn a_second_copy_of_one_source_contact_is_deleted() {
     converge(&mut store, &input);
     let copy = contact(&store, "bob@example.com", "Ada Lovelace");
     let twin = NewContact {
-        fields: copy.fields,
+        fields: std::borrow::Cow::Owned(copy.fields),
         memberships: copy.memberships,
         client_data: copy.client_data,
     };
@@ -384,7 +384,7 @@ fn a_users_own_directory_entry_is_removed() {
     let target =
         groups.iter().find(|g| g.owner() == Some("everyone")).unwrap().resource_name.clone();
     let own = NewContact {
-        fields: entry.fields,
+        fields: std::borrow::Cow::Owned(entry.fields),
         memberships: vec![target],
         client_data: entry.client_data,
     };

@@ -354,7 +354,7 @@ async fn an_unmarked_group_is_adopted_on_request(seed: Seed) {
                 fields.insert("emailAddresses".into(), json!([{ "value": email }]));
             }
             contact_sync::model::NewContact {
-                fields,
+                fields: std::borrow::Cow::Owned(fields),
                 memberships: vec![g.resource_name.clone()],
                 client_data: vec![],
             }
@@ -535,7 +535,7 @@ async fn duplicate_copies_are_cleaned_up(seed: Seed) {
     seed.edit(|s| {
         let ada = contact(s, "bob@example.com", "Ada Lovelace");
         let copy = contact_sync::backend::NewContact {
-            fields: ada.fields.clone(),
+            fields: std::borrow::Cow::Owned(ada.fields.clone()),
             memberships: ada.memberships.clone(),
             client_data: ada.client_data.clone(),
         };

@@ -122,7 +122,11 @@ fn churn(s: &mut contact_sync::backend::store::Store) {
                 "names".into(),
                 serde_json::json!([{ "givenName": "New", "familyName": format!("{i:02}") }]),
             );
-            NewContact { fields, memberships: vec![shared.clone()], client_data: Vec::new() }
+            NewContact {
+                fields: std::borrow::Cow::Owned(fields),
+                memberships: vec![shared.clone()],
+                client_data: Vec::new(),
+            }
         })
         .collect();
     s.create_contacts(SOURCE, new).unwrap();
@@ -642,7 +646,11 @@ mod failing_reads {
             self.check(user)?;
             self.inner.contacts(user).await
         }
-        async fn create_contacts(&self, user: &str, c: Vec<NewContact>) -> Result<Vec<Contact>> {
+        async fn create_contacts(
+            &self,
+            user: &str,
+            c: Vec<NewContact<'_>>,
+        ) -> Result<Vec<Contact>> {
             self.inner.create_contacts(user, c).await
         }
         async fn update_contacts(&self, user: &str, u: Vec<ContactUpdate>) -> Result<Vec<Contact>> {

@@ -239,21 +239,56 @@ impl GoogleBackend {
         self.people_call(user, method, path, query, body, Resend::Safe, true).await
     }
 
-    /// A People API call that must not be sent twice blindly (a create).
+    /// A People API call that must not be sent twice blindly (a create). The body
+    /// is built once the user's quota allows the request and a request slot is
+    /// free: a user waiting for either holds no request body in memory, so what an
+    /// apply holds grows with the concurrency's slots, not with the users in flight.
     async fn people_create(
         &self,
         user: &str,
         path: &str,
-        body: &Value,
+        body: impl FnOnce() -> Value + Send,
         guarded: bool,
     ) -> Result<Value, Failure> {
-        self.people_call(user, Method::POST, path, &[], Some(body), Resend::Never, guarded).await
+        self.pace(user, &Method::POST, path).await;
+        let _slot = self.slots.acquire().await.expect("the slots are never closed");
+        let body = body();
+        self.send_people(user, Method::POST, path, &[], Some(&body), Resend::Never, guarded).await
+    }
+
+    /// Waits until `user`'s quota allows this request (a write, by its cost), and
+    /// spends it. A run that only reads sends no write, so it never waits.
+    async fn pace(&self, user: &str, method: &Method, path: &str) {
+        if self.config.read_only {
+            return;
+        }
+        if let Some((bucket, cost)) = pace::cost(method, path) {
+            self.pacer.spend(user, bucket, cost).await;
+        }
     }
 
     /// A People API call; a write asks the write guard first unless `guarded` is
     /// false (the lease's own writes: they are what keeps the guard satisfied).
     #[allow(clippy::too_many_arguments)]
     async fn people_call(
+        &self,
+        user: &str,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        resend: Resend,
+        guarded: bool,
+    ) -> Result<Value, Failure> {
+        self.pace(user, &method, path).await;
+        let _slot = self.slots.acquire().await.expect("the slots are never closed");
+        self.send_people(user, method, path, query, body, resend, guarded).await
+    }
+
+    /// [`Self::people_call`] once the quota allows it and one of the concurrency's
+    /// request slots is held.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_people(
         &self,
         user: &str,
         method: Method,
@@ -273,9 +308,6 @@ impl GoogleBackend {
         let guard = (guarded && method != Method::GET)
             .then(|| self.write_guard.lock().expect("write guard lock").clone())
             .flatten();
-        if let Some((bucket, cost)) = pace::cost(&method, path) {
-            self.pacer.spend(user, bucket, cost).await;
-        }
         let request = Request {
             subject: user,
             scopes: if self.config.read_only { CONTACTS_READONLY } else { CONTACTS },
@@ -286,7 +318,6 @@ impl GoogleBackend {
             resend,
             guard: guard.as_ref(),
         };
-        let _slot = self.slots.acquire().await.expect("the slots are never closed");
         self.client.call(request).await
     }
 
@@ -742,7 +773,11 @@ impl Backend for GoogleBackend {
         Ok(groups.zip(contacts).map(|(groups, contacts)| SyncTokens { groups, contacts }))
     }
 
-    async fn create_contacts(&self, user: &str, contacts: Vec<NewContact>) -> Result<Vec<Contact>> {
+    async fn create_contacts(
+        &self,
+        user: &str,
+        contacts: Vec<NewContact<'_>>,
+    ) -> Result<Vec<Contact>> {
         // The plan was made from listings, which may trail earlier writes: copies
         // made meanwhile are looked for by name first, and not made twice.
         let (mut created, contacts) = self.not_made_yet(user, contacts).await?;

@@ -98,14 +98,15 @@ impl GoogleBackend {
         let mut round = 0;
         loop {
             round += 1;
-            let failure = match self.people_create(user, "contactGroups", &body, guarded).await {
-                Ok(v) => {
-                    let group = group_from(&v);
-                    self.seen.created(user, &group.resource_name);
-                    return Ok(group);
-                }
-                Err(f) => f,
-            };
+            let failure =
+                match self.people_create(user, "contactGroups", || body.clone(), guarded).await {
+                    Ok(v) => {
+                        let group = group_from(&v);
+                        self.seen.created(user, &group.resource_name);
+                        return Ok(group);
+                    }
+                    Err(f) => f,
+                };
             if failure.status == 409 {
                 return self.existing_group(user, name, &client_data, &what).await;
             }
@@ -211,11 +212,11 @@ impl GoogleBackend {
     /// by an earlier run whose writes the listings the plan was made from did not
     /// show yet — found by name in their target groups ([`Self::unseen_members`]),
     /// and the contacts still to create.
-    pub(super) async fn not_made_yet(
+    pub(super) async fn not_made_yet<'a>(
         &self,
         user: &str,
-        contacts: Vec<NewContact>,
-    ) -> Result<(Vec<Contact>, Vec<NewContact>)> {
+        contacts: Vec<NewContact<'a>>,
+    ) -> Result<(Vec<Contact>, Vec<NewContact<'a>>)> {
         let groups: BTreeSet<&str> =
             contacts.iter().filter_map(|c| target_group(&c.memberships)).collect();
         let mut there: HashMap<(String, String), Contact> = HashMap::new();
@@ -256,21 +257,23 @@ impl GoogleBackend {
     pub(super) async fn create_batch(
         &self,
         user: &str,
-        chunk: &[NewContact],
+        chunk: &[NewContact<'_>],
     ) -> Result<Vec<Contact>> {
         let what = format!("creating contacts of {user}");
-        let mut pending: Vec<&NewContact> = chunk.iter().collect();
+        let mut pending: Vec<&NewContact<'_>> = chunk.iter().collect();
         let mut created = Vec::with_capacity(chunk.len());
         let mut round = 0;
         loop {
             round += 1;
-            let body = json!({
-                "contacts": pending.iter().map(|c| create_item(c)).collect::<Vec<_>>(),
-                // The answer only has to identify each copy: its resource name and
-                // etag (always there) and its markers.
-                "readMask": ECHO_MASK,
-            });
-            let sent = self.people_create(user, "people:batchCreateContacts", &body, true).await;
+            let body = || {
+                json!({
+                    "contacts": pending.iter().map(|c| create_item(c)).collect::<Vec<_>>(),
+                    // The answer only has to identify each copy: its resource name and
+                    // etag (always there) and its markers.
+                    "readMask": ECHO_MASK,
+                })
+            };
+            let sent = self.people_create(user, "people:batchCreateContacts", body, true).await;
             let failure = match sent {
                 Ok(response) => {
                     created.extend(
@@ -317,7 +320,7 @@ impl GoogleBackend {
         &self,
         user: &str,
         what: &str,
-        pending: &mut Vec<&NewContact>,
+        pending: &mut Vec<&NewContact<'_>>,
         created: &mut Vec<Contact>,
     ) -> Result<()> {
         let mut now = Vec::new();
@@ -488,7 +491,7 @@ fn holds(contact: &Contact, update: &ContactUpdate) -> bool {
 }
 
 /// A `batchCreateContacts` item.
-fn create_item(c: &NewContact) -> Value {
+fn create_item(c: &NewContact<'_>) -> Value {
     let mut person = person_json(&c.fields, &c.client_data);
     let memberships: Vec<Value> = c
         .memberships

@@ -60,7 +60,11 @@ impl Store {
     }
 
     /// `people.batchCreateContacts`.
-    pub fn create_contacts(&mut self, user: &str, new: Vec<NewContact>) -> Result<Vec<Contact>> {
+    pub fn create_contacts(
+        &mut self,
+        user: &str,
+        new: Vec<NewContact<'_>>,
+    ) -> Result<Vec<Contact>> {
         self.write(|tx| {
             let (id, u) = required_user(tx, user)?;
             let email = u.primary_email.to_lowercase();
@@ -78,7 +82,7 @@ impl Store {
             for (count, contact) in (count..).zip(new) {
                 let contact_groups = group_names(&u, &groups, &contact.memberships)?;
                 let mut fields = serde_json::Map::new();
-                for (k, v) in contact.fields {
+                for (k, v) in contact.fields.into_owned() {
                     if PERSON_FIELDS.contains(&k.as_str()) {
                         fields.insert(k, v);
                     }

@@ -252,10 +252,10 @@ future: { anything: 1 }
         let mut b = Store::new(tenant());
         let group = friends(&a).resource_name;
         let new = |i: usize| NewContact {
-            fields: PersonFields::from([(
+            fields: std::borrow::Cow::Owned(PersonFields::from([(
                 "names".into(),
                 serde_json::json!([{ "givenName": format!("N{i}") }]),
-            )]),
+            )])),
             memberships: vec![group.clone()],
             client_data: Vec::new(),
         };
