@@ -547,7 +547,9 @@ pub struct GoogleBackend {
     /// Base URLs to use instead of Google's, e.g. for `contact-sync emulator`.
     #[serde(default)]
     pub endpoints: Endpoints,
-    /// How many users are read or written at once. Default 8.
+    /// How many API requests are in flight at once, and users read at once. Apply
+    /// works on more users than this (up to 256), so that a user waiting for its
+    /// per-user quota window holds no request slot. Default 8.
     #[serde(default = "default_concurrency")]
     #[schemars(range(min = 1, max = 64))]
     pub concurrency: u32,
