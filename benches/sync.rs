@@ -175,7 +175,7 @@ fn main() {
         rt.block_on(workload_7(&sizes));
     }
     if wanted(8) {
-        workload_8(&sizes, &mut summary);
+        workload_8(&rt, &sizes, &mut summary);
     }
     println!("## Summary ({} mode)\n", sizes.mode);
     println!(
@@ -1248,6 +1248,21 @@ fn status_kb(key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Runs this binary again with the private argument `arg` on `dir`, and returns
+/// the JSON line it prints.
+fn run_child(arg: &str, dir: &Path) -> Value {
+    let exe = std::env::current_exe().expect("this binary");
+    let out = std::process::Command::new(exe)
+        .arg(arg)
+        .arg(dir)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("the child runs");
+    assert!(out.status.success(), "the child failed: {}", String::from_utf8_lossy(&out.stdout));
+    let line = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(line.trim()).expect("the child's JSON line")
+}
+
 fn load_average() -> String {
     let avg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     avg.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
@@ -1270,20 +1285,11 @@ fn workload_4(sizes: &Sizes, summary: &mut Vec<Row>) {
          | memory × |"
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let exe = std::env::current_exe().expect("this binary");
     let mut first: Option<(f64, f64, f64, f64)> = None;
     for &d in ds {
         let dir = tempfile::tempdir().expect("a temporary folder");
         write_local(dir.path(), n, d);
-        let out = std::process::Command::new(&exe)
-            .arg(CHILD)
-            .arg(dir.path())
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .expect("the child runs");
-        assert!(out.status.success(), "the child failed: {}", String::from_utf8_lossy(&out.stdout));
-        let line = String::from_utf8_lossy(&out.stdout);
-        let v: Value = serde_json::from_str(line.trim()).expect("the child's JSON line");
+        let v = run_child(CHILD, dir.path());
         let wall = v["wall_ms"].as_f64().unwrap_or_default();
         let cpu = v["cpu_ms"].as_f64().unwrap_or_default();
         let mem = v["vmhwm_kb"].as_f64().unwrap_or_default();
@@ -1632,7 +1638,7 @@ fn apply_child(dir: &Path) {
 
 /// Workload 8: apply's peak memory against the concurrency, each run a child process
 /// applying a first sync through an emulator in this one.
-fn workload_8(sizes: &Sizes, summary: &mut Vec<Row>) {
+fn workload_8(rt: &tokio::runtime::Runtime, sizes: &Sizes, summary: &mut Vec<Row>) {
     let (n, d, ref cs) = sizes.w8;
     println!(
         "## 8. Apply's peak memory against the concurrency: {n} contacts to {d} destinations\n"
@@ -1650,19 +1656,10 @@ fn workload_8(sizes: &Sizes, summary: &mut Vec<Row>) {
         "| C | changes | wall time | peak after the plan | peak of the apply | apply's own | memory × |"
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|");
-    let exe = std::env::current_exe().expect("this binary");
     let mut first: Option<f64> = None;
     for &c in cs {
         let e = Emulated::start(&tenant::synthetic(n, d), lifted(), c);
-        let out = std::process::Command::new(&exe)
-            .arg(APPLY_CHILD)
-            .arg(e.dir.path())
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .expect("the child runs");
-        assert!(out.status.success(), "the child failed: {}", String::from_utf8_lossy(&out.stdout));
-        let line = String::from_utf8_lossy(&out.stdout);
-        let v: Value = serde_json::from_str(line.trim()).expect("the child's JSON line");
+        let v = run_child(APPLY_CHILD, e.dir.path());
         let wall = v["wall_ms"].as_f64().unwrap_or_default();
         let planned = v["planned_kb"].as_f64().unwrap_or_default();
         let mem = v["vmhwm_kb"].as_f64().unwrap_or_default();
@@ -1688,12 +1685,7 @@ fn workload_8(sizes: &Sizes, summary: &mut Vec<Row>) {
             time_ratio: String::new(),
         });
         let (input, backend) = e.backend(true);
-        let plan = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime")
-            .block_on(reader::plan(&backend, &input))
-            .expect("the plan");
+        let plan = rt.block_on(reader::plan(&backend, &input)).expect("the plan");
         assert_empty_plan(&plan, "the plan after the apply of workload 8");
     }
     println!();

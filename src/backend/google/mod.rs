@@ -236,13 +236,10 @@ impl GoogleBackend {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<Value, Failure> {
-        self.people_call(user, method, path, query, body, Resend::Safe, true).await
+        self.people_call(user, method, path, query, || body, Resend::Safe, true).await
     }
 
-    /// A People API call that must not be sent twice blindly (a create). The body
-    /// is built once the user's quota allows the request and a request slot is
-    /// free: a user waiting for either holds no request body in memory, so what an
-    /// apply holds grows with the concurrency's slots, not with the users in flight.
+    /// A People API call that must not be sent twice blindly (a create).
     async fn people_create(
         &self,
         user: &str,
@@ -250,51 +247,24 @@ impl GoogleBackend {
         body: impl FnOnce() -> Value + Send,
         guarded: bool,
     ) -> Result<Value, Failure> {
-        self.pace(user, &Method::POST, path).await;
-        let _slot = self.slots.acquire().await.expect("the slots are never closed");
-        let body = body();
-        self.send_people(user, Method::POST, path, &[], Some(&body), Resend::Never, guarded).await
-    }
-
-    /// Waits until `user`'s quota allows this request (a write, by its cost), and
-    /// spends it. A run that only reads sends no write, so it never waits.
-    async fn pace(&self, user: &str, method: &Method, path: &str) {
-        if self.config.read_only {
-            return;
-        }
-        if let Some((bucket, cost)) = pace::cost(method, path) {
-            self.pacer.spend(user, bucket, cost).await;
-        }
+        let body = || Some(body());
+        self.people_call(user, Method::POST, path, &[], body, Resend::Never, guarded).await
     }
 
     /// A People API call; a write asks the write guard first unless `guarded` is
     /// false (the lease's own writes: they are what keeps the guard satisfied).
+    /// The body is built once the user's quota allows the request and one of the
+    /// concurrency's request slots is held: a user waiting for either holds no
+    /// request body in memory, so what an apply holds grows with the slots, not
+    /// with the users in flight.
     #[allow(clippy::too_many_arguments)]
-    async fn people_call(
+    async fn people_call<B: std::borrow::Borrow<Value>>(
         &self,
         user: &str,
         method: Method,
         path: &str,
         query: &[(&str, String)],
-        body: Option<&Value>,
-        resend: Resend,
-        guarded: bool,
-    ) -> Result<Value, Failure> {
-        self.pace(user, &method, path).await;
-        let _slot = self.slots.acquire().await.expect("the slots are never closed");
-        self.send_people(user, method, path, query, body, resend, guarded).await
-    }
-
-    /// [`Self::people_call`] once the quota allows it and one of the concurrency's
-    /// request slots is held.
-    #[allow(clippy::too_many_arguments)]
-    async fn send_people(
-        &self,
-        user: &str,
-        method: Method,
-        path: &str,
-        query: &[(&str, String)],
-        body: Option<&Value>,
+        body: impl FnOnce() -> Option<B> + Send,
         resend: Resend,
         guarded: bool,
     ) -> Result<Value, Failure> {
@@ -305,16 +275,21 @@ impl GoogleBackend {
                     .into(),
             ));
         }
+        if let Some((bucket, cost)) = pace::cost(&method, path) {
+            self.pacer.spend(user, bucket, cost).await;
+        }
+        let _slot = self.slots.acquire().await.expect("the slots are never closed");
         let guard = (guarded && method != Method::GET)
             .then(|| self.write_guard.lock().expect("write guard lock").clone())
             .flatten();
+        let body = body();
         let request = Request {
             subject: user,
             scopes: if self.config.read_only { CONTACTS_READONLY } else { CONTACTS },
             method: &method,
             url: &url,
             query,
-            body,
+            body: body.as_ref().map(B::borrow),
             resend,
             guard: guard.as_ref(),
         };

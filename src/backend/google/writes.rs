@@ -187,7 +187,7 @@ impl GoogleBackend {
         let what = format!("updating group \"{name}\" of {user}");
         let path = &group.resource_name;
         let sent = self
-            .people_call(user, Method::PUT, path, &[], Some(&body), Resend::Safe, guarded)
+            .people_call(user, Method::PUT, path, &[], || Some(&body), Resend::Safe, guarded)
             .await;
         match sent {
             Ok(v) => Ok(group_from(&v)),
