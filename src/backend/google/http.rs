@@ -212,12 +212,80 @@ pub struct Request<'a> {
     pub url: &'a str,
     /// Query parameters.
     pub query: &'a [(&'a str, String)],
-    /// JSON body.
-    pub body: Option<&'a Value>,
+    /// Its body.
+    pub body: Option<&'a Body<'a>>,
     /// Whether it may be sent again after an unknown outcome.
     pub resend: Resend,
     /// Asked before every attempt: may this process still write?
     pub guard: Option<&'a crate::backend::WriteGuard>,
+}
+
+/// A request body.
+pub enum Body<'a> {
+    /// A JSON value, serialized whole.
+    Json(std::borrow::Cow<'a, Value>),
+    /// JSON made piece by piece while it is sent (chunked), so that a large body
+    /// is never whole in memory: an attempt holds at most [`PIECES_IN_FLIGHT`]
+    /// pieces of it, whatever its size. A batch of 200 new contacts goes this way,
+    /// so what the requests in flight hold does not grow with their number.
+    Pieces(&'a (dyn Pieces + 'a)),
+}
+
+impl<'a> From<&'a Value> for Body<'a> {
+    fn from(value: &'a Value) -> Self {
+        Self::Json(std::borrow::Cow::Borrowed(value))
+    }
+}
+
+impl From<Value> for Body<'_> {
+    fn from(value: Value) -> Self {
+        Self::Json(std::borrow::Cow::Owned(value))
+    }
+}
+
+/// A JSON body made piece by piece ([`Body::Pieces`]).
+pub trait Pieces: Sync {
+    /// The body's bytes, in pieces, from its start (again for every attempt).
+    fn pieces(&self) -> Box<dyn Iterator<Item = Vec<u8>> + Send + '_>;
+}
+
+/// Pieces of a [`Body::Pieces`] made ahead of the connection, per attempt.
+pub const PIECES_IN_FLIGHT: usize = 2;
+
+/// The receiving end of a body sent piece by piece, as the HTTP client reads it.
+struct Piecewise(tokio::sync::mpsc::Receiver<Vec<u8>>);
+
+impl http_body::Body for Piecewise {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        self.0.poll_recv(cx).map(|piece| piece.map(|p| Ok(http_body::Frame::data(p.into()))))
+    }
+}
+
+/// Sends `request` with `body` made piece by piece while the connection takes
+/// it: the pieces are made in this task, at most [`PIECES_IN_FLIGHT`] ahead.
+async fn send_pieces(
+    request: reqwest::RequestBuilder,
+    body: &dyn Pieces,
+) -> reqwest::Result<reqwest::Response> {
+    let (tx, rx) = tokio::sync::mpsc::channel(PIECES_IN_FLIGHT);
+    let request = request
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(reqwest::Body::wrap(Piecewise(rx)));
+    let produce = async move {
+        for piece in body.pieces() {
+            // The request ended (answered or failed): nothing more to make.
+            if tx.send(piece).await.is_err() {
+                break;
+            }
+        }
+    };
+    tokio::join!(request.send(), produce).0
 }
 
 /// An authenticated, retrying JSON client.
@@ -334,11 +402,13 @@ impl Client {
             Ok(token) => token,
             Err(e) => return Outcome::Failed(token_failure(e), None),
         };
-        let mut request = self.http.request(method.clone(), url).query(query).bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = match request.send().await {
+        let request = self.http.request(method.clone(), url).query(query).bearer_auth(token);
+        let sent = match body {
+            None => request.send().await,
+            Some(Body::Json(value)) => request.json(value.as_ref()).send().await,
+            Some(Body::Pieces(pieces)) => send_pieces(request, *pieces).await,
+        };
+        let response = match sent {
             Ok(response) => response,
             Err(e) => {
                 // A connection that was never made carried nothing to the server.

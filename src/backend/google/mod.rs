@@ -36,7 +36,7 @@ use serde_json::{Value, json};
 
 pub use self::auth::{DEFAULT_TOKEN_URI, ServiceAccountKey};
 pub use self::http::RetryPolicy;
-use self::http::{Client, Failure, Request, Resend};
+use self::http::{Body, Client, Failure, Request, Resend};
 use super::{Backend, Error, LeaseAttempt, Refusal, Result, SyncTokens, UserScope, WriteGuard};
 use crate::model::inventory::{Inventory, StoredInventory};
 use crate::model::{
@@ -240,11 +240,11 @@ impl GoogleBackend {
     }
 
     /// A People API call that must not be sent twice blindly (a create).
-    async fn people_create(
+    async fn people_create<'b>(
         &self,
         user: &str,
         path: &str,
-        body: impl FnOnce() -> Value + Send,
+        body: impl FnOnce() -> Body<'b> + Send,
         guarded: bool,
     ) -> Result<Value, Failure> {
         let body = || Some(body());
@@ -255,10 +255,11 @@ impl GoogleBackend {
     /// false (the lease's own writes: they are what keeps the guard satisfied).
     /// The body is built once the user's quota allows the request and one of the
     /// concurrency's request slots is held: a user waiting for either holds no
-    /// request body in memory, so what an apply holds grows with the slots, not
-    /// with the users in flight.
+    /// request body in memory. A batch of new contacts is made piece by piece
+    /// while it is sent ([`Body::Pieces`]), so the slots hold a few pieces each,
+    /// not their batches: what an apply holds does not grow with the concurrency.
     #[allow(clippy::too_many_arguments)]
-    async fn people_call<B: std::borrow::Borrow<Value>>(
+    async fn people_call<'b, B: Into<Body<'b>>>(
         &self,
         user: &str,
         method: Method,
@@ -282,14 +283,14 @@ impl GoogleBackend {
         let guard = (guarded && method != Method::GET)
             .then(|| self.write_guard.lock().expect("write guard lock").clone())
             .flatten();
-        let body = body();
+        let body: Option<Body<'b>> = body().map(Into::into);
         let request = Request {
             subject: user,
             scopes: if self.config.read_only { CONTACTS_READONLY } else { CONTACTS },
             method: &method,
             url: &url,
             query,
-            body: body.as_ref().map(B::borrow),
+            body: body.as_ref(),
             resend,
             guard: guard.as_ref(),
         };

@@ -15,7 +15,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::current::{GROUP_FIELDS, target_group};
-use super::http::{Failure, Resend};
+use super::http::{Body, Failure, Pieces, Resend};
 use super::{GoogleBackend, contact_from, group_from, person_json};
 use crate::backend::{Backend, Error, Result};
 use crate::model::normalize::{normalize, same_content};
@@ -98,15 +98,17 @@ impl GoogleBackend {
         let mut round = 0;
         loop {
             round += 1;
-            let failure =
-                match self.people_create(user, "contactGroups", || body.clone(), guarded).await {
-                    Ok(v) => {
-                        let group = group_from(&v);
-                        self.seen.created(user, &group.resource_name);
-                        return Ok(group);
-                    }
-                    Err(f) => f,
-                };
+            let failure = match self
+                .people_create(user, "contactGroups", || Body::from(&body), guarded)
+                .await
+            {
+                Ok(v) => {
+                    let group = group_from(&v);
+                    self.seen.created(user, &group.resource_name);
+                    return Ok(group);
+                }
+                Err(f) => f,
+            };
             if failure.status == 409 {
                 return self.existing_group(user, name, &client_data, &what).await;
             }
@@ -265,15 +267,10 @@ impl GoogleBackend {
         let mut round = 0;
         loop {
             round += 1;
-            let body = || {
-                json!({
-                    "contacts": pending.iter().map(|c| create_item(c)).collect::<Vec<_>>(),
-                    // The answer only has to identify each copy: its resource name and
-                    // etag (always there) and its markers.
-                    "readMask": ECHO_MASK,
-                })
-            };
-            let sent = self.people_create(user, "people:batchCreateContacts", body, true).await;
+            let body = CreateBody { contacts: &pending };
+            let sent = self
+                .people_create(user, "people:batchCreateContacts", || Body::Pieces(&body), true)
+                .await;
             let failure = match sent {
                 Ok(response) => {
                     created.extend(
@@ -491,6 +488,36 @@ fn holds(contact: &Contact, update: &ContactUpdate) -> bool {
 }
 
 /// A `batchCreateContacts` item.
+/// The body of one `batchCreateContacts`, made a few contacts at a time while it
+/// is sent ([`Body::Pieces`]): however many requests are in flight, none holds
+/// its whole batch serialized.
+struct CreateBody<'p, 'a> {
+    contacts: &'p [&'p NewContact<'a>],
+}
+
+/// New contacts serialized into one piece of a [`CreateBody`] (about 15 KB).
+const CONTACTS_PER_PIECE: usize = 10;
+
+impl Pieces for CreateBody<'_, '_> {
+    fn pieces(&self) -> Box<dyn Iterator<Item = Vec<u8>> + Send + '_> {
+        let head = std::iter::once(b"{\"contacts\":[".to_vec());
+        let items = self.contacts.chunks(CONTACTS_PER_PIECE).enumerate().map(|(i, chunk)| {
+            let mut piece = Vec::new();
+            for (j, c) in chunk.iter().enumerate() {
+                if i + j > 0 {
+                    piece.push(b',');
+                }
+                serde_json::to_writer(&mut piece, &create_item(c)).expect("a JSON value");
+            }
+            piece
+        });
+        // The answer only has to identify each copy: its resource name and etag
+        // (always there) and its markers.
+        let tail = format!("],\"readMask\":{}}}", Value::from(ECHO_MASK));
+        Box::new(head.chain(items).chain(std::iter::once(tail.into_bytes())))
+    }
+}
+
 fn create_item(c: &NewContact<'_>) -> Value {
     let mut person = person_json(&c.fields, &c.client_data);
     let memberships: Vec<Value> = c
@@ -500,4 +527,37 @@ fn create_item(c: &NewContact<'_>) -> Value {
         .collect();
     person.insert("memberships".into(), Value::Array(memberships));
     json!({ "contactPerson": person })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    fn new_contact(i: usize) -> NewContact<'static> {
+        let mut fields = PersonFields::new();
+        fields.insert("names".into(), json!([{ "givenName": format!("Contact {i}") }]));
+        NewContact {
+            fields: Cow::Owned(fields),
+            memberships: vec!["contactGroups/g1".into()],
+            client_data: vec![ClientData { key: "k".into(), value: format!("v{i}") }],
+        }
+    }
+
+    #[test]
+    fn a_create_body_made_piece_by_piece_is_the_whole_request() {
+        for n in [0, 1, CONTACTS_PER_PIECE, CONTACTS_PER_PIECE + 1, 200] {
+            let contacts: Vec<NewContact<'_>> = (0..n).map(new_contact).collect();
+            let refs: Vec<&NewContact<'_>> = contacts.iter().collect();
+            let body = CreateBody { contacts: &refs };
+            let pieces: Vec<Vec<u8>> = body.pieces().collect();
+            assert_eq!(pieces.len(), n.div_ceil(CONTACTS_PER_PIECE) + 2, "{n} contacts");
+            let sent: Value = serde_json::from_slice(&pieces.concat()).expect("valid JSON");
+            let whole = json!({
+                "contacts": contacts.iter().map(create_item).collect::<Vec<_>>(),
+                "readMask": ECHO_MASK,
+            });
+            assert_eq!(sent, whole, "{n} contacts");
+        }
+    }
 }
