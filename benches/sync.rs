@@ -1648,9 +1648,9 @@ fn workload_8(rt: &tokio::runtime::Runtime, sizes: &Sizes, summary: &mut Vec<Row
          concurrency C, each in a child process of its own (this binary, run again) while \
          the emulator runs in this one, so the peak resident memory (VmHWM) is the \
          client's alone: after the plan, and at the end of the apply. The apply works on \
-         up to max(256, C) users at once, each holding at most one batch of 200 contacts, \
-         and sends at most C requests at once; the plan is held in full. Growth is against \
-         the first concurrency.\n"
+         up to max(256, C) users at once, each holding its new contacts' markers, and \
+         sends at most C requests at once, each making its body piece by piece while it \
+         is sent; the plan is held in full. Growth is against the first concurrency.\n"
     );
     println!(
         "| C | changes | wall time | peak after the plan | peak of the apply | apply's own | memory × |"
@@ -1666,6 +1666,9 @@ fn workload_8(rt: &tokio::runtime::Runtime, sizes: &Sizes, summary: &mut Vec<Row
         let creates = v["creates"].as_u64().unwrap_or_default();
         assert_eq!(creates as usize, d * (n + 1));
         let base = *first.get_or_insert(mem);
+        if d >= 200 {
+            assert!(mem <= base * 1.1, "apply's peak memory grows with C: {mem} KiB at C = {c}");
+        }
         println!(
             "| {c} | {creates} | {:.2} s | {:.0} MiB | {:.0} MiB | {:.0} MiB | {:.2} |",
             wall / 1e3,
