@@ -223,7 +223,7 @@ pub struct Request<'a> {
 /// A request body.
 pub enum Body<'a> {
     /// A JSON value, serialized whole.
-    Json(std::borrow::Cow<'a, Value>),
+    Json(&'a Value),
     /// JSON made piece by piece while it is sent (chunked), so that a large body
     /// is never whole in memory: an attempt holds at most [`PIECES_IN_FLIGHT`]
     /// pieces of it, whatever its size. A batch of 200 new contacts goes this way,
@@ -233,13 +233,7 @@ pub enum Body<'a> {
 
 impl<'a> From<&'a Value> for Body<'a> {
     fn from(value: &'a Value) -> Self {
-        Self::Json(std::borrow::Cow::Borrowed(value))
-    }
-}
-
-impl From<Value> for Body<'_> {
-    fn from(value: Value) -> Self {
-        Self::Json(std::borrow::Cow::Owned(value))
+        Self::Json(value)
     }
 }
 
@@ -405,7 +399,7 @@ impl Client {
         let request = self.http.request(method.clone(), url).query(query).bearer_auth(token);
         let sent = match body {
             None => request.send().await,
-            Some(Body::Json(value)) => request.json(value.as_ref()).send().await,
+            Some(Body::Json(value)) => request.json(value).send().await,
             Some(Body::Pieces(pieces)) => send_pieces(request, *pieces).await,
         };
         let response = match sent {
