@@ -487,7 +487,6 @@ fn holds(contact: &Contact, update: &ContactUpdate) -> bool {
     })
 }
 
-/// A `batchCreateContacts` item.
 /// The body of one `batchCreateContacts`, made a few contacts at a time while it
 /// is sent ([`Body::Pieces`]): however many requests are in flight, none holds
 /// its whole batch serialized.
@@ -518,6 +517,7 @@ impl Pieces for CreateBody<'_, '_> {
     }
 }
 
+/// A `batchCreateContacts` item.
 fn create_item(c: &NewContact<'_>) -> Value {
     let mut person = person_json(&c.fields, &c.client_data);
     let memberships: Vec<Value> = c
